@@ -1,0 +1,515 @@
+"""What each action writes: a parser for its data and a writer for its records.
+
+Templates name an effect per trigger. ``parse`` cleans the person's data (refusing bad input
+with the field named) and returns it in JSON-safe form for the trail; ``apply`` writes the
+records inside the action's transaction and returns their ids for the trail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from fpic.errors import invalid
+from fpic.guards import GuardContext, consent_in_force
+from fpic.i18n import N_
+from fpic.models import (
+    DECISION_RULES,
+    FORMATS,
+    INTEGRITY_CATEGORIES,
+    ActivityRecord,
+    CaseNote,
+    Condition,
+    Decision,
+    Disclosure,
+    IntegrityFlag,
+    Meeting,
+    Protocol,
+    Question,
+    Representative,
+)
+from fpic.payloads import Fields
+
+Parser = Callable[[Mapping[str, Any] | None, GuardContext], dict[str, Any]]
+Writer = Callable[[GuardContext, dict[str, Any], str], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Effect:
+    name: str
+    parse: Parser
+    apply: Writer
+
+
+EFFECTS: dict[str, Effect] = {}
+
+
+def effect(name: str, parse: Parser) -> Callable[[Writer], Writer]:
+    def register(apply: Writer) -> Writer:
+        EFFECTS[name] = Effect(name, parse, apply)
+        return apply
+
+    return register
+
+
+def _note(ctx: GuardContext, kind: str, p: dict[str, Any], **data: Any) -> dict[str, Any]:
+    note = CaseNote(
+        case_id=ctx.case.id,
+        kind=kind,
+        text=p.get("text") or "",
+        language=p.get("language"),
+        data={k: v for k, v in p.items() if k not in ("text", "language")} | data,
+        recorded_at=ctx.now,
+        recorded_by_id=ctx.actor.user_id,
+    )
+    ctx.session.add(note)
+    ctx.session.flush()  # the note id goes on the trail
+    return {"note_id": note.id}
+
+
+def _restart_clock(ctx: GuardContext) -> None:
+    ctx.case.deliberation_started_at = None
+
+
+# --- generic notes -------------------------------------------------------------------------
+
+
+def parse_note(data: Mapping[str, Any] | None, _ctx: GuardContext) -> dict[str, Any]:
+    f = Fields(data, {"text", "language"})
+    return {"text": f.text("text"), "language": f.language("language", required=False)}
+
+
+@effect("note", parse_note)
+def write_note(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+    return _note(ctx, ctx.trigger.name, p)
+
+
+@effect("deferral", parse_note)
+def write_deferral(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+    """More information is asked for: back to disclosure, and the clock starts again later."""
+    _restart_clock(ctx)
+    return _note(ctx, ctx.trigger.name, p)
+
+
+@effect("suspend", parse_note)
+def write_suspension(ctx: GuardContext, p: dict[str, Any], from_stage: str) -> dict[str, Any]:
+    ctx.case.suspended_from = from_stage
+    return _note(ctx, ctx.trigger.name, p, suspended_from=from_stage)
+
+
+@effect("resume", parse_note)
+def write_resumption(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+    ctx.case.suspended_from = None
+    return _note(ctx, ctx.trigger.name, p)
+
+
+@effect("reconsideration_request", parse_note)
+def write_reconsideration_request(
+    ctx: GuardContext, p: dict[str, Any], _from: str
+) -> dict[str, Any]:
+    ctx.case.reconsideration_requested_at = ctx.now
+    return _note(ctx, ctx.trigger.name, p)
+
+
+@effect("decline", parse_note)
+def write_declining(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+    """Declining to engage counts as no consent (TNC-HRG): the case stands as withheld."""
+    ctx.case.withheld_at = ctx.now
+    return _note(ctx, ctx.trigger.name, p)
+
+
+@effect("reopen", parse_note)
+def write_reopening(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+    ctx.case.withheld_at = None
+    ctx.case.reconsideration_requested_at = None
+    _restart_clock(ctx)
+    return _note(ctx, ctx.trigger.name, p)
+
+
+@effect("restart", parse_note)
+def write_restart(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+    """After invalidation the process is redone: every disclosure must be made again."""
+    for disclosure in ctx.case.disclosures:
+        if disclosure.superseded_at is None:
+            disclosure.superseded_at = ctx.now
+    _restart_clock(ctx)
+    return _note(ctx, ctx.trigger.name, p)
+
+
+@effect("state_approval", parse_note)
+def write_state_approval(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+    ctx.case.state_approved_without_agreement = True
+    return _note(ctx, ctx.trigger.name, p)
+
+
+# --- protocol ------------------------------------------------------------------------------
+
+
+def parse_protocol(data: Mapping[str, Any] | None, _ctx: GuardContext) -> dict[str, Any]:
+    f = Fields(data, {"deciding_body", "decision_rule", "majority_percent", "quorum_percent",
+                      "min_deliberation_days", "content_languages", "formats",
+                      "grievance_route", "source"})  # fmt: skip
+    p = {
+        "deciding_body": f.short("deciding_body"),
+        "decision_rule": f.choice("decision_rule", DECISION_RULES),
+        "majority_percent": f.integer("majority_percent", required=False, minimum=51,
+                                      maximum=100),  # fmt: skip
+        "quorum_percent": f.integer("quorum_percent", minimum=1, maximum=100),
+        "min_deliberation_days": f.integer("min_deliberation_days", maximum=3650),
+        "content_languages": f.languages("content_languages"),
+        "formats": f.choices("formats", FORMATS),
+        "grievance_route": f.text("grievance_route"),
+        "source": f.text("source"),
+    }
+    if p["decision_rule"] == "qualified_majority" and p["majority_percent"] is None:
+        raise invalid("majority_percent", N_("%(field)s is required for a qualified majority."))
+    return p
+
+
+@effect("protocol", parse_protocol)
+def write_protocol(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+    protocol = ctx.case.protocol
+    if protocol is None:
+        protocol = Protocol(case_id=ctx.case.id)
+        ctx.session.add(protocol)
+        ctx.case.protocol = protocol
+    for key, value in p.items():
+        setattr(protocol, key, value)
+    protocol.agreed_at, protocol.agreed_by_id = ctx.now, ctx.actor.user_id
+    ctx.session.flush()
+    return {"protocol_id": protocol.id}
+
+
+# --- disclosure ----------------------------------------------------------------------------
+
+
+def parse_disclosure(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
+    f = Fields(data, {"item", "language", "format", "title", "channel", "disclosed_on",
+                      "translator", "back_translation_attested"})  # fmt: skip
+    p = {
+        "item": f.choice("item", ctx.template.required_disclosure_items),
+        "language": f.language("language"),
+        "format": f.choice("format", FORMATS),
+        "title": f.short("title"),
+        "channel": f.short("channel"),
+        "disclosed_on": f.day("disclosed_on"),
+        "translator": f.short("translator", required=False),
+        "back_translation_attested": f.flag("back_translation_attested"),
+    }
+    _not_future("disclosed_on", p["disclosed_on"], ctx)
+    return p
+
+
+def _not_future(key: str, day: str | None, ctx: GuardContext) -> None:
+    if day is not None and date.fromisoformat(day) > ctx.today:
+        raise invalid(key, N_("%(field)s cannot be in the future."))
+
+
+@effect("disclosure", parse_disclosure)
+def write_disclosure(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+    same = [d for d in ctx.case.disclosures
+            if (d.item, d.language, d.format) == (p["item"], p["language"], p["format"])]
+    for earlier in same:
+        if earlier.superseded_at is None:
+            earlier.superseded_at = ctx.now  # a new version replaces the old one
+    disclosure = Disclosure(
+        case_id=ctx.case.id,
+        version=len(same) + 1,
+        recorded_at=ctx.now,
+        **{**p, "disclosed_on": date.fromisoformat(p["disclosed_on"])},
+    )
+    ctx.session.add(disclosure)
+    ctx.case.disclosures.append(disclosure)
+    ctx.session.flush()
+    return {"disclosure_id": disclosure.id, "version": disclosure.version}
+
+
+@effect("complete_disclosure", parse_note)
+def write_disclosure_completion(
+    ctx: GuardContext, p: dict[str, Any], _from: str
+) -> dict[str, Any]:
+    """The deliberation clock starts now: the protocol's minimum days run from here."""
+    ctx.case.deliberation_started_at = ctx.now
+    return _note(ctx, ctx.trigger.name, p)
+
+
+def parse_material_change(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
+    f = Fields(data, {"text", "language", "affected_items"})
+    items = f.choices("affected_items", ctx.template.required_disclosure_items, required=False)
+    return {"text": f.text("text"), "language": f.language("language", required=False),
+            "affected_items": items or list(ctx.template.required_disclosure_items)}  # fmt: skip
+
+
+@effect("material_change", parse_material_change)
+def write_material_change(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+    """A change to what was disclosed: those items must be disclosed again, clock restarts."""
+    superseded = []
+    for disclosure in ctx.case.disclosures:
+        if disclosure.item in p["affected_items"] and disclosure.superseded_at is None:
+            disclosure.superseded_at = ctx.now
+            superseded.append(disclosure.id)
+    _restart_clock(ctx)
+    return _note(ctx, ctx.trigger.name, p) | {"superseded_disclosure_ids": superseded}
+
+
+# --- meetings and questions ----------------------------------------------------------------
+
+
+def _translations(f: Fields, key: str) -> list[dict[str, Any]]:
+    cleaned = []
+    for entry in f.records(key, required=False):
+        t = Fields(entry, {"language", "text", "translator"})
+        cleaned.append({"language": t.language("language"), "text": t.text("text"),
+                        "translator": t.short("translator")})  # fmt: skip
+    return cleaned
+
+
+def parse_meeting(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
+    f = Fields(data, {"kind", "held_on", "place", "languages_used", "interpreter",
+                      "attendance_women", "attendance_men", "attendance_other",
+                      "attendance_youth", "minutes_language", "minutes_original",
+                      "minutes_translations"})  # fmt: skip
+    p = {
+        "kind": f.short("kind"),
+        "held_on": f.day("held_on"),
+        "place": f.short("place"),
+        "languages_used": f.languages("languages_used"),
+        "interpreter": f.short("interpreter", required=False),
+        "attendance_women": f.integer("attendance_women", required=False) or 0,
+        "attendance_men": f.integer("attendance_men", required=False) or 0,
+        "attendance_other": f.integer("attendance_other", required=False) or 0,
+        "attendance_youth": f.integer("attendance_youth", required=False) or 0,
+        "minutes_language": f.language("minutes_language"),
+        "minutes_original": f.text("minutes_original"),
+        "minutes_translations": _translations(f, "minutes_translations"),
+    }
+    _not_future("held_on", p["held_on"], ctx)
+    return p
+
+
+@effect("meeting", parse_meeting)
+def write_meeting(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+    meeting = Meeting(case_id=ctx.case.id, recorded_at=ctx.now,
+                      **{**p, "held_on": date.fromisoformat(p["held_on"])})  # fmt: skip
+    ctx.session.add(meeting)
+    ctx.case.meetings.append(meeting)
+    ctx.session.flush()
+    return {"meeting_id": meeting.id}
+
+
+def parse_question(data: Mapping[str, Any] | None, _ctx: GuardContext) -> dict[str, Any]:
+    f = Fields(data, {"text", "language"})
+    return {"text": f.text("text"), "language": f.language("language")}
+
+
+@effect("question", parse_question)
+def write_question(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+    question = Question(case_id=ctx.case.id, asked_at=ctx.now, **p)
+    ctx.session.add(question)
+    ctx.case.questions.append(question)
+    ctx.session.flush()
+    return {"question_id": question.id}
+
+
+def parse_answer(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
+    f = Fields(data, {"question_id", "answer", "language"})
+    p = {"question_id": f.integer("question_id", minimum=1, maximum=2**62),
+         "answer": f.text("answer"), "language": f.language("language")}  # fmt: skip
+    question = _question(ctx, p["question_id"])
+    if question is None:
+        raise invalid("question_id", N_("There is no such question on this case."))
+    if question.answered_at is not None:
+        raise invalid("question_id", N_("This question has already been answered."))
+    return p
+
+
+def _question(ctx: GuardContext, question_id: int) -> Question | None:
+    return next((q for q in ctx.case.questions if q.id == question_id), None)
+
+
+@effect("answer", parse_answer)
+def write_answer(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+    question = _question(ctx, p["question_id"])
+    assert question is not None
+    question.answer, question.answer_language = p["answer"], p["language"]
+    question.answered_at = ctx.now
+    return {"question_id": question.id}
+
+
+# --- integrity -----------------------------------------------------------------------------
+
+
+def parse_flag(data: Mapping[str, Any] | None, _ctx: GuardContext) -> dict[str, Any]:
+    f = Fields(data, {"category", "description"})
+    return {"category": f.choice("category", INTEGRITY_CATEGORIES),
+            "description": f.text("description")}  # fmt: skip
+
+
+@effect("integrity_flag", parse_flag)
+def write_flag(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+    flag = IntegrityFlag(case_id=ctx.case.id, raised_at=ctx.now,
+                         raised_by_id=ctx.actor.user_id, **p)  # fmt: skip
+    ctx.session.add(flag)
+    ctx.case.integrity_flags.append(flag)
+    ctx.session.flush()
+    return {"flag_id": flag.id}
+
+
+def parse_flag_review(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
+    f = Fields(data, {"flag_id", "resolution", "upheld"})
+    p = {"flag_id": f.integer("flag_id", minimum=1, maximum=2**62),
+         "resolution": f.text("resolution"), "upheld": f.flag("upheld")}  # fmt: skip
+    flag = next((x for x in ctx.case.integrity_flags if x.id == p["flag_id"]), None)
+    if flag is None:
+        raise invalid("flag_id", N_("There is no such integrity flag on this case."))
+    if flag.resolved_at is not None:
+        raise invalid("flag_id", N_("This integrity flag has already been reviewed."))
+    return p
+
+
+@effect("resolve_integrity_flag", parse_flag_review)
+def write_flag_review(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+    flag = next(x for x in ctx.case.integrity_flags if x.id == p["flag_id"])
+    flag.resolution, flag.upheld, flag.resolved_at = p["resolution"], p["upheld"], ctx.now
+    return {"flag_id": flag.id}
+
+
+# --- decision ------------------------------------------------------------------------------
+
+
+def parse_decision(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
+    f = Fields(data, {"decided_on", "place", "present", "votes_for", "votes_against",
+                      "abstentions", "consensus", "consensus_note", "dissent", "scope_phases",
+                      "scope_activities", "scope_area", "rejected_components",
+                      "text_language", "text_original", "translations", "conditions"})  # fmt: skip
+    p = {
+        "decided_on": f.day("decided_on"),
+        "place": f.short("place"),
+        "present": f.int_list("present"),
+        "votes_for": f.integer("votes_for", required=False) or 0,
+        "votes_against": f.integer("votes_against", required=False) or 0,
+        "abstentions": f.integer("abstentions", required=False) or 0,
+        "consensus": f.flag("consensus"),
+        "consensus_note": f.text("consensus_note", required=False),
+        "dissent": f.text("dissent", required=False),
+        "scope_phases": f.str_list("scope_phases", required=False),
+        "scope_activities": f.str_list("scope_activities", required=False),
+        "scope_area": f.text("scope_area", required=False),
+        "rejected_components": f.str_list("rejected_components", required=False),
+        "text_language": f.language("text_language"),
+        "text_original": f.text("text_original"),
+        "translations": _translations(f, "translations"),
+        "conditions": _conditions(f),
+    }
+    _not_future("decided_on", p["decided_on"], ctx)
+    members = {r.id for r in ctx.session.query(Representative.id).filter(
+        Representative.community_id == ctx.case.community_id)}  # fmt: skip
+    strangers = [r for r in p["present"] if r not in members]
+    if strangers:
+        raise invalid("present", N_("%(field)s lists people who are not representatives of "
+                                    "this community."))  # fmt: skip
+    votes = p["votes_for"] + p["votes_against"] + p["abstentions"]
+    if votes > len(p["present"]):
+        raise invalid("votes_for", N_("More votes are recorded than representatives present."))
+    return p
+
+
+def _conditions(f: Fields) -> list[dict[str, Any]]:
+    cleaned = []
+    for entry in f.records("conditions", required=False):
+        c = Fields(entry, {"text", "language", "obligated_party", "due_on", "verification"})
+        cleaned.append({
+            "text": c.text("text"), "language": c.language("language"),
+            "obligated_party": c.short("obligated_party"),
+            "due_on": c.day("due_on", required=False), "verification": c.text("verification"),
+        })  # fmt: skip
+    return cleaned
+
+
+@effect("decision", parse_decision)
+def write_decision(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+    protocol = ctx.case.protocol
+    outcome = ctx.trigger.outcome or ""
+    decision = Decision(
+        case_id=ctx.case.id,
+        outcome=outcome,
+        decided_on=date.fromisoformat(p["decided_on"]),
+        recorded_at=ctx.now,
+        recorded_by_id=ctx.actor.user_id,
+        place=p["place"],
+        deciding_body=protocol.deciding_body if protocol else "",
+        decision_rule=protocol.decision_rule if protocol else "",
+        present_representative_ids=p["present"],
+        **{k: p[k] for k in ("votes_for", "votes_against", "abstentions", "consensus_note",
+                             "dissent", "scope_phases", "scope_activities", "scope_area",
+                             "rejected_components", "text_language", "text_original",
+                             "translations")},  # fmt: skip
+        disclosure_ids=[d.id for d in ctx.case.disclosures if d.superseded_at is None],
+    )
+    ctx.session.add(decision)
+    ctx.case.decisions.append(decision)
+    ctx.session.flush()
+    for c in p["conditions"]:
+        due = date.fromisoformat(c["due_on"]) if c["due_on"] else None
+        ctx.session.add(Condition(decision_id=decision.id, case_id=ctx.case.id,
+                                  **{**c, "due_on": due}))  # fmt: skip
+    if outcome in ("WITHHELD", "DECLINED_TO_ENGAGE"):
+        ctx.case.withheld_at = ctx.now
+    if outcome == "DEFERRED_MORE_INFO":
+        _restart_clock(ctx)
+    ctx.session.flush()
+    return {"decision_id": decision.id, "condition_ids": [c.id for c in decision.conditions]}
+
+
+# --- after consent -------------------------------------------------------------------------
+
+
+def parse_activity(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
+    f = Fields(data, {"activity", "phase", "started_on"})
+    p = {"activity": f.short("activity"), "phase": f.short("phase", required=False),
+         "started_on": f.day("started_on")}  # fmt: skip
+    _not_future("started_on", p["started_on"], ctx)
+    return p
+
+
+@effect("activity", parse_activity)
+def write_activity(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+    consent = consent_in_force(ctx.template, ctx.case)
+    assert consent is not None  # the consent_covers_activity guard ran
+    record = ActivityRecord(case_id=ctx.case.id, activity=p["activity"], phase=p["phase"],
+                            started_on=date.fromisoformat(p["started_on"]),
+                            decision_id=consent.id, recorded_at=ctx.now)  # fmt: skip
+    ctx.session.add(record)
+    ctx.case.activities.append(record)
+    ctx.session.flush()
+    return {"activity_id": record.id, "decision_id": consent.id}
+
+
+def parse_withdrawal(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
+    f = Fields(data, {"text", "language", "decided_on", "deciding_body",
+                      "activities_affected"})  # fmt: skip
+    p = {"text": f.text("text", required=False), "language": f.language("language", False),
+         "decided_on": f.day("decided_on"), "deciding_body": f.short("deciding_body"),
+         "activities_affected": f.str_list("activities_affected")}  # fmt: skip
+    _not_future("decided_on", p["decided_on"], ctx)
+    return p
+
+
+@effect("withdrawal", parse_withdrawal)
+def write_withdrawal(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+    return _note(ctx, ctx.trigger.name, p)
+
+
+def parse_agreement(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
+    f = Fields(data, {"text", "language", "signed_on", "signatories"})
+    p = {"text": f.text("text"), "language": f.language("language", False),
+         "signed_on": f.day("signed_on"), "signatories": f.str_list("signatories")}  # fmt: skip
+    _not_future("signed_on", p["signed_on"], ctx)
+    return p
+
+
+@effect("agreement", parse_agreement)
+def write_agreement(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+    return _note(ctx, ctx.trigger.name, p)

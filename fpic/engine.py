@@ -1,0 +1,372 @@
+"""The engine: every action on a case in one transaction, all or nothing.
+
+``advance`` locks the case, checks the version the caller saw, the permission and the guards,
+fires the transition, writes the records and appends the trail event, then commits. A refused
+attempt is written to the trail too, in its own small transaction, with its reasons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from fpic import audit
+from fpic.actors import Actor
+from fpic.clock import Clock, SystemClock
+from fpic.db import Database
+from fpic.effects import EFFECTS
+from fpic.errors import (
+    FpicError,
+    GuardRefused,
+    InvalidData,
+    InvalidTransition,
+    NotFound,
+    NotPermitted,
+    StaleCase,
+)
+from fpic.guards import GuardContext, evaluate
+from fpic.i18n import N_, Reason
+from fpic.models import Case, ChainHead, Community, Project, User
+from fpic.permissions import CASE_OPENING_ROLES, can_read_case, role_refusal, trigger_refusals
+from fpic.process import Template, Trigger, shipped_templates, template_for
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    case_id: int
+    stage: str
+    version: int
+    event_seq: int
+    records: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One thing a person could try on a case now, and if not, why not."""
+
+    trigger: Trigger
+    reasons: tuple[Reason, ...]
+
+    @property
+    def allowed(self) -> bool:
+        return not self.reasons
+
+
+class Busy(FpicError):
+    code = "busy"
+
+
+def _busy() -> Busy:
+    return Busy(Reason("busy", N_("The database is busy. Please try again in a moment.")))
+
+
+class Engine:
+    def __init__(self, db: Database, clock: Clock | None = None) -> None:
+        self.db = db
+        self.clock = clock or SystemClock()
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def case_for(self, session: Session, case_id: int, actor: Actor) -> Case:
+        """The case if this person may see it; otherwise NotFound (never reveal it exists)."""
+        case = session.get(Case, case_id)
+        if case is None or not can_read_case(actor, case):
+            raise _no_case(case_id)
+        return case
+
+    def template_of(self, case: Case) -> Template:
+        return template_for(case.template_id, case.template_version, case.template_hash)
+
+    def options(self, session: Session, case: Case, actor: Actor) -> list[Option]:
+        """Every trigger of the case's current stage, with the reasons it is refused now."""
+        template = self.template_of(case)
+        now = self.clock.now()
+        result = []
+        for trigger in template.triggers_from(case.stage):
+            reasons = trigger_refusals(actor, trigger)
+            if not reasons:
+                ctx = GuardContext(session, template, case, actor, trigger, now)
+                reasons = evaluate(ctx)
+            result.append(Option(trigger, tuple(reasons)))
+        return result
+
+    # --- acting ----------------------------------------------------------------------------
+
+    def advance(
+        self,
+        case_id: int,
+        trigger: str,
+        actor: Actor,
+        data: Mapping[str, Any] | None,
+        expected_version: int,
+    ) -> ActionResult:
+        """Fire ``trigger`` on the case for ``actor`` with ``data``; see the module docstring."""
+        try:
+            return self._write(lambda s: self._advance(s, case_id, trigger, actor, data,
+                                                       expected_version))  # fmt: skip
+        except FpicError as refusal:
+            self._log_refusal(case_id, trigger, actor, refusal, expected_version)
+            raise
+
+    def _advance(
+        self,
+        session: Session,
+        case_id: int,
+        trigger_name: str,
+        actor: Actor,
+        data: Mapping[str, Any] | None,
+        expected_version: int,
+    ) -> ActionResult:
+        case = self._lock_case(session, case_id, actor)
+        if case.version != expected_version:
+            raise StaleCase(case_id, expected_version, case.version)
+        template = self.template_of(case)
+        trigger = _trigger_of(template, case, trigger_name)
+        refusals = trigger_refusals(actor, trigger)
+        if refusals:
+            raise NotPermitted(*refusals)
+        now = self.clock.now()
+        ctx = GuardContext(session, template, case, actor, trigger, now)
+        ctx.payload = EFFECTS[trigger.effect].parse(data, ctx)
+        reasons = evaluate(ctx)
+        if reasons:
+            raise GuardRefused(*reasons)
+        from_stage = case.stage
+        if trigger.changes_stage:
+            template.fire(case, trigger.name)
+        records = EFFECTS[trigger.effect].apply(ctx, ctx.payload, from_stage)
+        case.version += 1
+        case.updated_at = now
+        event = audit.append(
+            session,
+            chain=audit.case_chain(case.id),
+            at=now,
+            actor=actor.username,
+            role=actor.role,
+            action=trigger.name,
+            outcome="done",
+            case_id=case.id,
+            from_stage=from_stage,
+            to_stage=case.stage,
+            data={"version": case.version, "payload": ctx.payload, "records": records},
+        )
+        return ActionResult(case.id, case.stage, case.version, event.seq, records)
+
+    def open_case(
+        self,
+        actor: Actor,
+        *,
+        project_id: int,
+        community_id: int,
+        template_id: str,
+        reference: str,
+    ) -> ActionResult:
+        """A liaison officer opens a case; it starts in the template's initial stage."""
+        return self._write(lambda s: self._open_case(s, actor, project_id, community_id,
+                                                     template_id, reference))  # fmt: skip
+
+    def _open_case(
+        self,
+        session: Session,
+        actor: Actor,
+        project_id: int,
+        community_id: int,
+        template_id: str,
+        reference: str,
+    ) -> ActionResult:
+        refusals = role_refusal(actor, CASE_OPENING_ROLES, "open_case")
+        if refusals:
+            raise NotPermitted(*refusals)
+        template = shipped_templates().get(template_id)
+        if template is None:
+            raise _bad("template_id", N_("There is no process template %(value)s."), template_id)
+        project = session.get(Project, project_id)
+        if project is None:
+            raise _bad("project_id", N_("There is no project %(value)s."), project_id)
+        if session.get(Community, community_id) is None:
+            raise _bad("community_id", N_("There is no community %(value)s."), community_id)
+        reference = (reference or "").strip()
+        if not reference or len(reference) > 40:
+            raise _bad("reference", N_("A case reference of 1 to 40 characters is required."),
+                       reference[:40])  # fmt: skip
+        if session.scalar(select(Case.id).where(Case.reference == reference)) is not None:
+            raise _bad("reference", N_("The case reference %(value)s is already used."),
+                       reference)  # fmt: skip
+        now = self.clock.now()
+        case = Case(
+            reference=reference, project_id=project_id, community_id=community_id,
+            template_id=template.id, template_version=template.version,
+            template_hash=template.content_hash, stage=template.initial, version=1,
+            opened_at=now, updated_at=now,
+        )  # fmt: skip
+        session.add(case)
+        session.flush()  # the case id names its chain
+        late = [d.isoformat() for d in (project.design_freeze_on, project.permit_applied_on)
+                if d is not None and d <= now.date()]  # fmt: skip
+        event = audit.append(
+            session, chain=audit.case_chain(case.id), at=now, actor=actor.username,
+            role=actor.role, action="open_case", outcome="done", case_id=case.id,
+            from_stage=None, to_stage=case.stage,
+            data={"version": 1, "reference": reference, "project_id": project_id,
+                  "community_id": community_id, "template": {
+                      "id": template.id, "version": template.version,
+                      "hash": template.content_hash},
+                  # EMRIP18 ¶21: a case opened after design freeze or permit is not "prior"
+                  "late_start_dates": late},
+        )  # fmt: skip
+        return ActionResult(case.id, case.stage, 1, event.seq, {"case_id": case.id})
+
+    def system_action(
+        self,
+        actor: Actor,
+        action: str,
+        allowed_roles: tuple[str, ...],
+        work: Callable[[Session], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """A change outside any case (users, communities, mandates), on the system chain."""
+
+        def run(session: Session) -> dict[str, Any]:
+            refusals = role_refusal(actor, allowed_roles, action)
+            if refusals:
+                raise NotPermitted(*refusals)
+            data = work(session)
+            session.flush()
+            self.record_system_event(session, actor.username, actor.role, action, data)
+            return data
+
+        try:
+            return self._write(run)
+        except FpicError as refusal:
+            self._log_refusal(None, action, actor, refusal, None)
+            raise
+
+    def record_system_event(
+        self, session: Session, username: str, role: str, action: str, data: dict[str, Any],
+        outcome: str = "done",
+    ) -> None:  # fmt: skip
+        """Append to the system chain inside the caller's transaction (sign-ins, user changes)."""
+        audit.append(session, chain=audit.SYSTEM_CHAIN, at=self.clock.now(), actor=username,
+                     role=role, action=action, outcome=outcome, data=data)  # fmt: skip
+
+    # --- transactions ----------------------------------------------------------------------
+
+    def _write(self, work: Callable[[Session], T]) -> T:
+        try:
+            with self.db.write_session() as session, session.begin():
+                return work(session)
+        except OperationalError as exc:
+            if _is_lock_timeout(exc):
+                raise _busy() from exc
+            raise
+        except IntegrityError as exc:
+            # Two openers raced for one reference, or a row broke a constraint the checks
+            # above missed: nothing was written either way.
+            raise InvalidData("data", Reason("conflict", N_(
+                "The data conflicts with what is stored; nothing was saved."))) from exc
+
+    def _lock_case(self, session: Session, case_id: int, actor: Actor) -> Case:
+        case = session.execute(
+            select(Case).where(Case.id == case_id).with_for_update()
+        ).scalar_one_or_none()
+        if case is None or not can_read_case(actor, case):
+            raise _no_case(case_id)
+        return case
+
+    def _log_refusal(
+        self,
+        case_id: int | None,
+        action: str,
+        actor: Actor,
+        refusal: FpicError,
+        expected_version: int | None,
+    ) -> None:
+        """Write the refused attempt and its reasons to the trail, in its own transaction."""
+        data = {
+            "error": refusal.code,
+            "reasons": [_json_safe(r.as_data()) for r in refusal.reasons],
+            "version_seen": expected_version,
+        }
+        action = action if isinstance(action, str) else repr(action)
+
+        def log(session: Session) -> None:
+            case = None
+            if case_id is not None and not isinstance(refusal, NotFound):
+                case = session.execute(
+                    select(Case).where(Case.id == case_id).with_for_update()
+                ).scalar_one_or_none()
+            if case is None:
+                data["case_id"] = case_id if isinstance(case_id, int) else None
+                self.record_system_event(session, actor.username, actor.role,
+                                         action[:60], data, outcome="refused")
+                return  # fmt: skip
+            audit.append(session, chain=audit.case_chain(case.id), at=self.clock.now(),
+                         actor=actor.username, role=actor.role, action=action[:60],
+                         outcome="refused", case_id=case.id, from_stage=case.stage,
+                         to_stage=case.stage, data=data)  # fmt: skip
+
+        try:
+            with self.db.write_session() as session, session.begin():
+                log(session)
+        except OperationalError as exc:
+            if not _is_lock_timeout(exc):
+                raise
+
+
+def _trigger_of(template: Template, case: Case, name: str) -> Trigger:
+    trigger = template.triggers.get(name) if isinstance(name, str) else None
+    if trigger is None:
+        raise InvalidTransition(Reason("unknown_trigger", N_(
+            "%(trigger)s is not an action of the process %(template)s."),
+            {"trigger": str(name)[:60], "template": template.id}))  # fmt: skip
+    if case.stage not in trigger.sources:
+        raise InvalidTransition(Reason("wrong_stage", N_(
+            "%(trigger)s cannot be done while the case is at the stage %(stage)s."),
+            {"trigger": name, "stage": case.stage}))  # fmt: skip
+    return trigger
+
+
+def _no_case(case_id: object) -> NotFound:
+    return NotFound(Reason("case_not_found", N_("There is no case %(case)s."),
+                           {"case": str(case_id)[:40]}))  # fmt: skip
+
+
+def _bad(field: str, message: str, value: object) -> InvalidData:
+    return InvalidData(field, Reason("invalid_data", message,
+                                     {"field": field, "value": str(value)[:80]}))  # fmt: skip
+
+
+def _is_lock_timeout(exc: OperationalError) -> bool:
+    return "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower()
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, datetime):
+        return audit.format_time(value)
+    return str(value)
+
+
+def user_actor(session: Session, username: str) -> Actor:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active:
+        raise NotFound(Reason("user_not_found", N_("There is no active user %(user)s."),
+                              {"user": username[:80]}))  # fmt: skip
+    return Actor.of(user)
+
+
+def ensure_system_chain(session: Session) -> None:
+    if session.get(ChainHead, audit.SYSTEM_CHAIN) is None:
+        session.add(ChainHead(chain=audit.SYSTEM_CHAIN, seq=0, hash=audit.GENESIS))

@@ -1,0 +1,323 @@
+"""The FPIC rules, each a pure function from the situation to the reasons it forbids an action.
+
+An empty list means the rule is satisfied. Templates name these functions; this module is the
+only place where a rule is decided. Guards marked ``needs_payload`` look at the data of the
+action itself (the tally, the conditions) and are skipped when the engine only asks what a
+person could do now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fpic.actors import Actor
+from fpic.i18n import N_, Reason
+from fpic.models import (
+    CONSENTING_OUTCOMES,
+    Case,
+    Decision,
+    Representative,
+)
+from fpic.process import Template, Trigger
+
+
+@dataclass
+class GuardContext:
+    session: Session
+    template: Template
+    case: Case
+    actor: Actor
+    trigger: Trigger
+    now: datetime
+    #: the cleaned data of the action; None when only asking what may be done
+    payload: dict[str, Any] | None = None
+
+    @property
+    def today(self) -> date:
+        return self.now.date()
+
+
+GuardFn = Callable[[GuardContext], list[Reason]]
+
+
+@dataclass(frozen=True)
+class Guard:
+    name: str
+    check: GuardFn
+    needs_payload: bool
+
+
+GUARDS: dict[str, Guard] = {}
+
+
+def guard(needs_payload: bool = False) -> Callable[[GuardFn], GuardFn]:
+    def register(fn: GuardFn) -> GuardFn:
+        GUARDS[fn.__name__] = Guard(fn.__name__, fn, needs_payload)
+        return fn
+
+    return register
+
+
+def evaluate(ctx: GuardContext) -> list[Reason]:
+    """All reasons against ``ctx.trigger`` now (payload guards only when there is a payload)."""
+    reasons: list[Reason] = []
+    for name in ctx.trigger.guards:
+        rule = GUARDS[name]
+        if rule.needs_payload and ctx.payload is None:
+            continue
+        reasons.extend(rule.check(ctx))
+    return reasons
+
+
+# --- Free ----------------------------------------------------------------------------------
+
+
+def mandated_representatives(session: Session, community_id: int, day: date) -> list[int]:
+    """Ids of the community's representatives whose mandate is valid on ``day``."""
+    reps = session.scalars(
+        select(Representative).where(Representative.community_id == community_id)
+    )
+    return [rep.id for rep in reps if rep.mandate_on(day) is not None]
+
+
+@guard()
+def mandated_representative(ctx: GuardContext) -> list[Reason]:
+    """Only a representative of the case's own community, mandated today, acts for it."""
+    rep_id = ctx.actor.representative_id
+    if rep_id is None or ctx.actor.community_id != ctx.case.community_id:
+        return [Reason("not_community_representative", N_(
+            "Only a representative of this community may do this."))]  # fmt: skip
+    rep = ctx.session.get(Representative, rep_id)
+    if rep is None or rep.mandate_on(ctx.today) is None:
+        return [Reason("no_valid_mandate", N_(
+            "Your mandate from the community is not valid on %(day)s."),
+            {"day": ctx.today.isoformat()})]  # fmt: skip
+    return []
+
+
+@guard()
+def no_open_integrity_flag(ctx: GuardContext) -> list[Reason]:
+    """An open suspicion of a prohibited act (NCIP-AO3 §65) blocks consent until reviewed."""
+    open_flags = [f for f in ctx.case.integrity_flags if f.resolved_at is None]
+    if not open_flags:
+        return []
+    return [Reason("open_integrity_flag", N_(
+        "%(count)s integrity flag(s) are still open (%(categories)s); they must be reviewed "
+        "before the community can consent."),
+        {"count": len(open_flags),
+         "categories": ", ".join(sorted({f.category for f in open_flags}))})]  # fmt: skip
+
+
+@guard()
+def community_registered(ctx: GuardContext) -> list[Reason]:
+    """Rights-holders are identified only when someone holds a valid mandate (EMRIP18 ¶23)."""
+    if mandated_representatives(ctx.session, ctx.case.community_id, ctx.today):
+        return []
+    return [Reason("no_mandated_representatives", N_(
+        "No representative of this community holds a mandate valid on %(day)s."),
+        {"day": ctx.today.isoformat()})]  # fmt: skip
+
+
+# --- Prior ---------------------------------------------------------------------------------
+
+
+@guard()
+def protocol_agreed(ctx: GuardContext) -> list[Reason]:
+    if ctx.case.protocol is not None:
+        return []
+    return [Reason("no_protocol", N_("The community has not agreed the process (protocol) yet."))]
+
+
+@guard()
+def deliberation_period_elapsed(ctx: GuardContext) -> list[Reason]:
+    """No decision before complete disclosure plus the protocol's minimum deliberation days."""
+    protocol, started = ctx.case.protocol, ctx.case.deliberation_started_at
+    if protocol is None or started is None:
+        return [Reason("deliberation_not_started", N_(
+            "The deliberation period has not started: disclosure is not complete."))]  # fmt: skip
+    ends = started + timedelta(days=protocol.min_deliberation_days)
+    if ctx.now >= ends:
+        return []
+    return [Reason("deliberation_period_running", N_(
+        "The community's deliberation period ends on %(ends)s."),
+        {"ends": ends.date().isoformat()})]  # fmt: skip
+
+
+@guard(needs_payload=True)
+def consent_covers_activity(ctx: GuardContext) -> list[Reason]:
+    """No project activity without a valid consent covering it (PS7 ¶15; IPRA §59)."""
+    assert ctx.payload is not None
+    activity, phase = ctx.payload["activity"], ctx.payload.get("phase")
+    consent = consent_in_force(ctx.template, ctx.case)
+    if consent is None:
+        return [Reason("no_consent_in_force", N_(
+            "No consent of the community is in force for this case."))]  # fmt: skip
+    if activity not in consent.scope_activities:
+        return [Reason("activity_not_consented", N_(
+            "The community's consent does not cover the activity %(activity)s."),
+            {"activity": activity})]  # fmt: skip
+    if phase and consent.scope_phases and phase not in consent.scope_phases:
+        return [Reason("phase_not_consented", N_(
+            "The community's consent does not cover the phase %(phase)s."),
+            {"phase": phase})]  # fmt: skip
+    return []
+
+
+def consent_in_force(template: Template, case: Case) -> Decision | None:
+    """The consenting decision in force, if the case stands where a consent holds."""
+    if not template.stages[case.stage].consent_in_force:
+        return None
+    for decision in reversed(case.decisions):
+        if decision.outcome in CONSENTING_OUTCOMES:
+            return decision
+    return None
+
+
+# --- Informed ------------------------------------------------------------------------------
+
+
+def missing_disclosures(template: Template, case: Case) -> list[tuple[str, str, str]]:
+    """Every required item × content language × format with no current disclosure."""
+    protocol = case.protocol
+    if protocol is None:
+        return []
+    present = {
+        (d.item, d.language, d.format) for d in case.disclosures if d.superseded_at is None
+    }
+    return [
+        (item, language, fmt)
+        for item in template.required_disclosure_items
+        for language in protocol.content_languages
+        for fmt in protocol.formats
+        if (item, language, fmt) not in present
+    ]
+
+
+@guard()
+def disclosure_complete(ctx: GuardContext) -> list[Reason]:
+    if ctx.case.protocol is None:
+        return protocol_agreed(ctx)
+    missing = missing_disclosures(ctx.template, ctx.case)
+    if not missing:
+        return []
+    shown = "; ".join(f"{i} ({lang}, {fmt})" for i, lang, fmt in missing[:5])
+    return [Reason("disclosure_incomplete", N_(
+        "Disclosure is incomplete: %(count)s item(s) missing in a required language and "
+        "format, e.g. %(missing)s."),
+        {"count": len(missing), "missing": shown})]  # fmt: skip
+
+
+@guard()
+def questions_answered(ctx: GuardContext) -> list[Reason]:
+    open_questions = [q for q in ctx.case.questions if q.answered_at is None]
+    if not open_questions:
+        return []
+    return [Reason("questions_unanswered", N_(
+        "%(count)s question(s) from the community are still unanswered."),
+        {"count": len(open_questions)})]  # fmt: skip
+
+
+# --- Consent -------------------------------------------------------------------------------
+
+
+@guard(needs_payload=True)
+def decision_rule_met(ctx: GuardContext) -> list[Reason]:
+    """Quorum over mandated representatives present, then the protocol's rule for consent."""
+    protocol = ctx.case.protocol
+    if protocol is None:
+        return protocol_agreed(ctx)
+    assert ctx.payload is not None
+    day = date.fromisoformat(ctx.payload["decided_on"])
+    mandated = set(mandated_representatives(ctx.session, ctx.case.community_id, day))
+    present = [r for r in ctx.payload["present"] if r in mandated]
+    reasons: list[Reason] = []
+    if not mandated or len(present) * 100 < protocol.quorum_percent * len(mandated):
+        reasons.append(Reason("quorum_not_met", N_(
+            "Quorum not met: %(present)s of %(total)s mandated representatives present, "
+            "%(quorum)s%% required."),
+            {"present": len(present), "total": len(mandated),
+             "quorum": protocol.quorum_percent}))  # fmt: skip
+    if ctx.trigger.outcome in CONSENTING_OUTCOMES:
+        reasons.extend(_rule_reasons(protocol.decision_rule, protocol.majority_percent,
+                                     ctx.payload))  # fmt: skip
+    return reasons
+
+
+def _rule_reasons(rule: str, majority_percent: int | None, p: dict[str, Any]) -> list[Reason]:
+    cast = p["votes_for"] + p["votes_against"] + p["abstentions"]
+    if rule == "consensus":
+        if p["consensus"] and p["votes_against"] == 0:
+            return []
+        return [Reason("no_consensus", N_(
+            "The protocol requires consensus, and the record does not show one."))]  # fmt: skip
+    needed = 50 if rule == "simple_majority" else (majority_percent or 67)
+    strict = rule == "simple_majority"
+    enough = p["votes_for"] * 100 > needed * cast if strict else (
+        p["votes_for"] * 100 >= needed * cast)
+    if cast and enough:
+        return []
+    return [Reason("majority_not_reached", N_(
+        "The protocol requires %(rule)s (%(needed)s%% of votes cast); %(for)s of %(cast)s "
+        "votes were in favour."),
+        {"rule": rule, "needed": needed, "for": p["votes_for"], "cast": cast})]  # fmt: skip
+
+
+@guard(needs_payload=True)
+def conditions_stated(ctx: GuardContext) -> list[Reason]:
+    assert ctx.payload is not None
+    if ctx.payload.get("conditions"):
+        return []
+    return [Reason("no_conditions", N_(
+        "Consent with conditions needs at least one condition."))]  # fmt: skip
+
+
+@guard(needs_payload=True)
+def scope_stated(ctx: GuardContext) -> list[Reason]:
+    """Consent names its phases and activities: blanket consent is not enough (EMRIP18 ¶43)."""
+    assert ctx.payload is not None
+    reasons = []
+    if not ctx.payload.get("scope_activities"):
+        reasons.append(Reason("no_scope", N_(
+            "A consent must state the activities it covers.")))  # fmt: skip
+    if ctx.trigger.outcome == "PARTIAL" and not ctx.payload.get("rejected_components"):
+        reasons.append(Reason("no_rejected_components", N_(
+            "A partial consent must state the components the community rejects.")))
+    return reasons
+
+
+# --- Loops ---------------------------------------------------------------------------------
+
+
+@guard()
+def within_reconsideration_window(ctx: GuardContext) -> list[Reason]:
+    withheld = ctx.case.withheld_at
+    if withheld is None:
+        return [Reason("not_withheld", N_("Consent has not been withheld on this case."))]
+    ends = withheld + timedelta(days=ctx.template.reconsideration_days)
+    if ctx.now <= ends:
+        return []
+    return [Reason("reconsideration_window_closed", N_(
+        "The window to ask for reconsideration closed on %(ends)s."),
+        {"ends": ends.date().isoformat()})]  # fmt: skip
+
+
+@guard()
+def reconsideration_not_requested(ctx: GuardContext) -> list[Reason]:
+    if ctx.case.reconsideration_requested_at is None:
+        return []
+    return [Reason("reconsideration_already_requested", N_(
+        "Reconsideration was already requested once."))]  # fmt: skip
+
+
+@guard()
+def upheld_integrity_finding(ctx: GuardContext) -> list[Reason]:
+    if any(flag.upheld for flag in ctx.case.integrity_flags):
+        return []
+    return [Reason("no_upheld_finding", N_(
+        "Only an upheld integrity finding can invalidate the process."))]  # fmt: skip

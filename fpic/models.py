@@ -1,0 +1,411 @@
+"""SQLAlchemy models: who takes part, what was disclosed and decided, and the trail.
+
+Lists of short codes (languages, formats, activities) are JSON columns: they are read and
+written whole with their owner and never queried by element.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from fpic.db import Base, UTCDateTime
+
+ROLES = ("liaison", "representative", "auditor", "admin")
+DECISION_RULES = ("consensus", "simple_majority", "qualified_majority")
+FORMATS = ("written", "oral", "audio", "visual")
+OUTCOMES = (
+    "CONSENT",
+    "CONSENT_WITH_CONDITIONS",
+    "PARTIAL",
+    "WITHHELD",
+    "NO_BUT_CONTINUE_DIALOGUE",
+    "DEFERRED_MORE_INFO",
+    "DECLINED_TO_ENGAGE",
+)
+CONSENTING_OUTCOMES = ("CONSENT", "CONSENT_WITH_CONDITIONS", "PARTIAL")
+INTEGRITY_CATEGORIES = (
+    "force_or_threat",
+    "firearms",
+    "bribery",
+    "gift_outside_budget",
+    "secret_side_deal",
+    "donation_to_influence",
+    "wining_and_dining",
+    "deliberate_delay",
+    "undue_influence",
+    "criminalisation",
+)
+
+
+class Community(Base):
+    __tablename__ = "communities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    region: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(2))  #: ISO 3166-1 alpha-2
+    #: the community's own institution that appoints representatives and decides
+    institution: Mapped[str] = mapped_column(String(300))
+    #: ISO 639 codes of the languages the community asks information in
+    content_languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    representatives: Mapped[list[Representative]] = relationship(back_populates="community")
+
+
+class Representative(Base):
+    __tablename__ = "representatives"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    gender: Mapped[str] = mapped_column(String(20), default="unspecified")
+
+    community: Mapped[Community] = relationship(back_populates="representatives")
+    mandates: Mapped[list[Mandate]] = relationship(
+        back_populates="representative", order_by="Mandate.valid_from"
+    )
+
+    def mandate_on(self, day: date) -> Mandate | None:
+        """The mandate valid on ``day``, if any (a mandate is valid on both its end dates)."""
+        for mandate in self.mandates:
+            if mandate.valid_from <= day <= mandate.valid_until and mandate.revoked_on is None:
+                return mandate
+        return None
+
+
+class Mandate(Base):
+    """A time-bounded, evidenced appointment by the community's institution (EMRIP18 ¶23)."""
+
+    __tablename__ = "mandates"
+    __table_args__ = (CheckConstraint("valid_from <= valid_until", name="period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    representative_id: Mapped[int] = mapped_column(ForeignKey("representatives.id"), index=True)
+    granted_by: Mapped[str] = mapped_column(String(300))
+    evidence: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date] = mapped_column(Date)
+    revoked_on: Mapped[date | None] = mapped_column(Date, default=None)
+
+    representative: Mapped[Representative] = relationship(back_populates="mandates")
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(f"role IN {ROLES!r}", name="role"),
+        CheckConstraint(
+            "(role = 'representative') = (representative_id IS NOT NULL)", name="rep_link"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    representative_id: Mapped[int | None] = mapped_column(
+        ForeignKey("representatives.id"), default=None
+    )
+    locale: Mapped[str | None] = mapped_column(String(10), default=None)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: bumped to end every session of this user on the server side
+    session_generation: Mapped[int] = mapped_column(Integer, default=0)
+
+    representative: Mapped[Representative | None] = relationship()
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    proponent: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    phases: Mapped[list[str]] = mapped_column(JSON, default=list)
+    activities: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: "prior" means before design freeze and permit application (EMRIP18 ¶21)
+    design_freeze_on: Mapped[date | None] = mapped_column(Date, default=None)
+    permit_applied_on: Mapped[date | None] = mapped_column(Date, default=None)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_stage", "stage"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(40), unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"), index=True)
+    template_id: Mapped[str] = mapped_column(String(80))
+    template_version: Mapped[str] = mapped_column(String(20))
+    template_hash: Mapped[str] = mapped_column(String(64))
+    stage: Mapped[str] = mapped_column(String(60))
+    #: bumped by every action; callers pass the version they saw (optimistic check)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: when disclosure was declared complete: the deliberation clock runs from here
+    deliberation_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: the stage to go back to when the community resumes a suspended process
+    suspended_from: Mapped[str | None] = mapped_column(String(60), default=None)
+    withheld_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    reconsideration_requested_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), default=None
+    )
+    state_approved_without_agreement: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    project: Mapped[Project] = relationship()
+    community: Mapped[Community] = relationship()
+    protocol: Mapped[Protocol | None] = relationship(back_populates="case", uselist=False)
+    disclosures: Mapped[list[Disclosure]] = relationship(
+        back_populates="case", order_by="Disclosure.id"
+    )
+    meetings: Mapped[list[Meeting]] = relationship(order_by="Meeting.id")
+    questions: Mapped[list[Question]] = relationship(order_by="Question.id")
+    integrity_flags: Mapped[list[IntegrityFlag]] = relationship(order_by="IntegrityFlag.id")
+    decisions: Mapped[list[Decision]] = relationship(
+        back_populates="case", order_by="Decision.id"
+    )
+    activities: Mapped[list[ActivityRecord]] = relationship(order_by="ActivityRecord.id")
+    notes: Mapped[list[CaseNote]] = relationship(order_by="CaseNote.id")
+
+
+class Protocol(Base):
+    """The process the community agreed for this case (PS7 ¶12; EMRIP18 ¶42)."""
+
+    __tablename__ = "protocols"
+    __table_args__ = (
+        CheckConstraint(f"decision_rule IN {DECISION_RULES!r}", name="rule"),
+        CheckConstraint("quorum_percent BETWEEN 0 AND 100", name="quorum"),
+        CheckConstraint("min_deliberation_days >= 0", name="deliberation"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    deciding_body: Mapped[str] = mapped_column(String(300))
+    decision_rule: Mapped[str] = mapped_column(String(30))
+    #: for a qualified majority: the share of those present that must agree
+    majority_percent: Mapped[int | None] = mapped_column(Integer, default=None)
+    quorum_percent: Mapped[int] = mapped_column(Integer)
+    min_deliberation_days: Mapped[int] = mapped_column(Integer)
+    content_languages: Mapped[list[str]] = mapped_column(JSON)
+    formats: Mapped[list[str]] = mapped_column(JSON)
+    grievance_route: Mapped[str] = mapped_column(Text)
+    #: where the parameters come from: the assembly resolution, minutes, the community protocol
+    source: Mapped[str] = mapped_column(Text)
+    agreed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    agreed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+    case: Mapped[Case] = relationship(back_populates="protocol")
+
+
+class Disclosure(Base):
+    """One item of the information package in one language and one format (EMRIP18 ¶22)."""
+
+    __tablename__ = "disclosures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    item: Mapped[str] = mapped_column(String(60))
+    language: Mapped[str] = mapped_column(String(12))
+    format: Mapped[str] = mapped_column(String(12))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    title: Mapped[str] = mapped_column(String(300))
+    channel: Mapped[str] = mapped_column(String(200))
+    disclosed_on: Mapped[date] = mapped_column(Date)
+    translator: Mapped[str | None] = mapped_column(String(200), default=None)
+    back_translation_attested: Mapped[bool] = mapped_column(Boolean, default=False)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: set when a material change made this version out of date
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    case: Mapped[Case] = relationship(back_populates="disclosures")
+
+
+class Meeting(Base):
+    __tablename__ = "meetings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    held_on: Mapped[date] = mapped_column(Date)
+    place: Mapped[str] = mapped_column(String(200))
+    languages_used: Mapped[list[str]] = mapped_column(JSON)
+    interpreter: Mapped[str | None] = mapped_column(String(200), default=None)
+    attendance_women: Mapped[int] = mapped_column(Integer, default=0)
+    attendance_men: Mapped[int] = mapped_column(Integer, default=0)
+    attendance_other: Mapped[int] = mapped_column(Integer, default=0)
+    attendance_youth: Mapped[int] = mapped_column(Integer, default=0)
+    minutes_language: Mapped[str] = mapped_column(String(12))
+    minutes_original: Mapped[str] = mapped_column(Text)
+    #: [{"language", "text", "translator"}]: translations kept beside the original
+    minutes_translations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Question(Base):
+    """A question from the community; none may stay unanswered when the community decides."""
+
+    __tablename__ = "questions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(12))
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    answer: Mapped[str | None] = mapped_column(Text, default=None)
+    answer_language: Mapped[str | None] = mapped_column(String(12), default=None)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class IntegrityFlag(Base):
+    """A suspected prohibited act (NCIP-AO3 §65; EMRIP18 ¶20): open flags block consent."""
+
+    __tablename__ = "integrity_flags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    category: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    raised_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    resolution: Mapped[str | None] = mapped_column(Text, default=None)
+    #: after review: was the prohibited act found to have happened?
+    upheld: Mapped[bool | None] = mapped_column(Boolean, default=None)
+
+
+class Decision(Base):
+    """The community's decision as recorded by its representative (domain §5)."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (CheckConstraint(f"outcome IN {OUTCOMES!r}", name="outcome"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    outcome: Mapped[str] = mapped_column(String(40))
+    decided_on: Mapped[date] = mapped_column(Date)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    place: Mapped[str] = mapped_column(String(200))
+    deciding_body: Mapped[str] = mapped_column(String(300))
+    decision_rule: Mapped[str] = mapped_column(String(30))
+    present_representative_ids: Mapped[list[int]] = mapped_column(JSON)
+    votes_for: Mapped[int] = mapped_column(Integer, default=0)
+    votes_against: Mapped[int] = mapped_column(Integer, default=0)
+    abstentions: Mapped[int] = mapped_column(Integer, default=0)
+    consensus_note: Mapped[str | None] = mapped_column(Text, default=None)
+    dissent: Mapped[str | None] = mapped_column(Text, default=None)
+    scope_phases: Mapped[list[str]] = mapped_column(JSON, default=list)
+    scope_activities: Mapped[list[str]] = mapped_column(JSON, default=list)
+    scope_area: Mapped[str | None] = mapped_column(Text, default=None)
+    rejected_components: Mapped[list[str]] = mapped_column(JSON, default=list)
+    text_language: Mapped[str] = mapped_column(String(12))
+    text_original: Mapped[str] = mapped_column(Text)
+    translations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    #: ids of the disclosure rows in force when the community decided
+    disclosure_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+
+    case: Mapped[Case] = relationship(back_populates="decisions")
+    conditions: Mapped[list[Condition]] = relationship(order_by="Condition.id")
+
+
+class Condition(Base):
+    __tablename__ = "conditions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(12))
+    obligated_party: Mapped[str] = mapped_column(String(200))
+    due_on: Mapped[date | None] = mapped_column(Date, default=None)
+    verification: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+
+
+class ActivityRecord(Base):
+    """The start of a project activity: only allowed under a consent that covers it."""
+
+    __tablename__ = "activity_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    activity: Mapped[str] = mapped_column(String(120))
+    phase: Mapped[str | None] = mapped_column(String(120), default=None)
+    started_on: Mapped[date] = mapped_column(Date)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CaseNote(Base):
+    """A free-text record attached to an action (screening memo, withdrawal reasons, ...)."""
+
+    __tablename__ = "case_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(12), default=None)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class TrailEvent(Base):
+    """One link of a hash chain; the database refuses UPDATE and DELETE (see migrations).
+
+    The encoding that ``hash`` covers is specified in docs/audit-format.md.
+    """
+
+    __tablename__ = "trail_events"
+    __table_args__ = (
+        UniqueConstraint("chain", "seq", name="chain_seq"),
+        Index("ix_trail_events_case_id", "case_id"),
+        Index("ix_trail_events_actor_at", "actor", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chain: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int] = mapped_column(Integer)
+    #: the exact ISO-8601 UTC text that was hashed
+    at: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(80))
+    actor_role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(60))
+    outcome: Mapped[str] = mapped_column(String(10))
+    case_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    from_stage: Mapped[str | None] = mapped_column(String(60), default=None)
+    to_stage: Mapped[str | None] = mapped_column(String(60), default=None)
+    #: canonical JSON text of the event's data, stored exactly as hashed
+    data: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ChainHead(Base):
+    """The last link of each chain; also the row that is locked to append to the system chain."""
+
+    __tablename__ = "chain_heads"
+
+    chain: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,46 @@
+"""Who may do what: the one place that decides by role and community.
+
+The FPIC rules about *when* (mandates, deliberation, disclosure) are guards in fpic/guards.py;
+this module only answers whether a person's role and community allow an action at all.
+"""
+
+from __future__ import annotations
+
+from fpic.actors import Actor
+from fpic.i18n import N_, Reason
+from fpic.models import Case
+from fpic.process import Trigger
+
+ROLE_TITLES = {
+    "liaison": N_("community liaison officer"),
+    "representative": N_("community representative"),
+    "auditor": N_("auditor"),
+    "admin": N_("administrator"),
+}
+#: who may register communities, representatives' mandates and projects
+REGISTRY_ROLES = ("liaison", "admin")
+CASE_OPENING_ROLES = ("liaison",)
+USER_ADMIN_ROLES = ("admin",)
+
+
+def can_read_case(actor: Actor, case: Case) -> bool:
+    """Representatives see only their own community's cases; everyone else reads all."""
+    if actor.role == "representative":
+        return actor.community_id == case.community_id
+    return actor.role in ROLE_TITLES
+
+
+def trigger_refusals(actor: Actor, trigger: Trigger) -> list[Reason]:
+    return role_refusal(actor, trigger.roles, trigger.name)
+
+
+def role_refusal(actor: Actor, allowed: tuple[str, ...], action: str) -> list[Reason]:
+    if actor.role in allowed:
+        return []
+    return [
+        Reason(
+            "role_not_allowed",
+            N_("A %(role)s may not do this (%(action)s)."),
+            {"role": actor.role, "action": action},
+        )
+    ]

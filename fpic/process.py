@@ -1,0 +1,326 @@
+"""Process templates: loaded from TOML, validated, and turned into one shared state machine.
+
+A template is data (``fpic/processes/*.toml``): stages, triggers, the roles that may fire each
+trigger, the guards on it and the record it writes. Loading refuses anything that names an
+unknown stage, role, guard or effect, naming the file and the key. A case stays pinned to the
+template id, version and content hash it was opened with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from transitions import Machine
+
+from fpic.errors import TemplateError
+from fpic.i18n import N_, Reason
+from fpic.models import OUTCOMES, ROLES
+
+STAY = "="  #: a trigger that records something without changing the stage
+BACK = "@suspended_from"  #: go back to the stage the process was suspended in
+ANY = "*"  #: every stage that is not terminal
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    title: str
+    description: str
+    terminal: bool = False
+    #: a valid consent is in force while the case stands here
+    consent_in_force: bool = False
+    #: advisory only: a stage that lasts longer shows as overdue and never moves by itself
+    deadline_days: int | None = None
+
+
+@dataclass(frozen=True)
+class Trigger:
+    name: str
+    title: str
+    description: str
+    sources: tuple[str, ...]
+    dest: str
+    roles: tuple[str, ...]
+    guards: tuple[str, ...]
+    effect: str
+    outcome: str | None = None
+
+    @property
+    def changes_stage(self) -> bool:
+        return self.dest != STAY
+
+
+@dataclass(frozen=True)
+class Template:
+    id: str
+    version: str
+    title: str
+    description: str
+    sources: tuple[str, ...]
+    initial: str
+    content_hash: str
+    path: str
+    stages: dict[str, Stage]
+    triggers: dict[str, Trigger]
+    required_disclosure_items: tuple[str, ...]
+    reconsideration_days: int
+    machine: Machine = field(repr=False, compare=False)
+
+    def triggers_from(self, stage: str) -> list[Trigger]:
+        return [t for t in self.triggers.values() if stage in t.sources]
+
+    def fire(self, case: Any, trigger: str) -> None:
+        """Move ``case`` (any object with ``stage`` and ``suspended_from``) along ``trigger``.
+
+        Fired on the shared machine, so ORM rows that never ran ``__init__`` work too.
+        """
+        if not self.machine.events[trigger].trigger(case):
+            raise RuntimeError(f"no transition of {trigger!r} applied from {case.stage!r}")
+
+
+def _known_guards() -> set[str]:
+    from fpic.guards import GUARDS
+
+    return set(GUARDS)
+
+
+def _known_effects() -> set[str]:
+    from fpic.effects import EFFECTS
+
+    return set(EFFECTS)
+
+
+class _Reader:
+    """Reads one TOML file and names the file and key in every complaint."""
+
+    def __init__(self, path: str, data: dict[str, Any]) -> None:
+        self.path, self.data = path, data
+
+    def fail(self, key: str, message: str) -> TemplateError:
+        return TemplateError(
+            Reason(
+                "template_invalid",
+                N_("Process template %(file)s, key %(key)s: %(problem)s"),
+                {"file": self.path, "key": key, "problem": message},
+            )
+        )
+
+    def get(self, table: dict[str, Any], key: str, where: str, kind: type, default: Any = ...):
+        if key not in table:
+            if default is ...:
+                raise self.fail(f"{where}.{key}" if where else key, "is missing")
+            return default
+        value = table[key]
+        if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
+            raise self.fail(
+                f"{where}.{key}" if where else key, f"must be a {kind.__name__}"
+            )
+        return value
+
+    def names(self, table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+        value = self.get(table, key, where, list)
+        if not all(isinstance(v, str) for v in value):
+            raise self.fail(f"{where}.{key}", "must be a list of strings")
+        return tuple(value)
+
+
+def parse_template(text: str, path: str) -> Template:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _Reader(path, {}).fail("(file)", f"is not valid TOML: {exc}") from exc
+    r = _Reader(path, data)
+    stages = _read_stages(r)
+    initial = r.get(data, "initial", "", str)
+    if initial not in stages:
+        raise r.fail("initial", f"names unknown stage {initial!r}")
+    triggers = _read_triggers(r, stages)
+    template_fields = dict(
+        id=r.get(data, "id", "", str),
+        version=r.get(data, "version", "", str),
+        title=r.get(data, "title", "", str),
+        description=r.get(data, "description", "", str),
+        sources=r.names(data, "sources", ""),
+        initial=initial,
+        content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        path=path,
+        stages=stages,
+        triggers=triggers,
+        required_disclosure_items=r.names(data, "required_disclosure_items", ""),
+        reconsideration_days=r.get(data, "reconsideration_days", "", int),
+    )
+    if not template_fields["required_disclosure_items"]:
+        raise r.fail("required_disclosure_items", "must name at least one item")
+    return Template(**template_fields, machine=_build_machine(stages, triggers, initial))
+
+
+def _read_stages(r: _Reader) -> dict[str, Stage]:
+    table = r.get(r.data, "stages", "", dict)
+    if not table:
+        raise r.fail("stages", "must define at least one stage")
+    stages: dict[str, Stage] = {}
+    for name, spec in table.items():
+        where = f"stages.{name}"
+        if not isinstance(spec, dict):
+            raise r.fail(where, "must be a table")
+        unknown = set(spec) - {"title", "description", "terminal", "consent_in_force",
+                               "deadline_days"}  # fmt: skip
+        if unknown:
+            raise r.fail(f"{where}.{sorted(unknown)[0]}", "is not a stage setting")
+        stages[name] = Stage(
+            name=name,
+            title=r.get(spec, "title", where, str),
+            description=r.get(spec, "description", where, str),
+            terminal=r.get(spec, "terminal", where, bool, False),
+            consent_in_force=r.get(spec, "consent_in_force", where, bool, False),
+            deadline_days=r.get(spec, "deadline_days", where, int, None),
+        )
+    return stages
+
+
+def _read_triggers(r: _Reader, stages: dict[str, Stage]) -> dict[str, Trigger]:
+    guards, effects = _known_guards(), _known_effects()
+    triggers: dict[str, Trigger] = {}
+    for name, spec in r.get(r.data, "triggers", "", dict).items():
+        where = f"triggers.{name}"
+        if not isinstance(spec, dict):
+            raise r.fail(where, "must be a table")
+        sources = _read_sources(r, spec, where, stages)
+        dest = r.get(spec, "dest", where, str)
+        if dest not in (STAY, BACK) and dest not in stages:
+            raise r.fail(f"{where}.dest", f"names unknown stage {dest!r}")
+        roles = r.names(spec, "roles", where)
+        for role in roles:
+            if role not in ROLES:
+                raise r.fail(f"{where}.roles", f"names unknown role {role!r}")
+        trigger_guards = r.names(spec, "guards", where) if "guards" in spec else ()
+        for guard in trigger_guards:
+            if guard not in guards:
+                raise r.fail(f"{where}.guards", f"names unknown guard {guard!r}")
+        effect = r.get(spec, "effect", where, str)
+        if effect not in effects:
+            raise r.fail(f"{where}.effect", f"names unknown effect {effect!r}")
+        outcome = r.get(spec, "outcome", where, str, None)
+        if (effect == "decision") != (outcome is not None):
+            raise r.fail(f"{where}.outcome", "is needed by, and only by, the decision effect")
+        if outcome is not None and outcome not in OUTCOMES:
+            raise r.fail(f"{where}.outcome", f"names unknown outcome {outcome!r}")
+        triggers[name] = Trigger(
+            name=name,
+            title=r.get(spec, "title", where, str),
+            description=r.get(spec, "description", where, str),
+            sources=sources,
+            dest=dest,
+            roles=roles,
+            guards=trigger_guards,
+            effect=effect,
+            outcome=outcome,
+        )
+    return triggers
+
+
+def _read_sources(
+    r: _Reader, spec: dict[str, Any], where: str, stages: dict[str, Stage]
+) -> tuple[str, ...]:
+    sources = r.names(spec, "source", where)
+    if sources == (ANY,):
+        return tuple(name for name, stage in stages.items() if not stage.terminal)
+    for source in sources:
+        if source not in stages:
+            raise r.fail(f"{where}.source", f"names unknown stage {source!r}")
+        if stages[source].terminal:
+            raise r.fail(f"{where}.source", f"stage {source!r} is terminal")
+    return sources
+
+
+def _build_machine(stages: dict[str, Stage], triggers: dict[str, Trigger], initial: str):
+    transitions: list[dict[str, Any]] = []
+    suspendable = sorted(
+        {s for t in triggers.values() if t.effect == "suspend" for s in t.sources}
+    )
+    for trigger in triggers.values():
+        for source in trigger.sources:
+            if trigger.dest == STAY:
+                transitions.append({"trigger": trigger.name, "source": source, "dest": None})
+            elif trigger.dest == BACK:
+                transitions.extend(
+                    {
+                        "trigger": trigger.name,
+                        "source": source,
+                        "dest": stage,
+                        "conditions": [_was_suspended_in(stage)],
+                    }
+                    for stage in suspendable
+                )
+            else:
+                transitions.append(
+                    {"trigger": trigger.name, "source": source, "dest": trigger.dest}
+                )
+    return Machine(
+        model=None,
+        states=list(stages),
+        transitions=transitions,
+        initial=initial,
+        auto_transitions=False,
+        send_event=True,
+        model_attribute="stage",
+    )
+
+
+def _was_suspended_in(stage: str) -> Callable[[Any], bool]:
+    def condition(event: Any) -> bool:
+        return bool(event.model.suspended_from == stage)
+
+    return condition
+
+
+# --- the shipped templates -----------------------------------------------------------------
+
+
+def _shipped_files() -> list[tuple[str, str]]:
+    folder = resources.files("fpic") / "processes"
+    return sorted(
+        (f"fpic/processes/{entry.name}", entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".toml")
+    )
+
+
+@cache
+def shipped_templates() -> dict[str, Template]:
+    """Every template in ``fpic/processes``, by id; built once per process."""
+    templates: dict[str, Template] = {}
+    for path, text in _shipped_files():
+        template = parse_template(text, path)
+        if template.id in templates:
+            raise _Reader(path, {}).fail("id", f"{template.id!r} is used by another template")
+        templates[template.id] = template
+    return templates
+
+
+def load_template_file(path: Path) -> Template:
+    return parse_template(path.read_text(encoding="utf-8"), str(path))
+
+
+def template_for(template_id: str, version: str, content_hash: str) -> Template:
+    """The template a case is pinned to; refused if what is installed differs."""
+    template = shipped_templates().get(template_id)
+    if template is None or template.version != version or template.content_hash != content_hash:
+        raise TemplateError(
+            Reason(
+                "template_mismatch",
+                N_(
+                    "This case follows process template %(id)s version %(version)s, which is "
+                    "not installed in that exact form."
+                ),
+                {"id": template_id, "version": version},
+            )
+        )
+    return template

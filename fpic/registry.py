@@ -1,0 +1,180 @@
+"""The rights-holder registry and users: communities, representatives, mandates, projects.
+
+Each change goes through ``Engine.system_action``: one transaction with its system-chain event.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from argon2 import PasswordHasher
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fpic.actors import Actor
+from fpic.engine import Engine
+from fpic.errors import invalid
+from fpic.i18n import N_
+from fpic.models import ROLES, Community, Mandate, Project, Representative, User
+from fpic.payloads import SLUG, Fields
+from fpic.permissions import REGISTRY_ROLES, USER_ADMIN_ROLES
+
+MIN_PASSWORD = 8
+MAX_PASSWORD = 128
+_hasher = PasswordHasher()  # argon2id with argon2-cffi's defaults (OWASP ASVS 5.0 floor)
+
+
+def hash_password(password: str) -> str:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise invalid("password", N_("A password must have %(min)s to %(max)s characters."),
+                      min=MIN_PASSWORD, max=MAX_PASSWORD)  # fmt: skip
+    return _hasher.hash(password)
+
+
+def check_password(user: User, password: str) -> bool:
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except Exception:  # argon2 raises several kinds for a mismatch or a malformed hash
+        return False
+
+
+def add_community(engine: Engine, actor: Actor, data: dict[str, Any]) -> int:
+    f = Fields(data, {"slug", "name", "region", "country", "institution", "content_languages"})
+    values = {
+        "slug": f.short("slug"), "name": f.short("name"), "region": f.short("region"),
+        "country": f.short("country"), "institution": f.short("institution"),
+        "content_languages": f.languages("content_languages"),
+    }  # fmt: skip
+    if not SLUG.match(values["slug"] or ""):
+        raise invalid("slug", N_("%(field)s may hold lower-case letters, digits, - and _."))
+    if len(values["country"] or "") != 2:
+        raise invalid("country", N_("%(field)s must be a two-letter country code."))
+
+    def work(session: Session) -> dict[str, Any]:
+        if session.scalar(select(Community.id).where(Community.slug == values["slug"])):
+            raise invalid("slug", N_("A community with this %(field)s already exists."))
+        community = Community(**values)
+        session.add(community)
+        session.flush()
+        return {"community_id": community.id, **values}
+
+    return engine.system_action(actor, "add_community", REGISTRY_ROLES, work)["community_id"]
+
+
+def add_representative(
+    engine: Engine, actor: Actor, community_id: int, name: str, gender: str = "unspecified"
+) -> int:
+    f = Fields({"name": name, "gender": gender}, {"name", "gender"})
+    clean_name = f.short("name")
+    clean_gender = f.choice("gender", ("woman", "man", "other", "unspecified"))
+
+    def work(session: Session) -> dict[str, Any]:
+        if session.get(Community, community_id) is None:
+            raise invalid("community_id", N_("There is no such community."))
+        rep = Representative(community_id=community_id, name=clean_name, gender=clean_gender)
+        session.add(rep)
+        session.flush()
+        return {"representative_id": rep.id, "community_id": community_id, "name": clean_name}
+
+    return engine.system_action(actor, "add_representative", REGISTRY_ROLES,
+                                work)["representative_id"]  # fmt: skip
+
+
+def record_mandate(
+    engine: Engine,
+    actor: Actor,
+    representative_id: int,
+    *,
+    granted_by: str,
+    evidence: str,
+    valid_from: date,
+    valid_until: date,
+) -> int:
+    f = Fields({"granted_by": granted_by, "evidence": evidence}, {"granted_by", "evidence"})
+    granted, proof = f.short("granted_by"), f.text("evidence")
+    if valid_until < valid_from:
+        raise invalid("valid_until", N_("%(field)s must not be before the start of the mandate."))
+
+    def work(session: Session) -> dict[str, Any]:
+        if session.get(Representative, representative_id) is None:
+            raise invalid("representative_id", N_("There is no such representative."))
+        mandate = Mandate(representative_id=representative_id, granted_by=granted,
+                          evidence=proof, valid_from=valid_from, valid_until=valid_until)
+        session.add(mandate)
+        session.flush()
+        return {"mandate_id": mandate.id, "representative_id": representative_id,
+                "granted_by": granted, "evidence": proof,
+                "valid_from": valid_from.isoformat(), "valid_until": valid_until.isoformat()}
+
+    return engine.system_action(actor, "record_mandate", REGISTRY_ROLES, work)["mandate_id"]
+
+
+def add_project(engine: Engine, actor: Actor, data: dict[str, Any]) -> int:
+    f = Fields(data, {"name", "proponent", "description", "phases", "activities",
+                      "design_freeze_on", "permit_applied_on"})  # fmt: skip
+    values: dict[str, Any] = {
+        "name": f.short("name"), "proponent": f.short("proponent"),
+        "description": f.text("description", required=False) or "",
+        "phases": f.str_list("phases", required=False),
+        "activities": f.str_list("activities", required=False),
+        "design_freeze_on": f.day("design_freeze_on", required=False),
+        "permit_applied_on": f.day("permit_applied_on", required=False),
+    }  # fmt: skip
+
+    def work(session: Session) -> dict[str, Any]:
+        row = {k: date.fromisoformat(v) if k.endswith("_on") and v else v
+               for k, v in values.items()}  # fmt: skip
+        project = Project(**row)
+        session.add(project)
+        session.flush()
+        return {"project_id": project.id, **values}
+
+    return engine.system_action(actor, "add_project", REGISTRY_ROLES, work)["project_id"]
+
+
+def add_user(
+    engine: Engine,
+    actor: Actor,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    display_name: str | None = None,
+    representative_id: int | None = None,
+) -> int:
+    f = Fields({"username": username, "role": role, "display_name": display_name},
+               {"username", "role", "display_name"})  # fmt: skip
+    name, clean_role = f.short("username"), f.choice("role", ROLES)
+    if not SLUG.match(name or ""):
+        raise invalid("username", N_("%(field)s may hold lower-case letters, digits, - and _."))
+    shown = f.short("display_name", required=False) or name
+    if (clean_role == "representative") != (representative_id is not None):
+        raise invalid("representative_id", N_(
+            "A representative's account must be linked to a registered representative, "
+            "and only theirs."))  # fmt: skip
+    digest = hash_password(password)
+
+    def work(session: Session) -> dict[str, Any]:
+        if session.scalar(select(User.id).where(User.username == name)):
+            raise invalid("username", N_("This user name is already taken."))
+        if representative_id is not None and session.get(
+            Representative, representative_id
+        ) is None:
+            raise invalid("representative_id", N_("There is no such representative."))
+        user = User(username=name, display_name=shown, password_hash=digest, role=clean_role,
+                    representative_id=representative_id)  # fmt: skip
+        session.add(user)
+        session.flush()
+        return {"user_id": user.id, "username": name, "role": clean_role,
+                "representative_id": representative_id}  # fmt: skip
+
+    return engine.system_action(actor, "add_user", USER_ADMIN_ROLES, work)["user_id"]
+
+
+def bootstrap_admin(engine: Engine, username: str, password: str) -> int:
+    """The first administrator, created by whoever runs the installation (no actor yet)."""
+    installer = Actor(user_id=0, username="installer", role="admin")
+    return add_user(engine, installer, username=username, password=password, role="admin",
+                    display_name="Administrator")  # fmt: skip
+

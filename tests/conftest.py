@@ -1,0 +1,64 @@
+"""Fixtures: a migrated database per test (SQLite file; PostgreSQL with ``pg_world``)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.factories import Community, World, make_world
+
+PG_ADMIN_URL = os.environ.get(
+    "FPIC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture
+def world(tmp_path) -> Iterator[World]:
+    w = make_world(f"sqlite:///{tmp_path / 'fpic.sqlite3'}")
+    yield w
+    w.db.dispose()
+
+
+@pytest.fixture
+def community(world: World) -> Community:
+    return world.add_community("ayllu-qollana", ["qu", "es"])
+
+
+def _postgres_available() -> bool:
+    try:
+        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database; under CI=true a missing server fails instead of skipping."""
+    if not _postgres_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} (CI=true)")
+        pytest.skip("PostgreSQL is not reachable")
+    name = f"fpic_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_world(pg_url: str) -> Iterator[World]:
+    w = make_world(pg_url)
+    yield w
+    w.db.dispose()

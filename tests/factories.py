@@ -1,0 +1,212 @@
+"""Realistic cases for tests: a community with mandated representatives, users for every role,
+a project, and helpers that walk a case along the general template."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from fpic.actors import Actor
+from fpic.clock import FrozenClock
+from fpic.db import Database
+from fpic.engine import ActionResult, Engine
+from fpic.models import Case
+from fpic.process import shipped_templates
+from fpic.registry import (
+    add_community,
+    add_project,
+    add_representative,
+    add_user,
+    bootstrap_admin,
+    record_mandate,
+)
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Community:
+    id: int
+    slug: str
+    reps: list[int]  #: representative ids, all mandated
+    rep_actors: list[Actor]  #: one signed-in account per representative
+
+
+@dataclass
+class World:
+    db: Database
+    engine: Engine
+    clock: FrozenClock
+    admin: Actor
+    liaison: Actor
+    auditor: Actor
+    project_id: int
+    communities: dict[str, Community] = field(default_factory=dict)
+    _refs: int = 0
+
+    def actor(self, username: str) -> Actor:
+        from fpic.engine import user_actor
+
+        with self.db.read_session() as session:
+            return user_actor(session, username)
+
+    def add_community(self, slug: str, languages: list[str], reps: int = 3,
+                      mandate_days: int = 3650) -> Community:  # fmt: skip
+        community_id = add_community(self.engine, self.admin, {
+            "slug": slug, "name": slug.replace("-", " ").title(), "region": "Test region",
+            "country": "PE", "institution": "Community assembly",
+            "content_languages": languages})  # fmt: skip
+        today = self.clock.now().date()
+        rep_ids, actors = [], []
+        for n in range(reps):
+            rep_id = add_representative(self.engine, self.admin, community_id,
+                                        f"Representative {n + 1} of {slug}",
+                                        "woman" if n % 2 else "man")  # fmt: skip
+            record_mandate(self.engine, self.admin, rep_id, granted_by="Community assembly",
+                           evidence="Assembly resolution 7/2026",
+                           valid_from=today - timedelta(days=30),
+                           valid_until=today + timedelta(days=mandate_days))  # fmt: skip
+            username = f"rep-{slug}-{n + 1}"
+            add_user(self.engine, self.admin, username=username, password=PASSWORD,
+                     role="representative", representative_id=rep_id)  # fmt: skip
+            rep_ids.append(rep_id)
+            actors.append(self.actor(username))
+        community = Community(community_id, slug, rep_ids, actors)
+        self.communities[slug] = community
+        return community
+
+    def open_case(self, community: Community, template: str = "fpic-general") -> int:
+        self._refs += 1
+        result = self.engine.open_case(self.liaison, project_id=self.project_id,
+                                       community_id=community.id, template_id=template,
+                                       reference=f"T-{self._refs:04d}")  # fmt: skip
+        return result.case_id
+
+    def case(self, case_id: int) -> Case:
+        with self.db.read_session() as session:
+            case = session.get(Case, case_id)
+            assert case is not None
+            return case
+
+    def act(self, case_id: int, trigger: str, actor: Actor,
+            data: dict[str, Any] | None = None) -> ActionResult:  # fmt: skip
+        """Fire with the current version, as a person who just loaded the page would."""
+        return self.engine.advance(case_id, trigger, actor, data, self.case(case_id).version)
+
+
+def make_world(url: str, start: date = date(2026, 3, 2)) -> World:
+    from datetime import UTC, datetime
+
+    from fpic.migrate import upgrade
+
+    db = Database(url)
+    upgrade(db.engine)
+    clock = FrozenClock(datetime(start.year, start.month, start.day, 9, 0, tzinfo=UTC))
+    engine = Engine(db, clock)
+    bootstrap_admin(engine, "admin", PASSWORD)
+    with db.read_session() as session:
+        from fpic.engine import user_actor
+
+        admin = user_actor(session, "admin")
+    add_user(engine, admin, username="liaison", password=PASSWORD, role="liaison")
+    add_user(engine, admin, username="auditor", password=PASSWORD, role="auditor")
+    project_id = add_project(engine, admin, {
+        "name": "Cerro Verde copper exploration", "proponent": "Andes Copper S.A.",
+        "phases": ["exploration", "construction", "operation"],
+        "activities": ["drilling", "access_road", "camp", "open_pit"],
+        "design_freeze_on": "2027-06-30"})  # fmt: skip
+    with db.read_session() as session:
+        liaison, auditor = user_actor(session, "liaison"), user_actor(session, "auditor")
+    return World(db, engine, clock, admin, liaison, auditor, project_id)
+
+
+# --- walking a case along the general template -----------------------------------------------
+
+PROTOCOL = {
+    "deciding_body": "Community assembly",
+    "decision_rule": "simple_majority",
+    "quorum_percent": 60,
+    "min_deliberation_days": 30,
+    "content_languages": ["qu", "es"],
+    "formats": ["written", "oral"],
+    "grievance_route": "Complaints to the assembly's grievance committee, in Quechua or Spanish.",
+    "source": "Assembly resolution 12/2026 of 14 March 2026",
+}
+
+
+def protocol(**overrides: Any) -> dict[str, Any]:
+    return {**PROTOCOL, **overrides}
+
+
+def disclose_everything(world: World, case_id: int) -> None:
+    with world.db.read_session() as session:
+        case = session.get(Case, case_id)
+        assert case is not None and case.protocol is not None
+        template_id = case.template_id
+        languages, formats = case.protocol.content_languages, case.protocol.formats
+    items = shipped_templates()[template_id].required_disclosure_items
+    for item in items:
+        for language in languages:
+            for fmt in formats:
+                world.act(case_id, "register_disclosure", world.liaison, {
+                    "item": item, "language": language, "format": fmt,
+                    "title": f"{item} ({language}, {fmt})", "channel": "community hall",
+                    "disclosed_on": world.clock.now().date().isoformat(),
+                    "translator": None if language == "es" else "Rosa Mamani"})  # fmt: skip
+
+
+def decision(world: World, community: Community, **overrides: Any) -> dict[str, Any]:
+    present = community.reps
+    return {
+        "decided_on": world.clock.now().date().isoformat(),
+        "place": "Community hall",
+        "present": present,
+        "votes_for": len(present),
+        "votes_against": 0,
+        "abstentions": 0,
+        "scope_phases": ["exploration"],
+        "scope_activities": ["drilling", "camp"],
+        "text_language": "qu",
+        "text_original": "Ayllu tantanakuypi sumaqta rimanakurqayku.",
+        "translations": [{"language": "es", "text": "La asamblea acordó.",
+                          "translator": "Rosa Mamani"}],  # fmt: skip
+        **overrides,
+    }
+
+
+def walk_to(world: World, case_id: int, stage: str, community: Community) -> None:
+    """Drive a general-template case forward along the main path until it stands at ``stage``."""
+    rep = community.rep_actors[0]
+    note = {"text": "Recorded in the field."}
+    steps: list[tuple[str, Any, Any]] = [
+        ("screen_in", world.liaison, note),
+        ("confirm_rights_holders", world.liaison, note),
+        ("complete_mapping", rep, {"text": "Maps signed off by the assembly."}),
+        ("agree_protocol", rep, protocol()),
+        ("disclose", None, None),
+        ("complete_disclosure", world.liaison, None),
+        ("wait", None, None),
+        ("open_negotiation", rep, note),
+        ("convene_decision", rep, note),
+        ("give_consent", rep, None),
+        ("validate_agreement", rep, {"text": "Agreement validated by the assembly.",
+                                     "signed_on": None, "signatories": ["Assembly president"]}),
+    ]  # fmt: skip
+    for trigger, actor, data in steps:
+        if world.case(case_id).stage == stage:
+            return
+        if trigger == "disclose":
+            disclose_everything(world, case_id)
+        elif trigger == "wait":
+            world.clock.advance(days=31)
+        elif trigger == "complete_disclosure":
+            world.act(case_id, trigger, actor, {"text": "All items disclosed."})
+        elif trigger == "give_consent":
+            world.act(case_id, trigger, actor, decision(world, community))
+        elif trigger == "validate_agreement":
+            world.act(case_id, trigger, actor,
+                      {**data, "signed_on": world.clock.now().date().isoformat()})
+        else:
+            world.act(case_id, trigger, actor, data)
+    assert world.case(case_id).stage == stage, world.case(case_id).stage
