@@ -23,9 +23,20 @@ from fpic.models import ChainHead, TrailEvent
 GENESIS = "0" * 64
 SYSTEM_CHAIN = "system"
 EXPORT_FIELDS = (
-    "chain", "seq", "at", "actor", "role", "action", "outcome",
-    "case", "from", "to", "data", "prev_hash", "hash",
-)  # fmt: skip
+    "chain",
+    "seq",
+    "at",
+    "actor",
+    "role",
+    "action",
+    "outcome",
+    "case",
+    "from",
+    "to",
+    "data",
+    "prev_hash",
+    "hash",
+)
 #: a spreadsheet would run a cell that starts with one of these as a formula
 CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_ESCAPE = "'"
@@ -274,8 +285,8 @@ def export_rows(session: Session, case_id: int | None = None) -> Iterator[dict[s
     if case_id is None:
         yield from stored_rows(session)
         return
-    stmt = select(TrailEvent).where(TrailEvent.chain == case_chain(case_id)).order_by(
-        TrailEvent.seq
+    stmt = (
+        select(TrailEvent).where(TrailEvent.chain == case_chain(case_id)).order_by(TrailEvent.seq)
     )
     for event in session.scalars(stmt.execution_options(yield_per=5000)):
         yield row_of(event)

@@ -148,14 +148,24 @@ def write_state_approval(ctx: GuardContext, p: dict[str, Any], _from: str) -> di
 
 
 def parse_protocol(data: Mapping[str, Any] | None, _ctx: GuardContext) -> dict[str, Any]:
-    f = Fields(data, {"deciding_body", "decision_rule", "majority_percent", "quorum_percent",
-                      "min_deliberation_days", "content_languages", "formats",
-                      "grievance_route", "source"})  # fmt: skip
+    f = Fields(
+        data,
+        {
+            "deciding_body",
+            "decision_rule",
+            "majority_percent",
+            "quorum_percent",
+            "min_deliberation_days",
+            "content_languages",
+            "formats",
+            "grievance_route",
+            "source",
+        },
+    )
     p = {
         "deciding_body": f.short("deciding_body"),
         "decision_rule": f.choice("decision_rule", DECISION_RULES),
-        "majority_percent": f.integer("majority_percent", required=False, minimum=51,
-                                      maximum=100),  # fmt: skip
+        "majority_percent": f.integer("majority_percent", required=False, minimum=51, maximum=100),
         "quorum_percent": f.integer("quorum_percent", minimum=1, maximum=100),
         "min_deliberation_days": f.integer("min_deliberation_days", maximum=3650),
         "content_languages": f.languages("content_languages"),
@@ -186,8 +196,19 @@ def write_protocol(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str
 
 
 def parse_disclosure(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
-    f = Fields(data, {"item", "language", "format", "title", "channel", "disclosed_on",
-                      "translator", "back_translation_attested"})  # fmt: skip
+    f = Fields(
+        data,
+        {
+            "item",
+            "language",
+            "format",
+            "title",
+            "channel",
+            "disclosed_on",
+            "translator",
+            "back_translation_attested",
+        },
+    )
     p = {
         "item": f.choice("item", ctx.template.required_disclosure_items),
         "language": f.language("language"),
@@ -209,8 +230,11 @@ def _not_future(key: str, day: str | None, ctx: GuardContext) -> None:
 
 @effect("disclosure", parse_disclosure)
 def write_disclosure(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
-    same = [d for d in ctx.case.disclosures
-            if (d.item, d.language, d.format) == (p["item"], p["language"], p["format"])]
+    same = [
+        d
+        for d in ctx.case.disclosures
+        if (d.item, d.language, d.format) == (p["item"], p["language"], p["format"])
+    ]
     for earlier in same:
         if earlier.superseded_at is None:
             earlier.superseded_at = ctx.now  # a new version replaces the old one
@@ -227,9 +251,7 @@ def write_disclosure(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[s
 
 
 @effect("complete_disclosure", parse_note)
-def write_disclosure_completion(
-    ctx: GuardContext, p: dict[str, Any], _from: str
-) -> dict[str, Any]:
+def write_disclosure_completion(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
     """The deliberation clock starts now: the protocol's minimum days run from here."""
     ctx.case.deliberation_started_at = ctx.now
     return _note(ctx, ctx.trigger.name, p)
@@ -238,8 +260,11 @@ def write_disclosure_completion(
 def parse_material_change(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
     f = Fields(data, {"text", "language", "affected_items"})
     items = f.choices("affected_items", ctx.template.required_disclosure_items, required=False)
-    return {"text": f.text("text"), "language": f.language("language", required=False),
-            "affected_items": items or list(ctx.template.required_disclosure_items)}  # fmt: skip
+    return {
+        "text": f.text("text"),
+        "language": f.language("language", required=False),
+        "affected_items": items or list(ctx.template.required_disclosure_items),
+    }
 
 
 @effect("material_change", parse_material_change)
@@ -261,16 +286,34 @@ def _translations(f: Fields, key: str) -> list[dict[str, Any]]:
     cleaned = []
     for entry in f.records(key, required=False):
         t = Fields(entry, {"language", "text", "translator"})
-        cleaned.append({"language": t.language("language"), "text": t.text("text"),
-                        "translator": t.short("translator")})  # fmt: skip
+        cleaned.append(
+            {
+                "language": t.language("language"),
+                "text": t.text("text"),
+                "translator": t.short("translator"),
+            }
+        )
     return cleaned
 
 
 def parse_meeting(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
-    f = Fields(data, {"kind", "held_on", "place", "languages_used", "interpreter",
-                      "attendance_women", "attendance_men", "attendance_other",
-                      "attendance_youth", "minutes_language", "minutes_original",
-                      "minutes_translations"})  # fmt: skip
+    f = Fields(
+        data,
+        {
+            "kind",
+            "held_on",
+            "place",
+            "languages_used",
+            "interpreter",
+            "attendance_women",
+            "attendance_men",
+            "attendance_other",
+            "attendance_youth",
+            "minutes_language",
+            "minutes_original",
+            "minutes_translations",
+        },
+    )
     p = {
         "kind": f.short("kind"),
         "held_on": f.day("held_on"),
@@ -291,8 +334,11 @@ def parse_meeting(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str
 
 @effect("meeting", parse_meeting)
 def write_meeting(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
-    meeting = Meeting(case_id=ctx.case.id, recorded_at=ctx.now,
-                      **{**p, "held_on": date.fromisoformat(p["held_on"])})  # fmt: skip
+    meeting = Meeting(
+        case_id=ctx.case.id,
+        recorded_at=ctx.now,
+        **{**p, "held_on": date.fromisoformat(p["held_on"])},
+    )
     ctx.session.add(meeting)
     ctx.case.meetings.append(meeting)
     ctx.session.flush()
@@ -315,8 +361,11 @@ def write_question(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str
 
 def parse_answer(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
     f = Fields(data, {"question_id", "answer", "language"})
-    p = {"question_id": f.integer("question_id", minimum=1, maximum=2**62),
-         "answer": f.text("answer"), "language": f.language("language")}  # fmt: skip
+    p = {
+        "question_id": f.integer("question_id", minimum=1, maximum=2**62),
+        "answer": f.text("answer"),
+        "language": f.language("language"),
+    }
     question = _question(ctx, p["question_id"])
     if question is None:
         raise invalid("question_id", N_("There is no such question on this case."))
@@ -343,14 +392,17 @@ def write_answer(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, 
 
 def parse_flag(data: Mapping[str, Any] | None, _ctx: GuardContext) -> dict[str, Any]:
     f = Fields(data, {"category", "description"})
-    return {"category": f.choice("category", INTEGRITY_CATEGORIES),
-            "description": f.text("description")}  # fmt: skip
+    return {
+        "category": f.choice("category", INTEGRITY_CATEGORIES),
+        "description": f.text("description"),
+    }
 
 
 @effect("integrity_flag", parse_flag)
 def write_flag(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
-    flag = IntegrityFlag(case_id=ctx.case.id, raised_at=ctx.now,
-                         raised_by_id=ctx.actor.user_id, **p)  # fmt: skip
+    flag = IntegrityFlag(
+        case_id=ctx.case.id, raised_at=ctx.now, raised_by_id=ctx.actor.user_id, **p
+    )
     ctx.session.add(flag)
     ctx.case.integrity_flags.append(flag)
     ctx.session.flush()
@@ -359,8 +411,11 @@ def write_flag(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, An
 
 def parse_flag_review(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
     f = Fields(data, {"flag_id", "resolution", "upheld"})
-    p = {"flag_id": f.integer("flag_id", minimum=1, maximum=2**62),
-         "resolution": f.text("resolution"), "upheld": f.flag("upheld")}  # fmt: skip
+    p = {
+        "flag_id": f.integer("flag_id", minimum=1, maximum=2**62),
+        "resolution": f.text("resolution"),
+        "upheld": f.flag("upheld"),
+    }
     flag = next((x for x in ctx.case.integrity_flags if x.id == p["flag_id"]), None)
     if flag is None:
         raise invalid("flag_id", N_("There is no such integrity flag on this case."))
@@ -380,10 +435,28 @@ def write_flag_review(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[
 
 
 def parse_decision(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
-    f = Fields(data, {"decided_on", "place", "present", "votes_for", "votes_against",
-                      "abstentions", "consensus", "consensus_note", "dissent", "scope_phases",
-                      "scope_activities", "scope_area", "rejected_components",
-                      "text_language", "text_original", "translations", "conditions"})  # fmt: skip
+    f = Fields(
+        data,
+        {
+            "decided_on",
+            "place",
+            "present",
+            "votes_for",
+            "votes_against",
+            "abstentions",
+            "consensus",
+            "consensus_note",
+            "dissent",
+            "scope_phases",
+            "scope_activities",
+            "scope_area",
+            "rejected_components",
+            "text_language",
+            "text_original",
+            "translations",
+            "conditions",
+        },
+    )
     p = {
         "decided_on": f.day("decided_on"),
         "place": f.short("place"),
@@ -404,12 +477,17 @@ def parse_decision(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[st
         "conditions": _conditions(f),
     }
     _not_future("decided_on", p["decided_on"], ctx)
-    members = {r.id for r in ctx.session.query(Representative.id).filter(
-        Representative.community_id == ctx.case.community_id)}  # fmt: skip
+    members = {
+        r.id
+        for r in ctx.session.query(Representative.id).filter(
+            Representative.community_id == ctx.case.community_id
+        )
+    }
     strangers = [r for r in p["present"] if r not in members]
     if strangers:
-        raise invalid("present", N_("%(field)s lists people who are not representatives of "
-                                    "this community."))  # fmt: skip
+        raise invalid(
+            "present", N_("%(field)s lists people who are not representatives of this community.")
+        )
     votes = p["votes_for"] + p["votes_against"] + p["abstentions"]
     if votes > len(p["present"]):
         raise invalid("votes_for", N_("More votes are recorded than representatives present."))
@@ -420,11 +498,15 @@ def _conditions(f: Fields) -> list[dict[str, Any]]:
     cleaned = []
     for entry in f.records("conditions", required=False):
         c = Fields(entry, {"text", "language", "obligated_party", "due_on", "verification"})
-        cleaned.append({
-            "text": c.text("text"), "language": c.language("language"),
-            "obligated_party": c.short("obligated_party"),
-            "due_on": c.day("due_on", required=False), "verification": c.text("verification"),
-        })  # fmt: skip
+        cleaned.append(
+            {
+                "text": c.text("text"),
+                "language": c.language("language"),
+                "obligated_party": c.short("obligated_party"),
+                "due_on": c.day("due_on", required=False),
+                "verification": c.text("verification"),
+            }
+        )
     return cleaned
 
 
@@ -442,10 +524,23 @@ def write_decision(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str
         deciding_body=protocol.deciding_body if protocol else "",
         decision_rule=protocol.decision_rule if protocol else "",
         present_representative_ids=p["present"],
-        **{k: p[k] for k in ("votes_for", "votes_against", "abstentions", "consensus_note",
-                             "dissent", "scope_phases", "scope_activities", "scope_area",
-                             "rejected_components", "text_language", "text_original",
-                             "translations")},  # fmt: skip
+        **{
+            k: p[k]
+            for k in (
+                "votes_for",
+                "votes_against",
+                "abstentions",
+                "consensus_note",
+                "dissent",
+                "scope_phases",
+                "scope_activities",
+                "scope_area",
+                "rejected_components",
+                "text_language",
+                "text_original",
+                "translations",
+            )
+        },
         disclosure_ids=[d.id for d in ctx.case.disclosures if d.superseded_at is None],
     )
     ctx.session.add(decision)
@@ -453,8 +548,9 @@ def write_decision(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str
     ctx.session.flush()
     for c in p["conditions"]:
         due = date.fromisoformat(c["due_on"]) if c["due_on"] else None
-        ctx.session.add(Condition(decision_id=decision.id, case_id=ctx.case.id,
-                                  **{**c, "due_on": due}))  # fmt: skip
+        ctx.session.add(
+            Condition(decision_id=decision.id, case_id=ctx.case.id, **{**c, "due_on": due})
+        )
     if outcome in ("WITHHELD", "DECLINED_TO_ENGAGE"):
         ctx.case.withheld_at = ctx.now
     if outcome == "DEFERRED_MORE_INFO":
@@ -468,8 +564,11 @@ def write_decision(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str
 
 def parse_activity(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
     f = Fields(data, {"activity", "phase", "started_on"})
-    p = {"activity": f.short("activity"), "phase": f.short("phase", required=False),
-         "started_on": f.day("started_on")}  # fmt: skip
+    p = {
+        "activity": f.short("activity"),
+        "phase": f.short("phase", required=False),
+        "started_on": f.day("started_on"),
+    }
     _not_future("started_on", p["started_on"], ctx)
     return p
 
@@ -478,9 +577,14 @@ def parse_activity(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[st
 def write_activity(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
     consent = consent_in_force(ctx.template, ctx.case)
     assert consent is not None  # the consent_covers_activity guard ran
-    record = ActivityRecord(case_id=ctx.case.id, activity=p["activity"], phase=p["phase"],
-                            started_on=date.fromisoformat(p["started_on"]),
-                            decision_id=consent.id, recorded_at=ctx.now)  # fmt: skip
+    record = ActivityRecord(
+        case_id=ctx.case.id,
+        activity=p["activity"],
+        phase=p["phase"],
+        started_on=date.fromisoformat(p["started_on"]),
+        decision_id=consent.id,
+        recorded_at=ctx.now,
+    )
     ctx.session.add(record)
     ctx.case.activities.append(record)
     ctx.session.flush()
@@ -488,11 +592,14 @@ def write_activity(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str
 
 
 def parse_withdrawal(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
-    f = Fields(data, {"text", "language", "decided_on", "deciding_body",
-                      "activities_affected"})  # fmt: skip
-    p = {"text": f.text("text", required=False), "language": f.language("language", False),
-         "decided_on": f.day("decided_on"), "deciding_body": f.short("deciding_body"),
-         "activities_affected": f.str_list("activities_affected")}  # fmt: skip
+    f = Fields(data, {"text", "language", "decided_on", "deciding_body", "activities_affected"})
+    p = {
+        "text": f.text("text", required=False),
+        "language": f.language("language", False),
+        "decided_on": f.day("decided_on"),
+        "deciding_body": f.short("deciding_body"),
+        "activities_affected": f.str_list("activities_affected"),
+    }
     _not_future("decided_on", p["decided_on"], ctx)
     return p
 
@@ -504,8 +611,12 @@ def write_withdrawal(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[s
 
 def parse_agreement(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
     f = Fields(data, {"text", "language", "signed_on", "signatories"})
-    p = {"text": f.text("text"), "language": f.language("language", False),
-         "signed_on": f.day("signed_on"), "signatories": f.str_list("signatories")}  # fmt: skip
+    p = {
+        "text": f.text("text"),
+        "language": f.language("language", False),
+        "signed_on": f.day("signed_on"),
+        "signatories": f.str_list("signatories"),
+    }
     _not_future("signed_on", p["signed_on"], ctx)
     return p
 

@@ -110,8 +110,9 @@ class Engine:
     ) -> ActionResult:
         """Fire ``trigger`` on the case for ``actor`` with ``data``; see the module docstring."""
         try:
-            return self._write(lambda s: self._advance(s, case_id, trigger, actor, data,
-                                                       expected_version))  # fmt: skip
+            return self._write(
+                lambda s: self._advance(s, case_id, trigger, actor, data, expected_version)
+            )
         except FpicError as refusal:
             self._log_refusal(case_id, trigger, actor, refusal, expected_version)
             raise
@@ -170,8 +171,9 @@ class Engine:
         reference: str,
     ) -> ActionResult:
         """A liaison officer opens a case; it starts in the template's initial stage."""
-        return self._write(lambda s: self._open_case(s, actor, project_id, community_id,
-                                                     template_id, reference))  # fmt: skip
+        return self._write(
+            lambda s: self._open_case(s, actor, project_id, community_id, template_id, reference)
+        )
 
     def _open_case(
         self,
@@ -195,33 +197,58 @@ class Engine:
             raise _bad("community_id", N_("There is no community %(value)s."), community_id)
         reference = (reference or "").strip()
         if not reference or len(reference) > 40:
-            raise _bad("reference", N_("A case reference of 1 to 40 characters is required."),
-                       reference[:40])  # fmt: skip
+            raise _bad(
+                "reference",
+                N_("A case reference of 1 to 40 characters is required."),
+                reference[:40],
+            )
         if session.scalar(select(Case.id).where(Case.reference == reference)) is not None:
-            raise _bad("reference", N_("The case reference %(value)s is already used."),
-                       reference)  # fmt: skip
+            raise _bad("reference", N_("The case reference %(value)s is already used."), reference)
         now = self.clock.now()
         case = Case(
-            reference=reference, project_id=project_id, community_id=community_id,
-            template_id=template.id, template_version=template.version,
-            template_hash=template.content_hash, stage=template.initial, version=1,
-            opened_at=now, updated_at=now,
-        )  # fmt: skip
+            reference=reference,
+            project_id=project_id,
+            community_id=community_id,
+            template_id=template.id,
+            template_version=template.version,
+            template_hash=template.content_hash,
+            stage=template.initial,
+            version=1,
+            opened_at=now,
+            updated_at=now,
+        )
         session.add(case)
         session.flush()  # the case id names its chain
-        late = [d.isoformat() for d in (project.design_freeze_on, project.permit_applied_on)
-                if d is not None and d <= now.date()]  # fmt: skip
+        late = [
+            d.isoformat()
+            for d in (project.design_freeze_on, project.permit_applied_on)
+            if d is not None and d <= now.date()
+        ]
         event = audit.append(
-            session, chain=audit.case_chain(case.id), at=now, actor=actor.username,
-            role=actor.role, action="open_case", outcome="done", case_id=case.id,
-            from_stage=None, to_stage=case.stage,
-            data={"version": 1, "reference": reference, "project_id": project_id,
-                  "community_id": community_id, "template": {
-                      "id": template.id, "version": template.version,
-                      "hash": template.content_hash},
-                  # EMRIP18 ¶21: a case opened after design freeze or permit is not "prior"
-                  "late_start_dates": late},
-        )  # fmt: skip
+            session,
+            chain=audit.case_chain(case.id),
+            at=now,
+            actor=actor.username,
+            role=actor.role,
+            action="open_case",
+            outcome="done",
+            case_id=case.id,
+            from_stage=None,
+            to_stage=case.stage,
+            data={
+                "version": 1,
+                "reference": reference,
+                "project_id": project_id,
+                "community_id": community_id,
+                "template": {
+                    "id": template.id,
+                    "version": template.version,
+                    "hash": template.content_hash,
+                },
+                # EMRIP18 ¶21: a case opened after design freeze or permit is not "prior"
+                "late_start_dates": late,
+            },
+        )
         return ActionResult(case.id, case.stage, 1, event.seq, {"case_id": case.id})
 
     def system_action(
@@ -249,12 +276,25 @@ class Engine:
             raise
 
     def record_system_event(
-        self, session: Session, username: str, role: str, action: str, data: dict[str, Any],
+        self,
+        session: Session,
+        username: str,
+        role: str,
+        action: str,
+        data: dict[str, Any],
         outcome: str = "done",
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Append to the system chain inside the caller's transaction (sign-ins, user changes)."""
-        audit.append(session, chain=audit.SYSTEM_CHAIN, at=self.clock.now(), actor=username,
-                     role=role, action=action, outcome=outcome, data=data)  # fmt: skip
+        audit.append(
+            session,
+            chain=audit.SYSTEM_CHAIN,
+            at=self.clock.now(),
+            actor=username,
+            role=role,
+            action=action,
+            outcome=outcome,
+            data=data,
+        )
 
     # --- transactions ----------------------------------------------------------------------
 
@@ -269,8 +309,12 @@ class Engine:
         except IntegrityError as exc:
             # Two openers raced for one reference, or a row broke a constraint the checks
             # above missed: nothing was written either way.
-            raise InvalidData("data", Reason("conflict", N_(
-                "The data conflicts with what is stored; nothing was saved."))) from exc
+            raise InvalidData(
+                "data",
+                Reason(
+                    "conflict", N_("The data conflicts with what is stored; nothing was saved.")
+                ),
+            ) from exc
 
     def _lock_case(self, session: Session, case_id: int, actor: Actor) -> Case:
         case = session.execute(
@@ -304,13 +348,23 @@ class Engine:
                 ).scalar_one_or_none()
             if case is None:
                 data["case_id"] = case_id if isinstance(case_id, int) else None
-                self.record_system_event(session, actor.username, actor.role,
-                                         action[:60], data, outcome="refused")
-                return  # fmt: skip
-            audit.append(session, chain=audit.case_chain(case.id), at=self.clock.now(),
-                         actor=actor.username, role=actor.role, action=action[:60],
-                         outcome="refused", case_id=case.id, from_stage=case.stage,
-                         to_stage=case.stage, data=data)  # fmt: skip
+                self.record_system_event(
+                    session, actor.username, actor.role, action[:60], data, outcome="refused"
+                )
+                return
+            audit.append(
+                session,
+                chain=audit.case_chain(case.id),
+                at=self.clock.now(),
+                actor=actor.username,
+                role=actor.role,
+                action=action[:60],
+                outcome="refused",
+                case_id=case.id,
+                from_stage=case.stage,
+                to_stage=case.stage,
+                data=data,
+            )
 
         try:
             with self.db.write_session() as session, session.begin():
@@ -323,24 +377,34 @@ class Engine:
 def _trigger_of(template: Template, case: Case, name: str) -> Trigger:
     trigger = template.triggers.get(name) if isinstance(name, str) else None
     if trigger is None:
-        raise InvalidTransition(Reason("unknown_trigger", N_(
-            "%(trigger)s is not an action of the process %(template)s."),
-            {"trigger": str(name)[:60], "template": template.id}))  # fmt: skip
+        raise InvalidTransition(
+            Reason(
+                "unknown_trigger",
+                N_("%(trigger)s is not an action of the process %(template)s."),
+                {"trigger": str(name)[:60], "template": template.id},
+            )
+        )
     if case.stage not in trigger.sources:
-        raise InvalidTransition(Reason("wrong_stage", N_(
-            "%(trigger)s cannot be done while the case is at the stage %(stage)s."),
-            {"trigger": name, "stage": case.stage}))  # fmt: skip
+        raise InvalidTransition(
+            Reason(
+                "wrong_stage",
+                N_("%(trigger)s cannot be done while the case is at the stage %(stage)s."),
+                {"trigger": name, "stage": case.stage},
+            )
+        )
     return trigger
 
 
 def _no_case(case_id: object) -> NotFound:
-    return NotFound(Reason("case_not_found", N_("There is no case %(case)s."),
-                           {"case": str(case_id)[:40]}))  # fmt: skip
+    return NotFound(
+        Reason("case_not_found", N_("There is no case %(case)s."), {"case": str(case_id)[:40]})
+    )
 
 
 def _bad(field: str, message: str, value: object) -> InvalidData:
-    return InvalidData(field, Reason("invalid_data", message,
-                                     {"field": field, "value": str(value)[:80]}))  # fmt: skip
+    return InvalidData(
+        field, Reason("invalid_data", message, {"field": field, "value": str(value)[:80]})
+    )
 
 
 def _is_lock_timeout(exc: OperationalError) -> bool:
@@ -362,8 +426,11 @@ def _json_safe(value: Any) -> Any:
 def user_actor(session: Session, username: str) -> Actor:
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.active:
-        raise NotFound(Reason("user_not_found", N_("There is no active user %(user)s."),
-                              {"user": username[:80]}))  # fmt: skip
+        raise NotFound(
+            Reason(
+                "user_not_found", N_("There is no active user %(user)s."), {"user": username[:80]}
+            )
+        )
     return Actor.of(user)
 
 

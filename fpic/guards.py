@@ -91,13 +91,21 @@ def mandated_representative(ctx: GuardContext) -> list[Reason]:
     """Only a representative of the case's own community, mandated today, acts for it."""
     rep_id = ctx.actor.representative_id
     if rep_id is None or ctx.actor.community_id != ctx.case.community_id:
-        return [Reason("not_community_representative", N_(
-            "Only a representative of this community may do this."))]  # fmt: skip
+        return [
+            Reason(
+                "not_community_representative",
+                N_("Only a representative of this community may do this."),
+            )
+        ]
     rep = ctx.session.get(Representative, rep_id)
     if rep is None or rep.mandate_on(ctx.today) is None:
-        return [Reason("no_valid_mandate", N_(
-            "Your mandate from the community is not valid on %(day)s."),
-            {"day": ctx.today.isoformat()})]  # fmt: skip
+        return [
+            Reason(
+                "no_valid_mandate",
+                N_("Your mandate from the community is not valid on %(day)s."),
+                {"day": ctx.today.isoformat()},
+            )
+        ]
     return []
 
 
@@ -107,11 +115,19 @@ def no_open_integrity_flag(ctx: GuardContext) -> list[Reason]:
     open_flags = [f for f in ctx.case.integrity_flags if f.resolved_at is None]
     if not open_flags:
         return []
-    return [Reason("open_integrity_flag", N_(
-        "%(count)s integrity flag(s) are still open (%(categories)s); they must be reviewed "
-        "before the community can consent."),
-        {"count": len(open_flags),
-         "categories": ", ".join(sorted({f.category for f in open_flags}))})]  # fmt: skip
+    return [
+        Reason(
+            "open_integrity_flag",
+            N_(
+                "%(count)s integrity flag(s) are still open (%(categories)s); they must be "
+                "reviewed before the community can consent."
+            ),
+            {
+                "count": len(open_flags),
+                "categories": ", ".join(sorted({f.category for f in open_flags})),
+            },
+        )
+    ]
 
 
 @guard()
@@ -119,9 +135,13 @@ def community_registered(ctx: GuardContext) -> list[Reason]:
     """Rights-holders are identified only when someone holds a valid mandate (EMRIP18 ¶23)."""
     if mandated_representatives(ctx.session, ctx.case.community_id, ctx.today):
         return []
-    return [Reason("no_mandated_representatives", N_(
-        "No representative of this community holds a mandate valid on %(day)s."),
-        {"day": ctx.today.isoformat()})]  # fmt: skip
+    return [
+        Reason(
+            "no_mandated_representatives",
+            N_("No representative of this community holds a mandate valid on %(day)s."),
+            {"day": ctx.today.isoformat()},
+        )
+    ]
 
 
 # --- Prior ---------------------------------------------------------------------------------
@@ -139,14 +159,22 @@ def deliberation_period_elapsed(ctx: GuardContext) -> list[Reason]:
     """No decision before complete disclosure plus the protocol's minimum deliberation days."""
     protocol, started = ctx.case.protocol, ctx.case.deliberation_started_at
     if protocol is None or started is None:
-        return [Reason("deliberation_not_started", N_(
-            "The deliberation period has not started: disclosure is not complete."))]  # fmt: skip
+        return [
+            Reason(
+                "deliberation_not_started",
+                N_("The deliberation period has not started: disclosure is not complete."),
+            )
+        ]
     ends = started + timedelta(days=protocol.min_deliberation_days)
     if ctx.now >= ends:
         return []
-    return [Reason("deliberation_period_running", N_(
-        "The community's deliberation period ends on %(ends)s."),
-        {"ends": ends.date().isoformat()})]  # fmt: skip
+    return [
+        Reason(
+            "deliberation_period_running",
+            N_("The community's deliberation period ends on %(ends)s."),
+            {"ends": ends.date().isoformat()},
+        )
+    ]
 
 
 @guard(needs_payload=True)
@@ -156,16 +184,27 @@ def consent_covers_activity(ctx: GuardContext) -> list[Reason]:
     activity, phase = ctx.payload["activity"], ctx.payload.get("phase")
     consent = consent_in_force(ctx.template, ctx.case)
     if consent is None:
-        return [Reason("no_consent_in_force", N_(
-            "No consent of the community is in force for this case."))]  # fmt: skip
+        return [
+            Reason(
+                "no_consent_in_force", N_("No consent of the community is in force for this case.")
+            )
+        ]
     if activity not in consent.scope_activities:
-        return [Reason("activity_not_consented", N_(
-            "The community's consent does not cover the activity %(activity)s."),
-            {"activity": activity})]  # fmt: skip
+        return [
+            Reason(
+                "activity_not_consented",
+                N_("The community's consent does not cover the activity %(activity)s."),
+                {"activity": activity},
+            )
+        ]
     if phase and consent.scope_phases and phase not in consent.scope_phases:
-        return [Reason("phase_not_consented", N_(
-            "The community's consent does not cover the phase %(phase)s."),
-            {"phase": phase})]  # fmt: skip
+        return [
+            Reason(
+                "phase_not_consented",
+                N_("The community's consent does not cover the phase %(phase)s."),
+                {"phase": phase},
+            )
+        ]
     return []
 
 
@@ -187,9 +226,7 @@ def missing_disclosures(template: Template, case: Case) -> list[tuple[str, str, 
     protocol = case.protocol
     if protocol is None:
         return []
-    present = {
-        (d.item, d.language, d.format) for d in case.disclosures if d.superseded_at is None
-    }
+    present = {(d.item, d.language, d.format) for d in case.disclosures if d.superseded_at is None}
     return [
         (item, language, fmt)
         for item in template.required_disclosure_items
@@ -207,10 +244,16 @@ def disclosure_complete(ctx: GuardContext) -> list[Reason]:
     if not missing:
         return []
     shown = "; ".join(f"{i} ({lang}, {fmt})" for i, lang, fmt in missing[:5])
-    return [Reason("disclosure_incomplete", N_(
-        "Disclosure is incomplete: %(count)s item(s) missing in a required language and "
-        "format, e.g. %(missing)s."),
-        {"count": len(missing), "missing": shown})]  # fmt: skip
+    return [
+        Reason(
+            "disclosure_incomplete",
+            N_(
+                "Disclosure is incomplete: %(count)s item(s) missing in a required language and "
+                "format, e.g. %(missing)s."
+            ),
+            {"count": len(missing), "missing": shown},
+        )
+    ]
 
 
 @guard()
@@ -218,9 +261,13 @@ def questions_answered(ctx: GuardContext) -> list[Reason]:
     open_questions = [q for q in ctx.case.questions if q.answered_at is None]
     if not open_questions:
         return []
-    return [Reason("questions_unanswered", N_(
-        "%(count)s question(s) from the community are still unanswered."),
-        {"count": len(open_questions)})]  # fmt: skip
+    return [
+        Reason(
+            "questions_unanswered",
+            N_("%(count)s question(s) from the community are still unanswered."),
+            {"count": len(open_questions)},
+        )
+    ]
 
 
 # --- Consent -------------------------------------------------------------------------------
@@ -238,14 +285,24 @@ def decision_rule_met(ctx: GuardContext) -> list[Reason]:
     present = [r for r in ctx.payload["present"] if r in mandated]
     reasons: list[Reason] = []
     if not mandated or len(present) * 100 < protocol.quorum_percent * len(mandated):
-        reasons.append(Reason("quorum_not_met", N_(
-            "Quorum not met: %(present)s of %(total)s mandated representatives present, "
-            "%(quorum)s%% required."),
-            {"present": len(present), "total": len(mandated),
-             "quorum": protocol.quorum_percent}))  # fmt: skip
+        reasons.append(
+            Reason(
+                "quorum_not_met",
+                N_(
+                    "Quorum not met: %(present)s of %(total)s mandated representatives present, "
+                    "%(quorum)s%% required."
+                ),
+                {
+                    "present": len(present),
+                    "total": len(mandated),
+                    "quorum": protocol.quorum_percent,
+                },
+            )
+        )
     if ctx.trigger.outcome in CONSENTING_OUTCOMES:
-        reasons.extend(_rule_reasons(protocol.decision_rule, protocol.majority_percent,
-                                     ctx.payload))  # fmt: skip
+        reasons.extend(
+            _rule_reasons(protocol.decision_rule, protocol.majority_percent, ctx.payload)
+        )
     return reasons
 
 
@@ -254,18 +311,29 @@ def _rule_reasons(rule: str, majority_percent: int | None, p: dict[str, Any]) ->
     if rule == "consensus":
         if p["consensus"] and p["votes_against"] == 0:
             return []
-        return [Reason("no_consensus", N_(
-            "The protocol requires consensus, and the record does not show one."))]  # fmt: skip
+        return [
+            Reason(
+                "no_consensus",
+                N_("The protocol requires consensus, and the record does not show one."),
+            )
+        ]
     needed = 50 if rule == "simple_majority" else (majority_percent or 67)
     strict = rule == "simple_majority"
-    enough = p["votes_for"] * 100 > needed * cast if strict else (
-        p["votes_for"] * 100 >= needed * cast)
+    enough = (
+        p["votes_for"] * 100 > needed * cast if strict else (p["votes_for"] * 100 >= needed * cast)
+    )
     if cast and enough:
         return []
-    return [Reason("majority_not_reached", N_(
-        "The protocol requires %(rule)s (%(needed)s%% of votes cast); %(for)s of %(cast)s "
-        "votes were in favour."),
-        {"rule": rule, "needed": needed, "for": p["votes_for"], "cast": cast})]  # fmt: skip
+    return [
+        Reason(
+            "majority_not_reached",
+            N_(
+                "The protocol requires %(rule)s (%(needed)s%% of votes cast); %(for)s of %(cast)s "
+                "votes were in favour."
+            ),
+            {"rule": rule, "needed": needed, "for": p["votes_for"], "cast": cast},
+        )
+    ]
 
 
 @guard(needs_payload=True)
@@ -273,8 +341,7 @@ def conditions_stated(ctx: GuardContext) -> list[Reason]:
     assert ctx.payload is not None
     if ctx.payload.get("conditions"):
         return []
-    return [Reason("no_conditions", N_(
-        "Consent with conditions needs at least one condition."))]  # fmt: skip
+    return [Reason("no_conditions", N_("Consent with conditions needs at least one condition."))]
 
 
 @guard(needs_payload=True)
@@ -283,11 +350,14 @@ def scope_stated(ctx: GuardContext) -> list[Reason]:
     assert ctx.payload is not None
     reasons = []
     if not ctx.payload.get("scope_activities"):
-        reasons.append(Reason("no_scope", N_(
-            "A consent must state the activities it covers.")))  # fmt: skip
+        reasons.append(Reason("no_scope", N_("A consent must state the activities it covers.")))
     if ctx.trigger.outcome == "PARTIAL" and not ctx.payload.get("rejected_components"):
-        reasons.append(Reason("no_rejected_components", N_(
-            "A partial consent must state the components the community rejects.")))
+        reasons.append(
+            Reason(
+                "no_rejected_components",
+                N_("A partial consent must state the components the community rejects."),
+            )
+        )
     return reasons
 
 
@@ -302,22 +372,32 @@ def within_reconsideration_window(ctx: GuardContext) -> list[Reason]:
     ends = withheld + timedelta(days=ctx.template.reconsideration_days)
     if ctx.now <= ends:
         return []
-    return [Reason("reconsideration_window_closed", N_(
-        "The window to ask for reconsideration closed on %(ends)s."),
-        {"ends": ends.date().isoformat()})]  # fmt: skip
+    return [
+        Reason(
+            "reconsideration_window_closed",
+            N_("The window to ask for reconsideration closed on %(ends)s."),
+            {"ends": ends.date().isoformat()},
+        )
+    ]
 
 
 @guard()
 def reconsideration_not_requested(ctx: GuardContext) -> list[Reason]:
     if ctx.case.reconsideration_requested_at is None:
         return []
-    return [Reason("reconsideration_already_requested", N_(
-        "Reconsideration was already requested once."))]  # fmt: skip
+    return [
+        Reason(
+            "reconsideration_already_requested", N_("Reconsideration was already requested once.")
+        )
+    ]
 
 
 @guard()
 def upheld_integrity_finding(ctx: GuardContext) -> list[Reason]:
     if any(flag.upheld for flag in ctx.case.integrity_flags):
         return []
-    return [Reason("no_upheld_finding", N_(
-        "Only an upheld integrity finding can invalidate the process."))]  # fmt: skip
+    return [
+        Reason(
+            "no_upheld_finding", N_("Only an upheld integrity finding can invalidate the process.")
+        )
+    ]

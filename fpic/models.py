@@ -180,9 +180,7 @@ class Case(Base):
     meetings: Mapped[list[Meeting]] = relationship(order_by="Meeting.id")
     questions: Mapped[list[Question]] = relationship(order_by="Question.id")
     integrity_flags: Mapped[list[IntegrityFlag]] = relationship(order_by="IntegrityFlag.id")
-    decisions: Mapped[list[Decision]] = relationship(
-        back_populates="case", order_by="Decision.id"
-    )
+    decisions: Mapped[list[Decision]] = relationship(back_populates="case", order_by="Decision.id")
     activities: Mapped[list[ActivityRecord]] = relationship(order_by="ActivityRecord.id")
     notes: Mapped[list[CaseNote]] = relationship(order_by="CaseNote.id")
 

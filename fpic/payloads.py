@@ -33,9 +33,7 @@ class Fields:
             raise invalid("data", N_("The data for this action must be a set of named fields."))
         for key in data:
             if key not in allowed:
-                raise invalid(
-                    str(key)[:80], N_("%(field)s is not a field of this action.")
-                )
+                raise invalid(str(key)[:80], N_("%(field)s is not a field of this action."))
         self.data = data
 
     def _raw(self, key: str, required: bool) -> Any:
@@ -73,16 +71,18 @@ class Fields:
     def choice(self, key: str, options: tuple[str, ...], required: bool = True) -> str | None:
         value = self.short(key, required)
         if value is not None and value not in options:
-            raise invalid(key, N_("%(field)s must be one of: %(options)s."),
-                          options=", ".join(options))  # fmt: skip
+            raise invalid(
+                key, N_("%(field)s must be one of: %(options)s."), options=", ".join(options)
+            )
         return value
 
     def choices(self, key: str, options: tuple[str, ...], required: bool = True) -> list[str]:
         values = self.str_list(key, required)
         for value in values:
             if value not in options:
-                raise invalid(key, N_("%(field)s must be among: %(options)s."),
-                              options=", ".join(options))  # fmt: skip
+                raise invalid(
+                    key, N_("%(field)s must be among: %(options)s."), options=", ".join(options)
+                )
         return values
 
     def day(self, key: str, required: bool = True) -> str | None:
@@ -98,8 +98,9 @@ class Fields:
         except ValueError:
             raise invalid(key, N_("%(field)s must be a date (YYYY-MM-DD).")) from None
 
-    def integer(self, key: str, required: bool = True, minimum: int = 0,
-                maximum: int = 1_000_000) -> int | None:  # fmt: skip
+    def integer(
+        self, key: str, required: bool = True, minimum: int = 0, maximum: int = 1_000_000
+    ) -> int | None:
         value = self._raw(key, required)
         if value is None:
             return None
@@ -108,8 +109,9 @@ class Fields:
         if isinstance(value, bool) or not isinstance(value, int):
             raise invalid(key, N_("%(field)s must be a whole number."))
         if not minimum <= value <= maximum:
-            raise invalid(key, N_("%(field)s must be between %(min)s and %(max)s."),
-                          min=minimum, max=maximum)  # fmt: skip
+            raise invalid(
+                key, N_("%(field)s must be between %(min)s and %(max)s."), min=minimum, max=maximum
+            )
         return value
 
     def flag(self, key: str) -> bool:
@@ -156,8 +158,10 @@ class Fields:
         value = self._raw(key, required)
         if value is None:
             return []
-        if not isinstance(value, list | tuple) or len(value) > MAX_ITEMS or not all(
-            isinstance(v, Mapping) for v in value
+        if (
+            not isinstance(value, list | tuple)
+            or len(value) > MAX_ITEMS
+            or not all(isinstance(v, Mapping) for v in value)
         ):
             raise invalid(key, N_("%(field)s must be a list of entries."))
         return list(value)
@@ -179,6 +183,7 @@ def clean_text(key: str, value: str, max_length: int) -> str:
         raise invalid(key, N_("%(field)s contains control characters."))
     value = unicodedata.normalize("NFC", value.strip())
     if len(value) > max_length:
-        raise invalid(key, N_("%(field)s is too long (at most %(max)s characters)."),
-                      max=max_length)  # fmt: skip
+        raise invalid(
+            key, N_("%(field)s is too long (at most %(max)s characters)."), max=max_length
+        )
     return value

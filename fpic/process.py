@@ -119,9 +119,7 @@ class _Reader:
             return default
         value = table[key]
         if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
-            raise self.fail(
-                f"{where}.{key}" if where else key, f"must be a {kind.__name__}"
-            )
+            raise self.fail(f"{where}.{key}" if where else key, f"must be a {kind.__name__}")
         return value
 
     def names(self, table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
@@ -170,8 +168,13 @@ def _read_stages(r: _Reader) -> dict[str, Stage]:
         where = f"stages.{name}"
         if not isinstance(spec, dict):
             raise r.fail(where, "must be a table")
-        unknown = set(spec) - {"title", "description", "terminal", "consent_in_force",
-                               "deadline_days"}  # fmt: skip
+        unknown = set(spec) - {
+            "title",
+            "description",
+            "terminal",
+            "consent_in_force",
+            "deadline_days",
+        }
         if unknown:
             raise r.fail(f"{where}.{sorted(unknown)[0]}", "is not a stage setting")
         stages[name] = Stage(
@@ -242,9 +245,7 @@ def _read_sources(
 
 def _build_machine(stages: dict[str, Stage], triggers: dict[str, Trigger], initial: str):
     transitions: list[dict[str, Any]] = []
-    suspendable = sorted(
-        {s for t in triggers.values() if t.effect == "suspend" for s in t.sources}
-    )
+    suspendable = sorted({s for t in triggers.values() if t.effect == "suspend" for s in t.sources})
     for trigger in triggers.values():
         for source in trigger.sources:
             if trigger.dest == STAY:

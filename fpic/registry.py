@@ -27,8 +27,12 @@ _hasher = PasswordHasher()  # argon2id with argon2-cffi's defaults (OWASP ASVS 5
 
 def hash_password(password: str) -> str:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise invalid("password", N_("A password must have %(min)s to %(max)s characters."),
-                      min=MIN_PASSWORD, max=MAX_PASSWORD)  # fmt: skip
+        raise invalid(
+            "password",
+            N_("A password must have %(min)s to %(max)s characters."),
+            min=MIN_PASSWORD,
+            max=MAX_PASSWORD,
+        )
     return _hasher.hash(password)
 
 
@@ -42,10 +46,13 @@ def check_password(user: User, password: str) -> bool:
 def add_community(engine: Engine, actor: Actor, data: dict[str, Any]) -> int:
     f = Fields(data, {"slug", "name", "region", "country", "institution", "content_languages"})
     values = {
-        "slug": f.short("slug"), "name": f.short("name"), "region": f.short("region"),
-        "country": f.short("country"), "institution": f.short("institution"),
+        "slug": f.short("slug"),
+        "name": f.short("name"),
+        "region": f.short("region"),
+        "country": f.short("country"),
+        "institution": f.short("institution"),
         "content_languages": f.languages("content_languages"),
-    }  # fmt: skip
+    }
     if not SLUG.match(values["slug"] or ""):
         raise invalid("slug", N_("%(field)s may hold lower-case letters, digits, - and _."))
     if len(values["country"] or "") != 2:
@@ -77,8 +84,9 @@ def add_representative(
         session.flush()
         return {"representative_id": rep.id, "community_id": community_id, "name": clean_name}
 
-    return engine.system_action(actor, "add_representative", REGISTRY_ROLES,
-                                work)["representative_id"]  # fmt: skip
+    return engine.system_action(actor, "add_representative", REGISTRY_ROLES, work)[
+        "representative_id"
+    ]
 
 
 def record_mandate(
@@ -99,32 +107,54 @@ def record_mandate(
     def work(session: Session) -> dict[str, Any]:
         if session.get(Representative, representative_id) is None:
             raise invalid("representative_id", N_("There is no such representative."))
-        mandate = Mandate(representative_id=representative_id, granted_by=granted,
-                          evidence=proof, valid_from=valid_from, valid_until=valid_until)
+        mandate = Mandate(
+            representative_id=representative_id,
+            granted_by=granted,
+            evidence=proof,
+            valid_from=valid_from,
+            valid_until=valid_until,
+        )
         session.add(mandate)
         session.flush()
-        return {"mandate_id": mandate.id, "representative_id": representative_id,
-                "granted_by": granted, "evidence": proof,
-                "valid_from": valid_from.isoformat(), "valid_until": valid_until.isoformat()}
+        return {
+            "mandate_id": mandate.id,
+            "representative_id": representative_id,
+            "granted_by": granted,
+            "evidence": proof,
+            "valid_from": valid_from.isoformat(),
+            "valid_until": valid_until.isoformat(),
+        }
 
     return engine.system_action(actor, "record_mandate", REGISTRY_ROLES, work)["mandate_id"]
 
 
 def add_project(engine: Engine, actor: Actor, data: dict[str, Any]) -> int:
-    f = Fields(data, {"name", "proponent", "description", "phases", "activities",
-                      "design_freeze_on", "permit_applied_on"})  # fmt: skip
+    f = Fields(
+        data,
+        {
+            "name",
+            "proponent",
+            "description",
+            "phases",
+            "activities",
+            "design_freeze_on",
+            "permit_applied_on",
+        },
+    )
     values: dict[str, Any] = {
-        "name": f.short("name"), "proponent": f.short("proponent"),
+        "name": f.short("name"),
+        "proponent": f.short("proponent"),
         "description": f.text("description", required=False) or "",
         "phases": f.str_list("phases", required=False),
         "activities": f.str_list("activities", required=False),
         "design_freeze_on": f.day("design_freeze_on", required=False),
         "permit_applied_on": f.day("permit_applied_on", required=False),
-    }  # fmt: skip
+    }
 
     def work(session: Session) -> dict[str, Any]:
-        row = {k: date.fromisoformat(v) if k.endswith("_on") and v else v
-               for k, v in values.items()}  # fmt: skip
+        row = {
+            k: date.fromisoformat(v) if k.endswith("_on") and v else v for k, v in values.items()
+        }
         project = Project(**row)
         session.add(project)
         session.flush()
@@ -143,31 +173,44 @@ def add_user(
     display_name: str | None = None,
     representative_id: int | None = None,
 ) -> int:
-    f = Fields({"username": username, "role": role, "display_name": display_name},
-               {"username", "role", "display_name"})  # fmt: skip
+    f = Fields(
+        {"username": username, "role": role, "display_name": display_name},
+        {"username", "role", "display_name"},
+    )
     name, clean_role = f.short("username"), f.choice("role", ROLES)
     if not SLUG.match(name or ""):
         raise invalid("username", N_("%(field)s may hold lower-case letters, digits, - and _."))
     shown = f.short("display_name", required=False) or name
     if (clean_role == "representative") != (representative_id is not None):
-        raise invalid("representative_id", N_(
-            "A representative's account must be linked to a registered representative, "
-            "and only theirs."))  # fmt: skip
+        raise invalid(
+            "representative_id",
+            N_(
+                "A representative's account must be linked to a registered representative, "
+                "and only theirs."
+            ),
+        )
     digest = hash_password(password)
 
     def work(session: Session) -> dict[str, Any]:
         if session.scalar(select(User.id).where(User.username == name)):
             raise invalid("username", N_("This user name is already taken."))
-        if representative_id is not None and session.get(
-            Representative, representative_id
-        ) is None:
+        if representative_id is not None and session.get(Representative, representative_id) is None:
             raise invalid("representative_id", N_("There is no such representative."))
-        user = User(username=name, display_name=shown, password_hash=digest, role=clean_role,
-                    representative_id=representative_id)  # fmt: skip
+        user = User(
+            username=name,
+            display_name=shown,
+            password_hash=digest,
+            role=clean_role,
+            representative_id=representative_id,
+        )
         session.add(user)
         session.flush()
-        return {"user_id": user.id, "username": name, "role": clean_role,
-                "representative_id": representative_id}  # fmt: skip
+        return {
+            "user_id": user.id,
+            "username": name,
+            "role": clean_role,
+            "representative_id": representative_id,
+        }
 
     return engine.system_action(actor, "add_user", USER_ADMIN_ROLES, work)["user_id"]
 
@@ -175,6 +218,11 @@ def add_user(
 def bootstrap_admin(engine: Engine, username: str, password: str) -> int:
     """The first administrator, created by whoever runs the installation (no actor yet)."""
     installer = Actor(user_id=0, username="installer", role="admin")
-    return add_user(engine, installer, username=username, password=password, role="admin",
-                    display_name="Administrator")  # fmt: skip
-
+    return add_user(
+        engine,
+        installer,
+        username=username,
+        password=password,
+        role="admin",
+        display_name="Administrator",
+    )

@@ -51,25 +51,49 @@ class World:
         with self.db.read_session() as session:
             return user_actor(session, username)
 
-    def add_community(self, slug: str, languages: list[str], reps: int = 3,
-                      mandate_days: int = 3650) -> Community:  # fmt: skip
-        community_id = add_community(self.engine, self.admin, {
-            "slug": slug, "name": slug.replace("-", " ").title(), "region": "Test region",
-            "country": "PE", "institution": "Community assembly",
-            "content_languages": languages})  # fmt: skip
+    def add_community(
+        self, slug: str, languages: list[str], reps: int = 3, mandate_days: int = 3650
+    ) -> Community:
+        community_id = add_community(
+            self.engine,
+            self.admin,
+            {
+                "slug": slug,
+                "name": slug.replace("-", " ").title(),
+                "region": "Test region",
+                "country": "PE",
+                "institution": "Community assembly",
+                "content_languages": languages,
+            },
+        )
         today = self.clock.now().date()
         rep_ids, actors = [], []
         for n in range(reps):
-            rep_id = add_representative(self.engine, self.admin, community_id,
-                                        f"Representative {n + 1} of {slug}",
-                                        "woman" if n % 2 else "man")  # fmt: skip
-            record_mandate(self.engine, self.admin, rep_id, granted_by="Community assembly",
-                           evidence="Assembly resolution 7/2026",
-                           valid_from=today - timedelta(days=30),
-                           valid_until=today + timedelta(days=mandate_days))  # fmt: skip
+            rep_id = add_representative(
+                self.engine,
+                self.admin,
+                community_id,
+                f"Representative {n + 1} of {slug}",
+                "woman" if n % 2 else "man",
+            )
+            record_mandate(
+                self.engine,
+                self.admin,
+                rep_id,
+                granted_by="Community assembly",
+                evidence="Assembly resolution 7/2026",
+                valid_from=today - timedelta(days=30),
+                valid_until=today + timedelta(days=mandate_days),
+            )
             username = f"rep-{slug}-{n + 1}"
-            add_user(self.engine, self.admin, username=username, password=PASSWORD,
-                     role="representative", representative_id=rep_id)  # fmt: skip
+            add_user(
+                self.engine,
+                self.admin,
+                username=username,
+                password=PASSWORD,
+                role="representative",
+                representative_id=rep_id,
+            )
             rep_ids.append(rep_id)
             actors.append(self.actor(username))
         community = Community(community_id, slug, rep_ids, actors)
@@ -78,9 +102,13 @@ class World:
 
     def open_case(self, community: Community, template: str = "fpic-general") -> int:
         self._refs += 1
-        result = self.engine.open_case(self.liaison, project_id=self.project_id,
-                                       community_id=community.id, template_id=template,
-                                       reference=f"T-{self._refs:04d}")  # fmt: skip
+        result = self.engine.open_case(
+            self.liaison,
+            project_id=self.project_id,
+            community_id=community.id,
+            template_id=template,
+            reference=f"T-{self._refs:04d}",
+        )
         return result.case_id
 
     def case(self, case_id: int) -> Case:
@@ -89,8 +117,9 @@ class World:
             assert case is not None
             return case
 
-    def act(self, case_id: int, trigger: str, actor: Actor,
-            data: dict[str, Any] | None = None) -> ActionResult:  # fmt: skip
+    def act(
+        self, case_id: int, trigger: str, actor: Actor, data: dict[str, Any] | None = None
+    ) -> ActionResult:
         """Fire with the current version, as a person who just loaded the page would."""
         return self.engine.advance(case_id, trigger, actor, data, self.case(case_id).version)
 
@@ -111,11 +140,17 @@ def make_world(url: str, start: date = date(2026, 3, 2)) -> World:
         admin = user_actor(session, "admin")
     add_user(engine, admin, username="liaison", password=PASSWORD, role="liaison")
     add_user(engine, admin, username="auditor", password=PASSWORD, role="auditor")
-    project_id = add_project(engine, admin, {
-        "name": "Cerro Verde copper exploration", "proponent": "Andes Copper S.A.",
-        "phases": ["exploration", "construction", "operation"],
-        "activities": ["drilling", "access_road", "camp", "open_pit"],
-        "design_freeze_on": "2027-06-30"})  # fmt: skip
+    project_id = add_project(
+        engine,
+        admin,
+        {
+            "name": "Cerro Verde copper exploration",
+            "proponent": "Andes Copper S.A.",
+            "phases": ["exploration", "construction", "operation"],
+            "activities": ["drilling", "access_road", "camp", "open_pit"],
+            "design_freeze_on": "2027-06-30",
+        },
+    )
     with db.read_session() as session:
         liaison, auditor = user_actor(session, "liaison"), user_actor(session, "auditor")
     return World(db, engine, clock, admin, liaison, auditor, project_id)
@@ -142,18 +177,28 @@ def protocol(**overrides: Any) -> dict[str, Any]:
 def disclose_everything(world: World, case_id: int) -> None:
     with world.db.read_session() as session:
         case = session.get(Case, case_id)
-        assert case is not None and case.protocol is not None
+        assert case is not None
+        assert case.protocol is not None
         template_id = case.template_id
         languages, formats = case.protocol.content_languages, case.protocol.formats
     items = shipped_templates()[template_id].required_disclosure_items
     for item in items:
         for language in languages:
             for fmt in formats:
-                world.act(case_id, "register_disclosure", world.liaison, {
-                    "item": item, "language": language, "format": fmt,
-                    "title": f"{item} ({language}, {fmt})", "channel": "community hall",
-                    "disclosed_on": world.clock.now().date().isoformat(),
-                    "translator": None if language == "es" else "Rosa Mamani"})  # fmt: skip
+                world.act(
+                    case_id,
+                    "register_disclosure",
+                    world.liaison,
+                    {
+                        "item": item,
+                        "language": language,
+                        "format": fmt,
+                        "title": f"{item} ({language}, {fmt})",
+                        "channel": "community hall",
+                        "disclosed_on": world.clock.now().date().isoformat(),
+                        "translator": None if language == "es" else "Rosa Mamani",
+                    },
+                )
 
 
 def decision(world: World, community: Community, **overrides: Any) -> dict[str, Any]:
@@ -169,8 +214,9 @@ def decision(world: World, community: Community, **overrides: Any) -> dict[str, 
         "scope_activities": ["drilling", "camp"],
         "text_language": "qu",
         "text_original": "Ayllu tantanakuypi sumaqta rimanakurqayku.",
-        "translations": [{"language": "es", "text": "La asamblea acordó.",
-                          "translator": "Rosa Mamani"}],  # fmt: skip
+        "translations": [
+            {"language": "es", "text": "La asamblea acordó.", "translator": "Rosa Mamani"}
+        ],
         **overrides,
     }
 
@@ -190,9 +236,16 @@ def walk_to(world: World, case_id: int, stage: str, community: Community) -> Non
         ("open_negotiation", rep, note),
         ("convene_decision", rep, note),
         ("give_consent", rep, None),
-        ("validate_agreement", rep, {"text": "Agreement validated by the assembly.",
-                                     "signed_on": None, "signatories": ["Assembly president"]}),
-    ]  # fmt: skip
+        (
+            "validate_agreement",
+            rep,
+            {
+                "text": "Agreement validated by the assembly.",
+                "signed_on": None,
+                "signatories": ["Assembly president"],
+            },
+        ),
+    ]
     for trigger, actor, data in steps:
         if world.case(case_id).stage == stage:
             return
@@ -205,8 +258,9 @@ def walk_to(world: World, case_id: int, stage: str, community: Community) -> Non
         elif trigger == "give_consent":
             world.act(case_id, trigger, actor, decision(world, community))
         elif trigger == "validate_agreement":
-            world.act(case_id, trigger, actor,
-                      {**data, "signed_on": world.clock.now().date().isoformat()})
+            world.act(
+                case_id, trigger, actor, {**data, "signed_on": world.clock.now().date().isoformat()}
+            )
         else:
             world.act(case_id, trigger, actor, data)
     assert world.case(case_id).stage == stage, world.case(case_id).stage
