@@ -143,6 +143,7 @@ class Engine:
         from_stage = case.stage
         if trigger.changes_stage:
             template.fire(case, trigger.name)
+            case.stage_entered_at = now
         records = EFFECTS[trigger.effect].apply(ctx, ctx.payload, from_stage)
         case.version += 1
         case.updated_at = now
@@ -216,6 +217,7 @@ class Engine:
             version=1,
             opened_at=now,
             updated_at=now,
+            stage_entered_at=now,
         )
         session.add(case)
         session.flush()  # the case id names its chain

@@ -161,6 +161,8 @@ class Case(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: when the case entered its current stage: stage deadlines run from here
+    stage_entered_at: Mapped[datetime] = mapped_column(UTCDateTime())
     #: when disclosure was declared complete: the deliberation clock runs from here
     deliberation_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     #: the stage to go back to when the community resumes a suspended process

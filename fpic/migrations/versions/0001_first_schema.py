@@ -85,6 +85,7 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("opened_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("stage_entered_at", sa.DateTime(), nullable=False),
         sa.Column("deliberation_started_at", sa.DateTime(), nullable=True),
         sa.Column("suspended_from", sa.String(length=60), nullable=True),
         sa.Column("withheld_at", sa.DateTime(), nullable=True),

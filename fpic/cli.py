@@ -1,0 +1,264 @@
+"""The ``fpic`` command: database set-up, demo data, the audit tools, users and deadlines."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import func, select
+
+from fpic import audit
+from fpic.clock import SystemClock
+from fpic.db import Database
+from fpic.engine import Engine, user_actor
+from fpic.errors import FpicError
+from fpic.migrate import upgrade
+from fpic.models import TrailEvent, User
+
+
+class Context:
+    def __init__(self, url: str | None) -> None:
+        self.url = url
+        self._db: Database | None = None
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = Database(self.url)
+        return self._db
+
+    def engine(self) -> Engine:
+        return Engine(self.db, SystemClock())
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group()
+@click.option(
+    "--database-url",
+    envvar="FPIC_DATABASE_URL",
+    default=None,
+    help="SQLAlchemy URL; default: ./fpic.sqlite3 (env FPIC_DATABASE_URL).",
+)
+@click.pass_context
+def main(ctx: click.Context, database_url: str | None) -> None:
+    """fpic: Free, Prior and Informed Consent processes with a verifiable decision trail."""
+    ctx.obj = Context(database_url)
+
+
+def _fail(error: FpicError) -> None:
+    raise click.ClickException(str(error))
+
+
+@main.command("init-db")
+@pass_context
+def init_db(ctx: Context) -> None:
+    """Create the database or bring it to the latest schema (safe to run again)."""
+    upgrade(ctx.db.engine)
+    click.echo(f"Database ready: {ctx.db.engine.url.render_as_string(hide_password=True)}")
+
+
+@main.command()
+@click.option("--quiet", is_flag=True, help="Only seed; do not print a case's trail.")
+@pass_context
+def demo(ctx: Context, quiet: bool) -> None:
+    """Seed realistic demo data (once; running it again changes nothing) and print the logins."""
+    from fpic.demo import DEMO_PASSWORD, print_case_trail, seed
+
+    upgrade(ctx.db.engine)
+    created = seed(ctx.db, progress=_progress)
+    click.echo("Demo data created." if created else "Demo data already present; nothing changed.")
+    with ctx.db.read_session() as session:
+        users = session.scalars(select(User).order_by(User.role, User.username)).all()
+        click.echo(f"\nDemo logins (password for all: {DEMO_PASSWORD}):")
+        for user in users:
+            click.echo(f"  {user.username:<28} {user.role:<15} {user.display_name}")
+        if not quiet:
+            click.echo("")
+            print_case_trail(session, click.echo)
+
+
+def _progress(items: list[Any], label: str) -> Iterator[Any]:
+    with click.progressbar(items, label=label, file=sys.stderr) as bar:
+        yield from bar
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """Verify, export and summarise the decision trail."""
+
+
+def _count_events(ctx: Context, case_id: int | None = None) -> int:
+    with ctx.db.read_session() as session:
+        stmt = select(func.count()).select_from(TrailEvent)
+        if case_id is not None:
+            stmt = stmt.where(TrailEvent.chain == audit.case_chain(case_id))
+        return session.scalar(stmt) or 0
+
+
+def _with_bar(rows: Iterator[dict[str, Any]], total: int, label: str) -> Iterator[dict[str, Any]]:
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        for row in rows:
+            bar.update(1)
+            yield row
+
+
+@audit_group.command("verify")
+@click.argument("export_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@pass_context
+def audit_verify(ctx: Context, export_file: Path | None) -> None:
+    """Check every hash chain in the database, or in an exported file (JSON Lines or CSV).
+
+    Exit 0 when intact; exit 1 naming the first broken chain and sequence number.
+    """
+    if export_file is not None:
+        try:
+            with export_file.open(encoding="utf-8", newline="") as stream:
+                result = audit.verify_export(stream)
+        except (OSError, UnicodeDecodeError, audit.ExportFormatError) as exc:
+            raise click.ClickException(f"{export_file}: {exc}") from exc
+        source = str(export_file)
+    else:
+        total = _count_events(ctx)
+        with ctx.db.read_session() as session:
+            rows = _with_bar(audit.stored_rows(session), total, "Verifying")
+            result = audit.verify_rows(rows, audit.stored_heads(session))
+        source = "the database"
+    if result.intact:
+        click.echo(f"Intact: {result.events} events in {result.chains} chains ({source}).")
+        return
+    first = result.first_break
+    click.echo(f"BROKEN: {first} ({source}).", err=True)
+    if len(result.breaks or []) > 1:
+        click.echo(f"{len(result.breaks or []) - 1} more chain(s) broken.", err=True)
+    sys.exit(1)
+
+
+@audit_group.command("export")
+@click.option("--case", "case_id", type=int, default=None, help="Only this case's chain.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write; default: standard output.",
+)
+@pass_context
+def audit_export(ctx: Context, case_id: int | None, fmt: str, output: Path | None) -> None:
+    """Export the trail (every chain, or one case's) as JSON Lines or CSV."""
+    total = _count_events(ctx, case_id)
+    writer = audit.write_jsonl if fmt == "jsonl" else audit.write_csv
+    with ctx.db.read_session() as session:
+        rows = audit.export_rows(session, case_id)
+        if output is None:
+            count = writer(rows, sys.stdout)
+        else:
+            partial = output.with_name(output.name + ".partial")
+            with partial.open("w", encoding="utf-8", newline="") as stream:
+                count = writer(_with_bar(rows, total, "Exporting"), stream)
+            partial.replace(output)  # never leave a half-written export under the real name
+    click.echo(f"Exported {count} events.", err=True)
+
+
+@audit_group.command("head")
+@pass_context
+def audit_head(ctx: Context) -> None:
+    """Print one digest over all chain heads, to keep outside the system."""
+    with ctx.db.read_session() as session:
+        heads = audit.stored_heads(session)
+    events = sum(seq for seq, _ in heads.values())
+    click.echo(f"{audit.trail_head(heads)}  ({len(heads)} chains, {events} events)")
+
+
+@main.group("user")
+def user_group() -> None:
+    """Manage users."""
+
+
+@user_group.command("add")
+@click.argument("username")
+@click.option(
+    "--role", type=click.Choice(["liaison", "representative", "auditor", "admin"]), required=True
+)
+@click.option(
+    "--representative-id",
+    type=int,
+    default=None,
+    help="For a representative: the registered representative this account is.",
+)
+@click.option("--display-name", default=None)
+@click.option(
+    "--by",
+    "by",
+    default=None,
+    help="The administrator adding the user (not needed for the very first admin).",
+)
+@click.password_option(envvar="FPIC_NEW_PASSWORD", help="Asked for when not given.")
+@pass_context
+def user_add(
+    ctx: Context,
+    username: str,
+    role: str,
+    representative_id: int | None,
+    display_name: str | None,
+    by: str | None,
+    password: str,
+) -> None:
+    """Add a user; the change is an event on the system chain."""
+    from fpic.registry import add_user, bootstrap_admin
+
+    upgrade(ctx.db.engine)
+    engine = ctx.engine()
+    try:
+        with ctx.db.read_session() as session:
+            has_users = session.scalar(select(func.count()).select_from(User)) or 0
+            actor = user_actor(session, by) if by else None
+        if actor is None and has_users:
+            raise click.UsageError("--by ADMIN is required once the database has users.")
+        if actor is None:
+            if role != "admin":
+                raise click.UsageError("The first user must be an administrator (--role admin).")
+            bootstrap_admin(engine, username, password)
+        else:
+            add_user(
+                engine,
+                actor,
+                username=username,
+                password=password,
+                role=role,
+                display_name=display_name,
+                representative_id=representative_id,
+            )
+    except FpicError as error:
+        _fail(error)
+    click.echo(f"User {username} added as {role}.")
+
+
+@main.command()
+@click.option("--days", default=14, show_default=True, help="Also list what is due this soon.")
+@pass_context
+def deadlines(ctx: Context, days: int) -> None:
+    """What is due or overdue: stage plans, deliberation periods, windows, conditions, mandates.
+
+    Deadlines are shown, never acted on: none of them moves a case.
+    """
+    from fpic.deadlines import deadlines as due_items
+
+    now = SystemClock().now()
+    with ctx.db.read_session() as session:
+        items = due_items(session, now, horizon_days=days)
+    if not items:
+        click.echo(f"Nothing due in the next {days} days.")
+        return
+    for item in items:
+        state = "OVERDUE" if item.overdue_on(now.date()) else "due    "
+        click.echo(f"{state} {item.due.isoformat()}  {item.render()}")
+
+
+if __name__ == "__main__":
+    main()
