@@ -638,10 +638,7 @@ def print_case_trail(session: Session, echo: Callable[[str], None]) -> None:
             skipped = 0
         move = f"{event.from_stage or '-'} -> {event.to_stage}"
         mark = "" if event.outcome == "done" else f" [{event.outcome}]"
-        echo(
-            f"  {event.seq:>3} {event.at[:16]}  {event.actor:<24} {event.action:<30} "
-            f"{move}{mark}"
-        )
+        echo(f"  {event.seq:>3} {event.at[:16]}  {event.actor:<24} {event.action:<30} {move}{mark}")
     heads = audit.stored_heads(session)
     echo(f"\nTrail head (keep it outside the system): {audit.trail_head(heads)}")
 

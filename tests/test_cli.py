@@ -1,0 +1,162 @@
+"""The fpic command: demo seeding, init-db, users and deadlines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from fpic.cli import main
+from fpic.db import Database
+from fpic.demo import COMMUNITIES, DEMO_PASSWORD
+from fpic.models import Case, Community, TrailEvent, User
+from fpic.process import shipped_templates
+from fpic.registry import check_password
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+
+
+def run(url: str, *args: str, input: str | None = None):
+    return CliRunner().invoke(main, ["--database-url", url, *args], input=input)
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.sqlite3'}"
+    result = run(url, "demo")
+    assert result.exit_code == 0, result.output
+    return url
+
+
+def test_demo_prints_every_login_and_a_trail(demo_db):
+    result = run(demo_db, "demo")
+    assert result.exit_code == 0, result.output
+    assert "already present; nothing changed" in result.output
+    for username in ["liaison", "auditor", "admin", *(f"rep-{c.slug}" for c in COMMUNITIES)]:
+        assert username in result.output
+    assert DEMO_PASSWORD in result.output
+    assert "Decision trail of" in result.output
+    assert "Trail head" in result.output
+
+
+def test_demo_is_idempotent(demo_db):
+    db = Database(demo_db)
+    with db.read_session() as session:
+        before = session.scalar(select(func.count()).select_from(TrailEvent))
+    assert run(demo_db, "demo", "--quiet").exit_code == 0
+    with db.read_session() as session:
+        assert session.scalar(select(func.count()).select_from(TrailEvent)) == before
+    db.dispose()
+
+
+def test_demo_has_a_case_in_every_stage_of_every_template(demo_db):
+    db = Database(demo_db)
+    with db.read_session() as session:
+        standing = {tuple(row) for row in session.execute(select(Case.template_id, Case.stage))}
+        regions = {c.region for c in session.scalars(select(Community))}
+        languages = {tuple(c.content_languages) for c in session.scalars(select(Community))}
+        users = {u.username: u for u in session.scalars(select(User))}
+    for template in shipped_templates().values():
+        for stage in template.stages:
+            assert (template.id, stage) in standing, f"no demo case at {template.id}:{stage}"
+    assert len(regions) >= 3
+    assert len(languages) >= 3
+    assert {u.role for u in users.values()} == {"liaison", "representative", "auditor", "admin"}
+    assert check_password(users["liaison"], DEMO_PASSWORD)
+    db.dispose()
+
+
+def test_demo_trail_verifies(demo_db):
+    result = run(demo_db, "audit", "verify")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Intact:")
+
+
+def test_init_db_is_repeatable(url):
+    first, second = run(url, "init-db"), run(url, "init-db")
+    assert first.exit_code == 0, first.output
+    assert second.exit_code == 0, second.output
+    assert "Database ready" in second.output
+
+
+def test_first_user_must_be_an_admin(url):
+    result = run(url, "user", "add", "maria", "--role", "liaison", "--password", "long-enough-1")
+    assert result.exit_code == 2
+    assert "first user must be an administrator" in result.output
+
+
+def test_user_add_by_admin_lands_on_the_system_chain(url):
+    assert (
+        run(url, "user", "add", "root", "--role", "admin", "--password", "a-good-pass").exit_code
+        == 0
+    )
+    result = run(
+        url,
+        "user",
+        "add",
+        "maria",
+        "--role",
+        "auditor",
+        "--by",
+        "root",
+        "--password",
+        "pass-for-maria",
+    )
+    assert result.exit_code == 0, result.output
+    db = Database(url)
+    with db.read_session() as session:
+        actions = session.scalars(
+            select(TrailEvent.action).where(TrailEvent.chain == "system").order_by(TrailEvent.seq)
+        ).all()
+    assert actions == ["add_user", "add_user"]
+    db.dispose()
+
+
+def test_user_add_refuses_short_password_and_writes_no_user(url):
+    run(url, "user", "add", "root", "--role", "admin", "--password", "a-good-pass")
+    result = run(
+        url, "user", "add", "bob", "--role", "auditor", "--by", "root", "--password", "short"
+    )
+    assert result.exit_code == 1
+    assert "8 to 128 characters" in result.output
+    db = Database(url)
+    with db.read_session() as session:
+        assert session.scalar(select(User).where(User.username == "bob")) is None
+    db.dispose()
+
+
+def test_user_add_by_non_admin_is_refused_and_logged(url):
+    run(url, "user", "add", "root", "--role", "admin", "--password", "a-good-pass")
+    run(url, "user", "add", "aud", "--role", "auditor", "--by", "root", "--password", "a-good-pass")
+    result = run(
+        url, "user", "add", "eve", "--role", "admin", "--by", "aud", "--password", "a-good-pass"
+    )
+    assert result.exit_code == 1
+    assert "may not do this" in result.output
+    db = Database(url)
+    with db.read_session() as session:
+        last = session.scalar(
+            select(TrailEvent).where(TrailEvent.chain == "system").order_by(TrailEvent.seq.desc())
+        )
+    assert last is not None
+    assert (last.action, last.outcome, last.actor) == ("add_user", "refused", "aud")
+    db.dispose()
+
+
+def test_deadlines_lists_overdue_items_of_the_demo(demo_db):
+    result = run(demo_db, "deadlines", "--days", "30")
+    assert result.exit_code == 0, result.output
+    assert "OVERDUE" in result.output
+    assert "reconsideration" in result.output
+
+
+def test_deadlines_on_an_empty_database(url):
+    run(url, "init-db")
+    result = run(url, "deadlines")
+    assert result.exit_code == 0
+    assert "Nothing due" in result.output
