@@ -317,6 +317,15 @@ def _csv_cell(key: str, value: Any) -> str:
     return "" if value is None else neutralise_cell(str(value))
 
 
+def csv_line(row: dict[str, Any]) -> str:
+    """One exported event as a CSV line (for streaming writers that emit the header once)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(
+        [_csv_cell(key, row[key]) for key in EXPORT_FIELDS]
+    )
+    return buffer.getvalue()
+
+
 def write_csv(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(EXPORT_FIELDS)

@@ -260,5 +260,45 @@ def deadlines(ctx: Context, days: int) -> None:
         click.echo(f"{state} {item.due.isoformat()}  {item.render()}")
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--demo", "with_demo", is_flag=True, help="Seed the demo data first (once).")
+@pass_context
+def serve(ctx: Context, host: str, port: int, workers: int, with_demo: bool) -> None:
+    """Run the web interface (gunicorn; the same app as `gunicorn web.wsgi:app`)."""
+    import os
+    import secrets
+
+    from gunicorn.app.base import BaseApplication
+
+    upgrade(ctx.db.engine)
+    if with_demo:
+        ctx.invoke(demo, quiet=True)
+    if ctx.url:
+        os.environ["FPIC_DATABASE_URL"] = ctx.url
+    if not os.environ.get("FPIC_SECRET_KEY"):
+        if os.environ.get("FPIC_ENV") == "production":
+            raise click.ClickException("FPIC_SECRET_KEY must be set in production.")
+        # one key for every worker of this run, so a session works whichever worker answers
+        os.environ["FPIC_SECRET_KEY"] = secrets.token_hex(32)
+
+    from web import create_app
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", 4)
+            self.cfg.set("accesslog", "-")
+
+        def load(self) -> Any:
+            return create_app()
+
+    click.echo(f"fpic is running at http://{host}:{port}/  (Ctrl+C stops it)")
+    Server().run()
+
+
 if __name__ == "__main__":
     main()

@@ -284,8 +284,8 @@ def write_material_change(ctx: GuardContext, p: dict[str, Any], _from: str) -> d
 
 def _translations(f: Fields, key: str) -> list[dict[str, Any]]:
     cleaned = []
-    for entry in f.records(key, required=False):
-        t = Fields(entry, {"language", "text", "translator"})
+    for index, entry in enumerate(f.records(key, required=False)):
+        t = Fields(entry, {"language", "text", "translator"}, prefix=f"{key}.{index}.")
         cleaned.append(
             {
                 "language": t.language("language"),
@@ -496,8 +496,12 @@ def parse_decision(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[st
 
 def _conditions(f: Fields) -> list[dict[str, Any]]:
     cleaned = []
-    for entry in f.records("conditions", required=False):
-        c = Fields(entry, {"text", "language", "obligated_party", "due_on", "verification"})
+    for index, entry in enumerate(f.records("conditions", required=False)):
+        c = Fields(
+            entry,
+            {"text", "language", "obligated_party", "due_on", "verification"},
+            prefix=f"conditions.{index}.",
+        )
         cleaned.append(
             {
                 "text": c.text("text"),

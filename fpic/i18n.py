@@ -29,4 +29,13 @@ class Reason:
         return self.message % self.params if self.params else self.message
 
     def as_data(self) -> dict[str, Any]:
-        return {"code": self.code, "params": dict(self.params)}
+        """For the trail: the message id travels with the code so any reader can translate it."""
+        return {"code": self.code, "message": self.message, "params": dict(self.params)}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Reason:
+        return cls(
+            str(data.get("code", "")),
+            str(data.get("message", data.get("code", ""))),
+            dict(data.get("params") or {}),
+        )

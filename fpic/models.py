@@ -125,10 +125,25 @@ class User(Base):
     )
     locale: Mapped[str | None] = mapped_column(String(10), default=None)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    #: bumped to end every session of this user on the server side
-    session_generation: Mapped[int] = mapped_column(Integer, default=0)
 
     representative: Mapped[Representative | None] = relationship()
+
+
+class UserSession(Base):
+    """A signed-in session, kept on the server so sign-out and disabling really end it.
+
+    Only a SHA-256 of the token is stored: a copy of the database does not let anyone in.
+    """
+
+    __tablename__ = "user_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    user: Mapped[User] = relationship()
 
 
 class Project(Base):

@@ -26,21 +26,27 @@ _ALLOWED_CONTROLS = {"\n", "\r", "\t"}
 class Fields:
     """Reads one action's data; refuses unknown keys so a typo is never silently ignored."""
 
-    def __init__(self, data: Mapping[str, Any] | None, allowed: set[str]) -> None:
+    def __init__(self, data: Mapping[str, Any] | None, allowed: set[str], prefix: str = "") -> None:
         if data is None:
             data = {}
+        self.prefix = prefix
         if not isinstance(data, Mapping):
-            raise invalid("data", N_("The data for this action must be a set of named fields."))
+            raise invalid(
+                prefix.rstrip(".") or "data",
+                N_("The data for this action must be a set of named fields."),
+            )
         for key in data:
             if key not in allowed:
-                raise invalid(str(key)[:80], N_("%(field)s is not a field of this action."))
+                raise invalid(
+                    prefix + str(key)[:80], N_("%(field)s is not a field of this action.")
+                )
         self.data = data
 
     def _raw(self, key: str, required: bool) -> Any:
         value = self.data.get(key)
         if value is None or value == "" or value == []:
             if required:
-                raise invalid(key, N_("%(field)s is required."))
+                raise invalid(self.prefix + key, N_("%(field)s is required."))
             return None
         return value
 
@@ -49,8 +55,8 @@ class Fields:
         if value is None:
             return None
         if not isinstance(value, str):
-            raise invalid(key, N_("%(field)s must be text."))
-        return clean_text(key, value, max_length)
+            raise invalid(self.prefix + key, N_("%(field)s must be text."))
+        return clean_text(self.prefix + key, value, max_length)
 
     def short(self, key: str, required: bool = True) -> str | None:
         return self.text(key, required, MAX_SHORT)
@@ -58,14 +64,18 @@ class Fields:
     def language(self, key: str, required: bool = True) -> str | None:
         value = self.short(key, required)
         if value is not None and not LANGUAGE_TAG.match(value):
-            raise invalid(key, N_("%(field)s must be a language code such as qu, ay or iu."))
+            raise invalid(
+                self.prefix + key, N_("%(field)s must be a language code such as qu, ay or iu.")
+            )
         return value
 
     def languages(self, key: str, required: bool = True) -> list[str]:
         values = self.str_list(key, required)
         for value in values:
             if not LANGUAGE_TAG.match(value):
-                raise invalid(key, N_("%(field)s must be language codes such as qu, ay or iu."))
+                raise invalid(
+                    self.prefix + key, N_("%(field)s must be language codes such as qu, ay or iu.")
+                )
         return values
 
     def choice(self, key: str, options: tuple[str, ...], required: bool = True) -> str | None:
@@ -92,11 +102,11 @@ class Fields:
         if isinstance(value, date):
             return value.isoformat()
         if not isinstance(value, str):
-            raise invalid(key, N_("%(field)s must be a date (YYYY-MM-DD)."))
+            raise invalid(self.prefix + key, N_("%(field)s must be a date (YYYY-MM-DD)."))
         try:
             return date.fromisoformat(value.strip()).isoformat()
         except ValueError:
-            raise invalid(key, N_("%(field)s must be a date (YYYY-MM-DD).")) from None
+            raise invalid(self.prefix + key, N_("%(field)s must be a date (YYYY-MM-DD).")) from None
 
     def integer(
         self, key: str, required: bool = True, minimum: int = 0, maximum: int = 1_000_000
@@ -107,7 +117,7 @@ class Fields:
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             value = int(value.strip())
         if isinstance(value, bool) or not isinstance(value, int):
-            raise invalid(key, N_("%(field)s must be a whole number."))
+            raise invalid(self.prefix + key, N_("%(field)s must be a whole number."))
         if not minimum <= value <= maximum:
             raise invalid(
                 key, N_("%(field)s must be between %(min)s and %(max)s."), min=minimum, max=maximum
@@ -121,7 +131,7 @@ class Fields:
         if isinstance(value, str) and value.lower() in ("false", "no", "off", "0", ""):
             return False
         if not isinstance(value, bool):
-            raise invalid(key, N_("%(field)s must be yes or no."))
+            raise invalid(self.prefix + key, N_("%(field)s must be yes or no."))
         return value
 
     def str_list(self, key: str, required: bool = True) -> list[str]:
@@ -131,10 +141,14 @@ class Fields:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
         if not isinstance(value, list | tuple) or len(value) > MAX_ITEMS:
-            raise invalid(key, N_("%(field)s must be a list."))
-        items = [clean_text(key, v, MAX_SHORT) for v in value if _is_text(key, v)]
+            raise invalid(self.prefix + key, N_("%(field)s must be a list."))
+        items = [
+            clean_text(self.prefix + key, v, MAX_SHORT)
+            for v in value
+            if _is_text(self.prefix + key, v)
+        ]
         if required and not items:
-            raise invalid(key, N_("%(field)s is required."))
+            raise invalid(self.prefix + key, N_("%(field)s is required."))
         return list(dict.fromkeys(items))
 
     def int_list(self, key: str, required: bool = True) -> list[int]:
@@ -144,13 +158,13 @@ class Fields:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
         if not isinstance(value, list | tuple) or len(value) > MAX_ITEMS:
-            raise invalid(key, N_("%(field)s must be a list."))
+            raise invalid(self.prefix + key, N_("%(field)s must be a list."))
         numbers: list[int] = []
         for item in value:
             if isinstance(item, str) and item.isdigit():
                 item = int(item)
             if isinstance(item, bool) or not isinstance(item, int):
-                raise invalid(key, N_("%(field)s must be a list of whole numbers."))
+                raise invalid(self.prefix + key, N_("%(field)s must be a list of whole numbers."))
             numbers.append(item)
         return list(dict.fromkeys(numbers))
 
@@ -163,7 +177,7 @@ class Fields:
             or len(value) > MAX_ITEMS
             or not all(isinstance(v, Mapping) for v in value)
         ):
-            raise invalid(key, N_("%(field)s must be a list of entries."))
+            raise invalid(self.prefix + key, N_("%(field)s must be a list of entries."))
         return list(value)
 
 

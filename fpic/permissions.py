@@ -44,3 +44,20 @@ def role_refusal(actor: Actor, allowed: tuple[str, ...], action: str) -> list[Re
             {"role": actor.role, "action": action},
         )
     ]
+
+
+#: what each role may reach in an interface; the engine still checks every action itself
+PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "dashboard:read": ("liaison", "representative", "auditor", "admin"),
+    "case:read": ("liaison", "representative", "auditor", "admin"),
+    "case:open": CASE_OPENING_ROLES,
+    "case:act": ("liaison", "representative"),
+    "community:read": ("liaison", "representative", "auditor", "admin"),
+    "trail:read": ("liaison", "representative", "auditor", "admin"),
+    "system_trail:read": ("auditor", "admin"),
+    "users:manage": USER_ADMIN_ROLES,
+}
+
+
+def allows(actor: Actor, permission: str) -> bool:
+    return actor.role in PERMISSIONS[permission]

@@ -226,3 +226,26 @@ def bootstrap_admin(engine: Engine, username: str, password: str) -> int:
         role="admin",
         display_name="Administrator",
     )
+
+
+def set_user_active(engine: Engine, actor: Actor, user_id: int, active: bool) -> None:
+    """Disable or re-enable an account; disabling ends its sessions at once."""
+    from fpic.models import UserSession
+
+    def work(session: Session) -> dict[str, Any]:
+        user = session.get(User, user_id)
+        if user is None:
+            raise invalid("user_id", N_("There is no such user."))
+        if user.id == actor.user_id and not active:
+            raise invalid("user_id", N_("You cannot disable your own account."))
+        user.active = active
+        if not active:
+            for row in session.scalars(
+                select(UserSession).where(
+                    UserSession.user_id == user.id, UserSession.ended_at.is_(None)
+                )
+            ):
+                row.ended_at = engine.clock.now()
+        return {"user_id": user.id, "username": user.username, "active": active}
+
+    engine.system_action(actor, "enable_user" if active else "disable_user", USER_ADMIN_ROLES, work)

@@ -1,0 +1,244 @@
+"""Read-side queries for interfaces: filtered, paginated, and limited to what a person may see.
+
+Filters are applied in SQL (indexed columns) so lists stay fast with many cases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from fpic import audit
+from fpic.actors import Actor
+from fpic.models import Case, Community, Project, TrailEvent
+from fpic.process import shipped_templates
+
+PER_PAGE = 25
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+
+def visible_cases(actor: Actor) -> Select[tuple[Case]]:
+    stmt = select(Case)
+    if actor.role == "representative":
+        stmt = stmt.where(Case.community_id == actor.community_id)
+    return stmt
+
+
+def overdue_condition(now: datetime) -> Any:
+    """Cases whose current stage has outlived its planned days (advisory, never acted on)."""
+    clauses = []
+    for template in shipped_templates().values():
+        for stage in template.stages.values():
+            if stage.deadline_days is not None and not stage.terminal:
+                clauses.append(
+                    and_(
+                        Case.template_id == template.id,
+                        Case.stage == stage.name,
+                        Case.stage_entered_at < now - timedelta(days=stage.deadline_days),
+                    )
+                )
+    return or_(*clauses) if clauses else Case.id.is_(None)
+
+
+def list_cases(
+    session: Session,
+    actor: Actor,
+    now: datetime,
+    *,
+    stage: str | None = None,
+    community_id: int | None = None,
+    project_id: int | None = None,
+    overdue: bool = False,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> Page:
+    stmt = visible_cases(actor)
+    if stage:
+        stmt = stmt.where(Case.stage == stage)
+    if community_id:
+        stmt = stmt.where(Case.community_id == community_id)
+    if project_id:
+        stmt = stmt.where(Case.project_id == project_id)
+    if overdue:
+        stmt = stmt.where(overdue_condition(now))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    page = max(1, min(page, max(1, -(-total // per_page))))
+    rows = session.scalars(
+        stmt.options(joinedload(Case.community), joinedload(Case.project))
+        .order_by(Case.updated_at.desc(), Case.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return Page(list(rows), total, page, per_page)
+
+
+def is_overdue(case: Case, now: datetime) -> bool:
+    template = shipped_templates().get(case.template_id)
+    if template is None:
+        return False
+    days = template.stages[case.stage].deadline_days
+    return days is not None and case.stage_entered_at < now - timedelta(days=days)
+
+
+def cases_waiting_for(session: Session, actor: Actor, limit: int = 10) -> list[Case]:
+    """Cases standing where this person's role has a move to make."""
+    waiting: list[tuple[str, str]] = []
+    for template in shipped_templates().values():
+        for stage in template.stages:
+            if any(
+                actor.role in t.roles and t.changes_stage for t in template.triggers_from(stage)
+            ):
+                waiting.append((template.id, stage))
+    if not waiting:
+        return []
+    clause = or_(*(and_(Case.template_id == t, Case.stage == s) for t, s in waiting))
+    stmt = visible_cases(actor).where(clause).options(joinedload(Case.community))
+    return list(session.scalars(stmt.order_by(Case.updated_at).limit(limit)))
+
+
+def filter_options(session: Session, actor: Actor) -> dict[str, list[tuple[Any, str]]]:
+    communities = select(Community.id, Community.name).order_by(Community.name)
+    if actor.role == "representative":
+        communities = communities.where(Community.id == actor.community_id)
+    stages: dict[str, str] = {}
+    for template in shipped_templates().values():
+        for stage in template.stages.values():
+            stages.setdefault(stage.name, stage.title)
+    return {
+        "communities": [(row.id, row.name) for row in session.execute(communities)],
+        "projects": [
+            (row.id, row.name)
+            for row in session.execute(select(Project.id, Project.name).order_by(Project.name))
+        ],
+        "stages": sorted(stages.items(), key=lambda item: item[1]),
+    }
+
+
+# --- the trail -----------------------------------------------------------------------------
+
+
+def trail_events(
+    session: Session,
+    actor: Actor,
+    *,
+    case_id: int | None = None,
+    person: str | None = None,
+    action: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> Page:
+    stmt = select(TrailEvent)
+    if actor.role == "representative":
+        own = select(Case.id).where(Case.community_id == actor.community_id)
+        stmt = stmt.where(TrailEvent.case_id.in_(own))
+    elif actor.role not in ("auditor", "admin"):
+        stmt = stmt.where(TrailEvent.chain != audit.SYSTEM_CHAIN)
+    if case_id:
+        stmt = stmt.where(TrailEvent.chain == audit.case_chain(case_id))
+    if person:
+        stmt = stmt.where(TrailEvent.actor == person)
+    if action:
+        stmt = stmt.where(TrailEvent.action == action)
+    if since:
+        stmt = stmt.where(TrailEvent.at >= since.isoformat())
+    if until:
+        stmt = stmt.where(TrailEvent.at < (until + timedelta(days=1)).isoformat())
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    page = max(1, min(page, max(1, -(-total // per_page))))
+    rows = session.scalars(
+        stmt.order_by(TrailEvent.id.desc()).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    return Page(list(rows), total, page, per_page)
+
+
+def case_events(session: Session, case_id: int) -> list[TrailEvent]:
+    return list(
+        session.scalars(
+            select(TrailEvent)
+            .where(TrailEvent.chain == audit.case_chain(case_id))
+            .order_by(TrailEvent.seq)
+        )
+    )
+
+
+def events_since_version(session: Session, case_id: int, version: int) -> list[TrailEvent]:
+    """What happened to a case after the version a person saw (for the 'case changed' page)."""
+    return [
+        event
+        for event in case_events(session, case_id)
+        if event.outcome == "done" and audit.row_of(event)["data"].get("version", 0) > version
+    ]
+
+
+def disclosure_matrix(
+    items: tuple[str, ...], languages: list[str], formats: list[str], disclosures: list[Any]
+) -> list[tuple[str, list[tuple[str, list[Any]]]]]:
+    """Rows of items, each with languages × formats cells holding the current disclosure."""
+    current = {(d.item, d.language, d.format): d for d in disclosures if d.superseded_at is None}
+    return [
+        (item, [(lang, [current.get((item, lang, fmt)) for fmt in formats]) for lang in languages])
+        for item in items
+    ]
+
+
+def cases_touched_by(session: Session, actor: Actor, limit: int = 10) -> list[Case]:
+    """The cases this person acted on most recently ("my cases")."""
+    recent = (
+        select(TrailEvent.case_id, func.max(TrailEvent.id).label("last"))
+        .where(TrailEvent.actor == actor.username, TrailEvent.case_id.is_not(None))
+        .group_by(TrailEvent.case_id)
+        .subquery()
+    )
+    stmt = (
+        visible_cases(actor)
+        .join(recent, recent.c.case_id == Case.id)
+        .options(joinedload(Case.community))
+        .order_by(recent.c.last.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def exportable_rows(session: Session, actor: Actor, case_id: int | None = None) -> Any:
+    """Whole chains this person may read, in order: an export of them verifies on its own."""
+    if case_id is not None:
+        case = session.get(Case, case_id)
+        if case is None or (
+            actor.role == "representative" and case.community_id != actor.community_id
+        ):
+            return iter(())
+        return audit.export_rows(session, case_id)
+    if actor.role in ("auditor", "admin"):
+        return audit.export_rows(session)
+    return _chains_of(session, visible_cases(actor).with_only_columns(Case.id))
+
+
+def _chains_of(session: Session, case_ids: Any) -> Any:
+    ids = list(session.scalars(case_ids.order_by(Case.id)))
+    for case_id in ids:
+        yield from audit.export_rows(session, case_id)

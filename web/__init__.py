@@ -1,0 +1,75 @@
+"""The Flask interface: thin routes that parse, call the engine and render.
+
+``create_app`` reads FPIC_DATABASE_URL and FPIC_SECRET_KEY from the environment; in production
+(FPIC_ENV=production, the default under gunicorn) a missing secret key stops start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from fpic.clock import SystemClock
+from fpic.db import Database
+from fpic.engine import Engine
+
+
+class ConfigurationError(RuntimeError):
+    """The app cannot start safely with this configuration."""
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(
+        FPIC_ENV=os.environ.get("FPIC_ENV", "development"),
+        DATABASE_URL=os.environ.get("FPIC_DATABASE_URL"),
+        SECRET_KEY=os.environ.get("FPIC_SECRET_KEY"),
+        FPIC_CLOCK=None,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,  # the session's own time-outs bound a form's life
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        BABEL_DEFAULT_LOCALE="en",
+        BABEL_DEFAULT_TIMEZONE="UTC",
+    )
+    if config:
+        app.config.update(config)
+    _check_secret(app)
+    database = Database(app.config["DATABASE_URL"])
+    app.extensions["fpic"] = Engine(database, app.config["FPIC_CLOCK"] or SystemClock())
+
+    from web import auth, errors, i18n, security
+    from web.extensions import csrf, login_manager
+
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    i18n.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    auth.init_app(app)
+
+    from web.admin import bp as admin_bp
+    from web.audit import bp as audit_bp
+    from web.cases import bp as cases_bp
+    from web.communities import bp as communities_bp
+    from web.main import bp as main_bp
+
+    for blueprint in (auth.bp, main_bp, cases_bp, communities_bp, audit_bp, admin_bp):
+        app.register_blueprint(blueprint)
+    return app
+
+
+def _check_secret(app: Flask) -> None:
+    if app.config.get("SECRET_KEY"):
+        return
+    if app.config["FPIC_ENV"] == "production":
+        raise ConfigurationError(
+            "FPIC_SECRET_KEY is not set. In production fpic needs a long random secret key, "
+            "e.g. FPIC_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+        )
+    # development and demo: a key that lives as long as the process
+    app.config["SECRET_KEY"] = secrets.token_hex(32)

@@ -1,0 +1,104 @@
+"""The decision trail: filter, verify, and download as JSON Lines or CSV."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, abort, render_template, request, stream_with_context
+from sqlalchemy import select
+
+from fpic import audit
+from fpic.permissions import allows
+from fpic.queries import exportable_rows, trail_events
+from web.auth import requires
+from web.context import actor, date_arg, engine, int_arg, str_arg
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+
+@bp.route("/")
+@requires("trail:read")
+def trail() -> Any:
+    me = actor()
+    case_id = int_arg("case")
+    with engine().db.read_session() as db:
+        page = trail_events(
+            db, me, case_id=case_id, person=str_arg("person"), action=str_arg("action", 60),
+            since=date_arg("since"), until=date_arg("until"), page=int_arg("page", 1) or 1,
+        )  # fmt: skip
+        status = None
+        if case_id is not None and page.total:
+            rows = audit.export_rows(db, case_id)
+            heads = {k: v for k, v in audit.stored_heads(db).items()
+                     if k == audit.case_chain(case_id)}  # fmt: skip
+            status = audit.verify_rows(rows, heads)
+        return render_template("audit/trail.html", page=page, status=status, case_id=case_id)
+
+
+@bp.route("/verify")
+@requires("system_trail:read")
+def verify() -> Any:
+    """Verify every chain now (read-only; it streams, so it is safe on a large trail)."""
+    with engine().db.read_session() as db:
+        result = audit.verify_database(db)
+        head = audit.trail_head(audit.stored_heads(db))
+    return render_template("audit/verify.html", result=result, head=head)
+
+
+@bp.route("/export")
+@requires("trail:read")
+def export() -> Any:
+    fmt = request.args.get("format", "jsonl")
+    if fmt not in ("jsonl", "csv"):
+        abort(400)
+    case_id = int_arg("case")
+    me = actor()
+    if case_id is not None:
+        with engine().db.read_session() as db:
+            from fpic.models import Case
+
+            if db.scalar(select(Case.id).where(Case.id == case_id)) is None:
+                abort(404)
+            engine().case_for(db, case_id, me)  # 404 for another community's case
+
+    def generate() -> Iterator[str]:
+        with engine().db.read_session() as db:
+            rows = exportable_rows(db, me, case_id)
+            if not allows(me, "system_trail:read") and case_id is None:
+                rows = (r for r in rows if r["chain"] != audit.SYSTEM_CHAIN)
+            yield from _lines(rows, fmt)
+
+    name = f"fpic-trail{'-case-' + str(case_id) if case_id else ''}.{fmt}"
+    mimetype = "application/x-ndjson" if fmt == "jsonl" else "text/csv"
+    response = Response(stream_with_context(generate()), mimetype=f"{mimetype}; charset=utf-8")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def _lines(rows: Iterator[dict[str, Any]], fmt: str) -> Iterator[str]:
+    """Write in batches so a large export streams with flat memory."""
+    buffer = io.StringIO()
+    writer = audit.write_jsonl if fmt == "jsonl" else audit.write_csv
+    if fmt == "csv":
+        audit.write_csv(iter(()), buffer)  # the header line
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == 1000:
+            yield _flush(batch, buffer, fmt, writer)
+    yield _flush(batch, buffer, fmt, writer)
+
+
+def _flush(batch: list[dict[str, Any]], buffer: io.StringIO, fmt: str, writer: Any) -> str:
+    if fmt == "jsonl":
+        writer(batch, buffer)
+    else:
+        for row in batch:
+            buffer.write(audit.csv_line(row))
+    batch.clear()
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text

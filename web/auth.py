@@ -1,0 +1,128 @@
+"""Sign-in and sign-out with server-side sessions, and the permission every view declares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import UserMixin, current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from fpic.accounts import actor_for_session, sign_in, sign_out
+from fpic.actors import Actor
+from fpic.errors import NotPermitted
+from fpic.permissions import PERMISSIONS, allows
+from web.context import engine
+from web.extensions import login_manager
+
+bp = Blueprint("auth", __name__)
+F = TypeVar("F", bound=Callable[..., Any])
+PUBLIC = "public"
+
+
+class SignedInUser(UserMixin):
+    """What Flask-Login keeps: the session token (its id) and the person behind it."""
+
+    def __init__(self, token: str, actor: Actor, display_name: str, locale: str | None) -> None:
+        self.token, self.actor = token, actor
+        self.display_name, self.locale = display_name, locale
+
+    def get_id(self) -> str:
+        return self.token
+
+
+def init_app(app: Flask) -> None:
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Please sign in to see this page.")
+    login_manager.session_protection = None  # server-side sessions already bind the token
+
+    @login_manager.user_loader
+    def load(token: str) -> SignedInUser | None:
+        found = actor_for_session(engine(), token)
+        if found is None:
+            return None
+        actor, user = found
+        return SignedInUser(token, actor, user.display_name, user.locale)
+
+
+def requires(permission: str) -> Callable[[F], F]:
+    """Declare the permission a view needs; every view has one (tests walk the URL map)."""
+    if permission != PUBLIC and permission not in PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}")
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            if permission != PUBLIC:
+                if not current_user.is_authenticated:
+                    return login_manager.unauthorized()
+                if not allows(current_user.actor, permission):
+                    abort(403)
+            return view(*args, **kwargs)
+
+        guarded.fpic_permission = permission  # type: ignore[attr-defined]
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
+class SignInForm(FlaskForm):
+    username = StringField(_l("User name"), validators=[DataRequired(), Length(max=80)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)])
+
+
+def _safe_next(target: str | None) -> str:
+    if not target:
+        return url_for("main.dashboard")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("main.dashboard")
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@requires(PUBLIC)
+def login() -> Any:
+    form = SignInForm()
+    if form.validate_on_submit():
+        try:
+            signed = sign_in(engine(), form.username.data or "", form.password.data or "")
+        except NotPermitted:
+            flash(_("The user name or the password is not right."), "error")
+            return render_template("login.html", form=form), 401
+        locale = session.get("locale")
+        session.clear()  # a new session at sign-in: nothing from before carries over
+        if locale:
+            session["locale"] = locale
+        login_user(SignedInUser(signed.token, signed.actor, "", signed.locale))
+        return redirect(_safe_next(request.args.get("next")))
+    status = 400 if request.method == "POST" else 200
+    return render_template("login.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+@requires(PUBLIC)
+def logout() -> Any:
+    if current_user.is_authenticated:
+        sign_out(engine(), current_user.token)
+    logout_user()
+    session.clear()
+    flash(_("You are signed out."), "info")
+    return redirect(url_for("auth.login"))

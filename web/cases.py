@@ -1,0 +1,208 @@
+"""Cases: the list, the case page, a form for every trigger, opening a case, and the printable
+decision record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from wtforms import SelectField, StringField
+from wtforms.validators import InputRequired, Length
+
+from fpic import audit
+from fpic.accounts import confirm_password
+from fpic.errors import GuardRefused, InvalidData, StaleCase
+from fpic.models import Case, Community, Project, Representative
+from fpic.process import shipped_templates
+from fpic.queries import (
+    case_events,
+    disclosure_matrix,
+    events_since_version,
+    filter_options,
+    is_overdue,
+    list_cases,
+)
+from web.auth import requires
+from web.context import actor, engine, int_arg, str_arg
+from web.forms import attach_error, data_of, form_for
+
+bp = Blueprint("cases", __name__, url_prefix="/cases")
+
+
+@bp.route("/")
+@requires("case:read")
+def index() -> Any:
+    me, now = actor(), engine().clock.now()
+    stage = str_arg("stage")
+    with engine().db.read_session() as db:
+        page = list_cases(
+            db, me, now, stage=stage, community_id=int_arg("community"),
+            project_id=int_arg("project"), overdue=bool(request.args.get("overdue")),
+            page=int_arg("page", 1) or 1,
+        )  # fmt: skip
+        return render_template(
+            "cases/list.html", page=page, options=filter_options(db, me), now=now,
+            is_overdue=is_overdue,
+        )  # fmt: skip
+
+
+def _load(db: Session, case_id: int) -> Case:
+    return engine().case_for(db, case_id, actor())
+
+
+def _representatives(db: Session, case: Case) -> list[Representative]:
+    return list(
+        db.scalars(
+            select(Representative)
+            .where(Representative.community_id == case.community_id)
+            .order_by(Representative.name)
+        )
+    )
+
+
+@bp.route("/<int:case_id>")
+@requires("case:read")
+def show(case_id: int) -> Any:
+    with engine().db.read_session() as db:
+        case = _load(db, case_id)
+        return render_template("cases/show.html", **_case_context(db, case))
+
+
+def _case_context(db: Session, case: Case) -> dict[str, Any]:
+    template = engine().template_of(case)
+    events = case_events(db, case.id)
+    visited = {e.to_stage for e in events if e.outcome == "done"}
+    protocol = case.protocol
+    matrix = disclosure_matrix(
+        template.required_disclosure_items,
+        protocol.content_languages if protocol else [],
+        protocol.formats if protocol else [],
+        case.disclosures,
+    )
+    return {
+        "case": case,
+        "template": template,
+        "visited": visited,
+        "options": engine().options(db, case, actor()),
+        "events": events,
+        "matrix": matrix,
+        "reps": {r.id: r for r in _representatives(db, case)},
+        "overdue": is_overdue(case, engine().clock.now()),
+        "today": engine().clock.now().date(),
+    }
+
+
+@bp.route("/<int:case_id>/actions/<trigger>", methods=["GET", "POST"])
+@requires("case:act")
+def act(case_id: int, trigger: str) -> Any:
+    me = actor()
+    with engine().db.read_session() as db:
+        case = _load(db, case_id)
+        template = engine().template_of(case)
+        spec = template.triggers.get(trigger)
+        if spec is None:
+            abort(404)
+        today = engine().clock.now().date()
+        reps = _representatives(db, case)
+        form = form_for(
+            spec,
+            case,
+            template,
+            reps,
+            today,
+            formdata=request.form if request.method == "POST" else None,
+        )
+        option = next(
+            (o for o in engine().options(db, case, me) if o.trigger.name == trigger), None
+        )
+        context = {"case": case, "trigger": spec, "form": form, "option": option}
+        if request.method == "GET" or not form.validate():
+            status = 400 if request.method == "POST" else 200
+            return render_template("cases/action.html", **context), status
+        version = int(form.version.data) if str(form.version.data).isdigit() else -1
+        if spec.effect == "decision" and not confirm_password(
+            engine(), me.user_id, request.form.get("password", "")
+        ):
+            form.password.errors = [_("Your password is not right.")]
+            return render_template("cases/action.html", **context), 400
+        try:
+            engine().advance(case_id, trigger, me, data_of(form), version)
+        except StaleCase as stale:
+            db.expire_all()
+            fresh = _load(db, case_id)
+            form.version.data = str(fresh.version)
+            changes = events_since_version(db, case_id, version)
+            return render_template(
+                "cases/action.html", **context, stale=stale, changes=changes, case_now=fresh
+            ), 409
+        except InvalidData as bad:
+            message = bad.reasons[0] if bad.reasons else None
+            if message is not None and not attach_error(form, bad.field, _reason(message)):
+                context["refusal"] = bad.reasons
+            return render_template("cases/action.html", **context), 400
+        except GuardRefused as refused:
+            return render_template("cases/action.html", **context, refusal=refused.reasons), 409
+    flash(_("Done: %(action)s.", action=_(spec.title)), "success")
+    return redirect(url_for("cases.show", case_id=case_id))
+
+
+def _reason(reason: Any) -> str:
+    from web.i18n import reason_text
+
+    return reason_text(reason)
+
+
+class OpenCaseForm(FlaskForm):
+    reference = StringField(_l("Case reference"), validators=[InputRequired(), Length(max=40)])
+    project_id = SelectField(_l("Project"), coerce=int)
+    community_id = SelectField(_l("Community"), coerce=int)
+    template_id = SelectField(_l("Process template"))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires("case:open")
+def new() -> Any:
+    with engine().db.read_session() as db:
+        form = OpenCaseForm()
+        form.project_id.choices = [
+            (p.id, p.name) for p in db.scalars(select(Project).order_by(Project.name))
+        ]
+        form.community_id.choices = [
+            (c.id, c.name) for c in db.scalars(select(Community).order_by(Community.name))
+        ]
+    form.template_id.choices = [(t.id, _(t.title)) for t in shipped_templates().values()]
+    if form.validate_on_submit():
+        try:
+            result = engine().open_case(
+                actor(), project_id=form.project_id.data, community_id=form.community_id.data,
+                template_id=form.template_id.data, reference=form.reference.data or "",
+            )  # fmt: skip
+        except InvalidData as bad:
+            if not attach_error(form, bad.field, _reason(bad.reasons[0])):
+                raise
+            return render_template("cases/new.html", form=form), 400
+        flash(_("Case %(reference)s opened.", reference=form.reference.data), "success")
+        return redirect(url_for("cases.show", case_id=result.case_id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("cases/new.html", form=form), status
+
+
+@bp.route("/<int:case_id>/record")
+@requires("case:read")
+def record(case_id: int) -> Any:
+    """The printable decision record, carrying the trail head digest."""
+    with engine().db.read_session() as db:
+        case = _load(db, case_id)
+        heads = audit.stored_heads(db)
+        chain = heads.get(audit.case_chain(case.id), (0, audit.GENESIS))
+        return render_template(
+            "cases/record.html", case=case, template=engine().template_of(case),
+            reps={r.id: r for r in _representatives(db, case)},
+            trail_head=audit.trail_head(heads), chain_seq=chain[0], chain_hash=chain[1],
+            printed_at=engine().clock.now(),
+        )  # fmt: skip

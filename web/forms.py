@@ -1,0 +1,280 @@
+"""One form per effect of the process templates, built from the case it is for.
+
+The forms only shape the input; the engine decides what is valid and names the field it
+refuses, and that message is shown next to the field.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    Field,
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import InputRequired, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from fpic.models import DECISION_RULES, FORMATS, INTEGRITY_CATEGORIES, Case, Representative
+from fpic.process import Template, Trigger
+from web.labels import CATEGORY_LABELS, FORMAT_LABELS, MEETING_LABELS, RULE_LABELS
+
+NOTE_EFFECTS = {
+    "note", "deferral", "suspend", "resume", "reconsideration_request", "reopen", "restart",
+    "state_approval", "decline", "complete_disclosure",
+}  # fmt: skip
+MEETING_KINDS = ("information", "discussion", "deliberation", "negotiation", "decision",
+                 "validation", "monitoring")  # fmt: skip
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class ActionForm(FlaskForm):
+    """Every action form carries the case version it was rendered with."""
+
+    version = HiddenField()
+
+
+class TranslationForm(Form):
+    language = StringField(_l("Language of the translation (code, e.g. es)"))
+    text = TextAreaField(_l("Translated text"))
+    translator = StringField(_l("Translated by"))
+
+
+class ConditionForm(Form):
+    text = TextAreaField(_l("Condition"))
+    language = StringField(_l("Language (code)"))
+    obligated_party = StringField(_l("Obligated party"))
+    due_on = DateField(_l("Due on"), validators=[Optional()])
+    verification = StringField(_l("How it is verified"))
+
+
+def _note_fields() -> dict[str, Field]:
+    return {
+        "text": TextAreaField(_l("Record"), validators=[InputRequired()]),
+        "language": StringField(_l("Language of the record (code, optional)")),
+    }
+
+
+def _choices(values: Any, labels: dict[str, Any] | None = None) -> list[tuple[str, Any]]:
+    return [(v, (labels or {}).get(v, v.replace("_", " "))) for v in values]
+
+
+def _rep_choices(case: Case, reps: list[Representative], day: date) -> list[tuple[str, str]]:
+    return [(str(rep.id), f"{rep.name}" + ("" if rep.mandate_on(day) else " ✗")) for rep in reps]
+
+
+def fields_for(
+    effect: str, case: Case, template: Template, reps: list[Representative], today: date
+) -> dict[str, Field]:
+    protocol = case.protocol
+    languages = protocol.content_languages if protocol else case.community.content_languages
+    formats = protocol.formats if protocol else list(FORMATS)
+    project = case.project
+    items = template.required_disclosure_items
+    if effect in NOTE_EFFECTS:
+        return _note_fields()
+    if effect == "protocol":
+        return {
+            "deciding_body": StringField(_l("Deciding body"), validators=[InputRequired()],
+                                         default=case.community.institution),
+            "decision_rule": SelectField(_l("Decision rule"), choices=_choices(DECISION_RULES, RULE_LABELS)),
+            "majority_percent": IntegerField(_l("Qualified majority (% of votes cast)"), validators=[Optional()]),
+            "quorum_percent": IntegerField(_l("Quorum (% of mandated representatives)"), validators=[InputRequired()]),
+            "min_deliberation_days": IntegerField(_l("Minimum deliberation days"), validators=[InputRequired()]),
+            "content_languages": StringField(_l("Content languages (codes, comma-separated)"),
+                                             default=", ".join(case.community.content_languages)),
+            "formats": MultiCheckboxField(_l("Formats required for disclosure"), choices=_choices(FORMATS, FORMAT_LABELS)),
+            "grievance_route": TextAreaField(_l("Grievance route"), validators=[InputRequired()]),
+            "source": TextAreaField(_l("Source (resolution, minutes, protocol)"), validators=[InputRequired()]),
+        }  # fmt: skip
+    if effect == "disclosure":
+        return {
+            "item": SelectField(_l("Item of information"), choices=_choices(items)),
+            "language": SelectField(_l("Language"), choices=[(c, c) for c in languages]),
+            "format": SelectField(_l("Format"), choices=_choices(formats, FORMAT_LABELS)),
+            "title": StringField(_l("Title"), validators=[InputRequired()]),
+            "channel": StringField(_l("Channel (assembly, radio, booklet ...)"), validators=[InputRequired()]),
+            "disclosed_on": DateField(_l("Disclosed on"), validators=[InputRequired()], default=today),
+            "translator": StringField(_l("Translator or interpreter")),
+            "back_translation_attested": BooleanField(_l("Back-translation attested")),
+        }  # fmt: skip
+    if effect == "meeting":
+        return {
+            "kind": SelectField(_l("Kind of meeting"), choices=_choices(MEETING_KINDS, MEETING_LABELS)),
+            "held_on": DateField(_l("Held on"), validators=[InputRequired()], default=today),
+            "place": StringField(_l("Place"), validators=[InputRequired()]),
+            "languages_used": StringField(_l("Languages used (codes, comma-separated)"), default=", ".join(languages)),
+            "interpreter": StringField(_l("Interpreter")),
+            "attendance_women": IntegerField(_l("Women attending"), validators=[Optional()], default=0),
+            "attendance_men": IntegerField(_l("Men attending"), validators=[Optional()], default=0),
+            "attendance_other": IntegerField(_l("Other attendees"), validators=[Optional()], default=0),
+            "attendance_youth": IntegerField(_l("Of whom youth"), validators=[Optional()], default=0),
+            "minutes_language": StringField(_l("Language of the minutes (code)"), default=languages[0] if languages else ""),
+            "minutes_original": TextAreaField(_l("Minutes in the original language"), validators=[InputRequired()]),
+            "minutes_translations": FieldList(FormField(TranslationForm), min_entries=1, max_entries=3),
+        }  # fmt: skip
+    if effect == "question":
+        return {
+            "text": TextAreaField(_l("Question"), validators=[InputRequired()]),
+            "language": StringField(_l("Language of the question (code)"), default=languages[0] if languages else ""),
+        }  # fmt: skip
+    if effect == "answer":
+        open_questions = [
+            (str(q.id), q.text[:120]) for q in case.questions if q.answered_at is None
+        ]
+        return {
+            "question_id": SelectField(_l("Question"), choices=open_questions),
+            "answer": TextAreaField(_l("Answer"), validators=[InputRequired()]),
+            "language": StringField(_l("Language of the answer (code)"), default=languages[0] if languages else ""),
+        }  # fmt: skip
+    if effect == "integrity_flag":
+        return {
+            "category": SelectField(_l("What happened"), choices=_choices(INTEGRITY_CATEGORIES, CATEGORY_LABELS)),
+            "description": TextAreaField(_l("Description"), validators=[InputRequired()]),
+        }  # fmt: skip
+    if effect == "resolve_integrity_flag":
+        open_flags = [
+            (str(f.id), f"{f.category}: {f.description[:80]}")
+            for f in case.integrity_flags
+            if f.resolved_at is None
+        ]
+        return {
+            "flag_id": SelectField(_l("Integrity flag"), choices=open_flags),
+            "resolution": TextAreaField(_l("Outcome of the review"), validators=[InputRequired()]),
+            "upheld": BooleanField(_l("The prohibited act was found to have happened (upheld)")),
+        }  # fmt: skip
+    if effect == "decision":
+        return {
+            "decided_on": DateField(_l("Decided on"), validators=[InputRequired()], default=today),
+            "place": StringField(_l("Place"), validators=[InputRequired()]),
+            "present": MultiCheckboxField(_l("Representatives present"), choices=_rep_choices(case, reps, today)),
+            "votes_for": IntegerField(_l("Votes for"), validators=[Optional()], default=0),
+            "votes_against": IntegerField(_l("Votes against"), validators=[Optional()], default=0),
+            "abstentions": IntegerField(_l("Abstentions"), validators=[Optional()], default=0),
+            "consensus": BooleanField(_l("Consensus was reached")),
+            "consensus_note": TextAreaField(_l("How the decision was reached")),
+            "dissent": TextAreaField(_l("Dissent and conditional views")),
+            "scope_phases": MultiCheckboxField(_l("Phases covered"), choices=_choices(project.phases)),
+            "scope_activities": MultiCheckboxField(_l("Activities covered"), choices=_choices(project.activities)),
+            "scope_area": TextAreaField(_l("Area covered")),
+            "rejected_components": StringField(_l("Components rejected (comma-separated)")),
+            "text_language": StringField(_l("Language of the decision text (code)"), default=languages[0] if languages else ""),
+            "text_original": TextAreaField(_l("Decision text in the original language"), validators=[InputRequired()]),
+            "translations": FieldList(FormField(TranslationForm), min_entries=1, max_entries=3),
+            "conditions": FieldList(FormField(ConditionForm), min_entries=3, max_entries=10),
+            "password": PasswordField(_l("Your password, to confirm this decision"), validators=[InputRequired()]),
+        }  # fmt: skip
+    if effect == "activity":
+        return {
+            "activity": SelectField(_l("Activity"), choices=_choices(project.activities)),
+            "phase": SelectField(_l("Phase"), choices=[("", "—"), *_choices(project.phases)]),
+            "started_on": DateField(_l("Started on"), validators=[InputRequired()], default=today),
+        }  # fmt: skip
+    if effect == "withdrawal":
+        return {
+            "decided_on": DateField(_l("Decided on"), validators=[InputRequired()], default=today),
+            "deciding_body": StringField(_l("Deciding body"), validators=[InputRequired()], default=case.community.institution),
+            "activities_affected": MultiCheckboxField(_l("Activities affected"), choices=_choices(project.activities)),
+            "text": TextAreaField(_l("Reasons (optional)")),
+            "language": StringField(_l("Language of the reasons (code, optional)")),
+        }  # fmt: skip
+    if effect == "agreement":
+        return {
+            "text": TextAreaField(_l("Record of validation and signing"), validators=[InputRequired()]),
+            "language": StringField(_l("Language (code, optional)")),
+            "signed_on": DateField(_l("Signed on"), validators=[InputRequired()], default=today),
+            "signatories": StringField(_l("Signatories (comma-separated)"), validators=[InputRequired()]),
+        }  # fmt: skip
+    if effect == "material_change":
+        return {
+            "text": TextAreaField(_l("What changed"), validators=[InputRequired()]),
+            "language": StringField(_l("Language (code, optional)")),
+            "affected_items": MultiCheckboxField(_l("Information to disclose again (none: all)"), choices=_choices(items)),
+        }  # fmt: skip
+    raise KeyError(effect)
+
+
+def form_for(trigger: Trigger, case: Case, template: Template, reps: list[Representative],
+             today: date, formdata: Any = None) -> ActionForm:  # fmt: skip
+    fields = fields_for(trigger.effect, case, template, reps, today)
+    form_class = type(f"{trigger.effect.title()}Form", (ActionForm,), fields)
+    form = form_class(formdata=formdata)
+    if formdata is None:
+        form.version.data = str(case.version)
+    return form
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return value
+    return value
+
+
+def data_of(form: ActionForm) -> dict[str, Any]:
+    """The form's values as engine data; blank rows of repeated groups are left out."""
+    data: dict[str, Any] = {}
+    for name, field in form._fields.items():
+        if name in ("csrf_token", "version", "password"):
+            continue
+        if isinstance(field, FieldList):
+            rows = [{k: _plain(v) for k, v in entry.data.items()} for entry in field.entries]
+            data[name] = [row for row in rows if any(v not in (None, "") for v in row.values())]
+        elif name in ("present", "question_id", "flag_id"):
+            data[name] = field.data
+        else:
+            data[name] = _plain(field.data)
+    if "present" in data:
+        data["present"] = [int(x) for x in data["present"] or [] if str(x).isdigit()]
+    for key in ("question_id", "flag_id"):
+        if key in data:
+            raw = data[key]
+            data[key] = int(raw) if raw and str(raw).isdigit() else None
+    return data
+
+
+def field_name(engine_field: str) -> str:
+    """The engine names nested fields ``conditions.0.text``; WTForms names them with dashes."""
+    return engine_field.replace(".", "-")
+
+
+def attach_error(form: ActionForm, engine_field: str, message: str) -> bool:
+    """Put the engine's message next to its field; False when the form has no such field."""
+    target = field_name(engine_field)
+    for field in _all_fields(form):
+        if field.name == target:
+            field.errors = [*list(field.errors or []), message]
+            return True
+    return False
+
+
+def _all_fields(form: Any) -> list[Field]:
+    found: list[Field] = []
+    for field in form:
+        if isinstance(field, FieldList):
+            for entry in field.entries:
+                found.extend(_all_fields(entry.form) if isinstance(entry, FormField) else [entry])
+        elif isinstance(field, FormField):
+            found.extend(_all_fields(field.form))
+        else:
+            found.append(field)
+    return found

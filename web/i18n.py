@@ -1,0 +1,149 @@
+"""Languages of the interface: the locale, and rendering engine texts in it.
+
+The locale comes from the person's saved preference, else their explicit choice this session,
+else the browser's Accept-Language, else English. Content languages (qu, ay, iu ...) are a
+different thing: they are the community's, and are shown by name in the reader's language.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from flask import Flask, request, session
+from flask_babel import format_date, format_datetime, get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from fpic.i18n import N_, Reason
+from fpic.permissions import ROLE_TITLES
+from fpic.process import shipped_templates
+from web.extensions import babel
+from web.labels import GLOBALS
+
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+LOCALES = ("en", "es", "fr", "pt_BR", "id")
+LOCALE_NAMES = {
+    "en": "English",
+    "es": "Español",
+    "fr": "Français",
+    "pt_BR": "Português (Brasil)",
+    "id": "Bahasa Indonesia",
+}
+
+
+def select_locale() -> str:
+    if current_user and current_user.is_authenticated and current_user.locale in LOCALES:
+        return current_user.locale
+    chosen = session.get("locale")
+    if chosen in LOCALES:
+        return chosen
+    return request.accept_languages.best_match(LOCALES) or "en"
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
+    babel.init_app(app, locale_selector=select_locale)
+    app.jinja_env.filters.update(
+        reason=reason_text,
+        when=format_when,
+        day=format_day,
+        language_name=language_name,
+    )
+    app.jinja_env.globals.update(
+        LOCALES=LOCALES,
+        LOCALE_NAMES=LOCALE_NAMES,
+        html_lang=html_lang,
+        role_title=role_title,
+        stage_title=stage_title,
+        action_title=action_title,
+        deadline_text=deadline_text,
+        **GLOBALS,
+    )
+
+
+SYSTEM_ACTIONS = {
+    "open_case": N_("Open the case"),
+    "sign_in": N_("Sign in"),
+    "sign_out": N_("Sign out"),
+    "add_user": N_("Add a user"),
+    "add_community": N_("Register a community"),
+    "add_representative": N_("Register a representative"),
+    "record_mandate": N_("Record a mandate"),
+    "add_project": N_("Register a project"),
+}
+
+
+def stage_title(case: Any, stage: str | None = None) -> str:
+    """A stage's title from the case's process template, in the reader's language."""
+    template = shipped_templates().get(case.template_id)
+    name = stage or case.stage
+    if template is None or name not in template.stages:
+        return name or ""
+    return _(template.stages[name].title)
+
+
+def action_title(action: str) -> str:
+    if action in SYSTEM_ACTIONS:
+        return _(SYSTEM_ACTIONS[action])
+    for template in shipped_templates().values():
+        if action in template.triggers:
+            return _(template.triggers[action].title)
+    return action
+
+
+def deadline_text(item: Any) -> str:
+    return _(item.message, **item.params)
+
+
+def role_title(role: str) -> str:
+    return _(ROLE_TITLES[role]) if role in ROLE_TITLES else role
+
+
+def html_lang() -> str:
+    return str(get_locale() or "en").replace("_", "-")
+
+
+def reason_text(reason: Reason) -> str:
+    """A guard's or the engine's reason in the reader's language."""
+    params = {k: _param(v) for k, v in reason.params.items()}
+    try:
+        return _(reason.message, **params)
+    except (KeyError, ValueError, TypeError):
+        return reason.render()
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
+        try:
+            return format_date(date.fromisoformat(value), "medium")
+        except ValueError:
+            return value
+    return value
+
+
+def format_when(moment: datetime | str | None) -> str:
+    if moment is None:
+        return ""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    return format_datetime(moment, "medium")
+
+
+def format_day(day: date | str | None) -> str:
+    if day is None:
+        return ""
+    if isinstance(day, str):
+        day = date.fromisoformat(day)
+    return format_date(day, "medium")
+
+
+def language_name(code: str) -> str:
+    """``qu`` → "Quechua" (or "quechua" in Spanish) where Babel knows it; else the code."""
+    try:
+        name = Locale.parse(code.replace("-", "_")).get_display_name(str(get_locale() or "en"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return code
+    return f"{name} ({code})" if name else code

@@ -1,0 +1,95 @@
+"""Titles of the engine's codes (rules, formats, outcomes ...) in the reader's language."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+
+from fpic.i18n import Reason
+
+RULE_LABELS = {
+    "consensus": _l("Consensus"),
+    "simple_majority": _l("Simple majority"),
+    "qualified_majority": _l("Qualified majority"),
+}
+FORMAT_LABELS = {
+    "written": _l("Written"),
+    "oral": _l("Oral"),
+    "audio": _l("Audio"),
+    "visual": _l("Visual"),
+}
+CATEGORY_LABELS = {
+    "force_or_threat": _l("Force or threats"),
+    "firearms": _l("Firearms in the community"),
+    "bribery": _l("Bribery"),
+    "gift_outside_budget": _l("Gifts or payments outside the agreed budget"),
+    "secret_side_deal": _l("Secret deals with individuals"),
+    "donation_to_influence": _l("Donations meant to influence"),
+    "wining_and_dining": _l("Wining and dining"),
+    "deliberate_delay": _l("Deliberate delay to divide the community"),
+    "undue_influence": _l("Undue influence by third parties"),
+    "criminalisation": _l("Threats or criminalisation of community members"),
+}
+MEETING_LABELS = {
+    "information": _l("Information meeting"),
+    "discussion": _l("Discussion"),
+    "deliberation": _l("Community deliberation"),
+    "negotiation": _l("Negotiation"),
+    "decision": _l("Decision assembly"),
+    "validation": _l("Validation assembly"),
+    "monitoring": _l("Monitoring review"),
+}
+OUTCOME_LABELS = {
+    "CONSENT": _l("Consent"),
+    "CONSENT_WITH_CONDITIONS": _l("Consent with conditions"),
+    "PARTIAL": _l("Partial consent"),
+    "WITHHELD": _l("Consent withheld"),
+    "NO_BUT_CONTINUE_DIALOGUE": _l("No, but dialogue continues"),
+    "DEFERRED_MORE_INFO": _l("Decision deferred (more information requested)"),
+    "DECLINED_TO_ENGAGE": _l("Declined to engage"),
+}
+
+
+def _label(table: dict[str, Any], code: str) -> str:
+    return str(table[code]) if code in table else code
+
+
+def rule_title(code: str) -> str:
+    return _label(RULE_LABELS, code)
+
+
+def format_title(code: str) -> str:
+    return _label(FORMAT_LABELS, code)
+
+
+def category_title(code: str) -> str:
+    return _label(CATEGORY_LABELS, code)
+
+
+def meeting_title(code: str) -> str:
+    return _label(MEETING_LABELS, code)
+
+
+def outcome_title(code: str) -> str:
+    return _label(OUTCOME_LABELS, code)
+
+
+def event_reasons(event: Any) -> list[Reason]:
+    """The reasons a refused trail event carries, ready to translate."""
+    try:
+        data = json.loads(event.data)
+    except (TypeError, ValueError):
+        return []
+    return [Reason.from_data(r) for r in data.get("reasons", []) if isinstance(r, dict)]
+
+
+GLOBALS = {
+    "rule_title": rule_title,
+    "format_title": format_title,
+    "category_title": category_title,
+    "meeting_title": meeting_title,
+    "outcome_title": outcome_title,
+    "event_reasons": event_reasons,
+}

@@ -1,0 +1,53 @@
+"""The dashboard and the language switcher."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask_login import current_user
+
+from fpic.accounts import set_locale
+from fpic.deadlines import deadlines
+from fpic.queries import cases_touched_by, cases_waiting_for, list_cases, trail_events
+from web.auth import PUBLIC, requires
+from web.context import actor, engine
+from web.i18n import LOCALES
+
+bp = Blueprint("main", __name__)
+
+
+@bp.route("/")
+@requires("dashboard:read")
+def dashboard() -> Any:
+    me, now = actor(), engine().clock.now()
+    with engine().db.read_session() as db:
+        mine = cases_touched_by(db, me)
+        if me.role == "representative" and not mine:
+            mine = list_cases(db, me, now, per_page=10).items
+        context = {
+            "mine": mine,
+            "waiting": cases_waiting_for(db, me),
+            "overdue": list_cases(db, me, now, overdue=True, per_page=10),
+            "due": [d for d in deadlines(db, now, me) if d.kind in ("condition", "mandate")][:10],
+            "recent": trail_events(db, me, per_page=10).items
+            if me.role in ("auditor", "admin")
+            else [],
+            "today": now.date(),
+        }
+        return render_template("dashboard.html", **context)
+
+
+@bp.route("/language", methods=["POST"])
+@requires(PUBLIC)
+def set_language() -> Any:
+    locale = request.form.get("locale", "")
+    if locale not in LOCALES:
+        abort(400)
+    session["locale"] = locale
+    if current_user.is_authenticated:
+        set_locale(engine(), current_user.actor.user_id, locale)
+    target = request.form.get("next", "")
+    if not target.startswith("/") or target.startswith("//"):
+        target = url_for("main.dashboard")
+    return redirect(target)
