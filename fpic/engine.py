@@ -59,6 +59,11 @@ class Option:
     def allowed(self) -> bool:
         return not self.reasons
 
+    @property
+    def role_refused(self) -> bool:
+        """Not this person's role at all (as opposed to a rule that forbids it now)."""
+        return any(r.code == "role_not_allowed" for r in self.reasons)
+
 
 class Busy(FpicError):
     code = "busy"

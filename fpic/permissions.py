@@ -40,7 +40,7 @@ def role_refusal(actor: Actor, allowed: tuple[str, ...], action: str) -> list[Re
     return [
         Reason(
             "role_not_allowed",
-            N_("A %(role)s may not do this (%(action)s)."),
+            N_("Your role (%(role)s) may not do this."),
             {"role": actor.role, "action": action},
         )
     ]

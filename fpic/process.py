@@ -38,6 +38,8 @@ class Stage:
     consent_in_force: bool = False
     #: advisory only: a stage that lasts longer shows as overdue and never moves by itself
     deadline_days: int | None = None
+    #: reached only through a loop (suspension, withholding ...), not on the main path
+    loop: bool = False
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,7 @@ def _read_stages(r: _Reader) -> dict[str, Stage]:
             "terminal",
             "consent_in_force",
             "deadline_days",
+            "loop",
         }
         if unknown:
             raise r.fail(f"{where}.{sorted(unknown)[0]}", "is not a stage setting")
@@ -184,6 +187,7 @@ def _read_stages(r: _Reader) -> dict[str, Stage]:
             terminal=r.get(spec, "terminal", where, bool, False),
             consent_in_force=r.get(spec, "consent_in_force", where, bool, False),
             deadline_days=r.get(spec, "deadline_days", where, int, None),
+            loop=r.get(spec, "loop", where, bool, False),
         )
     return stages
 

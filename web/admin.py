@@ -17,7 +17,7 @@ from fpic.models import ROLES, Representative, User
 from fpic.registry import add_user, set_user_active
 from web.auth import requires
 from web.context import actor, engine
-from web.forms import attach_error
+from web.forms import attach_error, options
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -41,8 +41,8 @@ def users() -> Any:
         people = db.scalars(select(User).order_by(User.role, User.username)).all()
         reps = db.scalars(select(Representative).order_by(Representative.name)).all()
         form = UserForm()
-        form.role.choices = [(r, role_title(r)) for r in ROLES]
-        form.representative_id.choices = [("", "—")] + [(str(r.id), r.name) for r in reps]
+        form.role.choices = options((r, role_title(r)) for r in ROLES)
+        form.representative_id.choices = options([("", "—"), *((r.id, r.name) for r in reps)])
         status = 200
         if request.method == "POST":
             status = 400

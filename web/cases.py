@@ -29,7 +29,7 @@ from fpic.queries import (
 )
 from web.auth import requires
 from web.context import actor, engine, int_arg, str_arg
-from web.forms import attach_error, data_of, form_for
+from web.forms import attach_error, data_of, form_for, options
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -169,13 +169,13 @@ class OpenCaseForm(FlaskForm):
 def new() -> Any:
     with engine().db.read_session() as db:
         form = OpenCaseForm()
-        form.project_id.choices = [
+        form.project_id.choices = options(
             (p.id, p.name) for p in db.scalars(select(Project).order_by(Project.name))
-        ]
-        form.community_id.choices = [
+        )
+        form.community_id.choices = options(
             (c.id, c.name) for c in db.scalars(select(Community).order_by(Community.name))
-        ]
-    form.template_id.choices = [(t.id, _(t.title)) for t in shipped_templates().values()]
+        )
+    form.template_id.choices = options((t.id, _(t.title)) for t in shipped_templates().values())
     if form.validate_on_submit():
         try:
             result = engine().open_case(

@@ -26,6 +26,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -73,12 +74,17 @@ def _note_fields() -> dict[str, Field]:
     }
 
 
-def _choices(values: Any, labels: dict[str, Any] | None = None) -> list[tuple[str, Any]]:
-    return [(v, (labels or {}).get(v, v.replace("_", " "))) for v in values]
+def options(pairs: Any) -> list[SelectChoice]:
+    """Choices for a select or checkbox list from (value, label) pairs."""
+    return [SelectChoice(str(value), label) for value, label in pairs]
 
 
-def _rep_choices(case: Case, reps: list[Representative], day: date) -> list[tuple[str, str]]:
-    return [(str(rep.id), f"{rep.name}" + ("" if rep.mandate_on(day) else " ✗")) for rep in reps]
+def _choices(values: Any, labels: dict[str, Any] | None = None) -> list[SelectChoice]:
+    return options((v, (labels or {}).get(v, v.replace("_", " "))) for v in values)
+
+
+def _rep_choices(case: Case, reps: list[Representative], day: date) -> list[SelectChoice]:
+    return options((rep.id, rep.name + ("" if rep.mandate_on(day) else " ✗")) for rep in reps)
 
 
 def fields_for(
@@ -108,7 +114,7 @@ def fields_for(
     if effect == "disclosure":
         return {
             "item": SelectField(_l("Item of information"), choices=_choices(items)),
-            "language": SelectField(_l("Language"), choices=[(c, c) for c in languages]),
+            "language": SelectField(_l("Language"), choices=options((c, c) for c in languages)),
             "format": SelectField(_l("Format"), choices=_choices(formats, FORMAT_LABELS)),
             "title": StringField(_l("Title"), validators=[InputRequired()]),
             "channel": StringField(_l("Channel (assembly, radio, booklet ...)"), validators=[InputRequired()]),
@@ -141,7 +147,7 @@ def fields_for(
             (str(q.id), q.text[:120]) for q in case.questions if q.answered_at is None
         ]
         return {
-            "question_id": SelectField(_l("Question"), choices=open_questions),
+            "question_id": SelectField(_l("Question"), choices=options(open_questions)),
             "answer": TextAreaField(_l("Answer"), validators=[InputRequired()]),
             "language": StringField(_l("Language of the answer (code)"), default=languages[0] if languages else ""),
         }  # fmt: skip
@@ -157,7 +163,7 @@ def fields_for(
             if f.resolved_at is None
         ]
         return {
-            "flag_id": SelectField(_l("Integrity flag"), choices=open_flags),
+            "flag_id": SelectField(_l("Integrity flag"), choices=options(open_flags)),
             "resolution": TextAreaField(_l("Outcome of the review"), validators=[InputRequired()]),
             "upheld": BooleanField(_l("The prohibited act was found to have happened (upheld)")),
         }  # fmt: skip
@@ -185,7 +191,7 @@ def fields_for(
     if effect == "activity":
         return {
             "activity": SelectField(_l("Activity"), choices=_choices(project.activities)),
-            "phase": SelectField(_l("Phase"), choices=[("", "—"), *_choices(project.phases)]),
+            "phase": SelectField(_l("Phase"), choices=[SelectChoice("", "—"), *_choices(project.phases)]),
             "started_on": DateField(_l("Started on"), validators=[InputRequired()], default=today),
         }  # fmt: skip
     if effect == "withdrawal":

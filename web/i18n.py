@@ -109,6 +109,8 @@ def html_lang() -> str:
 def reason_text(reason: Reason) -> str:
     """A guard's or the engine's reason in the reader's language."""
     params = {k: _param(v) for k, v in reason.params.items()}
+    if "role" in params:
+        params["role"] = role_title(str(params["role"]))
     try:
         return _(reason.message, **params)
     except (KeyError, ValueError, TypeError):
