@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
@@ -73,7 +73,7 @@ def case_at_decision(world: World, community: Community) -> int:
 
 
 @pytest.fixture
-def signed_in(app: Flask) -> Iterator[callable]:
+def signed_in(app: Flask) -> Callable[[str], Browser]:
     """signed_in("liaison") -> a Browser already signed in as that user."""
 
     def make(username: str) -> Browser:
@@ -82,4 +82,4 @@ def signed_in(app: Flask) -> Iterator[callable]:
         assert response.status_code == 302, response.text[:500]
         return b
 
-    yield make
+    return make
