@@ -8,7 +8,6 @@ different thing: they are the community's, and are shown by name in the reader's
 from __future__ import annotations
 
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
@@ -20,10 +19,10 @@ from flask_login import current_user
 from fpic.i18n import N_, Reason
 from fpic.permissions import ROLE_TITLES
 from fpic.process import shipped_templates
+from web.catalogs import compiled_directory
 from web.extensions import babel
 from web.labels import GLOBALS
 
-TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 LOCALES = ("en", "es", "fr", "pt_BR", "id")
 LOCALE_NAMES = {
     "en": "English",
@@ -44,7 +43,7 @@ def select_locale() -> str:
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(compiled_directory()))
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.filters.update(
         reason=reason_text,
