@@ -18,6 +18,7 @@ from fpic.engine import Engine
 from fpic.errors import NotPermitted
 from fpic.i18n import N_, Reason
 from fpic.models import User, UserSession
+from fpic.payloads import printable
 from fpic.registry import check_password, hash_password
 
 IDLE_TIMEOUT = timedelta(minutes=30)
@@ -44,7 +45,7 @@ class SignedIn:
 
 def sign_in(engine: Engine, username: str, password: str) -> SignedIn:
     """Check the password and open a server-side session; refusals go on the system chain."""
-    username = (username or "").strip()[:80]
+    username = printable((username or "").strip(), 80)
     now = engine.clock.now()
     with engine.db.write_session() as session, session.begin():
         user = session.scalar(select(User).where(User.username == username))

@@ -317,21 +317,29 @@ def _csv_cell(key: str, value: Any) -> str:
     return "" if value is None else neutralise_cell(str(value))
 
 
+def _csv_row(out: IO[str], cells: list[str]) -> None:
+    """Write one CSV line; every cell of a line that holds a carriage return is quoted.
+
+    The csv module quotes a cell with a line feed (the line terminator) but not one with a
+    bare carriage return (e.g. in a name typed at a failed sign-in), which readers take for
+    the end of a line.
+    """
+    quoting = csv.QUOTE_ALL if any("\r" in cell for cell in cells) else csv.QUOTE_MINIMAL
+    csv.writer(out, lineterminator="\n", quoting=quoting).writerow(cells)
+
+
 def csv_line(row: dict[str, Any]) -> str:
     """One exported event as a CSV line (for streaming writers that emit the header once)."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(
-        [_csv_cell(key, row[key]) for key in EXPORT_FIELDS]
-    )
+    _csv_row(buffer, [_csv_cell(key, row[key]) for key in EXPORT_FIELDS])
     return buffer.getvalue()
 
 
 def write_csv(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(EXPORT_FIELDS)
+    _csv_row(out, list(EXPORT_FIELDS))
     count = 0
     for row in rows:
-        writer.writerow([_csv_cell(key, row[key]) for key in EXPORT_FIELDS])
+        _csv_row(out, [_csv_cell(key, row[key]) for key in EXPORT_FIELDS])
         count += 1
     return count
 

@@ -33,6 +33,7 @@ from fpic.errors import (
 from fpic.guards import GuardContext, evaluate
 from fpic.i18n import N_, Reason
 from fpic.models import Case, ChainHead, Community, Project, User
+from fpic.payloads import printable
 from fpic.permissions import CASE_OPENING_ROLES, can_read_case, role_refusal, trigger_refusals
 from fpic.process import Template, Trigger, shipped_templates, template_for
 
@@ -345,7 +346,7 @@ class Engine:
             "reasons": [_json_safe(r.as_data()) for r in refusal.reasons],
             "version_seen": expected_version,
         }
-        action = action if isinstance(action, str) else repr(action)
+        action = printable(action, 60)
 
         def log(session: Session) -> None:
             case = None
@@ -388,7 +389,7 @@ def _trigger_of(template: Template, case: Case, name: str) -> Trigger:
             Reason(
                 "unknown_trigger",
                 N_("%(trigger)s is not an action of the process %(template)s."),
-                {"trigger": str(name)[:60], "template": template.id},
+                {"trigger": printable(name, 60), "template": template.id},
             )
         )
     if case.stage not in trigger.sources:

@@ -56,7 +56,10 @@ class Fields:
             return None
         if not isinstance(value, str):
             raise invalid(self.prefix + key, N_("%(field)s must be text."))
-        return clean_text(self.prefix + key, value, max_length)
+        cleaned = clean_text(self.prefix + key, value, max_length)
+        if required and not cleaned:  # only white space: as good as missing
+            raise invalid(self.prefix + key, N_("%(field)s is required."))
+        return cleaned
 
     def short(self, key: str, required: bool = True) -> str | None:
         return self.text(key, required, MAX_SHORT)
@@ -201,3 +204,12 @@ def clean_text(key: str, value: str, max_length: int) -> str:
             key, N_("%(field)s is too long (at most %(max)s characters)."), max=max_length
         )
     return value
+
+
+def printable(value: object, max_length: int) -> str:
+    """Text for the trail from untrusted input that is refused, not stored as data (a name typed
+    at a failed sign-in, an unknown action name). NUL (which PostgreSQL text cannot hold) and
+    unpaired surrogates (which UTF-8 cannot encode) are dropped; every other character is kept
+    so the trail shows what was really sent."""
+    text = value if isinstance(value, str) else repr(value)
+    return "".join(c for c in text if c != "\x00" and unicodedata.category(c) != "Cs")[:max_length]

@@ -24,6 +24,8 @@ def trail() -> Any:
     me = actor()
     case_id = int_arg("case")
     with engine().db.read_session() as db:
+        if case_id is not None:
+            engine().case_for(db, case_id, me)  # 404 for another community's case
         page = trail_events(
             db, me, case_id=case_id, person=str_arg("person"), action=str_arg("action", 60),
             since=date_arg("since"), until=date_arg("until"), page=int_arg("page", 1) or 1,

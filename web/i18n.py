@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
-from flask import Flask, request, session
+from flask import Flask, current_app, request, session
 from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -33,17 +33,23 @@ LOCALE_NAMES = {
 }
 
 
+def available_locales() -> tuple[str, ...]:
+    return tuple(current_app.config["FPIC_LOCALES"])
+
+
 def select_locale() -> str:
-    if current_user and current_user.is_authenticated and current_user.locale in LOCALES:
+    locales = available_locales()
+    if current_user and current_user.is_authenticated and current_user.locale in locales:
         return current_user.locale
     chosen = session.get("locale")
-    if chosen in LOCALES:
+    if chosen in locales:
         return chosen
-    return request.accept_languages.best_match(LOCALES) or "en"
+    return request.accept_languages.best_match(locales) or "en"
 
 
 def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(compiled_directory()))
+    app.config.setdefault("FPIC_LOCALES", LOCALES)
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.filters.update(
         reason=reason_text,
@@ -52,7 +58,7 @@ def init_app(app: Flask) -> None:
         language_name=language_name,
     )
     app.jinja_env.globals.update(
-        LOCALES=LOCALES,
+        available_locales=available_locales,
         LOCALE_NAMES=LOCALE_NAMES,
         html_lang=html_lang,
         role_title=role_title,

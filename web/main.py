@@ -12,7 +12,7 @@ from fpic.deadlines import deadlines
 from fpic.queries import cases_touched_by, cases_waiting_for, list_cases, trail_events
 from web.auth import PUBLIC, requires
 from web.context import actor, engine
-from web.i18n import LOCALES
+from web.i18n import available_locales
 
 bp = Blueprint("main", __name__)
 
@@ -42,7 +42,7 @@ def dashboard() -> Any:
 @requires(PUBLIC)
 def set_language() -> Any:
     locale = request.form.get("locale", "")
-    if locale not in LOCALES:
+    if locale not in available_locales():
         abort(400)
     session["locale"] = locale
     if current_user.is_authenticated:

@@ -23,4 +23,5 @@ def init_app(app: Flask) -> None:
         return response
 
     if app.config["FPIC_ENV"] == "production":
-        app.config.setdefault("SESSION_COOKIE_SECURE", True)
+        # Flask's defaults already hold SESSION_COOKIE_SECURE=False, so setdefault did nothing
+        app.config["SESSION_COOKIE_SECURE"] = True

