@@ -1,6 +1,6 @@
 """Babel extractor for process templates: stage and trigger titles and descriptions.
 
-Used from babel.cfg as ``[fpic.i18n_extract:extract_template: fpic/processes/*.toml]`` so the
+Used from babel.cfg as ``[fpic.i18n_extract.extract_template: fpic/processes/*.toml]`` so the
 texts people see in the interface are translated like any other message.
 """
 
@@ -29,6 +29,9 @@ def extract_template(
     for key in TEXT_KEYS:
         if isinstance(data.get(key), str):
             yield line_of(f"{key} ="), "gettext", data[key], [f"process template {key}"]
+    for item, title in (data.get("disclosure_item_titles") or {}).items():
+        if isinstance(title, str):
+            yield line_of(f"{item} ="), "gettext", title, [f"disclosure item {item}"]
     for table in ("stages", "triggers"):
         for name, spec in (data.get(table) or {}).items():
             for key in TEXT_KEYS:

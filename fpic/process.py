@@ -72,8 +72,13 @@ class Template:
     stages: dict[str, Stage]
     triggers: dict[str, Trigger]
     required_disclosure_items: tuple[str, ...]
+    #: what each disclosure item is called in the interface (translated like other texts)
+    item_titles: dict[str, str]
     reconsideration_days: int
     machine: Machine = field(repr=False, compare=False)
+
+    def item_title(self, item: str) -> str:
+        return self.item_titles.get(item, item.replace("_", " "))
 
     def triggers_from(self, stage: str) -> list[Trigger]:
         return [t for t in self.triggers.values() if stage in t.sources]
@@ -155,10 +160,22 @@ def parse_template(text: str, path: str) -> Template:
         triggers=triggers,
         required_disclosure_items=r.names(data, "required_disclosure_items", ""),
         reconsideration_days=r.get(data, "reconsideration_days", "", int),
+        item_titles=_read_item_titles(r),
     )
     if not template_fields["required_disclosure_items"]:
         raise r.fail("required_disclosure_items", "must name at least one item")
     return Template(**template_fields, machine=_build_machine(stages, triggers, initial))
+
+
+def _read_item_titles(r: _Reader) -> dict[str, str]:
+    titles = r.get(r.data, "disclosure_item_titles", "", dict, {})
+    items = set(r.names(r.data, "required_disclosure_items", ""))
+    for item, title in titles.items():
+        if item not in items:
+            raise r.fail(f"disclosure_item_titles.{item}", "is not a required disclosure item")
+        if not isinstance(title, str):
+            raise r.fail(f"disclosure_item_titles.{item}", "must be a string")
+    return dict(titles)
 
 
 def _read_stages(r: _Reader) -> dict[str, Stage]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -113,7 +114,7 @@ def fields_for(
         }  # fmt: skip
     if effect == "disclosure":
         return {
-            "item": SelectField(_l("Item of information"), choices=_choices(items)),
+            "item": SelectField(_l("Item of information"), choices=options((i, _(template.item_title(i))) for i in items)),
             "language": SelectField(_l("Language"), choices=options((c, c) for c in languages)),
             "format": SelectField(_l("Format"), choices=_choices(formats, FORMAT_LABELS)),
             "title": StringField(_l("Title"), validators=[InputRequired()]),
@@ -135,7 +136,7 @@ def fields_for(
             "attendance_youth": IntegerField(_l("Of whom youth"), validators=[Optional()], default=0),
             "minutes_language": StringField(_l("Language of the minutes (code)"), default=languages[0] if languages else ""),
             "minutes_original": TextAreaField(_l("Minutes in the original language"), validators=[InputRequired()]),
-            "minutes_translations": FieldList(FormField(TranslationForm), min_entries=1, max_entries=3),
+            "minutes_translations": FieldList(FormField(TranslationForm), _l("Translation of the minutes"), min_entries=1, max_entries=3),
         }  # fmt: skip
     if effect == "question":
         return {
@@ -178,27 +179,27 @@ def fields_for(
             "consensus": BooleanField(_l("Consensus was reached")),
             "consensus_note": TextAreaField(_l("How the decision was reached")),
             "dissent": TextAreaField(_l("Dissent and conditional views")),
-            "scope_phases": MultiCheckboxField(_l("Phases covered"), choices=_choices(project.phases)),
-            "scope_activities": MultiCheckboxField(_l("Activities covered"), choices=_choices(project.activities)),
+            "scope_phases": MultiCheckboxField(_l("Phases covered"), choices=options((p, p) for p in project.phases)),
+            "scope_activities": MultiCheckboxField(_l("Activities covered"), choices=options((a, a) for a in project.activities)),
             "scope_area": TextAreaField(_l("Area covered")),
             "rejected_components": StringField(_l("Components rejected (comma-separated)")),
             "text_language": StringField(_l("Language of the decision text (code)"), default=languages[0] if languages else ""),
             "text_original": TextAreaField(_l("Decision text in the original language"), validators=[InputRequired()]),
-            "translations": FieldList(FormField(TranslationForm), min_entries=1, max_entries=3),
-            "conditions": FieldList(FormField(ConditionForm), min_entries=3, max_entries=10),
+            "translations": FieldList(FormField(TranslationForm), _l("Translation of the decision"), min_entries=1, max_entries=3),
+            "conditions": FieldList(FormField(ConditionForm), _l("Condition"), min_entries=3, max_entries=10),
             "password": PasswordField(_l("Your password, to confirm this decision"), validators=[InputRequired()]),
         }  # fmt: skip
     if effect == "activity":
         return {
-            "activity": SelectField(_l("Activity"), choices=_choices(project.activities)),
-            "phase": SelectField(_l("Phase"), choices=[SelectChoice("", "—"), *_choices(project.phases)]),
+            "activity": SelectField(_l("Activity"), choices=options((a, a) for a in project.activities)),
+            "phase": SelectField(_l("Phase"), choices=[SelectChoice("", "—"), *options((p, p) for p in project.phases)]),
             "started_on": DateField(_l("Started on"), validators=[InputRequired()], default=today),
         }  # fmt: skip
     if effect == "withdrawal":
         return {
             "decided_on": DateField(_l("Decided on"), validators=[InputRequired()], default=today),
             "deciding_body": StringField(_l("Deciding body"), validators=[InputRequired()], default=case.community.institution),
-            "activities_affected": MultiCheckboxField(_l("Activities affected"), choices=_choices(project.activities)),
+            "activities_affected": MultiCheckboxField(_l("Activities affected"), choices=options((a, a) for a in project.activities)),
             "text": TextAreaField(_l("Reasons (optional)")),
             "language": StringField(_l("Language of the reasons (code, optional)")),
         }  # fmt: skip
@@ -213,7 +214,7 @@ def fields_for(
         return {
             "text": TextAreaField(_l("What changed"), validators=[InputRequired()]),
             "language": StringField(_l("Language (code, optional)")),
-            "affected_items": MultiCheckboxField(_l("Information to disclose again (none: all)"), choices=_choices(items)),
+            "affected_items": MultiCheckboxField(_l("Information to disclose again (none: all)"), choices=options((i, _(template.item_title(i))) for i in items)),
         }  # fmt: skip
     raise KeyError(effect)
 

@@ -1,0 +1,336 @@
+"""The interface in every locale: each page renders with lang set, nothing escapes translation
+(a generated pseudo-locale shows any English left behind), dates and language names follow the
+reader's locale, and any script survives forms, database, export and trail."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from babel import Locale
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from sqlalchemy import String, Text, select
+
+from fpic import audit
+from fpic.db import Base
+from fpic.models import Meeting
+from tests.factories import walk_to
+from tests.web.conftest import Browser, csrf_token
+from web import create_app
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCALES = ("en", "es", "fr", "pt_BR", "id")
+PSEUDO = "eo"  # a locale Babel knows and fpic does not ship: stands in for the pseudo-locale
+
+
+FORMS = {
+    "protocol": {"representative": ["agree_protocol"]},
+    "disclosure": {"liaison": ["register_disclosure", "log_meeting", "ask_question",
+                               "raise_integrity_flag", "abandon"]},
+    "decision": {"representative": ["give_consent_with_conditions", "give_partial_consent",
+                                    "withhold_consent", "review_integrity_flag"],
+                 "liaison": ["answer_question", "record_activity_start"]},
+}  # fmt: skip
+
+
+def form_pages(cases: dict[str, int], role: str) -> list[str]:
+    return [
+        f"/cases/{cases[stage]}/actions/{trigger}"
+        for stage, by_role in FORMS.items()
+        for trigger in by_role.get(role, [])
+    ]
+
+
+@pytest.fixture
+def staged_cases(world, community) -> dict[str, int]:
+    """A case standing at each stage whose forms are the richest, with a question and a flag."""
+    cases = {}
+    for stage in FORMS:
+        case_id = world.open_case(community)
+        walk_to(world, case_id, stage, community)
+        cases[stage] = case_id
+    decision = cases["decision"]
+    world.act(decision, "ask_question", world.liaison, {"text": "¿Y el agua?", "language": "es"})
+    world.act(decision, "raise_integrity_flag", world.liaison,
+              {"category": "bribery", "description": "Un regalo."})  # fmt: skip
+    return cases
+
+
+def pages(case_id: int, slug: str, role: str) -> list[str]:
+    common = [
+        "/",
+        "/cases/",
+        f"/cases/{case_id}",
+        f"/cases/{case_id}/record",
+        "/communities/",
+        f"/communities/{slug}",
+        "/audit/",
+        f"/audit/?case={case_id}",
+        "/cases/999999",  # the 404 page
+    ]
+    by_role = {
+        "liaison": ["/cases/new", f"/cases/{case_id}/actions/record_monitoring_report",
+                    f"/cases/{case_id}/actions/register_material_change"],
+        "representative": [f"/cases/{case_id}/actions/withdraw_consent",
+                           f"/cases/{case_id}/actions/close_case"],
+        "auditor": ["/audit/verify"],
+        "admin": ["/admin/users", "/audit/verify"],
+    }  # fmt: skip
+    return common + by_role[role]
+
+
+@pytest.fixture
+def monitored_case(world, community):
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "monitoring", community)
+    # a refused attempt, so the timeline shows translated reasons too
+    with pytest.raises(Exception):  # noqa: B017,PT011  (any refusal will do)
+        world.act(case_id, "close_case", world.liaison, {"text": "x"})
+    return case_id
+
+
+USERS = {
+    "liaison": "liaison",
+    "representative": "rep-ayllu-qollana-1",
+    "auditor": "auditor",
+    "admin": "admin",
+}
+
+
+def _sign_in(app, username: str, locale: str) -> Browser:
+    browser = Browser(app.test_client())
+    assert browser.login(username).status_code == 302
+    page = browser.get("/")
+    response = browser.client.post(
+        "/language", data={"locale": locale, "next": "/", "csrf_token": csrf_token(page.text)}
+    )
+    assert response.status_code == 302
+    return browser
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("role", list(USERS))
+def test_every_page_renders_in_every_locale(app, monitored_case, locale, role):
+    browser = _sign_in(app, USERS[role], locale)
+    for url in pages(monitored_case, "ayllu-qollana", role):
+        response = browser.get(url)
+        expected = 404 if url.endswith("999999") else 200
+        assert response.status_code == expected, (url, response.status_code)
+        lang = locale.replace("_", "-")
+        assert f'<html lang="{lang}">' in response.text, url
+
+
+def test_login_page_follows_accept_language(app):
+    response = app.test_client().get("/login", headers={"Accept-Language": "fr-CA,fr;q=0.9"})
+    assert '<html lang="fr">' in response.text
+
+
+# --- the pseudo-locale ---------------------------------------------------------------------
+
+OPEN, CLOSE = "⟦", "⟧"
+PLACEHOLDERS = re.compile(r"%\(\w+\)[sd]|%%")
+
+
+def _pseudo(text: str) -> str:
+    """Mark a message so any English left on a page stands out, keeping placeholders."""
+    return OPEN + text + CLOSE if text else text
+
+
+def build_pseudo_catalog(target: Path) -> None:
+    with (ROOT / "translations" / "messages.pot").open("rb") as handle:
+        catalog = read_po(handle, locale=PSEUDO)
+    for message in catalog:
+        if not message.id:
+            continue
+        if isinstance(message.id, tuple):
+            message.string = tuple(_pseudo(part) for part in message.id)
+        else:
+            message.string = _pseudo(message.id)
+    out = target / PSEUDO / "LC_MESSAGES"
+    out.mkdir(parents=True)
+    with (out / "messages.mo").open("wb") as handle:
+        write_mo(handle, catalog)
+
+
+class _Text(HTMLParser):
+    """Visible text nodes and the attributes people read (labels, placeholders, titles)."""
+
+    SKIP = {"script", "style"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.nodes: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.SKIP:
+            self._skip += 1
+        for name, value in attrs:
+            if name in ("aria-label", "title", "placeholder", "alt") and value:
+                self.nodes.append(value)
+
+    def handle_endtag(self, tag):
+        if tag in self.SKIP:
+            self._skip -= 1
+
+    def handle_data(self, data):
+        if not self._skip and data.strip():
+            self.nodes.append(data.strip())
+
+
+def _data_values(world) -> list[str]:
+    """Every string the database holds: people's own words are data, not interface text."""
+    values: set[str] = set()
+    with world.db.read_session() as session:
+        for table in Base.metadata.sorted_tables:
+            for row in session.execute(select(table)).mappings():
+                for column in table.columns:
+                    value = row[column.name]
+                    if isinstance(value, str) and isinstance(column.type, String | Text):
+                        values.add(value)
+                        if value.startswith(("[", "{")):
+                            values.update(_json_strings(value))
+                    elif isinstance(value, list | dict):
+                        values.update(_json_strings(json.dumps(value)))
+    return sorted((v for v in values if v.strip()), key=len, reverse=True)
+
+
+def _json_strings(text: str) -> set[str]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return set()
+    found: set[str] = set()
+
+    def walk(value):
+        if isinstance(value, str):
+            found.add(value)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                found.add(key)
+                walk(item)
+
+    walk(data)
+    return found
+
+
+def _locale_words() -> set[str]:
+    """Words that come from Babel's own locale data (month names, language names)."""
+    locale = Locale.parse(PSEUDO)
+    words: set[str] = set()
+    for table in (locale.months, locale.days):
+        for context in table.values():
+            for width in context.values():
+                words.update(str(v) for v in width.values())
+    words.update(str(v) for v in locale.languages.values())
+    words.update(str(v) for v in locale.eras.get("abbreviated", {}).values())
+    words.update(str(v) for v in locale.periods.get("abbreviated", {}).values())
+    return {w for word in words for w in re.findall(r"[^\W\d_]+", word)}
+
+
+ALLOWED = {"fpic", "English", "Español", "Français", "Português", "Brasil", "Bahasa",
+           "Indonesia", "eo"}  # fmt: skip
+LETTERS = re.compile(r"[A-Za-z]{3,}")
+
+
+def escaped_text(page: str, data: list[str], words: set[str]) -> list[str]:
+    """Text on the page that is neither translated, nor data, nor locale data."""
+    parser = _Text()
+    parser.feed(page)
+    escaped = []
+    for node in parser.nodes:
+        text = html.unescape(node)
+        while True:  # translated messages may nest (a role title inside a reason)
+            inner = re.sub(rf"{OPEN}[^{OPEN}{CLOSE}]*{CLOSE}", " ", text, flags=re.S)
+            if inner == text:
+                break
+            text = inner
+        for value in data:
+            if value in text:
+                text = text.replace(value, " ")
+        text = re.sub(r"\b[0-9a-f]{16,}\b", " ", text)  # digests
+        leftovers = [w for w in LETTERS.findall(text) if w not in words and w not in ALLOWED]
+        if leftovers:
+            escaped.append(f"{node!r} -> {leftovers}")
+    return escaped
+
+
+@pytest.mark.parametrize("role", list(USERS))
+def test_no_visible_text_escapes_translation(world, monitored_case, staged_cases, tmp_path, role):
+    build_pseudo_catalog(tmp_path)
+    app = create_app({
+        "DATABASE_URL": world.db.url, "SECRET_KEY": "pseudo", "FPIC_CLOCK": world.clock,
+        "BABEL_TRANSLATION_DIRECTORIES": str(tmp_path), "FPIC_LOCALES": (PSEUDO,),
+    })  # fmt: skip
+    client = app.test_client()
+    headers = {"Accept-Language": PSEUDO}
+    login = client.get("/login", headers=headers)
+    client.post("/login", headers=headers, data={
+        "username": USERS[role], "password": "correct horse battery",
+        "csrf_token": csrf_token(login.text)})  # fmt: skip
+    data, words = _data_values(world), _locale_words()
+    problems = {}
+    urls = ["/login", *pages(monitored_case, "ayllu-qollana", role),
+            *form_pages(staged_cases, role)]  # fmt: skip
+    for url in urls:
+        response = client.get(url, headers=headers)
+        assert response.status_code in (200, 404), url
+        found = escaped_text(response.text, data, words)
+        if found:
+            problems[url] = found[:8]
+    assert not problems, json.dumps(problems, ensure_ascii=False, indent=1)
+
+
+# --- dates, numbers and language names -----------------------------------------------------
+
+
+def test_dates_and_content_language_names_follow_the_reader(app, monitored_case):
+    spanish = _sign_in(app, "liaison", "es")
+    page = spanish.get(f"/cases/{monitored_case}").text
+    assert "quechua (qu)" in page.lower()
+    assert "mar 2026" in page.lower()  # Babel's Spanish medium date: "2 mar 2026"
+    french = _sign_in(app, "auditor", "fr")
+    page = french.get(f"/cases/{monitored_case}").text
+    assert "quechua (qu)" in page.lower()
+    assert "mars 2026" in page.lower()
+
+
+# --- any script round-trips ----------------------------------------------------------------
+
+SYLLABICS = "ᓄᓇᕗᑦ ᐃᓄᐃᑦ ᑲᑎᒪᔨᖏᑦ — Yolŋu, Ñawpa, ação"
+
+
+def test_any_script_survives_form_database_export_and_trail(world, app, monitored_case):
+    browser = _sign_in(app, "liaison", "id")
+    url = f"/cases/{monitored_case}/actions/log_meeting"
+    response = browser.submit(url, {
+        "kind": "monitoring", "held_on": world.clock.now().date().isoformat(),
+        "place": "ᑭᑦᑎᑲᕐᒥᐅᑦ", "languages_used": "iu, en", "minutes_language": "iu",
+        "minutes_original": SYLLABICS, "attendance_women": "3", "attendance_men": "2",
+        "minutes_translations-0-language": "en", "minutes_translations-0-text": "Nunavut Inuit",
+        "minutes_translations-0-translator": "Ŋarra Ŋurruwuthun",
+    })  # fmt: skip
+    assert response.status_code == 302, response.text[:2000]
+    with world.db.read_session() as session:
+        meeting = session.scalars(select(Meeting).order_by(Meeting.id.desc())).first()
+        assert meeting.minutes_original == SYLLABICS
+        assert meeting.minutes_translations[0]["translator"] == "Ŋarra Ŋurruwuthun"
+        stmt = select(audit.TrailEvent).where(audit.TrailEvent.case_id == monitored_case)
+        events = [audit.row_of(e) for e in session.scalars(stmt)]
+    assert any(e["data"].get("payload", {}).get("minutes_original") == SYLLABICS for e in events)
+    page = browser.get(f"/cases/{monitored_case}").text
+    assert SYLLABICS.replace("—", "&mdash;") in page or SYLLABICS in page
+    export = browser.get(f"/audit/export?format=jsonl&case={monitored_case}").get_data(as_text=True)
+    assert SYLLABICS in export
+    csv_export = browser.get(f"/audit/export?format=csv&case={monitored_case}").get_data(
+        as_text=True
+    )
+    assert SYLLABICS in csv_export
