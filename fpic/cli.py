@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from fpic.clock import SystemClock
 from fpic.db import Database
 from fpic.engine import Engine, user_actor
 from fpic.errors import FpicError
+from fpic.i18n import Reason
 from fpic.migrate import upgrade
 from fpic.models import TrailEvent, User
 
@@ -37,6 +39,26 @@ class Context:
 pass_context = click.make_pass_decorator(Context)
 
 
+@cache
+def _translations() -> Any:
+    from fpic.catalogs import cli_translations
+
+    return cli_translations()
+
+
+def _(message: str, **params: Any) -> str:
+    """A message for the person at the terminal, in their locale (LANG and friends)."""
+    text = _translations().gettext(message)
+    return text % params if params else text
+
+
+def _reason_text(reason: Reason) -> str:
+    try:
+        return _(reason.message, **reason.params)
+    except (KeyError, ValueError, TypeError):
+        return reason.render()
+
+
 @click.group()
 @click.option(
     "--database-url",
@@ -51,7 +73,7 @@ def main(ctx: click.Context, database_url: str | None) -> None:
 
 
 def _fail(error: FpicError) -> None:
-    raise click.ClickException(str(error))
+    raise click.ClickException("; ".join(_reason_text(r) for r in error.reasons))
 
 
 @main.command("init-db")
@@ -59,7 +81,8 @@ def _fail(error: FpicError) -> None:
 def init_db(ctx: Context) -> None:
     """Create the database or bring it to the latest schema (safe to run again)."""
     upgrade(ctx.db.engine)
-    click.echo(f"Database ready: {ctx.db.engine.url.render_as_string(hide_password=True)}")
+    url = ctx.db.engine.url.render_as_string(hide_password=True)
+    click.echo(_("Database ready: %(url)s", url=url))
 
 
 @main.command()
@@ -71,10 +94,14 @@ def demo(ctx: Context, quiet: bool) -> None:
 
     upgrade(ctx.db.engine)
     created = seed(ctx.db, progress=_progress)
-    click.echo("Demo data created." if created else "Demo data already present; nothing changed.")
+    click.echo(
+        _("Demo data created.") if created else _("Demo data already present; nothing changed.")
+    )
     with ctx.db.read_session() as session:
         users = session.scalars(select(User).order_by(User.role, User.username)).all()
-        click.echo(f"\nDemo logins (password for all: {DEMO_PASSWORD}):")
+        click.echo(
+            "\n" + _("Demo logins (password for all: %(password)s):", password=DEMO_PASSWORD)
+        )
         for user in users:
             click.echo(f"  {user.username:<28} {user.role:<15} {user.display_name}")
         if not quiet:
@@ -83,7 +110,7 @@ def demo(ctx: Context, quiet: bool) -> None:
 
 
 def _progress(items: list[Any], label: str) -> Iterator[Any]:
-    with click.progressbar(items, label=label, file=sys.stderr) as bar:
+    with click.progressbar(items, label=_(label), file=sys.stderr) as bar:
         yield from bar
 
 
@@ -120,21 +147,46 @@ def audit_verify(ctx: Context, export_file: Path | None) -> None:
             with export_file.open(encoding="utf-8", newline="") as stream:
                 result = audit.verify_export(stream)
         except (OSError, UnicodeDecodeError, audit.ExportFormatError) as exc:
-            raise click.ClickException(f"{export_file}: {exc}") from exc
+            raise click.ClickException(
+                _(
+                    "%(file)s cannot be read as a trail export: %(problem)s",
+                    file=str(export_file),
+                    problem=str(exc),
+                )
+            ) from exc
         source = str(export_file)
     else:
         total = _count_events(ctx)
         with ctx.db.read_session() as session:
-            rows = _with_bar(audit.stored_rows(session), total, "Verifying")
+            rows = _with_bar(audit.stored_rows(session), total, _("Verifying"))
             result = audit.verify_rows(rows, audit.stored_heads(session))
-        source = "the database"
+        source = _("the database")
     if result.intact:
-        click.echo(f"Intact: {result.events} events in {result.chains} chains ({source}).")
+        click.echo(
+            _(
+                "Intact: %(events)s events in %(chains)s chains (%(source)s).",
+                events=result.events,
+                chains=result.chains,
+                source=source,
+            )
+        )
         return
     first = result.first_break
-    click.echo(f"BROKEN: {first} ({source}).", err=True)
+    assert first is not None
+    click.echo(
+        _(
+            "BROKEN: chain %(chain)s, sequence number %(seq)s: %(problem)s (%(source)s).",
+            chain=first.chain,
+            seq=first.seq,
+            problem=first.problem,
+            source=source,
+        ),
+        err=True,
+    )
     if len(result.breaks or []) > 1:
-        click.echo(f"{len(result.breaks or []) - 1} more chain(s) broken.", err=True)
+        click.echo(
+            _("%(count)s more chain(s) broken.", count=len(result.breaks or []) - 1), err=True
+        )
     sys.exit(1)
 
 
@@ -160,9 +212,9 @@ def audit_export(ctx: Context, case_id: int | None, fmt: str, output: Path | Non
         else:
             partial = output.with_name(output.name + ".partial")
             with partial.open("w", encoding="utf-8", newline="") as stream:
-                count = writer(_with_bar(rows, total, "Exporting"), stream)
+                count = writer(_with_bar(rows, total, _("Exporting")), stream)
             partial.replace(output)  # never leave a half-written export under the real name
-    click.echo(f"Exported {count} events.", err=True)
+    click.echo(_("Exported %(count)s events.", count=count), err=True)
 
 
 @audit_group.command("head")
@@ -172,7 +224,11 @@ def audit_head(ctx: Context) -> None:
     with ctx.db.read_session() as session:
         heads = audit.stored_heads(session)
     events = sum(seq for seq, _ in heads.values())
-    click.echo(f"{audit.trail_head(heads)}  ({len(heads)} chains, {events} events)")
+    click.echo(
+        audit.trail_head(heads)
+        + "  "
+        + _("(%(chains)s chains, %(events)s events)", chains=len(heads), events=events)
+    )
 
 
 @main.group("user")
@@ -219,10 +275,10 @@ def user_add(
             has_users = session.scalar(select(func.count()).select_from(User)) or 0
             actor = user_actor(session, by) if by else None
         if actor is None and has_users:
-            raise click.UsageError("--by ADMIN is required once the database has users.")
+            raise click.UsageError(_("--by ADMIN is required once the database has users."))
         if actor is None:
             if role != "admin":
-                raise click.UsageError("The first user must be an administrator (--role admin).")
+                raise click.UsageError(_("The first user must be an administrator (--role admin)."))
             bootstrap_admin(engine, username, password)
         else:
             add_user(
@@ -236,7 +292,7 @@ def user_add(
             )
     except FpicError as error:
         _fail(error)
-    click.echo(f"User {username} added as {role}.")
+    click.echo(_("User %(name)s added as %(role)s.", name=username, role=role))
 
 
 @main.command()
@@ -253,11 +309,15 @@ def deadlines(ctx: Context, days: int) -> None:
     with ctx.db.read_session() as session:
         items = due_items(session, now, horizon_days=days)
     if not items:
-        click.echo(f"Nothing due in the next {days} days.")
+        click.echo(_("Nothing due in the next %(days)s days.", days=days))
         return
     for item in items:
-        state = "OVERDUE" if item.overdue_on(now.date()) else "due    "
-        click.echo(f"{state} {item.due.isoformat()}  {item.render()}")
+        state = _("OVERDUE") if item.overdue_on(now.date()) else _("due")
+        try:
+            text = _(item.message, **item.params)
+        except (KeyError, ValueError, TypeError):
+            text = item.render()
+        click.echo(f"{state:<8} {item.due.isoformat()}  {text}")
 
 
 @main.command()
@@ -280,7 +340,7 @@ def serve(ctx: Context, host: str, port: int, workers: int, with_demo: bool) -> 
         os.environ["FPIC_DATABASE_URL"] = ctx.url
     if not os.environ.get("FPIC_SECRET_KEY"):
         if os.environ.get("FPIC_ENV") == "production":
-            raise click.ClickException("FPIC_SECRET_KEY must be set in production.")
+            raise click.ClickException(_("FPIC_SECRET_KEY must be set in production."))
         # one key for every worker of this run, so a session works whichever worker answers
         os.environ["FPIC_SECRET_KEY"] = secrets.token_hex(32)
 
@@ -296,7 +356,7 @@ def serve(ctx: Context, host: str, port: int, workers: int, with_demo: bool) -> 
         def load(self) -> Any:
             return create_app()
 
-    click.echo(f"fpic is running at http://{host}:{port}/  (Ctrl+C stops it)")
+    click.echo(_("fpic is running at %(url)s (Ctrl+C stops it)", url=f"http://{host}:{port}/"))
     Server().run()
 
 

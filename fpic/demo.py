@@ -20,6 +20,7 @@ from fpic.actors import Actor
 from fpic.clock import FrozenClock
 from fpic.db import Database
 from fpic.engine import Engine, user_actor
+from fpic.i18n import N_
 from fpic.models import Case, Community, Project, TrailEvent, User
 from fpic.process import Template, shipped_templates
 from fpic.registry import (
@@ -233,7 +234,7 @@ def seed(db: Database, now: datetime | None = None, progress: Progress | None = 
     engine = Engine(db, FrozenClock(start))
     people = _seed_people(engine)
     jobs = [(plan, stage) for plan in _plans() for stage in _targets(plan)]
-    steps: Iterable[Any] = progress(jobs, "Walking demo cases") if progress else jobs
+    steps: Iterable[Any] = progress(jobs, N_("Walking demo cases")) if progress else jobs
     for number, (plan, stage) in enumerate(steps, start=1):
         slug = plan.communities[number % len(plan.communities)]
         clock = FrozenClock(start + timedelta(days=number * 3))

@@ -160,3 +160,16 @@ def test_deadlines_on_an_empty_database(url):
     result = run(url, "deadlines")
     assert result.exit_code == 0
     assert "Nothing due" in result.output
+
+
+def test_cli_speaks_the_terminal_language(demo_db, monkeypatch):
+    import fpic.cli
+
+    fpic.cli._translations.cache_clear()
+    monkeypatch.setenv("LANGUAGE", "es")
+    try:
+        result = run(demo_db, "audit", "verify")
+    finally:
+        fpic.cli._translations.cache_clear()
+    assert result.exit_code == 0
+    assert result.stdout.startswith("Íntegro") or "eventos" in result.stdout, result.stdout

@@ -19,7 +19,7 @@ from flask_login import current_user
 from fpic.i18n import N_, Reason
 from fpic.permissions import ROLE_TITLES
 from fpic.process import shipped_templates
-from web.catalogs import compiled_directory
+from fpic.catalogs import compiled_directory
 from web.extensions import babel
 from web.labels import GLOBALS
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.support import Translations
 
 
 def source_directory() -> Path:
@@ -37,3 +38,16 @@ def compiled_directory(source: Path | None = None) -> Path:
             write_mo(handle, catalog, use_fuzzy=False)
         partial.replace(mo)  # workers starting together never read half a file
     return target
+
+
+def cli_translations(locale: str | None = None) -> Translations:
+    """Translations for the command line, in the locale of the environment (LANGUAGE, LC_ALL,
+    LC_MESSAGES, LANG), falling back to English."""
+    import os
+
+    wanted = locale or next(
+        (os.environ[k] for k in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG") if os.environ.get(k)),
+        "en",
+    )
+    code = wanted.split(":")[0].split(".")[0]
+    return Translations.load(str(compiled_directory()), [code, code.split("_")[0]], "messages")
