@@ -16,10 +16,10 @@ from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from fpic.catalogs import compiled_directory
 from fpic.i18n import N_, Reason
 from fpic.permissions import ROLE_TITLES
 from fpic.process import shipped_templates
-from fpic.catalogs import compiled_directory
 from web.extensions import babel
 from web.labels import GLOBALS
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from html import unescape
+from html.parser import HTMLParser
 
 import pytest
 from flask import Flask
@@ -83,3 +85,71 @@ def signed_in(app: Flask) -> Callable[[str], Browser]:
         return b
 
     return make
+
+
+# --- reading pages and the database in assertions ------------------------------------------
+
+FIELD_BLOCK = re.compile(r'<div class="field[^"]*">(.*?)</div>', re.S)
+ERROR_LINE = re.compile(r'<p class="error"[^>]*>(.*?)</p>', re.S)
+
+
+def field_errors(html: str, field_id: str) -> list[str]:
+    """The error paragraphs shown in the same field block as the input with this id."""
+    for block in FIELD_BLOCK.findall(html):
+        if re.search(rf'\bid="{re.escape(field_id)}"', block):
+            return [unescape(e).strip() for e in ERROR_LINE.findall(block)]
+    raise AssertionError(f"no field {field_id!r} on the page")
+
+
+class _Tables(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._in_body = False
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "tbody":
+            self._in_body = True
+        elif tag == "tr" and self._in_body:
+            self.rows.append([])
+        elif tag in ("td", "th") and self._in_body and self.rows:
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "tbody":
+            self._in_body = False
+        elif tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def table_rows(html: str) -> list[list[str]]:
+    """The text of every body row of every table on the page, cell by cell."""
+    parser = _Tables()
+    parser.feed(html)
+    return parser.rows
+
+
+def snapshot(world: World) -> dict[str, int]:
+    """What a write would change: every domain table's rows, the "done" events on the trail,
+    case versions and active accounts (refused attempts and sessions are left out)."""
+    from sqlalchemy import func, select
+
+    from fpic.models import Base, Case, TrailEvent, User
+
+    counts: dict[str, int] = {}
+    with world.db.read_session() as db:
+        for name, table in Base.metadata.tables.items():
+            if name not in ("trail_events", "chain_heads", "user_sessions"):
+                counts[name] = db.scalar(select(func.count()).select_from(table)) or 0
+        counts["trail_done"] = (
+            db.scalar(select(func.count()).where(TrailEvent.outcome == "done")) or 0
+        )
+        counts["case_versions"] = db.scalar(select(func.sum(Case.version))) or 0
+        counts["active_users"] = db.scalar(select(func.count()).where(User.active)) or 0
+    return counts

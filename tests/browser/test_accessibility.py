@@ -1,0 +1,298 @@
+"""axe-core on every page, for each role, in a real browser: no serious or critical violation.
+And the keyboard: the skip link comes first, then the main navigation, and focus is visible."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+from sqlalchemy import select
+
+from fpic.models import IntegrityFlag, Question
+from tests.browser.conftest import (
+    LiveServer,
+    fill_sign_in,
+    new_context,
+    save_screenshots,
+    serve,
+    sign_in,
+)
+from tests.factories import Community, World, decision, make_world, walk_to
+
+BLOCKING = ("serious", "critical")
+SLUG = "ayllu-qollana"
+AXE = Axe()
+
+
+@dataclass
+class Site:
+    live: LiveServer
+    community: Community
+    rich: int  #: a case with disclosures, a meeting, a question, a flag and a decision
+    at_disclosure: int
+    at_decision: int
+    browser: Browser
+    pages: dict[str, Page] = field(default_factory=dict)
+    contexts: list[BrowserContext] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.live.url
+
+    def page_for(self, who: str) -> Page:
+        """One signed-in page per user for the whole module ("anonymous" stays signed out)."""
+        if who not in self.pages:
+            context = new_context(self.browser)
+            self.contexts.append(context)
+            page = context.new_page()
+            if who != "anonymous":
+                sign_in(page, self.url, who)
+            self.pages[who] = page
+        return self.pages[who]
+
+
+def first_id(world: World, model: Any, case_id: int) -> int:
+    with world.db.read_session() as session:
+        found = session.scalar(select(model.id).where(model.case_id == case_id))
+    assert found is not None
+    return found
+
+
+def build_world(world: World) -> tuple[Community, int, int, int]:
+    community = world.add_community(SLUG, ["qu", "es"])
+    rep = community.rep_actors[0]
+    rich = world.open_case(community)
+    walk_to(world, rich, "decision", community)
+    today = world.clock.now().date().isoformat()
+    world.act(rich, "log_meeting", world.liaison, {
+        "kind": "information", "held_on": today, "place": "Casa comunal",
+        "languages_used": ["qu", "es"], "interpreter": "Rosa Mamani",
+        "attendance_women": 41, "attendance_men": 37, "attendance_other": 2,
+        "attendance_youth": 15, "minutes_language": "qu",
+        "minutes_original": "Ayllu runakunam tantanakurqaku; mama Ñusta rimarqan.",
+        "minutes_translations": [{"language": "es", "text": "La señora Ñusta habló del agua.",
+                                  "translator": "Rosa Mamani"}],
+    })  # fmt: skip
+    world.act(rich, "ask_question", rep, {"text": "¿Y el agua del puquio?", "language": "es"})
+    question_id = first_id(world, Question, rich)
+    answer = {"question_id": question_id, "answer": "Se medirá cada trimestre.", "language": "es"}
+    world.act(rich, "answer_question", world.liaison, answer)
+    flag = {"category": "gift_outside_budget", "description": "Regalos en la feria."}
+    world.act(rich, "raise_integrity_flag", world.liaison, flag)
+    flag_id = first_id(world, IntegrityFlag, rich)
+    review = {"flag_id": flag_id, "resolution": "No hubo influencia.", "upheld": False}
+    world.act(rich, "review_integrity_flag", rep, review)
+    conditions = [{
+        "text": "Yakuta ama qhellichankichu.", "language": "qu",
+        "obligated_party": "Andes Copper S.A.", "due_on": "2026-12-31",
+        "verification": "Joint water sampling every quarter",
+    }]  # fmt: skip
+    world.act(rich, "give_consent_with_conditions", rep,
+              decision(world, community, conditions=conditions))  # fmt: skip
+    assert world.case(rich).stage == "agreement"
+
+    at_disclosure = world.open_case(community)
+    walk_to(world, at_disclosure, "disclosure", community)
+    at_decision = world.open_case(community)
+    walk_to(world, at_decision, "decision", community)
+    return community, rich, at_disclosure, at_decision
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[Site]:
+    path = tmp_path_factory.mktemp("a11y") / "fpic.sqlite3"
+    world = make_world(f"sqlite:///{path}")
+    community, rich, at_disclosure, at_decision = build_world(world)
+    live = serve(world)
+    built = Site(live, community, rich, at_disclosure, at_decision, browser)
+    yield built
+    for context in built.contexts:
+        context.close()
+    live.stop()
+    world.db.dispose()
+
+
+@pytest.fixture
+def as_user(site: Site, request: pytest.FixtureRequest) -> Iterator[Callable[[str], Page]]:
+    """as_user("liaison") -> that user's page; photographed if the test fails."""
+    used: list[tuple[str, Page]] = []
+
+    def get(who: str) -> Page:
+        page = site.page_for(who)
+        used.append((who, page))
+        return page
+
+    yield get
+    save_screenshots(request.node, used)
+
+
+# --- what each page needs before axe looks at it ---------------------------------------------
+
+
+def _send_empty(page: Page) -> None:
+    """Send the page's main form as it stands, so the server shows its validation errors."""
+    page.locator("main form.card").last.get_by_role("button").first.click()
+    page.wait_for_load_state()
+    expect(page.locator("main .error").first).to_be_visible()
+
+
+def _failed_sign_in(page: Page) -> None:
+    fill_sign_in(page, "liaison", "not the password")
+    expect(page.locator(".flash.error")).to_be_visible()
+
+
+# (who, path, what to do on the page first, expected HTTP status); {rich} etc. from Site
+PAGES: dict[str, tuple[str, str, Callable[[Page], None] | None, int]] = {
+    "login": ("anonymous", "/login", None, 200),
+    "login-refused": ("anonymous", "/login", _failed_sign_in, 200),
+    "dashboard-liaison": ("liaison", "/", None, 200),
+    "dashboard-representative": (f"rep-{SLUG}-1", "/", None, 200),
+    "dashboard-auditor": ("auditor", "/", None, 200),
+    "dashboard-admin": ("admin", "/", None, 200),
+    "case-list": ("liaison", "/cases/", None, 200),
+    "case-page-liaison": ("liaison", "/cases/{rich}", None, 200),
+    "case-page-representative": (f"rep-{SLUG}-1", "/cases/{rich}", None, 200),
+    "case-page-at-decision": (f"rep-{SLUG}-1", "/cases/{at_decision}", None, 200),
+    "action-disclosure-invalid": (
+        "liaison", "/cases/{at_disclosure}/actions/register_disclosure", _send_empty, 200,
+    ),
+    "action-meeting-invalid": (
+        "liaison", "/cases/{at_disclosure}/actions/log_meeting", _send_empty, 200,
+    ),
+    "action-consent-invalid": (
+        f"rep-{SLUG}-1", "/cases/{at_decision}/actions/give_consent_with_conditions",
+        _send_empty, 200,
+    ),
+    "action-protocol-blocked": (
+        f"rep-{SLUG}-1", "/cases/{rich}/actions/agree_protocol", None, 200,
+    ),
+    "new-case": ("liaison", "/cases/new", None, 200),
+    "new-case-invalid": ("liaison", "/cases/new", _send_empty, 200),
+    "communities": ("liaison", "/communities/", None, 200),
+    "community-page": ("liaison", f"/communities/{SLUG}", None, 200),
+    "trail": ("auditor", "/audit/", None, 200),
+    "trail-of-case": ("auditor", "/audit/?case={rich}", None, 200),
+    "verify": ("auditor", "/audit/verify", None, 200),
+    "record": ("liaison", "/cases/{rich}/record", None, 200),
+    "users": ("admin", "/admin/users", None, 200),
+    "not-found": ("liaison", "/cases/999999", None, 404),
+}  # fmt: skip
+
+
+def blocking_violations(page: Page) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    results = AXE.run(page)
+    violations = results.response["violations"]
+    counts: dict[str, int] = {}
+    for v in violations:
+        counts[v["impact"] or "none"] = counts.get(v["impact"] or "none", 0) + len(v["nodes"])
+    return [v for v in violations if v["impact"] in BLOCKING], counts
+
+
+def describe(violations: list[dict[str, Any]]) -> str:
+    lines = []
+    for v in violations:
+        lines.append(f"{v['id']} ({v['impact']}): {v['help']} — {v['helpUrl']}")
+        for node in v["nodes"][:10]:
+            lines.append(f"    {' '.join(map(str, node['target']))}: {node['html'][:200]}")
+            if node.get("failureSummary"):
+                lines.append("      " + node["failureSummary"].replace("\n", "\n      "))
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_no_serious_accessibility_violation(
+    name: str, site: Site, as_user: Callable[[str], Page]
+) -> None:
+    who, path, prepare, status = PAGES[name]
+    page = as_user(who)
+    target = site.url + path.format(
+        rich=site.rich, at_disclosure=site.at_disclosure, at_decision=site.at_decision
+    )
+    response = page.goto(target)
+    assert response is not None
+    assert response.status == status, (target, response.status)
+    expect(page.locator("main h1")).to_be_visible()
+    if prepare is not None:
+        prepare(page)
+    blocking, counts = blocking_violations(page)
+    print(f"axe {name}: {json.dumps(counts, sort_keys=True)}")
+    assert not blocking, f"{name} ({page.url}):\n{describe(blocking)}"
+
+
+# --- the keyboard --------------------------------------------------------------------------------
+
+FOCUSED = """() => {
+  const el = document.activeElement;
+  const style = getComputedStyle(el);
+  return {
+    tag: el.tagName, cls: el.className, text: (el.textContent || '').trim(),
+    href: el.getAttribute('href'), inHeader: !!el.closest('header'),
+    inMainNav: !!el.closest('header nav'), inMain: !!el.closest('main'),
+    outlineStyle: style.outlineStyle, outlineWidth: style.outlineWidth,
+    left: el.getBoundingClientRect().left, width: el.getBoundingClientRect().width,
+  };
+}"""
+
+
+def test_keyboard_reaches_the_skip_link_then_the_navigation(
+    site: Site, as_user: Callable[[str], Page]
+) -> None:
+    page = as_user("liaison")
+    page.goto(f"{site.url}/cases/")
+    page.keyboard.press("Tab")
+    skip = page.evaluate(FOCUSED)
+    assert skip["cls"] == "skip", skip
+    assert skip["href"] == "#main", skip
+    assert skip["left"] >= 0, f"the focused skip link is off screen: {skip}"
+    assert skip["width"] > 0, f"the focused skip link is off screen: {skip}"
+    assert skip["outlineStyle"] != "none", skip
+
+    passed = []
+    for _ in range(3):
+        page.keyboard.press("Tab")
+        now = page.evaluate(FOCUSED)
+        if now["inMainNav"]:
+            break
+        passed.append(now)
+    else:
+        pytest.fail(f"three Tabs after the skip link did not reach the main navigation: {passed}")
+    assert all(p["inHeader"] for p in passed), passed  # only the home link comes between
+    assert now["tag"] == "A", now
+    assert now["text"] == "Dashboard", now
+    assert now["outlineStyle"] != "none", f"no visible focus style on a focused link: {now}"
+    assert now["outlineWidth"] not in ("0px", ""), now
+
+    # the skip link works: after it, the next Tab lands inside the main content
+    page.goto(f"{site.url}/cases/")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    inside = page.evaluate(FOCUSED)
+    assert inside["inMain"], f"after the skip link, Tab went to {inside}"
+
+
+def test_focus_is_visible_on_fields_and_buttons(site: Site, as_user: Callable[[str], Page]) -> None:
+    page = as_user("liaison")
+    page.goto(f"{site.url}/cases/new")
+    page.get_by_label("Case reference").focus()
+    for _ in range(5):  # the reference field, three selects, the submit button
+        state = page.evaluate(FOCUSED)
+        assert state["inMain"], state
+        assert state["outlineStyle"] != "none", f"no visible focus style: {state}"
+        page.keyboard.press("Tab")
+    assert state["tag"] == "BUTTON", state
+
+
+def test_axe_does_report_a_broken_page(site: Site, as_user: Callable[[str], Page]) -> None:
+    """The check above can fail: strip the sign-in form's labels and axe says so."""
+    page = as_user("anonymous")
+    page.goto(f"{site.url}/login")
+    page.evaluate("document.querySelectorAll('main label').forEach(l => l.remove())")
+    page.evaluate("document.documentElement.removeAttribute('lang')")
+    blocking, _ = blocking_violations(page)
+    assert {"label", "html-has-lang"} <= {v["id"] for v in blocking}, describe(blocking)

@@ -1,0 +1,416 @@
+"""The decision trail pages and downloads, signing in and out, user administration, security
+headers, start-up configuration and the language switcher."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from html import unescape
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from fpic import audit
+from fpic.errors import InvalidTransition
+from fpic.models import TrailEvent, User, UserSession
+from tests.factories import PASSWORD, World
+from tests.web.conftest import Browser, csrf_token, field_errors, snapshot, table_rows
+from web import ConfigurationError, create_app
+
+FLASH_ERROR = re.compile(r'<p class="flash error">(.*?)</p>', re.S)
+
+
+def _goes_to_login(response) -> bool:
+    return response.status_code == 302 and urlsplit(response.headers["Location"]).path == "/login"
+
+
+def _post(browser: Browser, url: str, data: dict, token_page: str = "/login"):
+    token = csrf_token(browser.get(token_page).text)
+    return browser.client.post(url, data={"csrf_token": token, **data})
+
+
+# --- the trail page ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def trail_world(world: World, community, other_community) -> dict[str, int]:
+    """Two cases of one community and one of another, acted on over two days, with one
+    refused attempt."""
+    a1, a2, b1 = (
+        world.open_case(community),
+        world.open_case(community),
+        world.open_case(other_community),
+    )
+    world.act(a1, "screen_in", world.liaison, {"text": "FPIC applies."})
+    world.clock.advance(days=10)
+    world.act(a2, "screen_in", world.liaison, {"text": "FPIC applies here too."})
+    world.act(a1, "confirm_rights_holders", world.liaison, {"text": "Assembly registered."})
+    world.act(a1, "complete_mapping", community.rep_actors[0], {"text": "Maps signed off."})
+    with pytest.raises(InvalidTransition):
+        world.act(a2, "complete_mapping", community.rep_actors[0], {"text": "Too early."})
+    return {"a1": a1, "a2": a2, "b1": b1}
+
+
+def _shown(page: str) -> set[tuple[str, int]]:
+    """(chain, seq) of every event listed on a trail page."""
+    return {(row[1], int(row[2])) for row in table_rows(page) if len(row) == 7}
+
+
+def _stored(world: World, *where) -> set[tuple[str, int]]:
+    with world.db.read_session() as db:
+        return set(db.execute(select(TrailEvent.chain, TrailEvent.seq).where(*where)).all())
+
+
+def test_trail_filters_list_only_the_matching_events(world, signed_in, trail_world):
+    auditor = signed_in("auditor")
+    a1 = trail_world["a1"]
+    cases = {
+        f"case={a1}": [TrailEvent.chain == audit.case_chain(a1)],
+        "person=rep-ayllu-qollana-1": [TrailEvent.actor == "rep-ayllu-qollana-1"],
+        "action=screen_in": [TrailEvent.action == "screen_in"],
+        "since=2026-03-12": [TrailEvent.at >= "2026-03-12"],
+        "until=2026-03-02": [TrailEvent.at < "2026-03-03"],
+        "since=2026-03-12&until=2026-03-12&person=liaison": [
+            TrailEvent.at >= "2026-03-12",
+            TrailEvent.at < "2026-03-13",
+            TrailEvent.actor == "liaison",
+        ],
+        f"case={a1}&action=complete_mapping": [
+            TrailEvent.chain == audit.case_chain(a1),
+            TrailEvent.action == "complete_mapping",
+        ],
+    }
+    everything = _stored(world)
+    for query, where in cases.items():
+        response = auditor.get(f"/audit/?{query}")
+        assert response.status_code == 200, query
+        expected = _stored(world, *where)
+        assert expected, f"the filter {query} should match something"
+        assert expected != everything, f"the filter {query} should leave something out"
+        assert _shown(response.text) == expected, query
+
+
+def test_trail_of_a_case_shows_the_chain_verified(signed_in, trail_world):
+    page = signed_in("auditor").get(f"/audit/?case={trail_world['a1']}").text
+    assert '<span class="badge ok">verified</span>' in page
+    assert f"The chain of case {trail_world['a1']} is intact: 4 events." in page
+
+
+def test_trail_lists_a_refused_attempt_with_its_reason(signed_in, trail_world):
+    page = signed_in("auditor").get(f"/audit/?case={trail_world['a2']}").text
+    refused = [row for row in table_rows(page) if len(row) == 7 and "refused" in row[5]]
+    assert len(refused) == 1
+    assert "cannot be done while the case is at the stage" in unescape(refused[0][5])
+
+
+def test_a_representative_sees_only_their_communitys_chains(world, signed_in, trail_world):
+    rep = signed_in("rep-ayllu-qollana-1")
+    own = {audit.case_chain(trail_world["a1"]), audit.case_chain(trail_world["a2"])}
+    shown = _shown(rep.get("/audit/").text)
+    assert {chain for chain, _ in shown} == own
+    assert shown == _stored(world, TrailEvent.chain.in_(own))
+    # filters cannot reach past the community either
+    for query in ("person=liaison", "action=sign_in", "person=rep-uma-jaqi-1"):
+        chains = {chain for chain, _ in _shown(rep.get(f"/audit/?{query}").text)}
+        assert chains <= own, query
+    assert _shown(rep.get("/audit/?action=sign_in").text) == set()
+    assert rep.get(f"/audit/?case={trail_world['b1']}").status_code == 404
+
+
+def test_a_liaison_sees_every_case_chain_but_not_the_system_chain(world, signed_in, trail_world):
+    shown = _shown(signed_in("liaison").get("/audit/").text)
+    assert shown == _stored(world, TrailEvent.chain != audit.SYSTEM_CHAIN)
+    assert _shown(signed_in("liaison").get("/audit/?action=sign_in").text) == set()
+    signed_in("auditor")  # the auditor's sign-in is on the system chain, and shown to them
+    assert _shown(signed_in("auditor").get("/audit/?action=sign_in").text)
+
+
+# --- downloads ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+@pytest.mark.parametrize("whole", [True, False], ids=["whole trail", "one case"])
+def test_an_export_download_verifies(world, signed_in, trail_world, fmt, whole):
+    auditor = signed_in("auditor")
+    a1 = trail_world["a1"]
+    url = f"/audit/export?format={fmt}" + ("" if whole else f"&case={a1}")
+    response = auditor.get(url)
+    assert response.status_code == 200
+    expected_name = f"fpic-trail{'' if whole else f'-case-{a1}'}.{fmt}"
+    assert response.headers["Content-Disposition"] == f'attachment; filename="{expected_name}"'
+    result = audit.verify_export(io.StringIO(response.get_data(as_text=True)))
+    assert result.intact, result.first_break
+    stored = _stored(world) if whole else _stored(world, TrailEvent.chain == audit.case_chain(a1))
+    assert result.events == len(stored)
+    assert result.chains == len({chain for chain, _ in stored})
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_representatives_export_holds_only_their_communitys_chains_and_verifies(
+    world, signed_in, trail_world, fmt
+):
+    text = (
+        signed_in("rep-ayllu-qollana-1").get(f"/audit/export?format={fmt}").get_data(as_text=True)
+    )
+    result = audit.verify_export(io.StringIO(text))
+    assert result.intact
+    rows = list(audit.read_jsonl(text.splitlines()) if fmt == "jsonl" else audit.read_csv(
+        text.splitlines()
+    ))  # fmt: skip
+    own = {audit.case_chain(trail_world["a1"]), audit.case_chain(trail_world["a2"])}
+    assert {row["chain"] for row in rows} == own
+    assert result.events == len(_stored(world, TrailEvent.chain.in_(own)))
+
+
+def test_csv_download_neutralises_cells_a_spreadsheet_would_run(world, browser, signed_in):
+    formulas = ["=1+2", "+SUM(A1:A9)", "-2+3", "@cmd|' /C calc'!A0"]
+    for name in formulas:  # a sign-in attempt puts the typed user name on the trail
+        assert browser.login(name, "whatever it is").status_code == 401
+    text = signed_in("auditor").get("/audit/export?format=csv").get_data(as_text=True)
+    cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
+    assert not [c for c in cells if c.startswith(("=", "+", "-", "@"))]
+    for name in formulas:
+        assert "'" + name in cells
+    assert audit.verify_export(io.StringIO(text)).intact  # the escape is undone to verify
+
+
+# --- signing in and out ---------------------------------------------------------------------
+
+
+def test_wrong_password_and_unknown_user_get_the_same_answer_and_both_go_on_the_trail(world, app):
+    answers = []
+    for username in ("liaison", "nobody-here"):
+        response = Browser(app.test_client()).login(username, "not the password")
+        answers.append((response.status_code, FLASH_ERROR.findall(response.text)))
+    assert answers[0] == answers[1] == (401, ["The user name or the password is not right."])
+    with world.db.read_session() as db:
+        refused = db.scalars(
+            select(TrailEvent).where(
+                TrailEvent.chain == audit.SYSTEM_CHAIN,
+                TrailEvent.action == "sign_in",
+                TrailEvent.outcome == "refused",
+            )
+        ).all()
+    assert [(e.actor, e.data) for e in refused] == [
+        ("liaison", '{"reason":"bad_credentials"}'),
+        ("nobody-here", '{"reason":"bad_credentials"}'),
+    ]
+
+
+def test_a_signed_out_session_cannot_be_replayed(world, app, signed_in):
+    liaison = signed_in("liaison")
+    old_cookie = liaison.client.get_cookie("session").value
+    assert liaison.get("/").status_code == 200
+    assert liaison.get("/logout").status_code == 405  # signing out is a POST
+    response = _post(liaison, "/logout", {}, token_page="/")
+    assert _goes_to_login(response)
+    assert _goes_to_login(liaison.get("/"))
+    replay = app.test_client()
+    replay.set_cookie("session", old_cookie)
+    assert _goes_to_login(replay.get("/"))
+    with world.db.read_session() as db:
+        ended = db.scalars(select(UserSession.ended_at)).all()
+    assert len(ended) == 1
+    assert ended[0] is not None
+
+
+def test_sign_in_starts_a_new_session_keeping_only_the_language(app):
+    browser = Browser(app.test_client())
+    browser.get("/login")
+    with browser.client.session_transaction() as session:
+        session["planted"] = "by someone else"
+        session["locale"] = "es"
+    before = browser.client.get_cookie("session").value
+    assert browser.login("liaison").status_code == 302
+    after = browser.client.get_cookie("session").value
+    assert after != before
+    with browser.client.session_transaction() as session:
+        assert "planted" not in session
+        assert session["locale"] == "es"
+        first_token = session["_user_id"]
+    # signing in again gives another server-side session
+    again = Browser(app.test_client())
+    assert again.login("liaison").status_code == 302
+    with again.client.session_transaction() as session:
+        assert session["_user_id"] != first_token
+
+
+def test_disabling_a_user_ends_their_live_session_at_once(world, app, signed_in):
+    liaison = signed_in("liaison")
+    assert liaison.get("/").status_code == 200
+    admin = signed_in("admin")
+    with world.db.read_session() as db:
+        liaison_id = db.scalar(select(User.id).where(User.username == "liaison"))
+    users_page = admin.get("/admin/users").text
+    assert f'action="/admin/users/{liaison_id}/active"' in users_page
+    response = _post(admin, f"/admin/users/{liaison_id}/active", {"active": "0"}, "/admin/users")
+    assert response.status_code == 302
+    assert "Account disabled; its sessions ended." in admin.get("/admin/users").text
+    assert _goes_to_login(liaison.get("/"))
+    assert Browser(app.test_client()).login("liaison").status_code == 401
+
+
+def test_the_admin_adds_a_user_who_can_then_sign_in(world, app, signed_in):
+    admin = signed_in("admin")
+    response = admin.submit(
+        "/admin/users",
+        {
+            "username": "maria",
+            "display_name": "María Quispe",
+            "role": "liaison",
+            "representative_id": "",
+            "password": "a long enough secret",
+        },
+    )
+    assert response.status_code == 302
+    page = admin.get("/admin/users").text
+    assert "User maria added." in page
+    listed = next(row[:4] for row in table_rows(page) if row[0] == "maria")
+    assert listed == ["maria", "María Quispe", "community liaison officer", "active"]
+    assert Browser(app.test_client()).login("maria", "a long enough secret").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"password": "short"}, "password", "A password must have 8 to 128 characters."),
+        (
+            {"role": "representative"},
+            "representative_id",
+            "A representative's account must be linked to a registered representative, "
+            "and only theirs.",
+        ),
+        ({"username": "liaison"}, "username", "This user name is already taken."),
+        ({"username": ""}, "username", "This field is required."),
+    ],
+    ids=["short password", "representative without a registry entry", "taken name", "no name"],
+)
+def test_adding_a_user_with_bad_data_shows_the_message_next_to_the_field(
+    world, signed_in, data, field, message
+):
+    admin = signed_in("admin")
+    before = snapshot(world)
+    form = {
+        "username": "maria",
+        "display_name": "María Quispe",
+        "role": "liaison",
+        "representative_id": "",
+        "password": "a long enough secret",
+        **data,
+    }
+    response = admin.submit("/admin/users", form)
+    assert response.status_code == 400
+    assert field_errors(response.text, field) == [message]
+    assert snapshot(world) == before
+
+
+# --- security headers and configuration -----------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/", "/login", "/cases/999999"])
+def test_pages_carry_the_security_headers(signed_in, url):
+    response = signed_in("liaison").get(url)
+    csp = response.headers["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert "script-src 'self'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_the_session_cookie_is_http_only_and_same_site_lax(app):
+    response = Browser(app.test_client()).login("liaison")
+    cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("session="))
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+
+
+def test_production_without_a_secret_key_does_not_start(world, monkeypatch):
+    monkeypatch.setenv("FPIC_ENV", "production")
+    monkeypatch.delenv("FPIC_SECRET_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="FPIC_SECRET_KEY"):
+        create_app({"DATABASE_URL": world.db.url})
+    with pytest.raises(ConfigurationError, match="FPIC_SECRET_KEY"):
+        create_app({"DATABASE_URL": world.db.url, "FPIC_ENV": "production", "SECRET_KEY": ""})
+
+
+def test_production_with_a_secret_key_starts_with_secure_cookies(world, monkeypatch):
+    monkeypatch.setenv("FPIC_ENV", "production")
+    monkeypatch.setenv("FPIC_SECRET_KEY", "x" * 64)
+    app = create_app({"DATABASE_URL": world.db.url})
+    assert app.config["SECRET_KEY"] == "x" * 64
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    response = app.test_client().get("/login", base_url="https://fpic.example")
+    cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("session="))
+    assert "Secure" in cookie
+
+
+# --- the language switcher ------------------------------------------------------------------
+
+
+def test_a_visitors_language_choice_applies_to_the_next_page(app):
+    browser = Browser(app.test_client())
+    assert '<html lang="en">' in browser.get("/login").text
+    response = _post(browser, "/language", {"locale": "es", "next": "/login"})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login"
+    assert '<html lang="es">' in browser.get("/login").text
+
+
+def test_a_signed_in_persons_language_choice_is_saved_for_their_next_sign_in(world, app, signed_in):
+    liaison = signed_in("liaison")
+    response = _post(liaison, "/language", {"locale": "es", "next": "/cases/"}, token_page="/")
+    assert response.headers["Location"] == "/cases/"
+    assert '<html lang="es">' in liaison.get("/cases/").text
+    with world.db.read_session() as db:
+        assert db.scalar(select(User.locale).where(User.username == "liaison")) == "es"
+    fresh = Browser(app.test_client())
+    assert fresh.login("liaison").status_code == 302
+    assert '<html lang="es">' in fresh.get("/").text
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "location"),
+    [
+        ({"locale": "xx", "next": "/"}, 400, None),
+        ({"locale": "es", "next": "//evil.example/"}, 302, "/"),
+        ({"locale": "es", "next": "https://evil.example/"}, 302, "/"),
+    ],
+    ids=["unknown language", "protocol-relative next", "absolute next"],
+)
+def test_the_language_switch_refuses_unknown_languages_and_foreign_redirects(
+    app, data, status, location
+):
+    browser = Browser(app.test_client())
+    response = _post(browser, "/language", data)
+    assert response.status_code == status
+    if location is not None:
+        assert response.headers["Location"] == location
+
+
+def test_sign_in_sends_only_to_local_pages_after(app):
+    browser = Browser(app.test_client())
+    page = browser.get("/login?next=//evil.example/")
+    response = browser.client.post(
+        "/login?next=//evil.example/",
+        data={"username": "liaison", "password": PASSWORD, "csrf_token": csrf_token(page.text)},
+    )
+    assert response.headers["Location"] == "/"
+    fresh = Browser(app.test_client())
+    page = fresh.get("/login?next=/cases/")
+    response = fresh.client.post(
+        "/login?next=/cases/",
+        data={"username": "liaison", "password": PASSWORD, "csrf_token": csrf_token(page.text)},
+    )
+    assert response.headers["Location"] == "/cases/"
+
+
+def test_the_trail_filters_by_whole_days(world, signed_in, trail_world):
+    auditor = signed_in("auditor")
+    # the world acted on 2 and 12 March 2026 only
+    assert _shown(auditor.get("/audit/?since=2026-03-03&until=2026-03-11").text) == set()
+    both = auditor.get("/audit/?since=2026-03-02&until=2026-03-12").text
+    assert _shown(both) == _stored(world)

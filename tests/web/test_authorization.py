@@ -1,0 +1,396 @@
+"""The authorisation matrix: every route of the app × every role, with the exact status each
+one must get, and nothing written by a request that is refused."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from fpic.models import TrailEvent, User, UserSession
+from fpic.permissions import PERMISSIONS
+from tests.factories import PASSWORD, World, make_world, walk_to
+from tests.web.conftest import Browser, csrf_token, snapshot
+from web import create_app
+from web.auth import PUBLIC
+
+ROLES = ("anonymous", "liaison", "rep_own", "rep_other", "auditor", "admin")
+USERNAMES = {
+    "liaison": "liaison",
+    "rep_own": "rep-ayllu-qollana-1",  # a representative of the case's community
+    "rep_other": "rep-uma-jaqi-1",  # a representative of another community
+    "auditor": "auditor",
+    "admin": "admin",
+}
+LOGIN = "to /login"  # a 302 redirect to the sign-in page
+
+
+@dataclass
+class Matrix:
+    world: World
+    app: Flask
+    case_id: int  #: a case of ayllu-qollana standing at the decision stage
+    slug: str  #: ayllu-qollana
+    spare_user_id: int  #: an account the admin may enable (already active)
+
+    def fresh_case(self) -> int:
+        """A new case at the decision stage, for requests that change a case."""
+        community = self.world.communities["ayllu-qollana"]
+        case_id = self.world.open_case(community)
+        walk_to(self.world, case_id, "decision", community)
+        return case_id
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
+    from fpic.registry import add_user
+
+    path = tmp_path_factory.mktemp("matrix") / "fpic.sqlite3"
+    world = make_world(f"sqlite:///{path}")
+    own = world.add_community("ayllu-qollana", ["qu", "es"])
+    world.add_community("uma-jaqi", ["ay", "es"])
+    case_id = world.open_case(own)
+    walk_to(world, case_id, "decision", own)
+    spare = add_user(world.engine, world.admin, username="spare", password=PASSWORD, role="liaison")
+    app = create_app(
+        {"DATABASE_URL": world.db.url, "SECRET_KEY": "test-secret", "FPIC_CLOCK": world.clock}
+    )
+    yield Matrix(world, app, case_id, own.slug, spare)
+    world.db.dispose()
+
+
+# --- the table -----------------------------------------------------------------------------
+
+
+def _question(m: Matrix, case_id: int) -> dict[str, Any]:
+    return {"text": "Who pays for the access road?", "language": "qu"}
+
+
+def _decision(m: Matrix, case_id: int) -> dict[str, Any]:
+    return {
+        "decided_on": m.world.clock.now().date().isoformat(),
+        "place": "Community hall",
+        "present": [str(r) for r in m.world.communities["ayllu-qollana"].reps],
+        "votes_for": "3",
+        "votes_against": "0",
+        "abstentions": "0",
+        "scope_phases": ["exploration"],
+        "scope_activities": ["drilling"],
+        "text_language": "qu",
+        "text_original": "Ari, munayku.",
+        "password": PASSWORD,
+    }
+
+
+def _new_case(m: Matrix, case_id: int) -> dict[str, Any]:
+    return {
+        "reference": "MATRIX-1",
+        "project_id": str(m.world.project_id),
+        "community_id": str(m.world.communities["ayllu-qollana"].id),
+        "template_id": "fpic-general",
+    }
+
+
+def _new_user(m: Matrix, case_id: int) -> dict[str, Any]:
+    return {
+        "username": "added-by-matrix",
+        "display_name": "Added by the matrix",
+        "role": "auditor",
+        "representative_id": "",
+        "password": "a long enough password",
+    }
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    endpoint: str
+    method: str
+    #: URL arguments: "case" (the shared case), "fresh case", or a literal value
+    args: tuple[tuple[str, Any], ...]
+    query: tuple[tuple[str, Any], ...]
+    data: Callable[[Matrix, int], dict[str, Any]] | None
+    #: statuses for anonymous, liaison, rep_own, rep_other, auditor, admin
+    expected: tuple[Any, ...]
+    #: a permitted request writes (a case action, a new case, a user change)
+    writes: bool = False
+
+
+def route(
+    name: str,
+    endpoint: str,
+    expected: tuple[Any, ...],
+    method: str = "GET",
+    args: dict[str, Any] | None = None,
+    query: dict[str, Any] | None = None,
+    data: Callable[[Matrix, int], dict[str, Any]] | None = None,
+    writes: bool = False,
+) -> Route:
+    assert len(expected) == len(ROLES)
+    return Route(
+        name,
+        endpoint,
+        method,
+        tuple((args or {}).items()),
+        tuple((query or {}).items()),
+        data,
+        expected,
+        writes,
+    )
+
+
+#                                    anonymous liaison rep_own rep_other auditor admin
+EVERYONE_SIGNED_IN = (LOGIN, 200, 200, 200, 200, 200)
+CASE_READERS = (LOGIN, 200, 200, 404, 200, 200)
+CASE_ACTORS = (LOGIN, 200, 200, 404, 403, 403)
+ROUTES = [
+    route("sign-in page", "auth.login", (200, 200, 200, 200, 200, 200)),
+    route(
+        "sign-in with a wrong password",
+        "auth.login",
+        (401, 401, 401, 401, 401, 401),
+        method="POST",
+        data=lambda m, c: {"username": "liaison", "password": "not the password"},
+    ),
+    route("sign-out", "auth.logout", (LOGIN,) * len(ROLES), method="POST"),
+    route(
+        "language switch",
+        "main.set_language",
+        (302, 302, 302, 302, 302, 302),
+        method="POST",
+        data=lambda m, c: {"locale": "en", "next": "/"},
+    ),
+    route("dashboard", "main.dashboard", EVERYONE_SIGNED_IN),
+    route("case list", "cases.index", EVERYONE_SIGNED_IN),
+    route("open-a-case form", "cases.new", (LOGIN, 200, 403, 403, 403, 403)),
+    route(
+        "open a case",
+        "cases.new",
+        (LOGIN, 302, 403, 403, 403, 403),
+        method="POST",
+        data=_new_case,
+        writes=True,
+    ),
+    route("case page", "cases.show", CASE_READERS, args={"case_id": "case"}),
+    route(
+        "unknown case page",
+        "cases.show",
+        (LOGIN, 404, 404, 404, 404, 404),
+        args={"case_id": 999999},
+    ),
+    route(
+        "action form",
+        "cases.act",
+        CASE_ACTORS,
+        args={"case_id": "case", "trigger": "ask_question"},
+    ),
+    route(
+        "unknown action form",
+        "cases.act",
+        (LOGIN, 404, 404, 404, 403, 403),
+        args={"case_id": "case", "trigger": "no_such_action"},
+    ),
+    route(
+        "case action",
+        "cases.act",
+        (LOGIN, 302, 302, 404, 403, 403),
+        method="POST",
+        args={"case_id": "fresh case", "trigger": "ask_question"},
+        data=_question,
+        writes=True,
+    ),
+    route(
+        "decision",
+        "cases.act",
+        (LOGIN, 403, 302, 404, 403, 403),
+        method="POST",
+        args={"case_id": "fresh case", "trigger": "give_consent"},
+        data=_decision,
+        writes=True,
+    ),
+    route("decision record", "cases.record", CASE_READERS, args={"case_id": "case"}),
+    route("community list", "communities.index", EVERYONE_SIGNED_IN),
+    route("community page", "communities.show", CASE_READERS, args={"slug": "slug"}),
+    route("trail", "audit.trail", EVERYONE_SIGNED_IN),
+    route("trail of the case", "audit.trail", CASE_READERS, query={"case": "case"}),
+    route("verify every chain", "audit.verify", (LOGIN, 403, 403, 403, 200, 200)),
+    route("export", "audit.export", EVERYONE_SIGNED_IN, query={"format": "jsonl"}),
+    route(
+        "export of the case",
+        "audit.export",
+        CASE_READERS,
+        query={"format": "csv", "case": "case"},
+    ),
+    route("users page", "admin.users", (LOGIN, 403, 403, 403, 403, 200)),
+    route(
+        "add a user",
+        "admin.users",
+        (LOGIN, 403, 403, 403, 403, 302),
+        method="POST",
+        data=_new_user,
+        writes=True,
+    ),
+    route(
+        "enable a user",
+        "admin.set_active",
+        (LOGIN, 403, 403, 403, 403, 302),
+        method="POST",
+        args={"user_id": "spare"},
+        data=lambda m, c: {"active": "1"},
+        writes=True,
+    ),
+    route(
+        "static file",
+        "static",
+        (200, 200, 200, 200, 200, 200),
+        args={"filename": "fpic.css"},
+    ),
+]
+CELLS = [
+    (r, role, expected) for r in ROUTES for role, expected in zip(ROLES, r.expected, strict=True)
+]
+
+
+def _concrete(m: Matrix, r: Route) -> tuple[str, int]:
+    """The URL of a route for the real case, community and user, and the case it acts on."""
+    case_id = m.fresh_case() if ("case_id", "fresh case") in r.args else m.case_id
+    named = {"case": case_id, "fresh case": case_id, "slug": m.slug, "spare": m.spare_user_id}
+    args = {k: named.get(v, v) if isinstance(v, str) else v for k, v in r.args}
+    query = {k: named.get(v, v) for k, v in r.query}
+    url = m.app.url_map.bind("localhost").build(r.endpoint, {**args, **query})
+    return url, case_id
+
+
+def _client(m: Matrix, role: str) -> FlaskClient:
+    browser = Browser(m.app.test_client())
+    if role == "anonymous":
+        browser.get("/login")  # a session with a CSRF token, as a visitor would have
+    else:
+        response = browser.login(USERNAMES[role])
+        assert response.status_code == 302, response.text[:300]
+    return browser.client
+
+
+def _status(response: Any) -> Any:
+    if response.status_code == 302 and urlsplit(response.headers["Location"]).path == "/login":
+        return LOGIN
+    return response.status_code
+
+
+@pytest.mark.parametrize(
+    ("r", "role", "expected"),
+    CELLS,
+    ids=[f"{r.name}-{role}" for r, role, _ in CELLS],
+)
+def test_each_role_gets_exactly_the_expected_answer_from_each_route(
+    matrix: Matrix, r: Route, role: str, expected: Any
+):
+    url, case_id = _concrete(matrix, r)
+    client = _client(matrix, role)
+    before = snapshot(matrix.world)
+    if r.method == "GET":
+        response = client.get(url)
+    else:
+        fields = {"csrf_token": csrf_token(client.get("/login").text)}
+        if r.endpoint == "cases.act":
+            fields["version"] = str(matrix.world.case(case_id).version)
+        fields.update(r.data(matrix, case_id) if r.data else {})
+        response = client.post(url, data=fields)
+    response.close()
+    got = _status(response)
+    assert got == expected, (r.method, url, role, response.status_code, response.text[:400])
+    after = snapshot(matrix.world)
+    if role == "anonymous" or (isinstance(expected, int) and expected >= 400):
+        assert after == before, f"{role} was refused {r.method} {url} but something was written"
+    elif r.writes:
+        assert after["trail_done"] == before["trail_done"] + 1, "a permitted change is recorded"
+
+
+def test_the_matrix_covers_every_route_and_method_of_the_app(matrix: Matrix):
+    in_app = {
+        (rule.endpoint, method)
+        for rule in matrix.app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    in_table = {(r.endpoint, r.method) for r in ROUTES}
+    assert in_app == in_table
+
+
+def test_the_matrix_checks_every_role_on_every_route():
+    assert len(CELLS) == len(ROUTES) * len(ROLES)
+    assert {role for _, role, _ in CELLS} == set(ROLES)
+
+
+def test_every_view_declares_the_permission_it_needs(matrix: Matrix):
+    for rule in matrix.app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        view = matrix.app.view_functions[rule.endpoint]
+        permission = getattr(view, "fpic_permission", None)
+        assert permission is not None, f"{rule.endpoint} declares no permission"
+        assert permission == PUBLIC or permission in PERMISSIONS, (rule.endpoint, permission)
+
+
+def test_only_sign_in_sign_out_and_the_language_switch_are_public(matrix: Matrix):
+    public = {
+        endpoint
+        for endpoint, view in matrix.app.view_functions.items()
+        if getattr(view, "fpic_permission", None) == PUBLIC
+    }
+    assert public == {"auth.login", "auth.logout", "main.set_language"}
+
+
+# --- CSRF ----------------------------------------------------------------------------------
+
+
+def _everything(world: World) -> dict[str, int]:
+    """A snapshot that also counts refused attempts and sessions: CSRF refusals write nothing."""
+    counts = snapshot(world)
+    with world.db.read_session() as db:
+        counts["trail_all"] = db.scalar(select(func.count()).select_from(TrailEvent)) or 0
+        counts["sessions"] = db.scalar(select(func.count()).select_from(UserSession)) or 0
+        counts["locales"] = db.scalar(select(func.count()).where(User.locale.is_not(None))) or 0
+    return counts
+
+
+CSRF_POSTS = {
+    "sign-in": (None, "/login", lambda w, c: {"username": "liaison", "password": PASSWORD}),
+    "case action": (
+        "liaison",
+        "/cases/{case}/actions/ask_question",
+        lambda w, c: {"version": str(w.case(c).version), "text": "Why?", "language": "qu"},
+    ),
+    "language switch": ("liaison", "/language", lambda w, c: {"locale": "es", "next": "/"}),
+    "sign-out": ("liaison", "/logout", lambda w, c: {}),
+    "add a user": (
+        "admin",
+        "/admin/users",
+        lambda w, c: {
+            "username": "no-token",
+            "role": "auditor",
+            "representative_id": "",
+            "password": "a long enough password",
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CSRF_POSTS))
+def test_a_post_without_csrf_token_is_refused_and_writes_nothing(
+    name, app, browser, signed_in, world, case_at_decision
+):
+    username, url, data = CSRF_POSTS[name]
+    client = signed_in(username).client if username else browser.client
+    before = _everything(world)
+    response = client.post(url.format(case=case_at_decision), data=data(world, case_at_decision))
+    assert response.status_code == 400
+    assert "The form expired or was not sent from this site" in response.text
+    assert _everything(world) == before
+    if username:  # the session was not ended either
+        assert client.get("/").status_code == 200
