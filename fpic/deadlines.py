@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from fpic.actors import Actor
+from fpic.grievances import next_step_due
 from fpic.i18n import N_
-from fpic.models import Case, Condition, Mandate, Representative
+from fpic.models import Case, Condition, Grievance, Mandate, Representative
 from fpic.permissions import can_read_case
 from fpic.process import shipped_templates
 
@@ -56,6 +58,7 @@ def deadlines(
             )
         )
     found.extend(_condition_deadlines(session, actor))
+    found.extend(_grievance_deadlines(session, actor, templates))
     found.extend(_mandate_deadlines(session, actor, now.date()))
     return sorted((d for d in found if d.due <= limit), key=lambda d: (d.due, d.kind))
 
@@ -108,7 +111,7 @@ def _condition_deadlines(session: Session, actor: Actor | None) -> list[Deadline
     rows = session.execute(
         select(Condition, Case)
         .join(Case, Case.id == Condition.case_id)
-        .where(Condition.status == "open", Condition.due_on.is_not(None))
+        .where(Condition.status.in_(("open", "in_progress")), Condition.due_on.is_not(None))
     ).all()
     return [
         Deadline(
@@ -122,6 +125,42 @@ def _condition_deadlines(session: Session, actor: Actor | None) -> list[Deadline
         for cond, case in rows
         if cond.due_on is not None and (actor is None or can_read_case(actor, case))
     ]
+
+
+GRIEVANCE_STEP_MESSAGES = {
+    "acknowledge": N_("%(case)s: grievance %(number)s is to be acknowledged."),
+    "assess": N_("%(case)s: grievance %(number)s is to be assessed."),
+    "respond": N_("%(case)s: grievance %(number)s is to be answered."),
+    "close": N_("%(case)s: grievance %(number)s is to be resolved and closed."),
+}
+
+
+def _grievance_deadlines(
+    session: Session, actor: Actor | None, templates: dict[str, Any]
+) -> list[Deadline]:
+    rows = session.execute(
+        select(Grievance, Case)
+        .join(Case, Case.id == Grievance.case_id)
+        .where(Grievance.status != "closed")
+    ).all()
+    found = []
+    for grievance, case in rows:
+        template = templates.get(case.template_id)
+        due = next_step_due(grievance, template.grievance_days) if template else None
+        if due is None or (actor is not None and not can_read_case(actor, case)):
+            continue
+        step, day = due
+        found.append(
+            Deadline(
+                day,
+                "grievance",
+                GRIEVANCE_STEP_MESSAGES[step],
+                {"case": case.reference, "number": str(grievance.id)},
+                case.id,
+                case.reference,
+            )
+        )
+    return found
 
 
 def _mandate_deadlines(session: Session, actor: Actor | None, today: date) -> list[Deadline]:

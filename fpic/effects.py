@@ -628,3 +628,7 @@ def parse_agreement(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[s
 @effect("agreement", parse_agreement)
 def write_agreement(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
     return _note(ctx, ctx.trigger.name, p)
+
+
+# The grievance mechanism and the conditions register register their effects here too.
+from fpic import grievances as _grievances  # noqa: E402, F401

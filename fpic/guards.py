@@ -109,25 +109,47 @@ def mandated_representative(ctx: GuardContext) -> list[Reason]:
     return []
 
 
+def _open_integrity_grievances(case: Case) -> list[Any]:
+    return [
+        g
+        for g in case.grievances
+        if g.category == "process_integrity" and g.upheld is None and g.status != "closed"
+    ]
+
+
 @guard()
 def no_open_integrity_flag(ctx: GuardContext) -> list[Reason]:
-    """An open suspicion of a prohibited act (NCIP-AO3 §65) blocks consent until reviewed."""
+    """An open suspicion of a prohibited act (NCIP-AO3 §65), or a process-integrity grievance
+    not yet assessed (domain.md §6), blocks consent until it is reviewed."""
+    reasons = []
     open_flags = [f for f in ctx.case.integrity_flags if f.resolved_at is None]
-    if not open_flags:
-        return []
-    return [
-        Reason(
-            "open_integrity_flag",
-            N_(
-                "%(count)s integrity flag(s) are still open (%(categories)s); they must be "
-                "reviewed before the community can consent."
-            ),
-            {
-                "count": len(open_flags),
-                "categories": ", ".join(sorted({f.category for f in open_flags})),
-            },
+    if open_flags:
+        reasons.append(
+            Reason(
+                "open_integrity_flag",
+                N_(
+                    "%(count)s integrity flag(s) are still open (%(categories)s); they must be "
+                    "reviewed before the community can consent."
+                ),
+                {
+                    "count": len(open_flags),
+                    "categories": ", ".join(sorted({f.category for f in open_flags})),
+                },
+            )
         )
-    ]
+    grievances = _open_integrity_grievances(ctx.case)
+    if grievances:
+        reasons.append(
+            Reason(
+                "open_integrity_grievance",
+                N_(
+                    "%(count)s grievance(s) about the integrity of the process are not yet "
+                    "assessed; they must be before the community can consent."
+                ),
+                {"count": len(grievances)},
+            )
+        )
+    return reasons
 
 
 @guard()
@@ -394,10 +416,30 @@ def reconsideration_not_requested(ctx: GuardContext) -> list[Reason]:
 
 @guard()
 def upheld_integrity_finding(ctx: GuardContext) -> list[Reason]:
+    """An upheld integrity flag or process-integrity grievance can invalidate the process."""
     if any(flag.upheld for flag in ctx.case.integrity_flags):
+        return []
+    if any(g.upheld and g.category == "process_integrity" for g in ctx.case.grievances):
         return []
     return [
         Reason(
             "no_upheld_finding", N_("Only an upheld integrity finding can invalidate the process.")
+        )
+    ]
+
+
+@guard(needs_payload=True)
+def retaliation_checked(ctx: GuardContext) -> list[Reason]:
+    """A grievance is closed only after checking the complainant suffered no retaliation
+    (UNGP 31: rights-compatible)."""
+    assert ctx.payload is not None
+    wanted = ctx.payload.get("grievance_id")
+    grievance = next((g for g in ctx.case.grievances if g.id == wanted), None)
+    if grievance is None or grievance.retaliation_checked_at is not None:
+        return []
+    return [
+        Reason(
+            "retaliation_not_checked",
+            N_("Check that the complainant suffered no retaliation before closing the grievance."),
         )
     ]

@@ -50,6 +50,16 @@ INTEGRITY_CATEGORIES = (
     "undue_influence",
     "criminalisation",
 )
+#: domain.md §6; a process-integrity grievance blocks the decision and can invalidate consent
+GRIEVANCE_CATEGORIES = (
+    "process_integrity",
+    "impacts",
+    "agreement_non_compliance",
+    "benefit_distribution",
+)
+GRIEVANCE_CHANNELS = ("oral", "written", "through_representative", "meeting", "anonymous_box")
+#: a grievance's steps, in order; "escalated" is a detour to an independent mediator
+GRIEVANCE_STEPS = ("received", "acknowledged", "assessed", "responded", "escalated", "closed")
 
 
 class Community(Base):
@@ -197,6 +207,7 @@ class Case(Base):
     meetings: Mapped[list[Meeting]] = relationship(order_by="Meeting.id")
     questions: Mapped[list[Question]] = relationship(order_by="Question.id")
     integrity_flags: Mapped[list[IntegrityFlag]] = relationship(order_by="IntegrityFlag.id")
+    grievances: Mapped[list[Grievance]] = relationship(order_by="Grievance.id")
     decisions: Mapped[list[Decision]] = relationship(back_populates="case", order_by="Decision.id")
     activities: Mapped[list[ActivityRecord]] = relationship(order_by="ActivityRecord.id")
     notes: Mapped[list[CaseNote]] = relationship(order_by="CaseNote.id")
@@ -307,6 +318,49 @@ class IntegrityFlag(Base):
     upheld: Mapped[bool | None] = mapped_column(Boolean, default=None)
 
 
+class Grievance(Base):
+    """A complaint through the mechanism agreed with the community (UNGP 31; domain.md §6).
+
+    The complainant may stay anonymous; judicial and administrative routes stay open whatever
+    happens here (EMRIP18 ¶41), so nothing on this record waives them.
+    """
+
+    __tablename__ = "grievances"
+    __table_args__ = (
+        CheckConstraint(f"category IN {GRIEVANCE_CATEGORIES!r}", name="category"),
+        CheckConstraint(f"status IN {GRIEVANCE_STEPS!r}", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    category: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(40))
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    complainant: Mapped[str | None] = mapped_column(String(300), default=None)
+    language: Mapped[str] = mapped_column(String(12))
+    text: Mapped[str] = mapped_column(Text)
+    condition_id: Mapped[int | None] = mapped_column(ForeignKey("conditions.id"), default=None)
+    received_on: Mapped[date] = mapped_column(Date)
+    received_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(20), default="received")
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    assessed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    assessment: Mapped[str | None] = mapped_column(Text, default=None)
+    #: after assessment: is the complaint founded?
+    upheld: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    response: Mapped[str | None] = mapped_column(Text, default=None)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    mediator: Mapped[str | None] = mapped_column(String(300), default=None)
+    retaliation_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    retaliation_found: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    retaliation_note: Mapped[str | None] = mapped_column(Text, default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    resolution: Mapped[str | None] = mapped_column(Text, default=None)
+    #: None when the complainant could not be asked (anonymous) or did not say
+    complainant_satisfied: Mapped[bool | None] = mapped_column(Boolean, default=None)
+
+
 class Decision(Base):
     """The community's decision as recorded by its representative (domain §5)."""
 
@@ -354,6 +408,11 @@ class Condition(Base):
     due_on: Mapped[date | None] = mapped_column(Date, default=None)
     verification: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default="open")
+    #: what starts the obligation when there is no date ("before the access road is built")
+    due_event: Mapped[str | None] = mapped_column(Text, default=None)
+    #: the latest evidence of progress, met or breach; the full history is on the trail
+    evidence: Mapped[str | None] = mapped_column(Text, default=None)
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class ActivityRecord(Base):

@@ -75,6 +75,8 @@ class Template:
     #: what each disclosure item is called in the interface (translated like other texts)
     item_titles: dict[str, str]
     reconsideration_days: int
+    #: days from receipt by which each step of a grievance is due (UNGP 31: predictable)
+    grievance_days: dict[str, int]
     machine: Machine = field(repr=False, compare=False)
 
     def item_title(self, item: str) -> str:
@@ -161,6 +163,7 @@ def parse_template(text: str, path: str) -> Template:
         required_disclosure_items=r.names(data, "required_disclosure_items", ""),
         reconsideration_days=r.get(data, "reconsideration_days", "", int),
         item_titles=_read_item_titles(r),
+        grievance_days=_read_grievance_days(r),
     )
     if not template_fields["required_disclosure_items"]:
         raise r.fail("required_disclosure_items", "must name at least one item")
@@ -176,6 +179,25 @@ def _read_item_titles(r: _Reader) -> dict[str, str]:
         if not isinstance(title, str):
             raise r.fail(f"disclosure_item_titles.{item}", "must be a string")
     return dict(titles)
+
+
+#: steps of a grievance that have a time limit, and the limit when a template sets none
+GRIEVANCE_DAYS = {"acknowledge": 7, "assess": 30, "respond": 45, "close": 90}
+
+
+def _read_grievance_days(r: _Reader) -> dict[str, int]:
+    table = r.get(r.data, "grievance_days", "", dict, {})
+    days = dict(GRIEVANCE_DAYS)
+    for step in table:
+        where = f"grievance_days.{step}"
+        if step not in GRIEVANCE_DAYS:
+            raise r.fail(where, f"is not a grievance step (one of {', '.join(GRIEVANCE_DAYS)})")
+        days[step] = r.get(table, step, "grievance_days", int)
+        if days[step] < 1:
+            raise r.fail(where, "must be at least 1")
+    if list(days.values()) != sorted(days.values()):
+        raise r.fail("grievance_days", "each step must be due no earlier than the one before")
+    return days
 
 
 def _read_stages(r: _Reader) -> dict[str, Stage]:
