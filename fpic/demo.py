@@ -601,8 +601,42 @@ class _Walker:
                     "started_on": self._today(),
                 },
             )
+            self._grievance()
+
+    def _grievance(self) -> None:
+        """A complaint about the activity just started, acknowledged and under assessment."""
+        with self.engine.db.read_session() as session:
+            case = session.get(Case, self.case_id)
+            if case is None or case.grievances:
+                return
+        language = next((c for c in self.community.languages if c in _COMPLAINT), "en")
+        self.clock.advance(days=3)
+        self._fire(
+            "lodge_grievance",
+            {
+                "category": "impacts",
+                "channel": "through_representative",
+                "anonymous": True,
+                "language": language,
+                "text": _COMPLAINT[language],
+                "received_on": self._today(),
+            },
+        )
+        with self.engine.db.read_session() as session:
+            case = session.get(Case, self.case_id)
+            assert case is not None
+            grievance_id = case.grievances[-1].id
+        self._fire(
+            "acknowledge_grievance",
+            {"grievance_id": grievance_id, "text": "Received; a joint visit is planned."},
+        )
 
 
+_COMPLAINT = {
+    "es": "El polvo de los camiones cubre las chacras y el agua del canal.",
+    "fil": "Tinatakpan ng alikabok mula sa mga trak ang mga palayan at ang tubig.",
+    "en": "Dust from the trucks covers the gardens and the water of the creek.",
+}
 _ORIGINAL_TEXT = {
     "qu": "Ayllu tantanakuypi llapa runakuna rimanakurqayku, yakunchikta waqaychanapaq.",
     "ay": "Jach'a tantachäwinxa taqi jaqinakampi amtasiwayi, umasa jark'aqasiñataki.",

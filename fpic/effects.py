@@ -499,7 +499,7 @@ def _conditions(f: Fields) -> list[dict[str, Any]]:
     for index, entry in enumerate(f.records("conditions", required=False)):
         c = Fields(
             entry,
-            {"text", "language", "obligated_party", "due_on", "verification"},
+            {"text", "language", "obligated_party", "due_on", "due_event", "verification"},
             prefix=f"conditions.{index}.",
         )
         cleaned.append(
@@ -508,6 +508,7 @@ def _conditions(f: Fields) -> list[dict[str, Any]]:
                 "language": c.language("language"),
                 "obligated_party": c.short("obligated_party"),
                 "due_on": c.day("due_on", required=False),
+                "due_event": c.text("due_event", required=False),
                 "verification": c.text("verification"),
             }
         )

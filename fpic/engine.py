@@ -132,6 +132,7 @@ class Engine:
         data: Mapping[str, Any] | None,
         expected_version: int,
     ) -> ActionResult:
+        _require_active(session, actor)
         case = self._lock_case(session, case_id, actor)
         if case.version != expected_version:
             raise StaleCase(case_id, expected_version, case.version)
@@ -178,9 +179,15 @@ class Engine:
         reference: str,
     ) -> ActionResult:
         """A liaison officer opens a case; it starts in the template's initial stage."""
-        return self._write(
-            lambda s: self._open_case(s, actor, project_id, community_id, template_id, reference)
-        )
+        try:
+            return self._write(
+                lambda s: self._open_case(
+                    s, actor, project_id, community_id, template_id, reference
+                )
+            )
+        except FpicError as refusal:
+            self._log_refusal(None, "open_case", actor, refusal, None)
+            raise
 
     def _open_case(
         self,
@@ -191,6 +198,7 @@ class Engine:
         template_id: str,
         reference: str,
     ) -> ActionResult:
+        _require_active(session, actor)
         refusals = role_refusal(actor, CASE_OPENING_ROLES, "open_case")
         if refusals:
             raise NotPermitted(*refusals)
@@ -445,3 +453,13 @@ def user_actor(session: Session, username: str) -> Actor:
 def ensure_system_chain(session: Session) -> None:
     if session.get(ChainHead, audit.SYSTEM_CHAIN) is None:
         session.add(ChainHead(chain=audit.SYSTEM_CHAIN, seq=0, hash=audit.GENESIS))
+
+
+def _require_active(session: Session, actor: Actor) -> None:
+    """An account disabled after the person signed in can no longer act (checked in the
+    action's own transaction, so a disabling that commits first always wins)."""
+    user = session.get(User, actor.user_id)
+    if user is None or not user.active:
+        raise NotPermitted(
+            Reason("account_disabled", N_("Your account is disabled; you can no longer act."))
+        )

@@ -188,15 +188,28 @@ def deliberation_period_elapsed(ctx: GuardContext) -> list[Reason]:
             )
         ]
     ends = started + timedelta(days=protocol.min_deliberation_days)
-    if ctx.now >= ends:
-        return []
-    return [
-        Reason(
-            "deliberation_period_running",
-            N_("The community's deliberation period ends on %(ends)s."),
-            {"ends": ends.date().isoformat()},
-        )
-    ]
+    if ctx.now < ends:
+        return [
+            Reason(
+                "deliberation_period_running",
+                N_("The community's deliberation period ends on %(ends)s."),
+                {"ends": ends.date().isoformat()},
+            )
+        ]
+    decided_on = (ctx.payload or {}).get("decided_on")
+    # the decision is dated by when the community took it, which may be before it is recorded
+    if decided_on and date.fromisoformat(decided_on) < ends.date():
+        return [
+            Reason(
+                "decided_during_deliberation",
+                N_(
+                    "The decision is dated %(day)s, before the community's deliberation period "
+                    "ended on %(ends)s."
+                ),
+                {"day": decided_on, "ends": ends.date().isoformat()},
+            )
+        ]
+    return []
 
 
 @guard(needs_payload=True)

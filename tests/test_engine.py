@@ -5,6 +5,7 @@ round-trips."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 
 from fpic import audit, queries
 from fpic.errors import (
+    GuardRefused,
     InvalidData,
     InvalidTransition,
     NotFound,
@@ -19,6 +21,7 @@ from fpic.errors import (
     StaleCase,
 )
 from fpic.models import Base, Case, Decision, TrailEvent
+from fpic.registry import set_user_active
 from tests.factories import Community, World, decision, protocol, walk_to
 
 NOTE = {"text": "Recorded in the field."}
@@ -309,3 +312,55 @@ def test_control_characters_are_refused_but_line_breaks_kept(world, community):
     assert caught.value.field == "text"
     world.act(case_id, "screen_in", world.liaison, {"text": "Line one\nLine two"})
     assert _last_event(world, case_id)[1]["payload"]["text"] == "Line one\nLine two"
+
+
+# --- found by the guard and permission tests -------------------------------------------------
+
+
+def test_a_decision_dated_inside_the_deliberation_period_is_refused(world, community):
+    case_id = _case_at(world, community, "decision")
+    with world.db.read_session() as session:
+        case = session.get(Case, case_id)
+        assert case is not None
+        assert case.deliberation_started_at is not None
+        started = case.deliberation_started_at.date()
+    early = decision(world, community, decided_on=(started + timedelta(days=3)).isoformat())
+    with pytest.raises(GuardRefused) as caught:
+        world.act(case_id, "give_consent", community.rep_actors[0], early)
+    [reason] = caught.value.reasons
+    assert reason.code == "decided_during_deliberation"
+    assert reason.params["ends"] == (started + timedelta(days=30)).isoformat()
+    on_time = decision(world, community, decided_on=(started + timedelta(days=30)).isoformat())
+    world.act(case_id, "give_consent", community.rep_actors[0], on_time)
+    assert world.case(case_id).stage == "agreement"
+
+
+def test_an_account_disabled_after_sign_in_can_no_longer_act(world, community):
+    case_id = world.open_case(community)
+    liaison = world.liaison
+    set_user_active(world.engine, world.admin, liaison.user_id, False)
+    before = _state(world, case_id)
+    with pytest.raises(NotPermitted) as caught:
+        world.act(case_id, "screen_in", liaison, NOTE)
+    assert {r.code for r in caught.value.reasons} == {"account_disabled"}
+    with pytest.raises(NotPermitted):
+        world.open_case(community)
+    assert _state(world, case_id) == before
+
+
+def test_a_refused_case_opening_is_on_the_system_trail(world, community):
+    with pytest.raises(NotPermitted):
+        world.engine.open_case(
+            world.auditor,
+            project_id=world.project_id,
+            community_id=community.id,
+            template_id="fpic-general",
+            reference="QOL-2026-09",
+        )
+    with world.db.read_session() as session:
+        last = session.scalars(
+            select(TrailEvent).where(TrailEvent.chain == "system").order_by(TrailEvent.seq.desc())
+        ).first()
+        assert last is not None
+        assert (last.action, last.outcome, last.actor) == ("open_case", "refused", "auditor")
+        assert audit.verify_database(session).intact

@@ -17,6 +17,7 @@ from wtforms.validators import InputRequired, Length
 from fpic import audit
 from fpic.accounts import confirm_password
 from fpic.errors import GuardRefused, InvalidData, StaleCase
+from fpic.grievances import next_step_due
 from fpic.models import Case, Community, Project, Representative
 from fpic.process import shipped_templates
 from fpic.queries import (
@@ -94,6 +95,7 @@ def _case_context(db: Session, case: Case) -> dict[str, Any]:
         "reps": {r.id: r for r in _representatives(db, case)},
         "overdue": is_overdue(case, engine().clock.now()),
         "today": engine().clock.now().date(),
+        "grievances": [(g, next_step_due(g, template.grievance_days)) for g in case.grievances],
     }
 
 

@@ -8,7 +8,9 @@ from flask import Blueprint, abort, render_template
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from fpic.grievances import grievance_figures
 from fpic.models import Case, Community, Representative
+from fpic.process import shipped_templates
 from web.auth import requires
 from web.context import actor, engine
 
@@ -44,7 +46,9 @@ def show(slug: str) -> Any:
         cases = db.scalars(
             select(Case).where(Case.community_id == community.id).order_by(Case.reference)
         ).all()
+        limits = {t.id: t.grievance_days for t in shipped_templates().values()}
+        figures = grievance_figures(db, engine().clock.now(), limits, community_id=community.id)
         return render_template(
             "communities/show.html", community=community, cases=cases,
-            today=engine().clock.now().date(),
+            today=engine().clock.now().date(), figures=figures,
         )  # fmt: skip

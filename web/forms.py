@@ -31,9 +31,28 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from fpic.models import DECISION_RULES, FORMATS, INTEGRITY_CATEGORIES, Case, Representative
+from fpic.grievances import CONDITION_PROGRESS, SATISFACTION, STEP_BEFORE
+from fpic.models import (
+    DECISION_RULES,
+    FORMATS,
+    GRIEVANCE_CATEGORIES,
+    GRIEVANCE_CHANNELS,
+    INTEGRITY_CATEGORIES,
+    Case,
+    Representative,
+)
 from fpic.process import Template, Trigger
-from web.labels import CATEGORY_LABELS, FORMAT_LABELS, MEETING_LABELS, RULE_LABELS
+from web.labels import (
+    CATEGORY_LABELS,
+    CHANNEL_LABELS,
+    CONDITION_STATUS_LABELS,
+    FORMAT_LABELS,
+    GRIEVANCE_CATEGORY_LABELS,
+    MEETING_LABELS,
+    RULE_LABELS,
+    SATISFACTION_LABELS,
+    grievance_category_title,
+)
 
 NOTE_EFFECTS = {
     "note", "deferral", "suspend", "resume", "reconsideration_request", "reopen", "restart",
@@ -66,6 +85,7 @@ class ConditionForm(Form):
     obligated_party = StringField(_l("Obligated party"))
     due_on = DateField(_l("Due on"), validators=[Optional()])
     verification = StringField(_l("How it is verified"))
+    due_event = StringField(_l("Or due when (an event)"))
 
 
 def _note_fields() -> dict[str, Field]:
@@ -216,7 +236,93 @@ def fields_for(
             "language": StringField(_l("Language (code, optional)")),
             "affected_items": MultiCheckboxField(_l("Information to disclose again (none: all)"), choices=options((i, _(template.item_title(i))) for i in items)),
         }  # fmt: skip
+    if effect.startswith(("grievance", "retaliation")) or effect.startswith("condition_"):
+        return _after_consent_fields(effect, case, languages, today)
     raise KeyError(effect)
+
+
+def _grievances_at(case: Case, effect: str) -> list[SelectChoice]:
+    steps = STEP_BEFORE.get(effect)
+    if effect == "grievance_escalation":
+        chosen = [g for g in case.grievances if g.escalated_at is None
+                  and (g.status != "closed" or g.complainant_satisfied is False)]  # fmt: skip
+    else:
+        chosen = [g for g in case.grievances if steps is None or g.status in steps]
+    return options(
+        (str(g.id), f"#{g.id} — {grievance_category_title(g.category)}: {g.text[:80]}")
+        for g in chosen
+    )
+
+
+def _open_conditions(case: Case) -> list[SelectChoice]:
+    return options(
+        (str(c.id), f"{c.obligated_party}: {c.text[:100]}")
+        for d in case.decisions
+        for c in d.conditions
+        if c.status in ("open", "in_progress")
+    )
+
+
+def _after_consent_fields(
+    effect: str, case: Case, languages: list[str], today: date
+) -> dict[str, Field]:
+    first = languages[0] if languages else ""
+    grievance = SelectField(_l("Grievance"), choices=_grievances_at(case, effect))
+    if effect == "grievance":
+        return {
+            "category": SelectField(_l("What the grievance is about"), choices=_choices(GRIEVANCE_CATEGORIES, GRIEVANCE_CATEGORY_LABELS)),
+            "channel": SelectField(_l("How it was received"), choices=_choices(GRIEVANCE_CHANNELS, CHANNEL_LABELS)),
+            "anonymous": BooleanField(_l("The complainant wants to stay anonymous")),
+            "complainant": StringField(_l("Complainant (unless anonymous)")),
+            "language": StringField(_l("Language of the grievance (code)"), default=first),
+            "text": TextAreaField(_l("The grievance, in the complainant's words"), validators=[InputRequired()]),
+            "received_on": DateField(_l("Received on"), validators=[InputRequired()], default=today),
+            "condition_id": SelectField(_l("Condition concerned (if any)"), choices=[SelectChoice("", "—"), *_open_conditions(case)]),
+        }  # fmt: skip
+    if effect in ("grievance_acknowledgement", "grievance_response"):
+        label = (
+            _l("Message to the complainant")
+            if effect == "grievance_acknowledgement"
+            else _l("Response or remedy")
+        )
+        return {
+            "grievance_id": grievance,
+            "text": TextAreaField(label, validators=[InputRequired()]),
+            "language": StringField(_l("Language (code, optional)"), default=first),
+        }  # fmt: skip
+    if effect == "grievance_assessment":
+        return {
+            "grievance_id": grievance,
+            "assessment": TextAreaField(_l("Assessment"), validators=[InputRequired()]),
+            "upheld": BooleanField(_l("The grievance is founded (upheld)")),
+        }  # fmt: skip
+    if effect == "grievance_escalation":
+        return {
+            "grievance_id": grievance,
+            "mediator": StringField(_l("Independent mediator"), validators=[InputRequired()]),
+            "text": TextAreaField(_l("Why it is escalated"), validators=[InputRequired()]),
+        }  # fmt: skip
+    if effect == "retaliation_check":
+        return {
+            "grievance_id": grievance,
+            "retaliation_found": BooleanField(_l("Retaliation was found")),
+            "note": TextAreaField(_l("How it was checked, and what was found"), validators=[InputRequired()]),
+        }  # fmt: skip
+    if effect == "grievance_closure":
+        return {
+            "grievance_id": grievance,
+            "resolution": TextAreaField(_l("Resolution"), validators=[InputRequired()]),
+            "complainant_satisfied": SelectField(_l("Did the complainant accept it?"), choices=_choices(SATISFACTION, SATISFACTION_LABELS)),
+        }  # fmt: skip
+    fields: dict[str, Field] = {
+        "condition_id": SelectField(_l("Condition"), choices=_open_conditions(case))
+    }
+    if effect == "condition_progress":
+        fields["status"] = SelectField(
+            _l("Status"), choices=_choices(CONDITION_PROGRESS, CONDITION_STATUS_LABELS)
+        )
+    fields["evidence"] = TextAreaField(_l("Evidence"), validators=[InputRequired()])
+    return fields
 
 
 def form_for(trigger: Trigger, case: Case, template: Template, reps: list[Representative],

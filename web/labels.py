@@ -32,6 +32,38 @@ CATEGORY_LABELS = {
     "undue_influence": _l("Undue influence by third parties"),
     "criminalisation": _l("Threats or criminalisation of community members"),
 }
+GRIEVANCE_CATEGORY_LABELS = {
+    "process_integrity": _l("Integrity of the process"),
+    "impacts": _l("Impacts of the project"),
+    "agreement_non_compliance": _l("The agreement is not kept"),
+    "benefit_distribution": _l("Distribution of benefits"),
+}
+CHANNEL_LABELS = {
+    "oral": _l("Oral"),
+    "written": _l("Written"),
+    "through_representative": _l("Through a community representative"),
+    "meeting": _l("At a meeting"),
+    "anonymous_box": _l("Anonymous box or line"),
+}
+STEP_LABELS = {
+    "received": _l("received"),
+    "acknowledged": _l("acknowledged"),
+    "assessed": _l("assessed"),
+    "responded": _l("answered"),
+    "escalated": _l("with the mediator"),
+    "closed": _l("closed"),
+}
+CONDITION_STATUS_LABELS = {
+    "open": _l("open"),
+    "in_progress": _l("in progress"),
+    "met": _l("met"),
+    "breached": _l("breached"),
+}
+SATISFACTION_LABELS = {
+    "yes": _l("The complainant accepted the outcome"),
+    "no": _l("The complainant did not accept the outcome"),
+    "not_asked": _l("The complainant could not be asked"),
+}
 MEETING_LABELS = {
     "information": _l("Information meeting"),
     "discussion": _l("Discussion"),
@@ -68,6 +100,22 @@ def category_title(code: str) -> str:
     return _label(CATEGORY_LABELS, code)
 
 
+def grievance_category_title(code: str) -> str:
+    return _label(GRIEVANCE_CATEGORY_LABELS, code)
+
+
+def channel_title(code: str) -> str:
+    return _label(CHANNEL_LABELS, code)
+
+
+def step_title(code: str) -> str:
+    return _label(STEP_LABELS, code)
+
+
+def condition_status_title(code: str) -> str:
+    return _label(CONDITION_STATUS_LABELS, code)
+
+
 def meeting_title(code: str) -> str:
     return _label(MEETING_LABELS, code)
 
@@ -90,6 +138,10 @@ GLOBALS = {
     "format_title": format_title,
     "category_title": category_title,
     "meeting_title": meeting_title,
+    "grievance_category_title": grievance_category_title,
+    "channel_title": channel_title,
+    "step_title": step_title,
+    "condition_status_title": condition_status_title,
     "outcome_title": outcome_title,
     "event_reasons": event_reasons,
 }
