@@ -9,11 +9,24 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.factories import Community, World, make_world
+from fpic import registry
+from tests.factories import CHEAP_HASHER, Community, World, make_world
 
 PG_ADMIN_URL = os.environ.get(
     "FPIC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every world creates six or more accounts; at argon2id's real cost that is most of the
+    suite's run time, and only the tests marked ``real_password_hashing`` look at the cost."""
+    if request.node.get_closest_marker("real_password_hashing"):
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(registry, "_hasher", CHEAP_HASHER)
+        yield
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from argon2 import PasswordHasher
+
 from fpic.actors import Actor
 from fpic.clock import FrozenClock
 from fpic.db import Database
@@ -23,6 +25,8 @@ from fpic.registry import (
 )
 
 PASSWORD = "correct horse battery"
+#: argon2id at a token cost: tests make many accounts and only one test looks at the real cost
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 @dataclass
@@ -264,3 +268,35 @@ def walk_to(world: World, case_id: int, stage: str, community: Community) -> Non
         else:
             world.act(case_id, trigger, actor, data)
     assert world.case(case_id).stage == stage, world.case(case_id).stage
+
+
+#: the main path of each shipped template: (trigger, who fires it); "@disclose" and "@wait" are
+#: helper steps (register every disclosure; let the deliberation period run out)
+MAIN_PATHS: dict[str, list[tuple[str, str]]] = {
+    "fpic-general": [
+        ("screen_in", "liaison"),
+        ("confirm_rights_holders", "liaison"),
+        ("complete_mapping", "rep"),
+        ("agree_protocol", "rep"),
+        ("@disclose", ""),
+        ("complete_disclosure", "liaison"),
+        ("@wait", ""),
+        ("open_negotiation", "rep"),
+        ("convene_decision", "rep"),
+        ("give_consent", "rep"),
+        ("validate_agreement", "rep"),
+    ],
+    "ncip-ao3-2012": [
+        ("hold_pre_fbi_conference", "liaison"),
+        ("require_fpic", "liaison"),
+        ("hold_pre_fpic_conference", "liaison"),
+        ("agree_protocol", "rep"),
+        ("@disclose", ""),
+        ("complete_disclosure", "liaison"),
+        ("@wait", ""),
+        ("convene_decision_meeting", "rep"),
+        ("give_consent", "rep"),
+        ("draft_moa", "liaison"),
+        ("sign_moa", "rep"),
+    ],
+}

@@ -20,9 +20,9 @@ from fpic.errors import (
     NotPermitted,
     StaleCase,
 )
-from fpic.models import Base, Case, Decision, TrailEvent
-from fpic.registry import set_user_active
-from tests.factories import Community, World, decision, protocol, walk_to
+from fpic.models import Base, Case, Decision, TrailEvent, User
+from fpic.registry import add_user, check_password, set_user_active
+from tests.factories import PASSWORD, Community, World, decision, protocol, walk_to
 
 NOTE = {"text": "Recorded in the field."}
 
@@ -364,3 +364,18 @@ def test_a_refused_case_opening_is_on_the_system_trail(world, community):
         assert last is not None
         assert (last.action, last.outcome, last.actor) == ("open_case", "refused", "auditor")
         assert audit.verify_database(session).intact
+
+
+@pytest.mark.real_password_hashing
+def test_passwords_are_hashed_with_argon2id_at_a_memory_hard_cost(world):
+    add_user(world.engine, world.admin, username="maria", password=PASSWORD, role="liaison")
+    with world.db.read_session() as session:
+        stored = session.scalars(select(User.password_hash).where(User.username == "maria")).one()
+    variant, _version, params, *_ = stored.lstrip("$").split("$")
+    cost = dict(part.split("=") for part in params.split(","))
+    assert variant == "argon2id"
+    assert int(cost["m"]) >= 19_456  # KiB: OWASP's floor for argon2id
+    with world.db.read_session() as session:
+        user = session.scalars(select(User).where(User.username == "maria")).one()
+        assert check_password(user, PASSWORD)
+        assert not check_password(user, PASSWORD + "!")

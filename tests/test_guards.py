@@ -10,7 +10,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from fpic import audit, queries, registry
@@ -22,6 +21,7 @@ from fpic.i18n import Reason
 from fpic.models import Base, Case, TrailEvent
 from fpic.process import shipped_templates
 from tests.factories import (
+    MAIN_PATHS,
     PASSWORD,
     Community,
     World,
@@ -33,46 +33,6 @@ from tests.factories import (
 GENERAL = "fpic-general"
 NCIP = "ncip-ao3-2012"
 NOTE = {"text": "Recorded by the FPIC team in the community hall."}
-
-#: the main path of each shipped template: (trigger, who fires it); "@disclose" and "@wait" are
-#: helper steps (register every disclosure; let the deliberation period run out)
-PATHS: dict[str, list[tuple[str, str]]] = {
-    GENERAL: [
-        ("screen_in", "liaison"),
-        ("confirm_rights_holders", "liaison"),
-        ("complete_mapping", "rep"),
-        ("agree_protocol", "rep"),
-        ("@disclose", ""),
-        ("complete_disclosure", "liaison"),
-        ("@wait", ""),
-        ("open_negotiation", "rep"),
-        ("convene_decision", "rep"),
-        ("give_consent", "rep"),
-        ("validate_agreement", "rep"),
-    ],
-    NCIP: [
-        ("hold_pre_fbi_conference", "liaison"),
-        ("require_fpic", "liaison"),
-        ("hold_pre_fpic_conference", "liaison"),
-        ("agree_protocol", "rep"),
-        ("@disclose", ""),
-        ("complete_disclosure", "liaison"),
-        ("@wait", ""),
-        ("convene_decision_meeting", "rep"),
-        ("give_consent", "rep"),
-        ("draft_moa", "liaison"),
-        ("sign_moa", "rep"),
-    ],
-}
-
-
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every world creates six or more accounts; at argon2's real cost that is most of the run
-    time, and no guard looks at passwords."""
-    monkeypatch.setattr(
-        registry, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    )
 
 
 def _today(world: World) -> str:
@@ -109,7 +69,7 @@ def _case_at(
     """A new case walked along the template's main path until it stands at ``stage``."""
     proto = proto or protocol()
     case_id = world.open_case(community, template=template)
-    for trigger, who in PATHS[template]:
+    for trigger, who in MAIN_PATHS[template]:
         if world.case(case_id).stage == stage:
             return case_id
         if trigger == "@disclose":

@@ -34,7 +34,6 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from argon2 import PasswordHasher
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -53,6 +52,8 @@ from fpic.engine import ActionResult
 from fpic.errors import FpicError
 from fpic.guards import GUARDS, Guard
 from fpic.models import (
+    GRIEVANCE_CATEGORIES,
+    GRIEVANCE_CHANNELS,
     ActivityRecord,
     Case,
     CaseNote,
@@ -69,7 +70,7 @@ from fpic.models import (
 )
 from fpic.process import shipped_templates
 from fpic.registry import add_representative, add_user, record_mandate
-from tests.factories import PASSWORD, Community, World, decision, make_world, protocol
+from tests.factories import CHEAP_HASHER, PASSWORD, Community, World, decision, make_world, protocol
 
 TEMPLATE = shipped_templates()["fpic-general"]
 ITEMS = TEMPLATE.required_disclosure_items
@@ -124,7 +125,7 @@ TRICKS = ("early_completion", "early_consent", "expired_consent", "open_flag", "
 MAX_EXAMPLES = max(1, int(os.environ.get("FPIC_HYPOTHESIS_EXAMPLES") or 25))
 STEPS = 40
 STATS: Counter[str] = Counter()
-FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+FAST_HASHER = CHEAP_HASHER
 
 TEXT = st.one_of(
     st.sampled_from(
@@ -251,6 +252,10 @@ class FpicCaseMachine(RuleBasedStateMachine):
         self.open_questions: set[int] = set()
         self.flags: list[int] = []
         self.open_flags: set[int] = set()
+        self.grievances: list[int] = []
+        #: process-integrity grievances not yet assessed: each one blocks consent
+        self.unassessed_integrity_grievances: set[int] = set()
+        self.conditions: list[int] = []
         self.verified_consents: set[int] = set()
         #: (decision id, activities, phases) of the consents, in order
         self.consents: list[tuple[int, list[str], list[str]]] = []
@@ -439,6 +444,14 @@ class FpicCaseMachine(RuleBasedStateMachine):
             self.open_flags.add(result.records["flag_id"])
         elif trigger == "review_integrity_flag":
             self.open_flags.discard(int(data["flag_id"]))
+        elif trigger == "lodge_grievance":
+            self.grievances.append(result.records["grievance_id"])
+            if data["category"] == "process_integrity":
+                self.unassessed_integrity_grievances.add(result.records["grievance_id"])
+        elif trigger == "assess_grievance":
+            self.unassessed_integrity_grievances.discard(int(data["grievance_id"]))
+        if "condition_ids" in result.records:
+            self.conditions.extend(result.records["condition_ids"])
         if trigger in CLOCK_RESETS:
             self.deliberation_start = None
         self.version, self.stage = result.version, result.stage
@@ -488,6 +501,10 @@ class FpicCaseMachine(RuleBasedStateMachine):
             objections.append(f"open questions {sorted(self.open_questions)}")
         if self.open_flags:
             objections.append(f"open integrity flags {sorted(self.open_flags)}")
+        if self.unassessed_integrity_grievances:
+            objections.append(
+                f"unassessed integrity grievances {sorted(self.unassessed_integrity_grievances)}"
+            )
         return objections
 
     # --- data builders ---------------------------------------------------------------------
@@ -567,6 +584,61 @@ class FpicCaseMachine(RuleBasedStateMachine):
             "resolution": data.draw(TEXT),
             "upheld": data.draw(st.booleans()),
         }
+
+    def _grievance_id(self, data: st.DataObject) -> int:
+        ids = st.sampled_from(self.grievances) if self.grievances else st.integers(1, 5)
+        return data.draw(ids, label="grievance")
+
+    def build_grievance(self, data: st.DataObject) -> dict[str, Any]:
+        anonymous = data.draw(st.booleans(), label="anonymous")
+        return {
+            "category": data.draw(st.sampled_from(GRIEVANCE_CATEGORIES)),
+            "channel": data.draw(st.sampled_from(GRIEVANCE_CHANNELS)),
+            "anonymous": anonymous,
+            # now and then a name with an anonymous grievance, which must be refused
+            "complainant": None if anonymous and data.draw(st.booleans()) else data.draw(TEXT),
+            "language": self._language(data),
+            "text": data.draw(TEXT),
+            "received_on": self._day(data),
+        }
+
+    def build_grievance_step(self, data: st.DataObject) -> dict[str, Any]:
+        return {"grievance_id": self._grievance_id(data), "text": data.draw(TEXT)}
+
+    def build_grievance_assessment(self, data: st.DataObject) -> dict[str, Any]:
+        return {
+            "grievance_id": self._grievance_id(data),
+            "assessment": data.draw(TEXT),
+            "upheld": data.draw(st.booleans()),
+        }
+
+    def build_escalation(self, data: st.DataObject) -> dict[str, Any]:
+        return {
+            "grievance_id": self._grievance_id(data),
+            "mediator": data.draw(TEXT),
+            "text": data.draw(TEXT),
+        }
+
+    def build_retaliation_check(self, data: st.DataObject) -> dict[str, Any]:
+        return {
+            "grievance_id": self._grievance_id(data),
+            "retaliation_found": data.draw(st.booleans()),
+            "note": data.draw(TEXT),
+        }
+
+    def build_grievance_closure(self, data: st.DataObject) -> dict[str, Any]:
+        return {
+            "grievance_id": self._grievance_id(data),
+            "resolution": data.draw(TEXT),
+            "complainant_satisfied": data.draw(st.sampled_from(("yes", "no", "not_asked"))),
+        }
+
+    def build_condition_report(self, data: st.DataObject) -> dict[str, Any]:
+        ids = st.sampled_from(self.conditions) if self.conditions else st.integers(1, 5)
+        report = {"condition_id": data.draw(ids, label="condition"), "evidence": data.draw(TEXT)}
+        if data.draw(st.booleans(), label="progress (not a breach)"):
+            report["status"] = data.draw(st.sampled_from(("in_progress", "met")))
+        return report
 
     def build_decision(self, data: st.DataObject) -> dict[str, Any]:
         day = self._day(data)
@@ -871,6 +943,15 @@ BUILDERS = {
     "activity": FpicCaseMachine.build_activity,
     "withdrawal": FpicCaseMachine.build_withdrawal,
     "agreement": FpicCaseMachine.build_agreement,
+    "grievance": FpicCaseMachine.build_grievance,
+    "grievance_acknowledgement": FpicCaseMachine.build_grievance_step,
+    "grievance_response": FpicCaseMachine.build_grievance_step,
+    "grievance_assessment": FpicCaseMachine.build_grievance_assessment,
+    "grievance_escalation": FpicCaseMachine.build_escalation,
+    "retaliation_check": FpicCaseMachine.build_retaliation_check,
+    "grievance_closure": FpicCaseMachine.build_grievance_closure,
+    "condition_progress": FpicCaseMachine.build_condition_report,
+    "condition_breach": FpicCaseMachine.build_condition_report,
 }
 
 

@@ -12,7 +12,6 @@ from datetime import date
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from fpic import audit, queries, registry
@@ -31,7 +30,16 @@ from fpic.permissions import (
     trigger_refusals,
 )
 from fpic.process import Template, Trigger, shipped_templates
-from tests.factories import PASSWORD, Community, World, decision, disclose_everything, make_world
+from tests.factories import (
+    CHEAP_HASHER,
+    MAIN_PATHS,
+    PASSWORD,
+    Community,
+    World,
+    decision,
+    disclose_everything,
+    make_world,
+)
 from tests.factories import protocol as general_protocol
 
 GENERAL = "fpic-general"
@@ -41,34 +49,6 @@ NOTE = {"text": "Recorded by the FPIC team in the community hall."}
 #: one language and one format keep the walks short; the roles do not depend on them
 PROTOCOL = general_protocol(content_languages=["qu"], formats=["oral"])
 
-PATHS: dict[str, list[tuple[str, str]]] = {
-    GENERAL: [
-        ("screen_in", "liaison"),
-        ("confirm_rights_holders", "liaison"),
-        ("complete_mapping", "rep"),
-        ("agree_protocol", "rep"),
-        ("@disclose", ""),
-        ("complete_disclosure", "liaison"),
-        ("@wait", ""),
-        ("open_negotiation", "rep"),
-        ("convene_decision", "rep"),
-        ("give_consent", "rep"),
-        ("validate_agreement", "rep"),
-    ],
-    NCIP: [
-        ("hold_pre_fbi_conference", "liaison"),
-        ("require_fpic", "liaison"),
-        ("hold_pre_fpic_conference", "liaison"),
-        ("agree_protocol", "rep"),
-        ("@disclose", ""),
-        ("complete_disclosure", "liaison"),
-        ("@wait", ""),
-        ("convene_decision_meeting", "rep"),
-        ("give_consent", "rep"),
-        ("draft_moa", "liaison"),
-        ("sign_moa", "rep"),
-    ],
-}
 
 #: loop stages: (main-path stage to start from, trigger the community fires to get there)
 LOOPS: dict[str, dict[str, tuple[str, str]]] = {
@@ -181,7 +161,7 @@ class Site:
     def _walk(self, template: str, stage: str) -> int:
         world = self.world
         case_id = world.open_case(self.home, template=template)
-        for trigger, who in PATHS[template]:
+        for trigger, who in MAIN_PATHS[template]:
             if world.case(case_id).stage == stage:
                 break
             if trigger == "@disclose":
@@ -214,16 +194,11 @@ class Site:
         )
 
 
-def _cheap_hasher() -> PasswordHasher:
-    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-
-
 @pytest.fixture(scope="module", autouse=True)
-def _cheap_password_hashing() -> Iterator[None]:
-    """Every world creates six or more accounts; at argon2's real cost that is most of the run
-    time, and no role check looks at passwords."""
+def _cheap_password_hashing_for_the_module() -> Iterator[None]:
+    """The shared site below is built once per module, before the per-test fixture applies."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(registry, "_hasher", _cheap_hasher())
+        patch.setattr(registry, "_hasher", CHEAP_HASHER)
         yield
 
 
