@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from fpic.actors import Actor
-from fpic.grievances import next_step_due
+from fpic.grievances import next_review_due, next_step_due
 from fpic.i18n import N_
 from fpic.models import Case, Condition, Grievance, Mandate, Representative
 from fpic.permissions import can_read_case
@@ -57,6 +57,18 @@ def deadlines(
                 case, template.stages[case.stage].deadline_days, template.reconsideration_days
             )
         )
+        review = next_review_due(case, template)
+        if review is not None:
+            found.append(
+                Deadline(
+                    review,
+                    "review",
+                    N_("%(case)s: the joint monitoring review is due."),
+                    {"case": case.reference},
+                    case.id,
+                    case.reference,
+                )
+            )
     found.extend(_condition_deadlines(session, actor))
     found.extend(_grievance_deadlines(session, actor, templates))
     found.extend(_mandate_deadlines(session, actor, now.date()))

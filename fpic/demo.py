@@ -194,6 +194,7 @@ GENERAL_MAIN = [
     "convene_decision",
     "give_consent_with_conditions",
     "validate_agreement",
+    "confirm_rehabilitation",
     "close_case",
 ]
 GENERAL_BRANCHES: dict[str, tuple[str, list[str]]] = {
@@ -438,6 +439,12 @@ class _Walker:
                 "text": "The assembly validated the written agreement in both languages.",
                 "signed_on": self._today(),
                 "signatories": [c.representatives[0][0], "Proponent's country manager"],
+            }
+        if effect == "rehabilitation":
+            return {
+                "text": "Drill pads levelled, topsoil back and native grass seeded; the "
+                "assembly walked the site with its monitors.",
+                "completed_on": self._today(),
             }
         if effect == "withdrawal":
             return {

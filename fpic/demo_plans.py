@@ -18,6 +18,7 @@ NCIP_MAIN = [
     "draft_moa",
     "sign_moa",
     "record_certification_precondition",
+    "confirm_rehabilitation",
     "close_case",
 ]
 NCIP_BRANCHES: dict[str, tuple[str, list[str]]] = {

@@ -159,6 +159,7 @@ def parse_protocol(data: Mapping[str, Any] | None, _ctx: GuardContext) -> dict[s
             "content_languages",
             "formats",
             "grievance_route",
+            "review_every_days",
             "source",
         },
     )
@@ -171,6 +172,9 @@ def parse_protocol(data: Mapping[str, Any] | None, _ctx: GuardContext) -> dict[s
         "content_languages": f.languages("content_languages"),
         "formats": f.choices("formats", FORMATS),
         "grievance_route": f.text("grievance_route"),
+        # 90 days unless the community agreed otherwise: a quarterly joint review
+        "review_every_days": f.integer("review_every_days", required=False, minimum=7, maximum=730)
+        or 90,
         "source": f.text("source"),
     }
     if p["decision_rule"] == "qualified_majority" and p["majority_percent"] is None:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fpic.effects import _not_future, effect
+from fpic.effects import _not_future, _note, effect
 from fpic.errors import invalid
 from fpic.guards import GuardContext
 from fpic.i18n import N_
@@ -278,6 +278,54 @@ def _write_condition(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[s
 
 effect("condition_progress", parse_condition_progress)(_write_condition)
 effect("condition_breach", parse_condition_breach)(_write_condition)
+
+
+# --- monitoring and rehabilitation ---------------------------------------------------------
+
+
+def parse_monitoring_report(data: Mapping[str, Any] | None, _ctx: GuardContext) -> dict[str, Any]:
+    f = Fields(data, {"text", "language", "joint", "community_monitors"})
+    p = {
+        "text": f.text("text"),
+        "language": f.language("language", required=False),
+        "joint": f.flag("joint"),
+        "community_monitors": f.short("community_monitors", required=False),
+    }
+    if p["joint"] and not p["community_monitors"]:
+        raise invalid("community_monitors", N_("Name the community's monitors of a joint review."))
+    return p
+
+
+@effect("monitoring_report", parse_monitoring_report)
+def write_monitoring_report(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+    ctx.case.last_review_at = ctx.now
+    return _note(ctx, ctx.trigger.name, p)
+
+
+def parse_rehabilitation(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
+    f = Fields(data, {"text", "language", "completed_on"})
+    p = {
+        "text": f.text("text"),
+        "language": f.language("language", required=False),
+        "completed_on": f.day("completed_on"),
+    }
+    _not_future("completed_on", p["completed_on"], ctx)
+    return p
+
+
+@effect("rehabilitation", parse_rehabilitation)
+def write_rehabilitation(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+    ctx.case.rehabilitation_confirmed_at = ctx.now
+    return _note(ctx, ctx.trigger.name, p)
+
+
+def next_review_due(case: Case, template: Any) -> date | None:
+    """When the next joint monitoring review is due, where the stage has such reviews."""
+    reviewed = any(t.effect == "monitoring_report" for t in template.triggers_from(case.stage))
+    if not reviewed or case.protocol is None:
+        return None
+    since = case.last_review_at or case.stage_entered_at
+    return (since + timedelta(days=case.protocol.review_every_days)).date()
 
 
 # --- what is due, and the figures ----------------------------------------------------------

@@ -456,3 +456,17 @@ def retaliation_checked(ctx: GuardContext) -> list[Reason]:
             N_("Check that the complainant suffered no retaliation before closing the grievance."),
         )
     ]
+
+
+@guard()
+def rehabilitation_confirmed(ctx: GuardContext) -> list[Reason]:
+    """A case closes only once the community confirms the agreed rehabilitation of the site
+    (restoring the land is part of the agreement, not an afterthought)."""
+    if ctx.case.rehabilitation_confirmed_at is not None:
+        return []
+    return [
+        Reason(
+            "rehabilitation_not_confirmed",
+            N_("The community has not confirmed the agreed rehabilitation of the site."),
+        )
+    ]

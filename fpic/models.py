@@ -197,6 +197,12 @@ class Case(Base):
         UTCDateTime(), default=None
     )
     state_approved_without_agreement: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the last joint monitoring review: the next one is due review_every_days later
+    last_review_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: the community confirmed the agreed rehabilitation of the site: only then can it close
+    rehabilitation_confirmed_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), default=None
+    )
 
     project: Mapped[Project] = relationship()
     community: Mapped[Community] = relationship()
@@ -227,13 +233,15 @@ class Protocol(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
     deciding_body: Mapped[str] = mapped_column(String(300))
     decision_rule: Mapped[str] = mapped_column(String(30))
-    #: for a qualified majority: the share of those present that must agree
+    #: for a qualified majority: the share of the votes cast (abstentions included) for consent
     majority_percent: Mapped[int | None] = mapped_column(Integer, default=None)
     quorum_percent: Mapped[int] = mapped_column(Integer)
     min_deliberation_days: Mapped[int] = mapped_column(Integer)
     content_languages: Mapped[list[str]] = mapped_column(JSON)
     formats: Mapped[list[str]] = mapped_column(JSON)
     grievance_route: Mapped[str] = mapped_column(Text)
+    #: how often the joint monitoring reviews are due once consent is in force
+    review_every_days: Mapped[int] = mapped_column(Integer, default=90)
     #: where the parameters come from: the assembly resolution, minutes, the community protocol
     source: Mapped[str] = mapped_column(Text)
     agreed_at: Mapped[datetime] = mapped_column(UTCDateTime())

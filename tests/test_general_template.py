@@ -477,13 +477,20 @@ def test_monitoring_records_activities_and_reports_then_the_community_closes(wor
     world.act(case_id, "record_monitoring_report", world.liaison, {"text": "Quarterly report."})
     with pytest.raises(NotPermitted):
         world.act(case_id, "close_case", world.liaison, NOTE)
+    refusal = _refused(world, case_id, "close_case", rep, NOTE)
+    assert _codes(refusal) == {"rehabilitation_not_confirmed"}
+    with pytest.raises(NotPermitted):
+        world.act(case_id, "confirm_rehabilitation", world.liaison, NOTE)
+    rehabilitated = {"text": "Pads levelled and reseeded.", "completed_on": _today(world)}
+    world.act(case_id, "confirm_rehabilitation", rep, rehabilitated)
     world.act(case_id, "close_case", rep, {"text": "Exploration over; land restored."})
     assert world.case(case_id).stage == "closed"
     actions = _trail_actions(world, case_id)
-    assert actions[-4:] == [
+    assert actions[-5:] == [
         "record_activity_start",
         "record_monitoring_report",
         "record_monitoring_report",
+        "confirm_rehabilitation",
         "close_case",
     ]
     assert actions[0] == "open_case"

@@ -15,7 +15,7 @@ from fpic.errors import GuardRefused, InvalidData, NotFound, NotPermitted
 from fpic.grievances import grievance_figures
 from fpic.models import Case, Condition, Grievance
 from fpic.process import shipped_templates
-from tests.factories import Community, World, decision, walk_to
+from tests.factories import Community, World, decision, protocol, walk_to
 
 LIMITS = {t.id: t.grievance_days for t in shipped_templates().values()}
 NOTE = {"text": "Recorded by the field team."}
@@ -485,3 +485,66 @@ def test_ncip_breach_sends_the_case_back_to_moa_negotiation():
     assert breach.dest == "moa_negotiation"
     assert "implementation" in breach.sources
     assert "lodge_grievance" in {t.name for t in template.triggers_from("consensus_building")}
+
+
+# --- monitoring reviews and rehabilitation ---------------------------------------------------
+
+
+def test_joint_reviews_fall_due_on_the_protocols_rhythm(world, community):
+    case_id = _case_at(world, community, "monitoring")
+    entered = world.case(case_id).stage_entered_at.date()
+
+    def review_due() -> list:
+        with world.db.read_session() as session:
+            upcoming = deadlines(session, world.clock.now(), horizon_days=120)
+        return [d.due for d in upcoming if d.kind == "review"]
+
+    assert review_due() == [entered + timedelta(days=90)]
+    with pytest.raises(InvalidData) as caught:
+        world.act(
+            case_id, "record_monitoring_report", world.liaison, {"text": "Joint.", "joint": True}
+        )
+    assert _field(caught) == "community_monitors"
+    world.clock.advance(days=60)
+    world.act(
+        case_id,
+        "record_monitoring_report",
+        community.rep_actors[0],
+        {"text": "Springs clear.", "joint": True, "community_monitors": "Rosa and Ana Mamani"},
+    )
+    assert review_due() == [world.clock.now().date() + timedelta(days=90)]
+
+
+def test_a_community_may_agree_its_own_review_rhythm(world, community):
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "protocol", community)
+    world.act(case_id, "agree_protocol", community.rep_actors[0], protocol(review_every_days=30))
+    with world.db.read_session() as session:
+        case = session.get(Case, case_id)
+        assert case is not None
+        assert case.protocol is not None
+        assert case.protocol.review_every_days == 30
+
+    other = world.open_case(community)
+    walk_to(world, other, "protocol", community)
+    with pytest.raises(InvalidData) as caught:
+        world.act(other, "agree_protocol", community.rep_actors[0], protocol(review_every_days=2))
+    assert _field(caught) == "review_every_days"
+
+
+def test_closure_waits_for_the_community_to_confirm_rehabilitation(world, community):
+    case_id = _case_at(world, community, "monitoring")
+    rep = community.rep_actors[0]
+    with pytest.raises(GuardRefused) as caught:
+        world.act(case_id, "close_case", rep, NOTE)
+    assert _codes(caught.value) == {"rehabilitation_not_confirmed"}
+    with pytest.raises(InvalidData) as bad:
+        world.act(
+            case_id, "confirm_rehabilitation", rep, {"text": "Done.", "completed_on": "2099-01-01"}
+        )
+    assert _field(bad) == "completed_on"
+    world.act(
+        case_id, "confirm_rehabilitation", rep, {"text": "Reseeded.", "completed_on": _today(world)}
+    )
+    world.act(case_id, "close_case", rep, {"text": "Closed by the assembly."})
+    assert world.case(case_id).stage == "closed"

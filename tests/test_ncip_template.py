@@ -142,6 +142,10 @@ def test_main_path_runs_from_application_to_implementation_and_closure(world, co
     world.act(case_id, "record_activity_start", world.liaison, _activity(world))
     world.act(case_id, "record_monitoring_report", rep, NOTE)
     assert world.case(case_id).stage == "implementation"
+    refusal = _refused(world, case_id, "close_case", rep, NOTE)
+    assert _codes(refusal) == {"rehabilitation_not_confirmed"}
+    rehabilitated = {"text": "Weir site replanted.", "completed_on": _today(world)}
+    world.act(case_id, "confirm_rehabilitation", rep, rehabilitated)
     world.act(case_id, "close_case", rep, {"text": "Site rehabilitated as agreed."})
     assert world.case(case_id).stage == "closed"
     with world.db.read_session() as session:

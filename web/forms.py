@@ -130,6 +130,7 @@ def fields_for(
                                              default=", ".join(case.community.content_languages)),
             "formats": MultiCheckboxField(_l("Formats required for disclosure"), choices=_choices(FORMATS, FORMAT_LABELS)),
             "grievance_route": TextAreaField(_l("Grievance route"), validators=[InputRequired()]),
+            "review_every_days": IntegerField(_l("Joint monitoring review every (days)"), validators=[Optional()], default=90),
             "source": TextAreaField(_l("Source (resolution, minutes, protocol)"), validators=[InputRequired()]),
         }  # fmt: skip
     if effect == "disclosure":
@@ -235,6 +236,19 @@ def fields_for(
             "text": TextAreaField(_l("What changed"), validators=[InputRequired()]),
             "language": StringField(_l("Language (code, optional)")),
             "affected_items": MultiCheckboxField(_l("Information to disclose again (none: all)"), choices=options((i, _(template.item_title(i))) for i in items)),
+        }  # fmt: skip
+    if effect == "monitoring_report":
+        return {
+            "text": TextAreaField(_l("Findings of the review"), validators=[InputRequired()]),
+            "language": StringField(_l("Language (code, optional)")),
+            "joint": BooleanField(_l("Carried out jointly with the community's monitors")),
+            "community_monitors": StringField(_l("The community's monitors")),
+        }  # fmt: skip
+    if effect == "rehabilitation":
+        return {
+            "text": TextAreaField(_l("What was restored, and how the community checked it"), validators=[InputRequired()]),
+            "language": StringField(_l("Language (code, optional)")),
+            "completed_on": DateField(_l("Completed on"), validators=[InputRequired()], default=today),
         }  # fmt: skip
     if effect.startswith(("grievance", "retaliation")) or effect.startswith("condition_"):
         return _after_consent_fields(effect, case, languages, today)
