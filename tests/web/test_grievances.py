@@ -154,3 +154,57 @@ def test_a_representative_declares_a_condition_breached_through_the_form(
         assert condition is not None
         assert condition.status == "breached"
     assert "breached" in unescape(rep.get(f"/cases/{case_id}").text)
+
+
+# --- the other loops after a decision, through the forms -------------------------------------
+
+
+def test_withdrawal_of_consent_through_the_form_stops_activities(world, signed_in, monitored_case):
+    rep = signed_in("rep-ayllu-qollana-1")
+    response = rep.submit(
+        _url(monitored_case, "withdraw_consent"),
+        {
+            "decided_on": world.clock.now().date().isoformat(),
+            "deciding_body": "Community assembly",
+            "activities_affected": ["drilling"],
+            "text": "Los manantiales se secaron.",
+            "language": "es",
+        },
+    )
+    assert response.status_code == 302, response.text[:3000]
+    assert world.case(monitored_case).stage == "withdrawn"
+    assert "Consent withdrawn" in unescape(rep.get(f"/cases/{monitored_case}").text)
+
+
+def test_material_change_through_the_form_reopens_disclosure(world, signed_in, monitored_case):
+    liaison = signed_in("liaison")
+    response = liaison.submit(
+        _url(monitored_case, "register_material_change"),
+        {"text": "An open pit replaces the drilling.", "language": "es"},
+    )
+    assert response.status_code == 302, response.text[:3000]
+    case = world.case(monitored_case)
+    assert (case.stage, case.deliberation_started_at) == ("disclosure", None)
+
+
+def test_reconsideration_asked_by_the_proponent_and_reopened_by_the_community(
+    world, signed_in, community
+):
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "decision", community)
+    no = decision(world, community, votes_for=0, votes_against=len(community.reps))
+    world.act(case_id, "withhold_consent", community.rep_actors[0], no)
+    liaison = signed_in("liaison")
+    rep = signed_in("rep-ayllu-qollana-1")
+    refused = liaison.submit(_url(case_id, "reopen_case"), {"text": "We reopen it."})
+    assert refused.status_code == 403
+    response = liaison.submit(
+        _url(case_id, "request_reconsideration"), {"text": "New proposal: no camp."}
+    )
+    assert response.status_code == 302, response.text[:3000]
+    again = liaison.submit(_url(case_id, "request_reconsideration"), {"text": "Once more."})
+    assert again.status_code == 409  # a rule forbids it now, as for every guard
+    assert "already requested" in unescape(again.text)
+    response = rep.submit(_url(case_id, "reopen_case"), {"text": "We will listen again."})
+    assert response.status_code == 302, response.text[:3000]
+    assert world.case(case_id).stage == "disclosure"
