@@ -15,6 +15,8 @@ from web.context import actor, engine
 from web.i18n import available_locales
 
 bp = Blueprint("main", __name__)
+#: what the dashboard lists as due (stage plans show as overdue cases instead)
+DASHBOARD_DEADLINES = ("condition", "grievance", "review", "mandate", "reconsideration")
 
 
 @bp.route("/")
@@ -29,7 +31,7 @@ def dashboard() -> Any:
             "mine": mine,
             "waiting": cases_waiting_for(db, me),
             "overdue": list_cases(db, me, now, overdue=True, per_page=10),
-            "due": [d for d in deadlines(db, now, me) if d.kind in ("condition", "mandate")][:10],
+            "due": [d for d in deadlines(db, now, me) if d.kind in DASHBOARD_DEADLINES][:10],
             "recent": trail_events(db, me, per_page=10).items
             if me.role in ("auditor", "admin")
             else [],

@@ -208,3 +208,24 @@ def test_reconsideration_asked_by_the_proponent_and_reopened_by_the_community(
     response = rep.submit(_url(case_id, "reopen_case"), {"text": "We will listen again."})
     assert response.status_code == 302, response.text[:3000]
     assert world.case(case_id).stage == "disclosure"
+
+
+def test_the_dashboard_lists_overdue_grievance_steps_and_reviews(world, signed_in, monitored_case):
+    world.act(
+        monitored_case,
+        "lodge_grievance",
+        world.liaison,
+        {
+            "category": "impacts",
+            "channel": "written",
+            "complainant": "Juana Quispe",
+            "language": "es",
+            "text": "Polvo en las chacras.",
+            "received_on": world.clock.now().date().isoformat(),
+        },
+    )
+    world.clock.advance(days=95)
+    page = unescape(signed_in("liaison").get("/").text)
+    assert "is to be acknowledged" in page
+    assert "the joint monitoring review is due" in page
+    assert page.count('class="badge overdue"') >= 2
