@@ -640,6 +640,18 @@ class FpicCaseMachine(RuleBasedStateMachine):
             report["status"] = data.draw(st.sampled_from(("in_progress", "met")))
         return report
 
+    def build_monitoring_report(self, data: st.DataObject) -> dict[str, Any]:
+        report = self.build_note(data)
+        if data.draw(st.booleans(), label="joint review"):
+            # now and then without naming the community's monitors, which must be refused
+            report["joint"] = True
+            if data.draw(st.booleans()):
+                report["community_monitors"] = data.draw(TEXT)
+        return report
+
+    def build_rehabilitation(self, data: st.DataObject) -> dict[str, Any]:
+        return {"text": data.draw(TEXT), "completed_on": self._day(data)}
+
     def build_decision(self, data: st.DataObject) -> dict[str, Any]:
         day = self._day(data)
         if data.draw(st.booleans(), label="decision that passes any rule"):
@@ -952,6 +964,8 @@ BUILDERS = {
     "grievance_closure": FpicCaseMachine.build_grievance_closure,
     "condition_progress": FpicCaseMachine.build_condition_report,
     "condition_breach": FpicCaseMachine.build_condition_report,
+    "monitoring_report": FpicCaseMachine.build_monitoring_report,
+    "rehabilitation": FpicCaseMachine.build_rehabilitation,
 }
 
 
