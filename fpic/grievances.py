@@ -1,4 +1,5 @@
-"""After consent: the grievance mechanism and the conditions register (domain.md §5, §6).
+"""After consent: the grievance mechanism, the conditions register, joint monitoring reviews
+and the rehabilitation of the site (domain.md §5, §6).
 
 A grievance moves through known steps with time limits set by the template (UNGP 31:
 predictable), may be escalated to an independent mediator, and is closed only after a check
@@ -29,6 +30,7 @@ from fpic.models import (
     Grievance,
 )
 from fpic.payloads import Fields
+from fpic.process import Template
 
 #: the step a grievance must be at for each effect (UNGP 31: predictable, known stages)
 STEP_BEFORE = {
@@ -319,7 +321,7 @@ def write_rehabilitation(ctx: GuardContext, p: dict[str, Any], _from: str) -> di
     return _note(ctx, ctx.trigger.name, p)
 
 
-def next_review_due(case: Case, template: Any) -> date | None:
+def next_review_due(case: Case, template: Template) -> date | None:
     """When the next joint monitoring review is due, where the stage has such reviews."""
     reviewed = any(t.effect == "monitoring_report" for t in template.triggers_from(case.stage))
     if not reviewed or case.protocol is None:

@@ -22,6 +22,7 @@ from fpic.models import (
     CONSENTING_OUTCOMES,
     Case,
     Decision,
+    Grievance,
     Representative,
 )
 from fpic.process import Template, Trigger
@@ -109,7 +110,7 @@ def mandated_representative(ctx: GuardContext) -> list[Reason]:
     return []
 
 
-def _open_integrity_grievances(case: Case) -> list[Any]:
+def _open_integrity_grievances(case: Case) -> list[Grievance]:
     return [
         g
         for g in case.grievances
