@@ -289,7 +289,7 @@ def write_material_change(ctx: GuardContext, p: dict[str, Any], _from: str) -> d
 def _translations(f: Fields, key: str) -> list[dict[str, Any]]:
     cleaned = []
     for index, entry in enumerate(f.records(key, required=False)):
-        t = Fields(entry, {"language", "text", "translator"}, prefix=f"{key}.{index}.")
+        t = Fields(entry, {"language", "text", "translator"}, prefix=f"{f.prefix}{key}.{index}.")
         cleaned.append(
             {
                 "language": t.language("language"),
@@ -503,7 +503,15 @@ def _conditions(f: Fields) -> list[dict[str, Any]]:
     for index, entry in enumerate(f.records("conditions", required=False)):
         c = Fields(
             entry,
-            {"text", "language", "obligated_party", "due_on", "due_event", "verification"},
+            {
+                "text",
+                "language",
+                "translations",
+                "obligated_party",
+                "due_on",
+                "due_event",
+                "verification",
+            },
             prefix=f"conditions.{index}.",
         )
         cleaned.append(
@@ -513,6 +521,7 @@ def _conditions(f: Fields) -> list[dict[str, Any]]:
                 "obligated_party": c.short("obligated_party"),
                 "due_on": c.day("due_on", required=False),
                 "due_event": c.text("due_event", required=False),
+                "translations": _translations(c, "translations"),
                 "verification": c.text("verification"),
             }
         )

@@ -416,6 +416,8 @@ class Condition(Base):
     due_on: Mapped[date | None] = mapped_column(Date, default=None)
     verification: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default="open")
+    #: the condition in the community's other languages: [{language, text, translator}]
+    translations: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     #: what starts the obligation when there is no date ("before the access road is built")
     due_event: Mapped[str | None] = mapped_column(Text, default=None)
     #: the latest evidence of progress, met or breach; the full history is on the trail

@@ -17,7 +17,7 @@ from wtforms.validators import InputRequired, Length
 from fpic import audit
 from fpic.accounts import confirm_password
 from fpic.errors import GuardRefused, InvalidData, StaleCase
-from fpic.grievances import next_step_due
+from fpic.grievances import grievance_figures, next_step_due
 from fpic.models import Case, Community, Project, Representative
 from fpic.process import shipped_templates
 from fpic.queries import (
@@ -96,6 +96,9 @@ def _case_context(db: Session, case: Case) -> dict[str, Any]:
         "overdue": is_overdue(case, engine().clock.now()),
         "today": engine().clock.now().date(),
         "grievances": [(g, next_step_due(g, template.grievance_days)) for g in case.grievances],
+        "grievance_figures": grievance_figures(
+            db, engine().clock.now(), {template.id: template.grievance_days}, case_id=case.id
+        ),
     }
 
 

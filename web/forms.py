@@ -86,6 +86,9 @@ class ConditionForm(Form):
     due_on = DateField(_l("Due on"), validators=[Optional()])
     verification = StringField(_l("How it is verified"))
     due_event = StringField(_l("Or due when (an event)"))
+    translation_language = StringField(_l("Language of the translation (code, e.g. es)"))
+    translation_text = TextAreaField(_l("Translated text"))
+    translator = StringField(_l("Translated by"))
 
 
 def _note_fields() -> dict[str, Field]:
@@ -365,7 +368,8 @@ def data_of(form: ActionForm) -> dict[str, Any]:
             continue
         if isinstance(field, FieldList):
             rows = [{k: _plain(v) for k, v in entry.data.items()} for entry in field.entries]
-            data[name] = [row for row in rows if any(v not in (None, "") for v in row.values())]
+            rows = [row for row in rows if any(v not in (None, "") for v in row.values())]
+            data[name] = [_condition(row) for row in rows] if name == "conditions" else rows
         elif name in ("present", "question_id", "flag_id"):
             data[name] = field.data
         else:
@@ -377,6 +381,17 @@ def data_of(form: ActionForm) -> dict[str, Any]:
             raw = data[key]
             data[key] = int(raw) if raw and str(raw).isdigit() else None
     return data
+
+
+def _condition(row: dict[str, Any]) -> dict[str, Any]:
+    """One condition row: its translation fields become the engine's list of translations."""
+    translation = {
+        "language": row.pop("translation_language", None),
+        "text": row.pop("translation_text", None),
+        "translator": row.pop("translator", None),
+    }
+    row["translations"] = [translation] if any(translation.values()) else []
+    return row
 
 
 def field_name(engine_field: str) -> str:

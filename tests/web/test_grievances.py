@@ -229,3 +229,71 @@ def test_the_dashboard_lists_overdue_grievance_steps_and_reviews(world, signed_i
     assert "is to be acknowledged" in page
     assert "the joint monitoring review is due" in page
     assert page.count('class="badge overdue"') >= 2
+
+
+def test_a_condition_keeps_its_translation_and_the_case_shows_its_grievance_figures(
+    world, signed_in, community
+):
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "decision", community)
+    conditions = [
+        {
+            "text": "Yaku pukyukunata amachanqaku.",
+            "language": "qu",
+            "translations": [
+                {
+                    "language": "es",
+                    "text": "Se protegerán los manantiales.",
+                    "translator": "Rosa Mamani",
+                }
+            ],
+            "obligated_party": "Andes Copper S.A.",
+            "verification": "Joint site visit.",
+        }
+    ]
+    world.act(
+        case_id,
+        "give_consent_with_conditions",
+        community.rep_actors[0],
+        decision(world, community, conditions=conditions),
+    )
+    world.act(
+        case_id,
+        "lodge_grievance",
+        world.liaison,
+        {
+            "category": "agreement_non_compliance",
+            "channel": "written",
+            "complainant": "Junta de regantes",
+            "language": "es",
+            "text": "No se protegen los manantiales.",
+            "received_on": world.clock.now().date().isoformat(),
+        },
+    )
+    page = unescape(signed_in("auditor").get(f"/cases/{case_id}").text)
+    assert "Se protegerán los manantiales." in page
+    assert "translated by Rosa Mamani" in page
+    assert "1 received, 1 open, 0 overdue, 0 upheld, 0 escalated to a mediator." in page
+    record = unescape(signed_in("auditor").get(f"/cases/{case_id}/record").text)
+    assert "Se protegerán los manantiales." in record
+
+
+def test_rehabilitation_and_joint_review_through_the_forms(world, signed_in, monitored_case):
+    rep = signed_in("rep-ayllu-qollana-1")
+    today = world.clock.now().date().isoformat()
+    response = rep.submit(
+        _url(monitored_case, "record_monitoring_report"),
+        {"text": "Springs clear.", "joint": "y", "community_monitors": "Rosa and Ana Mamani"},
+    )
+    assert response.status_code == 302, response.text[:3000]
+    refused = rep.submit(_url(monitored_case, "close_case"), {"text": "Closing."})
+    assert refused.status_code == 409
+    assert "has not confirmed the agreed rehabilitation" in unescape(refused.text)
+    response = rep.submit(
+        _url(monitored_case, "confirm_rehabilitation"),
+        {"text": "Pads levelled and reseeded.", "completed_on": today},
+    )
+    assert response.status_code == 302, response.text[:3000]
+    response = rep.submit(_url(monitored_case, "close_case"), {"text": "Closed."})
+    assert response.status_code == 302, response.text[:3000]
+    assert world.case(monitored_case).stage == "closed"

@@ -1,4 +1,4 @@
-"""after consent: grievances, conditions register, monitoring reviews, rehabilitation
+"""after consent: grievances, the conditions register, monitoring reviews, rehabilitation
 
 Revision ID: 0002
 Revises: 0001
@@ -73,6 +73,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("rehabilitation_confirmed_at", sa.DateTime(), nullable=True))
 
     with op.batch_alter_table("conditions", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("translations", sa.JSON(), nullable=False, server_default="[]")
+        )
         batch_op.add_column(sa.Column("due_event", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("evidence", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("status_changed_at", sa.DateTime(), nullable=True))
@@ -94,6 +97,7 @@ def downgrade() -> None:
         batch_op.drop_column("status_changed_at")
         batch_op.drop_column("evidence")
         batch_op.drop_column("due_event")
+        batch_op.drop_column("translations")
 
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_column("rehabilitation_confirmed_at")
