@@ -206,6 +206,20 @@ def test_qualified_majority_needs_its_percentage(world, community):
             {"conditions": [{"text": "Water monitoring", "language": "es"}]},
             "conditions.0.obligated_party",
         ),
+        (
+            {
+                "conditions": [
+                    {
+                        "text": "Yaku qhawaq.",
+                        "language": "qu",
+                        "obligated_party": "Andes Copper S.A.",
+                        "verification": "Quarterly report.",
+                        "translations": [{"language": "es", "text": " "}],
+                    }
+                ]
+            },
+            "conditions.0.translations.0.text",
+        ),
     ],
 )
 def test_bad_decision_is_refused_before_any_guard(world, community, change, field):
