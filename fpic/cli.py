@@ -335,7 +335,7 @@ def serve(ctx: Context, host: str, port: int, workers: int, with_demo: bool) -> 
 
     upgrade(ctx.db.engine)
     if with_demo:
-        ctx.invoke(demo, quiet=True)
+        click.get_current_context().invoke(demo, quiet=True)
     if ctx.url:
         os.environ["FPIC_DATABASE_URL"] = ctx.url
     if not os.environ.get("FPIC_SECRET_KEY"):

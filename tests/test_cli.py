@@ -173,3 +173,51 @@ def test_cli_speaks_the_terminal_language(demo_db, monkeypatch):
         fpic.cli._translations.cache_clear()
     assert result.exit_code == 0
     assert result.stdout.startswith("Íntegro") or "eventos" in result.stdout, result.stdout
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_serve_demo_seeds_and_serves_as_the_quick_start_says(tmp_path: Path):
+    """The README's main command: `fpic serve --demo` on the SQLite default in a fresh folder."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FPIC_")}
+    fpic = Path(sys.executable).with_name("fpic")
+    server = subprocess.Popen(
+        [str(fpic), "serve", "--demo", "--port", str(port), "--workers", "1"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline, status = time.monotonic() + 120, None
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as page:
+                    status, body = page.status, page.read().decode()
+                    break
+            except OSError:
+                time.sleep(0.5)
+        assert status == 200, server.poll()
+        assert 'name="username"' in body
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert "rep-ayllu-qollana" in output  # the demo logins are printed
+    db = Database(f"sqlite:///{tmp_path / 'fpic.sqlite3'}")
+    with db.read_session() as session:
+        assert session.scalar(select(func.count()).select_from(User)) >= 8
+    db.dispose()
