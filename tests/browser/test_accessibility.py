@@ -13,7 +13,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 
-from fpic.models import IntegrityFlag, Question
+from fpic.models import Grievance, IntegrityFlag, Question
 from tests.browser.conftest import (
     LiveServer,
     fill_sign_in,
@@ -95,6 +95,15 @@ def build_world(world: World) -> tuple[Community, int, int, int]:
     world.act(rich, "give_consent_with_conditions", rep,
               decision(world, community, conditions=conditions))  # fmt: skip
     assert world.case(rich).stage == "agreement"
+    # a grievance on the page, escalated to a mediator, so its table and badges are checked too
+    world.act(rich, "lodge_grievance", rep, {
+        "category": "benefit_distribution", "channel": "anonymous_box", "anonymous": True,
+        "language": "qu", "text": "Qullqiqa mana chayanchu.", "received_on": today,
+    })  # fmt: skip
+    grievance_id = first_id(world, Grievance, rich)
+    world.act(rich, "escalate_grievance", rep, {
+        "grievance_id": grievance_id, "mediator": "Defensoría del Pueblo", "text": "Sin respuesta.",
+    })  # fmt: skip
 
     at_disclosure = world.open_case(community)
     walk_to(world, at_disclosure, "disclosure", community)
