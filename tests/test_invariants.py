@@ -121,7 +121,14 @@ START_STAGES = (
     "monitoring",
 )
 #: attempts to jump ahead while walking to the start stage
-TRICKS = ("early_completion", "early_consent", "expired_consent", "open_flag", "open_question")
+TRICKS = (
+    "early_completion",
+    "early_consent",
+    "expired_consent",
+    "open_flag",
+    "open_integrity_grievance",
+    "open_question",
+)
 MAX_EXAMPLES = max(1, int(os.environ.get("FPIC_HYPOTHESIS_EXAMPLES") or 25))
 STEPS = 40
 STATS: Counter[str] = Counter()
@@ -812,6 +819,22 @@ class FpicCaseMachine(RuleBasedStateMachine):
                 return
             review = {"flag_id": flag_id, "resolution": "Not substantiated.", "upheld": False}
             self.must("review_integrity_flag", "rep1", review)
+        if "open_integrity_grievance" in tricks:
+            complaint = {
+                "category": "process_integrity",
+                "channel": "anonymous_box",
+                "anonymous": True,
+                "language": "qu",
+                "text": "Votos comprados con víveres.",
+                "received_on": self.world.clock.now().date().isoformat(),
+            }
+            lodged = self.must("lodge_grievance", "rep3", complaint)
+            grievance = {"grievance_id": lodged.records["grievance_id"]}
+            if consent("rep2", "open_integrity_grievance"):
+                return
+            self.must("acknowledge_grievance", "liaison", {**grievance, "text": "Received."})
+            assessed = {**grievance, "assessment": "No evidence found.", "upheld": False}
+            self.must("assess_grievance", "rep1", assessed)
         if "open_question" in tricks:
             asked = {"text": "Who pays for the water?", "language": "qu"}
             question_id = self.must("ask_question", "rep1", asked).records["question_id"]
