@@ -253,7 +253,7 @@ def fields_for(
             "language": StringField(_l("Language (code, optional)")),
             "completed_on": DateField(_l("Completed on"), validators=[InputRequired()], default=today),
         }  # fmt: skip
-    if effect.startswith(("grievance", "retaliation")) or effect.startswith("condition_"):
+    if effect.startswith(("grievance", "retaliation", "condition_")):
         return _after_consent_fields(effect, case, languages, today)
     raise KeyError(effect)
 
