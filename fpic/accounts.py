@@ -9,15 +9,17 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
+from fpic import audit
 from fpic.actors import Actor
 from fpic.engine import Engine
 from fpic.errors import NotPermitted
 from fpic.i18n import N_, Reason
-from fpic.models import User, UserSession
+from fpic.models import TrailEvent, User, UserSession
 from fpic.payloads import printable
 from fpic.registry import check_password, hash_password
 
@@ -30,6 +32,41 @@ _DUMMY_HASH = hash_password("not-a-real-password-only-for-timing")
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
+
+
+#: failed sign-ins for one user name within THROTTLE_WINDOW before further tries wait
+THROTTLE_FAILURES = 5
+THROTTLE_WINDOW = timedelta(minutes=15)
+
+
+def _recent_failures(session: Session, username: str, now: datetime) -> int:
+    """Failed sign-ins for this name, counted on the system chain, so every worker and
+    machine sharing the database sees the same count (names that do not exist included)."""
+    since = audit.format_time(now - THROTTLE_WINDOW)
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(TrailEvent)
+            .where(
+                TrailEvent.chain == audit.SYSTEM_CHAIN,
+                TrailEvent.action == "sign_in",
+                TrailEvent.outcome == "refused",
+                TrailEvent.actor == (username or "-"),
+                TrailEvent.at >= since,
+            )
+        )
+        or 0
+    )
+
+
+def _throttled() -> NotPermitted:
+    return NotPermitted(
+        Reason(
+            "sign_in_throttled",
+            N_("Too many failed sign-ins for this user name; wait %(minutes)s minutes."),
+            {"minutes": int(THROTTLE_WINDOW.total_seconds() // 60)},
+        )
+    )
 
 
 def _refused() -> NotPermitted:
@@ -48,30 +85,42 @@ def sign_in(engine: Engine, username: str, password: str) -> SignedIn:
     username = printable((username or "").strip(), 80)
     now = engine.clock.now()
     with engine.db.write_session() as session, session.begin():
-        user = session.scalar(select(User).where(User.username == username))
-        if user is None:
-            check_password(User(password_hash=_DUMMY_HASH), password or "")
-        ok = user is not None and user.active and check_password(user, password or "")
-        if not ok:
+        if _recent_failures(session, username, now) >= THROTTLE_FAILURES:
+            # no password is checked while throttled, right or wrong
             engine.record_system_event(
-                session,
-                username or "-",
-                "anonymous",
-                "sign_in",
-                {"reason": "bad_credentials"},
+                session, username or "-", "anonymous", "sign_in", {"reason": "throttled"},
                 outcome="refused",
-            )
+            )  # fmt: skip
+            throttled = True
         else:
-            assert user is not None
-            token = secrets.token_urlsafe(32)
-            session.add(
-                UserSession(
-                    token_hash=_digest(token), user_id=user.id, created_at=now, last_seen_at=now
+            throttled = False
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None:
+                check_password(User(password_hash=_DUMMY_HASH), password or "")
+            ok = user is not None and user.active and check_password(user, password or "")
+            if not ok:
+                engine.record_system_event(
+                    session,
+                    username or "-",
+                    "anonymous",
+                    "sign_in",
+                    {"reason": "bad_credentials"},
+                    outcome="refused",
                 )
-            )
-            engine.record_system_event(session, user.username, user.role, "sign_in", {})
-            return SignedIn(Actor.of(user), token, user.locale)
-    raise _refused()
+            else:
+                assert user is not None
+                token = secrets.token_urlsafe(32)
+                session.add(
+                    UserSession(
+                        token_hash=_digest(token),
+                        user_id=user.id,
+                        created_at=now,
+                        last_seen_at=now,
+                    )
+                )
+                engine.record_system_event(session, user.username, user.role, "sign_in", {})
+                return SignedIn(Actor.of(user), token, user.locale)
+    raise _throttled() if throttled else _refused()
 
 
 def sign_out(engine: Engine, token: str) -> None:

@@ -6,6 +6,8 @@ Each change goes through ``Engine.system_action``: one transaction with its syst
 from __future__ import annotations
 
 from datetime import date
+from functools import cache
+from importlib import resources
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -33,7 +35,18 @@ def hash_password(password: str) -> str:
             min=MIN_PASSWORD,
             max=MAX_PASSWORD,
         )
+    if password.strip().lower() in common_passwords():
+        raise invalid("password", N_("This password is too common; choose another one."))
     return _hasher.hash(password)
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list of passwords people pick most (OWASP ASVS 5.0 §6.2: refuse them)."""
+    text = resources.files("fpic").joinpath("common_passwords.txt").read_text(encoding="utf-8")
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line and not line.startswith("#")
+    )
 
 
 def check_password(user: User, password: str) -> bool:

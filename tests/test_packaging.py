@@ -35,6 +35,7 @@ def test_wheel_contains_every_runtime_file(wheel):
         names = set(archive.namelist())
     wanted = _shipped(
         "fpic/processes/*.toml",
+        "fpic/common_passwords.txt",
         "fpic/migrations/versions/*.py",
         "web/templates/**/*.html",
         "web/static/*",

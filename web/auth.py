@@ -31,6 +31,7 @@ from fpic.errors import NotPermitted
 from fpic.permissions import PERMISSIONS, allows
 from web.context import engine
 from web.extensions import login_manager
+from web.i18n import reason_text
 
 bp = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -104,9 +105,13 @@ def login() -> Any:
     if form.validate_on_submit():
         try:
             signed = sign_in(engine(), form.username.data or "", form.password.data or "")
-        except NotPermitted:
-            flash(_("The user name or the password is not right."), "error")
-            return render_template("login.html", form=form), 401
+        except NotPermitted as refusal:
+            throttled = any(r.code == "sign_in_throttled" for r in refusal.reasons)
+            if throttled:
+                flash(reason_text(refusal.reasons[0]), "error")
+            else:
+                flash(_("The user name or the password is not right."), "error")
+            return render_template("login.html", form=form), 429 if throttled else 401
         locale = session.get("locale")
         session.clear()  # a new session at sign-in: nothing from before carries over
         if locale:

@@ -414,3 +414,13 @@ def test_the_trail_filters_by_whole_days(world, signed_in, trail_world):
     assert _shown(auditor.get("/audit/?since=2026-03-03&until=2026-03-11").text) == set()
     both = auditor.get("/audit/?since=2026-03-02&until=2026-03-12").text
     assert _shown(both) == _stored(world)
+
+
+def test_repeated_failed_sign_ins_get_a_translated_wait_message(browser):
+    from fpic.accounts import THROTTLE_FAILURES
+
+    for _ in range(THROTTLE_FAILURES):
+        assert browser.login("liaison", "not the password").status_code == 401
+    throttled = browser.login("liaison", PASSWORD)
+    assert throttled.status_code == 429
+    assert "wait 15 minutes" in throttled.text

@@ -3,6 +3,7 @@ one must get, and nothing written by a request that is refused."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -149,14 +150,16 @@ def route(
 EVERYONE_SIGNED_IN = (LOGIN, 200, 200, 200, 200, 200)
 CASE_READERS = (LOGIN, 200, 200, 404, 200, 200)
 CASE_ACTORS = (LOGIN, 200, 200, 404, 403, 403)
+VISITORS = itertools.count(1)
 ROUTES = [
     route("sign-in page", "auth.login", (200, 200, 200, 200, 200, 200)),
     route(
-        "sign-in with a wrong password",
+        "sign-in with wrong credentials",
         "auth.login",
         (401, 401, 401, 401, 401, 401),
         method="POST",
-        data=lambda m, c: {"username": "liaison", "password": "not the password"},
+        # a new name each time: five failures for one name throttle it (tests/test_accounts.py)
+        data=lambda m, c: {"username": f"visitor-{next(VISITORS)}", "password": "not it"},
     ),
     route("sign-out", "auth.logout", (LOGIN,) * len(ROLES), method="POST"),
     route(
