@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from fpic.db import Base, make_engine
-from fpic.migrate import current_revision, head_revision, upgrade
+from fpic.migrate import current_revision, downgrade, head_revision, upgrade
 
 
 def _differences(url: str) -> list:
@@ -36,3 +36,48 @@ def test_upgrade_twice_is_harmless(tmp_path):
     upgrade(engine)
     assert current_revision(engine) == head_revision()
     engine.dispose()
+
+
+def _round_trip_through_the_first_revision(url: str, world_factory) -> None:
+    """A database with real cases goes back to revision 0001 and up to head again: the data
+    stays, the new columns get their defaults, and every chain still verifies."""
+    from fpic import audit
+    from fpic.models import Case, Condition, Protocol
+    from tests.factories import decision, walk_to
+
+    world = world_factory(url)
+    community = world.add_community("ayllu-qollana", ["qu", "es"])
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "decision", community)
+    conditions = [{"text": "Yaku qhawaq.", "language": "qu", "obligated_party": "Andes Copper",
+                   "verification": "Joint visit."}]  # fmt: skip
+    world.act(case_id, "give_consent_with_conditions", community.rep_actors[0],
+              decision(world, community, conditions=conditions))  # fmt: skip
+    engine = world.db.engine
+    downgrade(engine, "0001")
+    assert current_revision(engine) == "0001"
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    with world.db.read_session() as session:
+        case = session.get(Case, case_id)
+        assert case is not None
+        assert case.stage == "agreement"
+        protocol = session.query(Protocol).one()
+        assert protocol.review_every_days == 90
+        [condition] = session.query(Condition).all()
+        assert condition.translations == []
+        assert audit.verify_database(session).intact
+    world.db.dispose()
+
+
+def test_sqlite_data_survives_down_to_the_first_revision_and_back(tmp_path):
+    from tests.factories import make_world
+
+    _round_trip_through_the_first_revision(f"sqlite:///{tmp_path / 'round.sqlite3'}", make_world)
+
+
+@pytest.mark.postgres
+def test_postgres_data_survives_down_to_the_first_revision_and_back(pg_url):
+    from tests.factories import make_world
+
+    _round_trip_through_the_first_revision(pg_url, make_world)
