@@ -35,6 +35,10 @@ class Context:
     def engine(self) -> Engine:
         return Engine(self.db, SystemClock())
 
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()
+
 
 pass_context = click.make_pass_decorator(Context)
 
@@ -70,6 +74,7 @@ def _reason_text(reason: Reason) -> str:
 def main(ctx: click.Context, database_url: str | None) -> None:
     """fpic: Free, Prior and Informed Consent processes with a verifiable decision trail."""
     ctx.obj = Context(database_url)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def _fail(error: FpicError) -> None:
@@ -77,12 +82,49 @@ def _fail(error: FpicError) -> None:
 
 
 @main.command("init-db")
+@click.option(
+    "--app-role",
+    metavar="ROLE",
+    help="PostgreSQL: after migrating, give ROLE the application's rights "
+    "(read everything, append to the trail, never change it).",
+)
 @pass_context
-def init_db(ctx: Context) -> None:
+def init_db(ctx: Context, app_role: str | None) -> None:
     """Create the database or bring it to the latest schema (safe to run again)."""
     upgrade(ctx.db.engine)
     url = ctx.db.engine.url.render_as_string(hide_password=True)
     click.echo(_("Database ready: %(url)s", url=url))
+    if app_role:
+        _grant_app_role(ctx, app_role)
+
+
+def _grant_app_role(ctx: Context, role: str) -> None:
+    from fpic.grants import RoleProblem, grant_app_role
+
+    try:
+        grant_app_role(ctx.db.engine, role)
+    except RoleProblem as problem:
+        raise click.ClickException(_role_problem_text(problem)) from None
+    click.echo(
+        _(
+            "Role %(role)s may now read every table and add to the decision trail, "
+            "but not change or delete it.",
+            role=role,
+        )
+    )
+
+
+def _role_problem_text(problem: Any) -> str:
+    texts = {
+        "not_postgresql": _("Database roles exist only on PostgreSQL."),
+        "no_role": _("There is no role %(role)s: create it first (CREATE ROLE ... LOGIN).",
+                     role=problem.role),
+        "superuser": _("%(role)s is a superuser, which no grant can restrict.", role=problem.role),
+        "no_schema": _("The tables are not there yet: run the migrations first."),
+        "owner": _("%(role)s owns the tables; the application needs a role of its own.",
+                   role=problem.role),
+    }  # fmt: skip
+    return texts[problem.kind]
 
 
 @main.command()
