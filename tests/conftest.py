@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from fpic import registry
 from tests.factories import CHEAP_HASHER, Community, World, make_world
@@ -78,6 +79,29 @@ def postgres_database() -> Iterator[str]:
 def pg_url() -> Iterator[str]:
     with postgres_database() as url:
         yield url
+
+
+@pytest.fixture
+def app_role(pg_url: str) -> Iterator[str]:
+    """A login role for the application (see fpic/grants.py), dropped after the test."""
+    role = f"fpic_app_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+    yield role
+    owner = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with owner.connect() as conn:
+        conn.execute(text(f'DROP OWNED BY "{role}"'))
+    owner.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'REVOKE ALL ON DATABASE "{make_url(pg_url).database}" FROM "{role}"'))
+        conn.execute(text(f'DROP ROLE "{role}"'))
+    admin.dispose()
+
+
+def as_role(url: str, role: str) -> str:
+    """``url`` signed in as ``role`` (trust authentication on the test server)."""
+    return make_url(url).set(username=role, password=None).render_as_string(hide_password=False)
 
 
 @pytest.fixture

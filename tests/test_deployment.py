@@ -3,13 +3,11 @@ read every table and append to the trail but never change or delete a trail even
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
 
 from fpic.audit import verify_database
@@ -17,31 +15,8 @@ from fpic.cli import main
 from fpic.db import Database
 from fpic.engine import Engine
 from fpic.grants import RoleProblem, grant_app_role
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import as_role
 from tests.factories import World, make_world, walk_to
-
-
-@pytest.fixture
-def app_role(pg_url: str) -> Iterator[str]:
-    """A login role of its own, dropped with everything granted to it after the test."""
-    role = f"fpic_app_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
-    yield role
-    owner = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with owner.connect() as conn:
-        conn.execute(text(f'DROP OWNED BY "{role}"'))
-    owner.dispose()
-    with admin.connect() as conn:
-        # the test database may still hold its grants until the pg_url fixture drops it
-        conn.execute(text(f'REVOKE ALL ON DATABASE "{make_url(pg_url).database}" FROM "{role}"'))
-        conn.execute(text(f'DROP ROLE "{role}"'))
-    admin.dispose()
-
-
-def as_role(url: str, role: str) -> str:
-    return make_url(url).set(username=role, password=None).render_as_string(hide_password=False)
 
 
 @pytest.fixture
