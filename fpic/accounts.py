@@ -1,4 +1,5 @@
-"""Signing in and out, with server-side sessions and every sign-in on the system chain.
+"""Signing in and out, with server-side sessions and every sign-in on the system chain, and
+a person changing their own password.
 
 No answer tells an unknown user name from a wrong password, and both take the time of one
 password check, so sign-in cannot be used to find out who has an account.
@@ -16,12 +17,13 @@ from sqlalchemy.orm import Session
 
 from fpic import audit
 from fpic.actors import Actor
-from fpic.engine import Engine
-from fpic.errors import NotPermitted
+from fpic.engine import Engine, require_active
+from fpic.errors import InvalidData, NotPermitted
 from fpic.i18n import N_, Reason
 from fpic.models import TrailEvent, User, UserSession
 from fpic.payloads import printable
-from fpic.registry import check_password, hash_password
+from fpic.permissions import OWN_ACCOUNT_ROLES
+from fpic.registry import check_password, end_open_sessions, hash_password
 
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
@@ -37,11 +39,16 @@ def _digest(token: str) -> str:
 #: failed sign-ins for one user name within THROTTLE_WINDOW before further tries wait
 THROTTLE_FAILURES = 5
 THROTTLE_WINDOW = timedelta(minutes=15)
+#: refused attempts that count as failures: a wrong current password on the password change
+#: counts like a failed sign-in, or a session left open would let anyone guess the password
+#: freely (rule violations of a new password are refused before the trail, so never count)
+THROTTLED_ACTIONS = ("sign_in", "change_password")
 
 
 def _recent_failures(session: Session, username: str, now: datetime) -> int:
-    """Failed sign-ins for this name, counted on the system chain, so every worker and
-    machine sharing the database sees the same count (names that do not exist included)."""
+    """Failed sign-ins and password changes for this name, counted on the system chain, so
+    every worker and machine sharing the database sees the same count (names that do not
+    exist included)."""
     since = audit.format_time(now - THROTTLE_WINDOW)
     return (
         session.scalar(
@@ -49,7 +56,7 @@ def _recent_failures(session: Session, username: str, now: datetime) -> int:
             .select_from(TrailEvent)
             .where(
                 TrailEvent.chain == audit.SYSTEM_CHAIN,
-                TrailEvent.action == "sign_in",
+                TrailEvent.action.in_(THROTTLED_ACTIONS),
                 TrailEvent.outcome == "refused",
                 TrailEvent.actor == (username or "-"),
                 TrailEvent.at >= since,
@@ -156,15 +163,56 @@ def actor_for_session(engine: Engine, token: str) -> tuple[Actor, User] | None:
 
 
 def end_all_sessions(engine: Engine, user_id: int) -> int:
-    """End every session of a user (password change, account disabled); returns how many."""
+    """End every session of a user; returns how many."""
     now = engine.clock.now()
     with engine.db.write_session() as session, session.begin():
-        result = session.execute(
-            update(UserSession)
-            .where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
-            .values(ended_at=now)
+        return end_open_sessions(session, user_id, now)
+
+
+def change_password(engine: Engine, actor: Actor, current_password: str, new_password: str) -> int:
+    """Replace the signed-in person's password and end every session of theirs, the one they
+    changed it from included: whoever held a session opened with the old password is out.
+    Returns how many sessions ended. Neither password goes on the trail."""
+    try:
+        digest = hash_password(new_password or "")
+    except InvalidData as bad:  # the rules name the field "password"; here it is the new one
+        raise InvalidData("new_password", bad.reasons[0]) from None
+    now = engine.clock.now()
+
+    def work(session: Session) -> dict[str, int]:
+        if _recent_failures(session, actor.username, now) >= THROTTLE_FAILURES:
+            raise _password_throttled()  # no password is checked while throttled
+        require_active(session, actor)
+        user = session.get(User, actor.user_id)
+        assert user is not None  # require_active refuses a missing account
+        if not check_password(user, current_password or ""):
+            raise _wrong_current_password()
+        user.password_hash = digest
+        return {"user_id": user.id, "sessions_ended": end_open_sessions(session, user.id, now)}
+
+    result = engine.system_action(actor, "change_password", OWN_ACCOUNT_ROLES, work)
+    return result["sessions_ended"]
+
+
+def _wrong_current_password() -> InvalidData:
+    return InvalidData(
+        "current_password",
+        Reason(
+            "wrong_password",
+            N_("This is not your current password."),
+            {"field": "current_password"},
+        ),
+    )
+
+
+def _password_throttled() -> NotPermitted:
+    return NotPermitted(
+        Reason(
+            "password_throttled",
+            N_("Too many wrong passwords for this account; wait %(minutes)s minutes."),
+            {"minutes": int(THROTTLE_WINDOW.total_seconds() // 60)},
         )
-        return result.rowcount or 0
+    )
 
 
 def set_locale(engine: Engine, user_id: int, locale: str | None) -> None:

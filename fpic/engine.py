@@ -132,7 +132,7 @@ class Engine:
         data: Mapping[str, Any] | None,
         expected_version: int,
     ) -> ActionResult:
-        _require_active(session, actor)
+        require_active(session, actor)
         case = self._lock_case(session, case_id, actor)
         if case.version != expected_version:
             raise StaleCase(case_id, expected_version, case.version)
@@ -198,7 +198,7 @@ class Engine:
         template_id: str,
         reference: str,
     ) -> ActionResult:
-        _require_active(session, actor)
+        require_active(session, actor)
         refusals = role_refusal(actor, CASE_OPENING_ROLES, "open_case")
         if refusals:
             raise NotPermitted(*refusals)
@@ -455,7 +455,7 @@ def ensure_system_chain(session: Session) -> None:
         session.add(ChainHead(chain=audit.SYSTEM_CHAIN, seq=0, hash=audit.GENESIS))
 
 
-def _require_active(session: Session, actor: Actor) -> None:
+def require_active(session: Session, actor: Actor) -> None:
     """An account disabled after the person signed in can no longer act (checked in the
     action's own transaction, so a disabling that commits first always wins)."""
     user = session.get(User, actor.user_id)

@@ -21,6 +21,8 @@ ROLE_TITLES = {
 REGISTRY_ROLES = ("liaison", "admin")
 CASE_OPENING_ROLES = ("liaison",)
 USER_ADMIN_ROLES = ("admin",)
+#: every account holder may change their own password (it changes no FPIC record)
+OWN_ACCOUNT_ROLES = ("liaison", "representative", "auditor", "admin")
 
 
 def can_read_case(actor: Actor, case: Case) -> bool:
@@ -56,6 +58,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "trail:read": ("liaison", "representative", "auditor", "admin"),
     "system_trail:read": ("auditor", "admin"),
     "users:manage": USER_ADMIN_ROLES,
+    "own_password:change": OWN_ACCOUNT_ROLES,
 }
 
 

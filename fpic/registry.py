@@ -5,25 +5,28 @@ Each change goes through ``Engine.system_action``: one transaction with its syst
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from argon2 import PasswordHasher
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fpic.actors import Actor
 from fpic.engine import Engine
 from fpic.errors import invalid
 from fpic.i18n import N_
-from fpic.models import ROLES, Community, Mandate, Project, Representative, User
+from fpic.models import ROLES, Community, Mandate, Project, Representative, User, UserSession
 from fpic.payloads import SLUG, Fields
 from fpic.permissions import REGISTRY_ROLES, USER_ADMIN_ROLES
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 128
+#: the roles an administrator may move an account between: a representative's account stays
+#: one, because it is tied to a registered representative and their community's mandate
+ASSIGNABLE_ROLES = tuple(role for role in ROLES if role != "representative")
 _hasher = PasswordHasher()  # argon2id with argon2-cffi's defaults (OWASP ASVS 5.0 floor)
 
 
@@ -241,9 +244,19 @@ def bootstrap_admin(engine: Engine, username: str, password: str) -> int:
     )
 
 
+def end_open_sessions(session: Session, user_id: int, at: datetime) -> int:
+    """End every open session of a user inside the caller's transaction, so the change that
+    calls for it (disabling, a new password or role) and the sign-out commit together."""
+    result = session.execute(
+        update(UserSession)
+        .where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
+        .values(ended_at=at)
+    )
+    return result.rowcount or 0
+
+
 def set_user_active(engine: Engine, actor: Actor, user_id: int, active: bool) -> None:
     """Disable or re-enable an account; disabling ends its sessions at once."""
-    from fpic.models import UserSession
 
     def work(session: Session) -> dict[str, Any]:
         user = session.get(User, user_id)
@@ -253,12 +266,59 @@ def set_user_active(engine: Engine, actor: Actor, user_id: int, active: bool) ->
             raise invalid("user_id", N_("You cannot disable your own account."))
         user.active = active
         if not active:
-            for row in session.scalars(
-                select(UserSession).where(
-                    UserSession.user_id == user.id, UserSession.ended_at.is_(None)
-                )
-            ):
-                row.ended_at = engine.clock.now()
+            end_open_sessions(session, user.id, engine.clock.now())
         return {"user_id": user.id, "username": user.username, "active": active}
 
     engine.system_action(actor, "enable_user" if active else "disable_user", USER_ADMIN_ROLES, work)
+
+
+def set_user_role(engine: Engine, actor: Actor, user_id: int, role: str) -> None:
+    """Move an account to another role; its sessions end at once, so the person signs in
+    again and every page they see from then on follows the new role."""
+    new_role = Fields({"role": role}, {"role"}).choice("role", ROLES)
+
+    def work(session: Session) -> dict[str, Any]:
+        user = session.get(User, user_id)
+        if user is None:
+            raise invalid("user_id", N_("There is no such user."))
+        _check_role_change(actor, user, new_role or "")
+        old_role, user.role = user.role, new_role or ""
+        ended = end_open_sessions(session, user.id, engine.clock.now())
+        return {
+            "user_id": user.id,
+            "username": user.username,
+            "from_role": old_role,
+            "to_role": new_role,
+            "sessions_ended": ended,
+        }
+
+    engine.system_action(actor, "change_role", USER_ADMIN_ROLES, work)
+
+
+def _check_role_change(actor: Actor, user: User, new_role: str) -> None:
+    # a representative speaks for a community under its mandate: that is not a role to hand
+    # out or take away here, it comes with the registry entry the account is linked to
+    if user.role == "representative":
+        raise invalid(
+            "role",
+            N_(
+                "A representative's account cannot be given another role: it is tied to "
+                "their community's mandate. Disable it and add a new account instead."
+            ),
+        )
+    if new_role not in ASSIGNABLE_ROLES:
+        raise invalid(
+            "role",
+            N_(
+                "An account cannot become a representative's: a representative's account is "
+                "added linked to the registered representative and their community's mandate."
+            ),
+        )
+    if new_role == user.role:
+        raise invalid("role", N_("This account already has this role."))
+    if user.id == actor.user_id:
+        # so there is always an administrator left to manage the accounts
+        raise invalid(
+            "role",
+            N_("You cannot remove your own administrator role; another administrator can."),
+        )

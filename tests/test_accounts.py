@@ -1,15 +1,23 @@
-"""Sign-in throttling that holds across workers, and the password rules (OWASP ASVS 5.0 §6)."""
+"""Sign-in throttling that holds across workers, the password rules (OWASP ASVS 5.0 §6), a
+person changing their own password, and an administrator changing an account's role."""
 
 from __future__ import annotations
 
-import pytest
+import json
 
-from fpic.accounts import THROTTLE_FAILURES, sign_in
+import pytest
+from sqlalchemy import select
+
+from fpic import audit
+from fpic.accounts import THROTTLE_FAILURES, actor_for_session, change_password, sign_in
 from fpic.clock import FrozenClock
 from fpic.engine import Engine
 from fpic.errors import InvalidData, NotPermitted
-from fpic.registry import add_user, common_passwords
-from tests.factories import PASSWORD, World
+from fpic.models import TrailEvent, User
+from fpic.registry import add_user, common_passwords, set_user_role
+from tests.factories import PASSWORD, Community, World
+
+NEW_PASSWORD = "a brand new passphrase"
 
 
 def _codes(error: Exception) -> set[str]:
@@ -92,3 +100,197 @@ def test_a_frozen_clock_sees_the_window_end(world: World):
     assert _fail(engine, "auditor") == {"sign_in_throttled"}
     clock.advance(minutes=2)
     assert sign_in(engine, "auditor", PASSWORD).actor.username == "auditor"
+
+
+# --- changing one's own password -----------------------------------------------------------
+
+
+def _system_events(world: World, action: str, outcome: str = "done") -> list[TrailEvent]:
+    with world.db.read_session() as db:
+        return list(
+            db.scalars(
+                select(TrailEvent)
+                .where(
+                    TrailEvent.chain == audit.SYSTEM_CHAIN,
+                    TrailEvent.action == action,
+                    TrailEvent.outcome == outcome,
+                )
+                .order_by(TrailEvent.seq)
+            )
+        )
+
+
+def _user(world: World, username: str) -> User:
+    with world.db.read_session() as db:
+        user = db.scalar(select(User).where(User.username == username))
+        assert user is not None
+        db.expunge(user)
+        return user
+
+
+def _chain_intact(world: World) -> bool:
+    with world.db.read_session() as db:
+        return audit.verify_database(db).intact
+
+
+def _event_count(world: World) -> int:
+    with world.db.read_session() as db:
+        return len(db.scalars(select(TrailEvent.id)).all())
+
+
+def _trail_text(world: World) -> str:
+    with world.db.read_session() as db:
+        return " ".join(e.data for e in db.scalars(select(TrailEvent)))
+
+
+def test_a_password_change_replaces_the_password_and_ends_every_session(world: World):
+    here, laptop = (
+        sign_in(world.engine, "liaison", PASSWORD),
+        sign_in(world.engine, "liaison", PASSWORD),
+    )
+    someone_else = sign_in(world.engine, "auditor", PASSWORD)
+    assert change_password(world.engine, here.actor, PASSWORD, NEW_PASSWORD) == 2
+    assert actor_for_session(world.engine, here.token) is None
+    assert actor_for_session(world.engine, laptop.token) is None
+    assert actor_for_session(world.engine, someone_else.token) is not None
+    assert _fail(world.engine, "liaison") == {"sign_in_failed"}
+    with pytest.raises(NotPermitted):
+        sign_in(world.engine, "liaison", PASSWORD)
+    assert sign_in(world.engine, "liaison", NEW_PASSWORD).actor.username == "liaison"
+    [event] = _system_events(world, "change_password")
+    assert (event.actor, event.actor_role) == ("liaison", "liaison")
+    assert json.loads(event.data) == {"user_id": world.liaison.user_id, "sessions_ended": 2}
+    assert _chain_intact(world)
+    assert PASSWORD not in _trail_text(world)
+    assert NEW_PASSWORD not in _trail_text(world)
+
+
+def test_a_wrong_current_password_is_refused_and_changes_nothing(world: World):
+    session = sign_in(world.engine, "liaison", PASSWORD)
+    before = _user(world, "liaison").password_hash
+    with pytest.raises(InvalidData) as caught:
+        change_password(world.engine, world.liaison, "not my password", NEW_PASSWORD)
+    assert caught.value.field == "current_password"
+    assert _codes(caught.value) == {"wrong_password"}
+    assert _user(world, "liaison").password_hash == before
+    assert actor_for_session(world.engine, session.token) is not None
+    assert _system_events(world, "change_password") == []
+    [refused] = _system_events(world, "change_password", "refused")
+    assert refused.actor == "liaison"
+    assert "not my password" not in _trail_text(world)
+    assert NEW_PASSWORD not in _trail_text(world)
+    assert _chain_intact(world)
+    assert sign_in(world.engine, "liaison", PASSWORD).actor.username == "liaison"
+
+
+def test_wrong_current_passwords_count_like_failed_sign_ins(world: World):
+    """A session left open must not let anyone guess the password faster than sign-in does."""
+    for _ in range(THROTTLE_FAILURES - 1):
+        with pytest.raises(InvalidData):
+            change_password(world.engine, world.liaison, "a guess at it", NEW_PASSWORD)
+    assert _fail(world.engine, "liaison") == {"sign_in_failed"}
+    with pytest.raises(NotPermitted) as caught:
+        sign_in(world.engine, "liaison", PASSWORD)
+    assert _codes(caught.value) == {"sign_in_throttled"}
+    with pytest.raises(NotPermitted) as caught:  # the right password waits as well
+        change_password(world.engine, world.liaison, PASSWORD, NEW_PASSWORD)
+    assert _codes(caught.value) == {"password_throttled"}
+    assert _system_events(world, "change_password") == []
+    world.clock.advance(minutes=16)
+    change_password(world.engine, world.liaison, PASSWORD, NEW_PASSWORD)
+    assert sign_in(world.engine, "liaison", NEW_PASSWORD).actor.username == "liaison"
+
+
+@pytest.mark.parametrize(
+    ("new_password", "message"),
+    [
+        ("Ab3$efg", "A password must have %(min)s to %(max)s characters."),
+        ("x" * 129, "A password must have %(min)s to %(max)s characters."),
+        ("Password123", "This password is too common; choose another one."),
+    ],
+    ids=["7 characters", "129 characters", "common"],
+)
+def test_a_new_password_must_keep_the_password_rules(world: World, new_password, message):
+    session = sign_in(world.engine, "liaison", PASSWORD)
+    before = _user(world, "liaison").password_hash
+    events = _event_count(world)
+    with pytest.raises(InvalidData) as caught:
+        change_password(world.engine, world.liaison, PASSWORD, new_password)
+    assert caught.value.field == "new_password"
+    assert [r.message for r in caught.value.reasons] == [message]
+    assert _user(world, "liaison").password_hash == before
+    assert _event_count(world) == events  # refused before the trail: no guess was made
+    assert actor_for_session(world.engine, session.token) is not None
+
+
+# --- changing an account's role ------------------------------------------------------------
+
+
+def test_an_admin_changes_a_role_and_the_accounts_sessions_end(world: World):
+    session = sign_in(world.engine, "liaison", PASSWORD)
+    admins = sign_in(world.engine, "admin", PASSWORD)
+    set_user_role(world.engine, world.admin, world.liaison.user_id, "auditor")
+    assert _user(world, "liaison").role == "auditor"
+    assert actor_for_session(world.engine, session.token) is None
+    assert actor_for_session(world.engine, admins.token) is not None
+    [event] = _system_events(world, "change_role")
+    assert (event.actor, event.actor_role) == ("admin", "admin")
+    assert json.loads(event.data) == {
+        "user_id": world.liaison.user_id,
+        "username": "liaison",
+        "from_role": "liaison",
+        "to_role": "auditor",
+        "sessions_ended": 1,
+    }
+    assert _chain_intact(world)
+    assert sign_in(world.engine, "liaison", PASSWORD).actor.role == "auditor"
+
+
+@pytest.mark.parametrize(
+    ("username", "role", "message"),
+    [
+        ("rep-ayllu-qollana-1", "liaison", "A representative's account cannot be given"),
+        ("rep-ayllu-qollana-1", "admin", "A representative's account cannot be given"),
+        ("liaison", "representative", "An account cannot become a representative's"),
+        ("auditor", "representative", "An account cannot become a representative's"),
+        ("liaison", "liaison", "This account already has this role."),
+        ("admin", "liaison", "You cannot remove your own administrator role"),
+        ("admin", "auditor", "You cannot remove your own administrator role"),
+    ],
+)
+def test_role_changes_that_are_refused(
+    world: World, community: Community, username: str, role: str, message: str
+):
+    before = _user(world, username)
+    session = sign_in(world.engine, username, PASSWORD)
+    with pytest.raises(InvalidData) as caught:
+        set_user_role(world.engine, world.admin, before.id, role)
+    assert caught.value.field == "role"
+    assert caught.value.reasons[0].message.startswith(message)
+    after = _user(world, username)
+    assert (after.role, after.representative_id) == (before.role, before.representative_id)
+    assert actor_for_session(world.engine, session.token) is not None
+    assert _system_events(world, "change_role") == []
+    [refused] = _system_events(world, "change_role", "refused")
+    assert refused.actor == "admin"
+    assert _chain_intact(world)
+
+
+def test_another_admin_may_demote_an_admin(world: World):
+    other = add_user(world.engine, world.admin, username="admin-2", password=PASSWORD, role="admin")
+    second = sign_in(world.engine, "admin-2", PASSWORD).actor
+    set_user_role(world.engine, second, world.admin.user_id, "auditor")
+    assert _user(world, "admin").role == "auditor"
+    assert _user(world, "admin-2").id == other
+
+
+def test_only_an_admin_changes_roles_and_only_to_a_known_role(world: World):
+    with pytest.raises(NotPermitted) as caught:
+        set_user_role(world.engine, world.liaison, world.auditor.user_id, "admin")
+    assert _codes(caught.value) == {"role_not_allowed"}
+    with pytest.raises(InvalidData):
+        set_user_role(world.engine, world.admin, world.auditor.user_id, "superuser")
+    with pytest.raises(InvalidData) as caught:
+        set_user_role(world.engine, world.admin, 999999, "admin")
+    assert caught.value.field == "user_id"
+    assert _user(world, "auditor").role == "auditor"

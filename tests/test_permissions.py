@@ -277,6 +277,7 @@ EXPECTED_PERMISSIONS: dict[str, set[str]] = {
     "trail:read": {"liaison", "representative", "auditor", "admin"},
     "system_trail:read": {"auditor", "admin"},
     "users:manage": {"admin"},
+    "own_password:change": {"liaison", "representative", "auditor", "admin"},
 }
 
 
@@ -303,7 +304,10 @@ def test_an_unknown_permission_is_an_error_not_a_silent_no():
 
 
 def test_auditor_permissions_are_all_reading():
-    granted = {p for p, roles in PERMISSIONS.items() if "auditor" in roles}
+    # an auditor's own password is theirs to change: it changes no record of any process
+    granted = {p for p, roles in PERMISSIONS.items() if "auditor" in roles} - {
+        "own_password:change"
+    }
     assert granted == {
         "dashboard:read",
         "case:read",
