@@ -52,13 +52,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     auth.init_app(app)
 
+    from web.account import bp as account_bp
     from web.admin import bp as admin_bp
     from web.audit import bp as audit_bp
     from web.cases import bp as cases_bp
     from web.communities import bp as communities_bp
     from web.main import bp as main_bp
 
-    for blueprint in (auth.bp, main_bp, cases_bp, communities_bp, audit_bp, admin_bp):
+    blueprints = (auth.bp, main_bp, cases_bp, communities_bp, audit_bp, admin_bp, account_bp)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     return app
 

@@ -74,6 +74,8 @@ SYSTEM_ACTIONS = {
     "sign_in": N_("Sign in"),
     "sign_out": N_("Sign out"),
     "add_user": N_("Add a user"),
+    "change_password": N_("Change a password"),
+    "change_role": N_("Change a user's role"),
     "add_community": N_("Register a community"),
     "add_representative": N_("Register a representative"),
     "record_mandate": N_("Record a mandate"),

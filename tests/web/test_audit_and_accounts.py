@@ -1,5 +1,6 @@
-"""The decision trail pages and downloads, signing in and out, user administration, security
-headers, start-up configuration and the language switcher."""
+"""The decision trail pages and downloads, signing in and out, changing one's password, user
+administration (roles included), security headers, start-up configuration and the language
+switcher."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from tests.web.conftest import Browser, csrf_token, field_errors, snapshot, tabl
 from web import ConfigurationError, create_app
 
 FLASH_ERROR = re.compile(r'<p class="flash error">(.*?)</p>', re.S)
+FLASH_SUCCESS = re.compile(r'<p class="flash success">(.*?)</p>', re.S)
+NEW_PASSWORD = "a brand new passphrase"
 
 
 def _goes_to_login(response) -> bool:
@@ -304,6 +307,189 @@ def test_adding_a_user_with_bad_data_shows_the_message_next_to_the_field(
     assert response.status_code == 400
     assert field_errors(response.text, field) == [message]
     assert snapshot(world) == before
+
+
+# --- changing one's password ----------------------------------------------------------------
+
+
+def _user_id(world: World, username: str) -> int:
+    with world.db.read_session() as db:
+        found = db.scalar(select(User.id).where(User.username == username))
+    assert found is not None
+    return found
+
+
+def _in_spanish(browser: Browser) -> Browser:
+    assert _post(browser, "/language", {"locale": "es", "next": "/"}, "/").status_code == 302
+    return browser
+
+
+def test_changing_ones_password_signs_out_every_session_of_that_person(world, app, signed_in):
+    here, elsewhere, auditor = signed_in("liaison"), signed_in("liaison"), signed_in("auditor")
+    assert 'href="/account/password"' in here.get("/").text
+    response = here.submit(
+        "/account/password",
+        {
+            "current_password": PASSWORD,
+            "new_password": NEW_PASSWORD,
+            "new_password_again": NEW_PASSWORD,
+        },
+    )
+    assert _goes_to_login(response)
+    login_page = here.get("/login").text
+    assert FLASH_SUCCESS.findall(login_page) == [
+        "Your password was changed. Sign in with your new password."
+    ]
+    assert _goes_to_login(here.get("/"))
+    assert _goes_to_login(elsewhere.get("/"))  # the other live session ended on the server
+    assert auditor.get("/").status_code == 200
+    assert Browser(app.test_client()).login("liaison").status_code == 401
+    assert Browser(app.test_client()).login("liaison", NEW_PASSWORD).status_code == 302
+    with world.db.read_session() as db:
+        changes = db.scalars(
+            select(TrailEvent).where(
+                TrailEvent.chain == audit.SYSTEM_CHAIN, TrailEvent.action == "change_password"
+            )
+        ).all()
+        assert audit.verify_database(db).intact
+    assert [(e.actor, e.outcome) for e in changes] == [("liaison", "done")]
+    trail = auditor.get("/audit/?action=change_password").text
+    assert "Change a password" in trail
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        (
+            {"current_password": "not my password"},
+            "current_password",
+            "Esta no es su contraseña actual.",
+        ),
+        (
+            {"new_password": "short", "new_password_again": "short"},
+            "new_password",
+            "La contraseña debe tener entre 8 y 128 caracteres.",
+        ),
+        (
+            {"new_password_again": "something else entirely"},
+            "new_password_again",
+            "Las dos contraseñas nuevas no coinciden.",
+        ),
+    ],
+    ids=["wrong current password", "too short", "not the same twice"],
+)
+def test_a_refused_password_change_is_explained_next_to_the_field_in_spanish(
+    world, signed_in, data, field, message
+):
+    liaison = _in_spanish(signed_in("liaison"))
+    before = snapshot(world)
+    form = {
+        "current_password": PASSWORD,
+        "new_password": NEW_PASSWORD,
+        "new_password_again": NEW_PASSWORD,
+        **data,
+    }
+    response = liaison.submit("/account/password", form)
+    assert response.status_code == 400
+    assert '<html lang="es">' in response.text
+    assert field_errors(response.text, field) == [message]
+    assert snapshot(world) == before
+    assert liaison.get("/").status_code == 200  # still signed in, with the old password
+    assert Browser(liaison.client.application.test_client()).login("liaison").status_code == 302
+
+
+def test_repeated_wrong_current_passwords_are_throttled_in_the_readers_language(signed_in):
+    from fpic.accounts import THROTTLE_FAILURES
+
+    liaison = _in_spanish(signed_in("liaison"))
+    wrong = {
+        "current_password": "a guess at it",
+        "new_password": NEW_PASSWORD,
+        "new_password_again": NEW_PASSWORD,
+    }
+    for _ in range(THROTTLE_FAILURES):
+        assert liaison.submit("/account/password", wrong).status_code == 400
+    right = {**wrong, "current_password": PASSWORD}
+    throttled = liaison.submit("/account/password", right)
+    assert throttled.status_code == 429
+    assert [unescape(m) for m in FLASH_ERROR.findall(throttled.text)] == [
+        "Demasiadas contraseñas incorrectas para esta cuenta; espere 15 minutos."
+    ]
+
+
+# --- changing an account's role --------------------------------------------------------------
+
+
+def test_the_admin_changes_a_role_and_that_persons_session_ends(world, app, signed_in):
+    liaison = signed_in("liaison")
+    admin = signed_in("admin")
+    liaison_id = _user_id(world, "liaison")
+    page = admin.get("/admin/users").text
+    assert f'action="/admin/users/{liaison_id}/role"' in page
+    assert f'action="/admin/users/{_user_id(world, "admin")}/role"' not in page  # not oneself
+    response = _post(admin, f"/admin/users/{liaison_id}/role", {"role": "auditor"}, "/admin/users")
+    assert response.status_code == 302
+    page = admin.get("/admin/users").text
+    assert [unescape(m) for m in FLASH_SUCCESS.findall(page)] == [
+        "Role changed to auditor; the account's sessions ended."
+    ]
+    assert next(row[2] for row in table_rows(page) if row[0] == "liaison") == "auditor"
+    assert _goes_to_login(liaison.get("/"))
+    again = Browser(app.test_client())
+    assert again.login("liaison").status_code == 302
+    assert again.get("/admin/users").status_code == 403
+    assert again.get("/audit/verify").status_code == 200  # an auditor's page now
+
+
+@pytest.mark.parametrize(
+    ("username", "role", "message"),
+    [
+        (
+            "rep-ayllu-qollana-1",
+            "liaison",
+            "La cuenta de un representante no puede recibir otro rol: está ligada al mandato "
+            "de su comunidad. Desactívela y agregue una cuenta nueva.",
+        ),
+        (
+            "liaison",
+            "representative",
+            "Una cuenta no puede convertirse en la de un representante: la cuenta de un "
+            "representante se agrega ligada al representante registrado y al mandato de su "
+            "comunidad.",
+        ),
+        (
+            "admin",
+            "liaison",
+            "No puede quitarse su propio rol de administrador; otro administrador sí puede.",
+        ),
+    ],
+    ids=["representative to liaison", "liaison to representative", "own admin role"],
+)
+def test_role_changes_the_admin_may_not_make_are_explained_in_spanish(
+    world, signed_in, community, username, role, message
+):
+    person = signed_in(username)
+    admin = _in_spanish(signed_in("admin"))
+    user_id = _user_id(world, username)
+    before = snapshot(world)
+    with world.db.read_session() as db:
+        role_before = db.scalar(select(User.role).where(User.id == user_id))
+    response = _post(admin, f"/admin/users/{user_id}/role", {"role": role}, "/admin/users")
+    assert response.status_code == 400
+    assert '<html lang="es">' in response.text
+    assert [unescape(m) for m in FLASH_ERROR.findall(response.text)] == [message]
+    assert snapshot(world) == before
+    with world.db.read_session() as db:
+        assert db.scalar(select(User.role).where(User.id == user_id)) == role_before
+    assert person.get("/").status_code == 200
+
+
+def test_a_representatives_row_offers_no_role_change(world, signed_in, community):
+    page = signed_in("admin").get("/admin/users").text
+    rep_id = _user_id(world, "rep-ayllu-qollana-1")
+    assert f'action="/admin/users/{rep_id}/role"' not in page
+    assert f'action="/admin/users/{rep_id}/active"' in page
+    assert "Role tied to the community's mandate" in unescape(page)
 
 
 # --- security headers and configuration -----------------------------------------------------

@@ -108,6 +108,17 @@ def _new_user(m: Matrix, case_id: int) -> dict[str, Any]:
     }
 
 
+def _same_password(m: Matrix, case_id: int) -> dict[str, Any]:
+    # the new password is the old one, so the accounts still sign in for the next cells
+    return {"current_password": PASSWORD, "new_password": PASSWORD, "new_password_again": PASSWORD}
+
+
+def _other_role(m: Matrix, case_id: int) -> dict[str, Any]:
+    with m.world.db.read_session() as db:
+        role = db.scalar(select(User.role).where(User.id == m.spare_user_id))
+    return {"role": "auditor" if role == "liaison" else "liaison"}
+
+
 @dataclass(frozen=True)
 class Route:
     name: str
@@ -249,6 +260,25 @@ ROUTES = [
         writes=True,
     ),
     route(
+        "change a role",
+        "admin.set_role",
+        (LOGIN, 403, 403, 403, 403, 302),
+        method="POST",
+        args={"user_id": "spare"},
+        data=_other_role,
+        writes=True,
+    ),
+    route("password page", "account.password", EVERYONE_SIGNED_IN),
+    route(
+        # a changed password ends the person's sessions and sends them to sign in again
+        "password change",
+        "account.password",
+        (LOGIN,) * len(ROLES),
+        method="POST",
+        data=_same_password,
+        writes=True,
+    ),
+    route(
         "static file",
         "static",
         (200, 200, 200, 200, 200, 200),
@@ -371,6 +401,16 @@ CSRF_POSTS = {
     ),
     "language switch": ("liaison", "/language", lambda w, c: {"locale": "es", "next": "/"}),
     "sign-out": ("liaison", "/logout", lambda w, c: {}),
+    "password change": (
+        "liaison",
+        "/account/password",
+        lambda w, c: {
+            "current_password": PASSWORD,
+            "new_password": "a brand new passphrase",
+            "new_password_again": "a brand new passphrase",
+        },
+    ),
+    "role change": ("admin", "/admin/users/{liaison}/role", lambda w, c: {"role": "auditor"}),
     "add a user": (
         "admin",
         "/admin/users",
@@ -391,7 +431,8 @@ def test_a_post_without_csrf_token_is_refused_and_writes_nothing(
     username, url, data = CSRF_POSTS[name]
     client = signed_in(username).client if username else browser.client
     before = _everything(world)
-    response = client.post(url.format(case=case_at_decision), data=data(world, case_at_decision))
+    target = url.format(case=case_at_decision, liaison=world.liaison.user_id)
+    response = client.post(target, data=data(world, case_at_decision))
     assert response.status_code == 400
     assert "The form expired or was not sent from this site" in response.text
     assert _everything(world) == before

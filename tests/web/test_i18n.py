@@ -72,6 +72,7 @@ def pages(case_id: int, slug: str, role: str) -> list[str]:
         "/audit/",
         f"/audit/?case={case_id}",
         "/cases/999999",  # the 404 page
+        "/account/password",
     ]
     by_role = {
         "liaison": ["/cases/new", f"/cases/{case_id}/actions/record_monitoring_report",
