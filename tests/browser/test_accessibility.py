@@ -189,6 +189,8 @@ PAGES: dict[str, tuple[str, str, Callable[[Page], None] | None, int]] = {
     "verify": ("auditor", "/audit/verify", None, 200),
     "record": ("liaison", "/cases/{rich}/record", None, 200),
     "users": ("admin", "/admin/users", None, 200),
+    "password": ("auditor", "/account/password", None, 200),
+    "password-invalid": ("auditor", "/account/password", _send_empty, 200),
     "not-found": ("liaison", "/cases/999999", None, 404),
 }  # fmt: skip
 
