@@ -76,6 +76,8 @@ SYSTEM_ACTIONS = {
     "add_user": N_("Add a user"),
     "change_password": N_("Change a password"),
     "change_role": N_("Change a user's role"),
+    "disable_user": N_("Disable a user account"),
+    "enable_user": N_("Enable a user account"),
     "add_community": N_("Register a community"),
     "add_representative": N_("Register a representative"),
     "record_mandate": N_("Record a mandate"),

@@ -253,6 +253,8 @@ def test_disabling_a_user_ends_their_live_session_at_once(world, app, signed_in)
     assert "Account disabled; its sessions ended." in admin.get("/admin/users").text
     assert _goes_to_login(liaison.get("/"))
     assert Browser(app.test_client()).login("liaison").status_code == 401
+    trail = signed_in("auditor").get("/audit/?action=disable_user").text
+    assert "Disable a user account" in trail
 
 
 def test_the_admin_adds_a_user_who_can_then_sign_in(world, app, signed_in):
