@@ -174,7 +174,7 @@ def change_password(engine: Engine, actor: Actor, current_password: str, new_pas
     changed it from included: whoever held a session opened with the old password is out.
     Returns how many sessions ended. Neither password goes on the trail."""
     try:
-        digest = hash_password(new_password or "")
+        digest = hash_password(new_password or "", actor.username)
     except InvalidData as bad:  # the rules name the field "password"; here it is the new one
         raise InvalidData("new_password", bad.reasons[0]) from None
     now = engine.clock.now()

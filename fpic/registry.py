@@ -30,7 +30,7 @@ ASSIGNABLE_ROLES = tuple(role for role in ROLES if role != "representative")
 _hasher = PasswordHasher()  # argon2id with argon2-cffi's defaults (OWASP ASVS 5.0 floor)
 
 
-def hash_password(password: str) -> str:
+def hash_password(password: str, username: str = "") -> str:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise invalid(
             "password",
@@ -40,6 +40,9 @@ def hash_password(password: str) -> str:
         )
     if password.strip().lower() in common_passwords():
         raise invalid("password", N_("This password is too common; choose another one."))
+    # the first word an attacker tries for an account is its own name (ASVS 5.0 §6.2.11)
+    if len(username) >= 3 and username.lower() in password.lower():
+        raise invalid("password", N_("A password must not contain the user name."))
     return _hasher.hash(password)
 
 
@@ -205,7 +208,7 @@ def add_user(
                 "and only theirs."
             ),
         )
-    digest = hash_password(password)
+    digest = hash_password(password, name or "")
 
     def work(session: Session) -> dict[str, Any]:
         if session.scalar(select(User.id).where(User.username == name)):

@@ -69,6 +69,8 @@ def test_failures_older_than_the_window_do_not_count(world: World):
         ("Password123", False),  # common, whatever the case
         ("iloveyou", False),
         ("contraseña", False),
+        ("Maria-2026-andes", False),  # holds the user name
+        ("Mar-2026-andes", True),
     ],
 )
 def test_password_rules(world: World, password: str, accepted: bool):

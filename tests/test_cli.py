@@ -105,7 +105,7 @@ def test_user_add_by_admin_lands_on_the_system_chain(url):
         "--by",
         "root",
         "--password",
-        "pass-for-maria",
+        "auditor-of-the-trail",
     )
     assert result.exit_code == 0, result.output
     db = Database(url)
