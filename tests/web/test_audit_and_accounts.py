@@ -612,3 +612,21 @@ def test_repeated_failed_sign_ins_get_a_translated_wait_message(browser):
     throttled = browser.login("liaison", PASSWORD)
     assert throttled.status_code == 429
     assert "wait 15 minutes" in throttled.text
+
+
+def test_a_fields_hint_and_error_are_tied_to_its_input_for_screen_readers(signed_in):
+    liaison = signed_in("liaison")
+    blank = liaison.get("/account/password").text
+    assert re.search(
+        r'<input[^>]*aria-describedby="new_password-hint"[^>]*id="new_password"', blank
+    )
+    assert 'id="new_password-hint"' in blank
+    refused = liaison.submit(
+        "/account/password",
+        {"current_password": PASSWORD, "new_password": "short", "new_password_again": "short"},
+    ).text
+    assert re.search(
+        r'<input[^>]*aria-describedby="new_password-hint new_password-error"[^>]*id="new_password"',
+        refused,
+    )
+    assert 'id="new_password-error"' in refused
