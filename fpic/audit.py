@@ -10,9 +10,10 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring as _json_string
 from typing import IO, Any
 
 from sqlalchemy import select
@@ -37,6 +38,7 @@ EXPORT_FIELDS = (
     "prev_hash",
     "hash",
 )
+_BODY_FIELDS = tuple(key for key in EXPORT_FIELDS if key not in ("hash", "prev_hash"))
 #: a spreadsheet would run a cell that starts with one of these as a formula
 CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_ESCAPE = "'"
@@ -51,10 +53,18 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+#: sorted keys, no white space, UTF-8 text as is (one encoder: building one per call costs)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> str:
     """Sorted keys, no white space, UTF-8 text as is; floats are refused (no portable form)."""
     _refuse_floats(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
+
+
+#: values that need no look inside: skipping the call for them keeps hashing cheap
+_LEAF_TYPES = frozenset({str, int, bool, type(None)})
 
 
 def _refuse_floats(value: Any) -> None:
@@ -64,20 +74,92 @@ def _refuse_floats(value: Any) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ValueError("trail data keys must be strings")
-            _refuse_floats(item)
+            if type(item) not in _LEAF_TYPES:
+                _refuse_floats(item)
     elif isinstance(value, list | tuple):
         for item in value:
-            _refuse_floats(item)
+            if type(item) not in _LEAF_TYPES:
+                _refuse_floats(item)
 
 
 def event_body(row: dict[str, Any]) -> dict[str, Any]:
     """The object that is hashed: every exported field but ``hash`` and ``prev_hash``."""
-    return {key: row[key] for key in EXPORT_FIELDS if key not in ("hash", "prev_hash")}
+    return {key: row[key] for key in _BODY_FIELDS}
 
 
 def link_hash(prev_hash: str, body: dict[str, Any]) -> str:
-    material = prev_hash.encode("ascii") + canonical_json(body).encode("utf-8")
+    return _digest(prev_hash, canonical_json(body))
+
+
+def _digest(prev_hash: str, canonical_body: str) -> str:
+    material = prev_hash.encode("ascii") + canonical_body.encode("utf-8")
     return hashlib.sha256(material).hexdigest()
+
+
+class StoredText(str):
+    """``data`` as the database keeps it: the canonical JSON text that was hashed, undecoded."""
+
+
+#: the body's keys in canonical (sorted) order, ``data`` given as its stored text
+_SPLICED_BODY = (
+    '{"action":%s,"actor":%s,"at":%s,"case":%s,"chain":%s,"data":%s,"from":%s,'
+    '"outcome":%s,"role":%s,"seq":%s,"to":%s}'
+)
+
+
+def _expected_hash(prev_hash: str, row: dict[str, Any]) -> str:
+    """The link hash of ``row``; for stored text, first tried without decoding it.
+
+    The stored text is put into a body encoded directly. When that reproduces the stored hash,
+    the bytes are the ones that were hashed, so the event verifies as the specification says.
+    When it does not (the text is not canonical, a field has an odd type, or the event was
+    changed), the data is decoded and the body encoded as the specification says, which
+    decides: this path can only be slower, never give another answer.
+    """
+    data = row.get("data")
+    if not isinstance(data, StoredText):
+        return link_hash(prev_hash, event_body(row))
+    text = _spliced_body(row, data)
+    if text is not None:
+        digest = _digest(prev_hash, text)
+        if digest == row.get("hash"):
+            return digest
+    body = event_body(row)
+    body["data"] = json.loads(data)
+    return link_hash(prev_hash, body)
+
+
+def _spliced_body(row: dict[str, Any], data: str) -> str | None:
+    """None when a field is not of its plain type (the full path then decides)."""
+    get = row.get
+    try:
+        return _SPLICED_BODY % (
+            _json_string(get("action")),
+            _json_string(get("actor")),
+            _json_string(get("at")),
+            _int_or_null(get("case")),
+            _json_string(get("chain")),
+            data,
+            _str_or_null(get("from")),
+            _json_string(get("outcome")),
+            _json_string(get("role")),
+            _int_or_null(get("seq")),
+            _str_or_null(get("to")),
+        )
+    except TypeError:  # the encoder takes only str; the two helpers refuse other types
+        return None
+
+
+def _str_or_null(value: Any) -> str:
+    return "null" if value is None else _json_string(value)
+
+
+def _int_or_null(value: Any) -> str:
+    if type(value) is int:
+        return str(value)
+    if value is None:
+        return "null"
+    raise TypeError(type(value).__name__)
 
 
 def row_of(event: TrailEvent) -> dict[str, Any]:
@@ -203,16 +285,26 @@ def verify_rows(
     ``heads`` (chain -> (seq, hash)) are the recorded chain ends: a chain that stops short of
     its head lost rows at the end.
     """
+    heads = heads or {}
     states: dict[str, _ChainState] = {}
+    #: chains whose rows ended exactly at their head: their state is let go, so memory stays
+    #: flat when rows come chain by chain (as from the database); rows arriving later for such
+    #: a chain take its state back from the head
+    closed: set[str] = set()
     breaks: list[Break] = []
     result = Verification()
+    current: str | None = None
     for row in rows:
         result.events += 1
         chain = row.get("chain")
         if not isinstance(chain, str):
             breaks.append(Break(str(chain), _int_or_zero(row.get("seq")), "no chain name"))
             continue
-        state = states.setdefault(chain, _ChainState())
+        if chain != current:
+            if current is not None:
+                _close(current, states, closed, heads)
+            current = chain
+        state = states.get(chain) or _reopen(chain, states, closed, heads)
         if state.broken:
             continue
         problem = _link_problem(state, row)
@@ -221,17 +313,42 @@ def verify_rows(
             breaks.append(Break(chain, _int_or_zero(row.get("seq")), problem))
             continue
         state.seq, state.hash = row["seq"], row["hash"]
-    for chain, (seq, digest) in (heads or {}).items():
+    for chain, (seq, digest) in heads.items():
         state = states.get(chain, _ChainState())
-        if state.broken:
+        if chain in closed or state.broken:
             continue
         if state.seq < seq:
             breaks.append(Break(chain, state.seq + 1, f"missing: the chain head is at {seq}"))
         elif state.seq > seq or state.hash != digest:
             breaks.append(Break(chain, seq, "does not match the recorded chain head"))
-    result.chains = len(states)
+    result.chains = len(states) + len(closed)
     result.breaks = sorted(breaks, key=lambda b: (b.chain != SYSTEM_CHAIN, _chain_key(b.chain)))
     return result
+
+
+def _close(
+    chain: str,
+    states: dict[str, _ChainState],
+    closed: set[str],
+    heads: dict[str, tuple[int, str]],
+) -> None:
+    state = states.get(chain)
+    if state is not None and not state.broken and heads.get(chain) == (state.seq, state.hash):
+        del states[chain]
+        closed.add(chain)
+
+
+def _reopen(
+    chain: str,
+    states: dict[str, _ChainState],
+    closed: set[str],
+    heads: dict[str, tuple[int, str]],
+) -> _ChainState:
+    state = states[chain] = _ChainState()
+    if chain in closed:
+        closed.discard(chain)
+        state.seq, state.hash = heads[chain]
+    return state
 
 
 def _link_problem(state: _ChainState, row: dict[str, Any]) -> str | None:
@@ -241,7 +358,7 @@ def _link_problem(state: _ChainState, row: dict[str, Any]) -> str | None:
     if row.get("prev_hash") != state.hash:
         return "prev_hash does not match the previous event's hash"
     try:
-        expected = link_hash(state.hash, event_body(row))
+        expected = _expected_hash(state.hash, row)
     except (KeyError, ValueError, TypeError) as exc:
         return f"malformed event ({exc})"
     if row.get("hash") != expected:
@@ -258,24 +375,58 @@ def _chain_key(chain: str) -> tuple[int, str]:
     return (int(number), kind) if number.isdigit() else (0, chain)
 
 
+#: the stored columns in EXPORT_FIELDS order
+_STORED_COLUMNS = (
+    TrailEvent.chain,
+    TrailEvent.seq,
+    TrailEvent.at,
+    TrailEvent.actor,
+    TrailEvent.actor_role,
+    TrailEvent.action,
+    TrailEvent.outcome,
+    TrailEvent.case_id,
+    TrailEvent.from_stage,
+    TrailEvent.to_stage,
+    TrailEvent.data,
+    TrailEvent.prev_hash,
+    TrailEvent.hash,
+)
+
+
+def _stored(
+    session: Session,
+    chain: str | None = None,
+    batch: int = 5000,
+    decode: Callable[[str], Any] = json.loads,
+) -> Iterator[dict[str, Any]]:
+    """Stored events as exported objects, streamed as plain rows (no ORM objects to build)."""
+    stmt = select(*_STORED_COLUMNS)
+    if chain is None:
+        stmt = stmt.order_by(TrailEvent.chain, TrailEvent.seq)
+    else:
+        stmt = stmt.where(TrailEvent.chain == chain).order_by(TrailEvent.seq)
+    for values in session.execute(stmt.execution_options(yield_per=batch)):
+        row = dict(zip(EXPORT_FIELDS, values, strict=True))
+        row["data"] = decode(row["data"])
+        yield row
+
+
 def stored_rows(session: Session, batch: int = 5000) -> Iterator[dict[str, Any]]:
     """Every stored event, chain by chain in sequence order, a batch at a time."""
-    stmt = (
-        select(TrailEvent)
-        .order_by(TrailEvent.chain, TrailEvent.seq)
-        .execution_options(yield_per=batch)
-    )
-    for event in session.scalars(stmt):
-        yield row_of(event)
-        session.expunge(event)
+    return _stored(session, batch=batch)
 
 
-def stored_heads(session: Session) -> dict[str, tuple[int, str]]:
-    return {h.chain: (h.seq, h.hash) for h in session.scalars(select(ChainHead))}
+def stored_heads(session: Session, chain: str | None = None) -> dict[str, tuple[int, str]]:
+    """Recorded chain ends (all, or just ``chain``'s), read as plain rows."""
+    stmt = select(ChainHead.chain, ChainHead.seq, ChainHead.hash)
+    if chain is not None:
+        stmt = stmt.where(ChainHead.chain == chain)
+    return {name: (seq, digest) for name, seq, digest in session.execute(stmt)}
 
 
 def verify_database(session: Session) -> Verification:
-    return verify_rows(stored_rows(session), stored_heads(session))
+    """Every chain against its recorded head; ``data`` is only decoded where it must be."""
+    return verify_rows(_stored(session, decode=StoredText), stored_heads(session))
 
 
 # --- export --------------------------------------------------------------------------------
@@ -285,11 +436,7 @@ def export_rows(session: Session, case_id: int | None = None) -> Iterator[dict[s
     if case_id is None:
         yield from stored_rows(session)
         return
-    stmt = (
-        select(TrailEvent).where(TrailEvent.chain == case_chain(case_id)).order_by(TrailEvent.seq)
-    )
-    for event in session.scalars(stmt.execution_options(yield_per=5000)):
-        yield row_of(event)
+    yield from _stored(session, chain=case_chain(case_id))
 
 
 def write_jsonl(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:

@@ -172,7 +172,11 @@ class Project(Base):
 
 class Case(Base):
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_stage", "stage"),)
+    __table_args__ = (
+        Index("ix_cases_stage", "stage"),
+        #: the case list's order (latest change first), read from the index a page at a time
+        Index("ix_cases_updated_at", "updated_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(40), unique=True)
@@ -465,6 +469,8 @@ class TrailEvent(Base):
         UniqueConstraint("chain", "seq", name="chain_seq"),
         Index("ix_trail_events_case_id", "case_id"),
         Index("ix_trail_events_actor_at", "actor", "at"),
+        #: the trail filtered by person, newest first, counted without reading the rows
+        Index("ix_trail_events_actor_id", "actor", "id", "chain"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,0 +1,51 @@
+"""The benchmarks' smoke test: ``bench/run.py --quick`` runs every benchmark end to end on
+small data and writes its JSON. No timing is asserted (the figures depend on the machine);
+the invariants are: no lost update, no server error, every chain verifies."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import _postgres_available
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYS = ("B1", "B2", "B3", "B4", "B5", "B6")
+
+
+def test_the_quick_benchmark_run_measures_all_six_and_keeps_every_invariant(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--json", str(out),
+         "--workdir", str(tmp_path / "work")],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert {"cpu", "cores", "python", "sqlite", "date"} <= set(report["machine"])
+    for key in KEYS:
+        bench = report[key]
+        assert bench["error"] is None, (key, bench["error"])
+        assert bench["figures"], key
+        for figure in bench["figures"]:
+            assert isinstance(figure["value"], int | float), (key, figure)
+            assert figure["value"] > 0, (key, figure)
+            if figure["baseline"] is not None:
+                assert figure["ratio"] == figure["value"] / figure["baseline"], (key, figure)
+    backends = {f["label"] for f in report["B1"]["figures"]}
+    assert any("sqlite" in label for label in backends)
+    assert any("postgresql" in label for label in backends) == _postgres_available()
+    for key in ("B2", "B4"):
+        checks = report[key]["invariants"]
+        assert checks["server_errors"] == 0, (key, checks)
+        assert checks["lost_updates"] == 0, (key, checks)
+        assert checks["unlogged_refusals"] == 0, (key, checks)
+        assert checks["chains_intact"], (key, checks)
+        assert checks["actions_done"] > 0, (key, checks)
+    assert report["B4"]["invariants"]["stale_answers"] > 0  # the 16 clients did contend
+    assert report["B3"]["invariants"]["chains_intact"]
+    assert report["B3"]["invariants"]["events_verified"] >= 5000
+    assert all(report["B6"]["invariants"].values()), report["B6"]["invariants"]
+    assert "B1" in result.stdout  # the table
