@@ -5,6 +5,7 @@ Filters are applied in SQL (indexed columns) so lists stay fast with many cases.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -187,12 +188,27 @@ def case_events(session: Session, case_id: int) -> list[TrailEvent]:
 
 
 def events_since_version(session: Session, case_id: int, version: int) -> list[TrailEvent]:
-    """What happened to a case after the version a person saw (for the 'case changed' page)."""
-    return [
-        event
-        for event in case_events(session, case_id)
-        if event.outcome == "done" and audit.row_of(event)["data"].get("version", 0) > version
-    ]
+    """What happened to a case after the version a person saw (for the 'case changed' page).
+
+    Read newest first and only as far back as that version: a case with a long trail answers
+    a stale form as fast as a new one (each done action raised the version by one, so the
+    versions fall as the sequence numbers do).
+    """
+    newest_first = (
+        select(TrailEvent)
+        .where(TrailEvent.chain == audit.case_chain(case_id), TrailEvent.outcome == "done")
+        .order_by(TrailEvent.seq.desc())
+        .execution_options(yield_per=20)
+    )
+    newer = []
+    with session.scalars(newest_first) as events:  # closed here, read through or not
+        for event in events:
+            seen = json.loads(event.data).get("version")
+            if isinstance(seen, int) and seen <= version:
+                break
+            if isinstance(seen, int):
+                newer.append(event)
+    return newer[::-1]
 
 
 def disclosure_matrix(
