@@ -121,7 +121,8 @@ def _expected_hash(prev_hash: str, row: dict[str, Any]) -> str:
         return link_hash(prev_hash, event_body(row))
     text = _spliced_body(row, data)
     if text is not None:
-        digest = _digest(prev_hash, text)
+        material = prev_hash.encode("ascii") + text.encode("utf-8")
+        digest = hashlib.sha256(material).hexdigest()
         if digest == row.get("hash"):
             return digest
     body = event_body(row)
@@ -132,34 +133,25 @@ def _expected_hash(prev_hash: str, row: dict[str, Any]) -> str:
 def _spliced_body(row: dict[str, Any], data: str) -> str | None:
     """None when a field is not of its plain type (the full path then decides)."""
     get = row.get
-    try:
+    case, seq, came, went = get("case"), get("seq"), get("from"), get("to")
+    if type(seq) is not int or (case is not None and type(case) is not int):
+        return None
+    try:  # the encoder takes only str: any other type falls to the full path
         return _SPLICED_BODY % (
             _json_string(get("action")),
             _json_string(get("actor")),
             _json_string(get("at")),
-            _int_or_null(get("case")),
+            "null" if case is None else str(case),
             _json_string(get("chain")),
             data,
-            _str_or_null(get("from")),
+            "null" if came is None else _json_string(came),
             _json_string(get("outcome")),
             _json_string(get("role")),
-            _int_or_null(get("seq")),
-            _str_or_null(get("to")),
+            str(seq),
+            "null" if went is None else _json_string(went),
         )
-    except TypeError:  # the encoder takes only str; the two helpers refuse other types
+    except TypeError:
         return None
-
-
-def _str_or_null(value: Any) -> str:
-    return "null" if value is None else _json_string(value)
-
-
-def _int_or_null(value: Any) -> str:
-    if type(value) is int:
-        return str(value)
-    if value is None:
-        return "null"
-    raise TypeError(type(value).__name__)
 
 
 def row_of(event: TrailEvent) -> dict[str, Any]:
