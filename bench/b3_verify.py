@@ -44,7 +44,7 @@ def hash_rate(db: Database) -> float:
 def run(url: str, quick: bool) -> tuple[Figure, dict[str, object]]:
     db = Database(url)
     try:
-        rounds = 3 if quick else 2
+        rounds = 3
         outcome: dict[str, object] = {}
 
         def ours() -> float:
