@@ -407,7 +407,8 @@ def stored_heads(session: Session, chain: str | None = None) -> dict[str, tuple[
     stmt = select(ChainHead.chain, ChainHead.seq, ChainHead.hash)
     if chain is not None:
         stmt = stmt.where(ChainHead.chain == chain)
-    return {name: (seq, digest) for name, seq, digest in session.execute(stmt)}
+    rows = session.execute(stmt.execution_options(yield_per=5000))
+    return {name: (seq, digest) for name, seq, digest in rows}
 
 
 def verify_database(session: Session) -> Verification:
