@@ -404,9 +404,10 @@ def stored_rows(session: Session, batch: int = 5000) -> Iterator[dict[str, Any]]
 
 def stored_heads(session: Session, chain: str | None = None) -> dict[str, tuple[int, str]]:
     """Recorded chain ends (all, or just ``chain``'s), read as plain rows."""
-    stmt = select(ChainHead.chain, ChainHead.seq, ChainHead.hash)
+    columns = ChainHead.__table__.c
+    stmt = select(columns.chain, columns.seq, columns.hash)
     if chain is not None:
-        stmt = stmt.where(ChainHead.chain == chain)
+        stmt = stmt.where(columns.chain == chain)
     rows = session.execute(stmt.execution_options(yield_per=5000))
     return {name: (seq, digest) for name, seq, digest in rows}
 
