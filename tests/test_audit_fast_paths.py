@@ -108,6 +108,32 @@ def test_non_canonical_stored_text_gets_the_specifications_verdict():
     assert same([spaced], {"case:7": (1, row["hash"])}).intact
 
 
+def test_text_hashed_in_a_non_canonical_spelling_verifies_stored_and_breaks_exported():
+    # the one answer the fast path gives on purpose against the specification (see
+    # audit._expected_hash): only a writer computing hashes itself can store such text
+    [row] = chain_rows("case:7", [{"a": 1, "b": 2}])
+    text = '{"b":2,"a":1}'
+    spliced = audit._spliced_body(row, text)
+    assert spliced is not None
+    digest = audit.hashlib.sha256((audit.GENESIS + spliced).encode()).hexdigest()
+    forged = {**row, "data": audit.StoredText(text), "hash": digest}
+    heads = {"case:7": (1, digest)}
+    assert audit.verify_rows([forged], heads).intact
+    exported = {**forged, "data": json.loads(text)}
+    assert audit.verify_rows([exported], heads).first_break == audit.Break(
+        "case:7", 1, "hash does not match the event's content"
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(JSON_DATA)
+def test_canonical_json_is_the_specifications_encoding(value):
+    # canonical_json calls the C encoder directly; the specification names json.dumps' form
+    assert audit.canonical_json(value) == json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+
+
 def test_changed_stored_text_breaks_the_chain_as_before():
     [row] = chain_rows("case:7", [{"text": "Consent given."}])
     changed = {**row, "data": audit.StoredText('{"text":"Consent withheld."}')}
