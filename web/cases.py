@@ -138,7 +138,8 @@ def act(case_id: int, trigger: str) -> Any:
         try:
             engine().advance(case_id, trigger, me, data_of(form), version)
         except StaleCase as stale:
-            db.expire_all()
+            # a new read transaction: on SQLite the first one still sees the case as it was
+            db.rollback()
             fresh = _load(db, case_id)
             form.version.data = str(fresh.version)
             changes = events_since_version(db, case_id, version)

@@ -222,6 +222,43 @@ def test_a_stale_form_shows_what_changed_keeps_the_input_and_can_be_sent_again(
     assert texts == {"Is the water safe?", mine["text"]}
 
 
+def test_a_form_overtaken_during_the_request_shows_the_version_that_overtook_it(
+    world, app, signed_in, community, case_at_decision, monkeypatch
+):
+    # the other action lands after the request has started reading: on SQLite a read
+    # transaction keeps seeing the database as of its first read, so the page must start
+    # a new one to show the fresh version
+    url = f"/cases/{case_at_decision}/actions/ask_question"
+    liaison = signed_in("liaison")
+    form_page = liaison.get(url)
+    seen = int(VERSION.search(form_page.text).group(1))
+    fpic_engine = app.extensions["fpic"]
+    advance = fpic_engine.advance
+
+    def overtaken(*args, **kwargs):
+        world.act(
+            case_at_decision,
+            "ask_question",
+            community.rep_actors[0],
+            {"text": "Is the water safe?", "language": "qu"},
+        )
+        return advance(*args, **kwargs)
+
+    monkeypatch.setattr(fpic_engine, "advance", overtaken)
+    response = liaison.client.post(
+        url,
+        data={
+            "csrf_token": csrf_token(form_page.text),
+            "version": str(seen),
+            "text": "Who repairs the road?",
+            "language": "es",
+        },
+    )
+    assert response.status_code == 409
+    assert int(VERSION.search(response.text).group(1)) == seen + 1
+    assert "Log a question from the community" in _section(response.text, "What changed:", "</ul>")
+
+
 @pytest.mark.parametrize(
     ("password", "message"),
     [("not my password", "Your password is not right."), ("", "This field is required.")],
