@@ -95,14 +95,36 @@ class Engine:
         """Every trigger of the case's current stage, with the reasons it is refused now."""
         template = self.template_of(case)
         now = self.clock.now()
-        result = []
-        for trigger in template.triggers_from(case.stage):
-            reasons = trigger_refusals(actor, trigger)
-            if not reasons:
-                ctx = GuardContext(session, template, case, actor, trigger, now)
-                reasons = evaluate(ctx)
-            result.append(Option(trigger, tuple(reasons)))
-        return result
+        return [
+            self._option(session, template, case, actor, trigger, now)
+            for trigger in template.triggers_from(case.stage)
+        ]
+
+    def option(
+        self, session: Session, case: Case, actor: Actor, trigger_name: str
+    ) -> Option | None:
+        """One trigger as ``options`` gives it; None when the current stage has no such one."""
+        template = self.template_of(case)
+        trigger = next(
+            (t for t in template.triggers_from(case.stage) if t.name == trigger_name), None
+        )
+        if trigger is None:
+            return None
+        return self._option(session, template, case, actor, trigger, self.clock.now())
+
+    @staticmethod
+    def _option(
+        session: Session,
+        template: Template,
+        case: Case,
+        actor: Actor,
+        trigger: Trigger,
+        now: datetime,
+    ) -> Option:
+        reasons = trigger_refusals(actor, trigger)
+        if not reasons:
+            reasons = evaluate(GuardContext(session, template, case, actor, trigger, now))
+        return Option(trigger, tuple(reasons))
 
     # --- acting ----------------------------------------------------------------------------
 

@@ -295,6 +295,18 @@ def test_options_say_what_a_person_could_do_and_why_not(world, community):
     assert set(as_liaison) == set(as_rep)
 
 
+def test_one_option_is_the_same_as_in_the_list_of_options(world, community):
+    case_id = _case_at(world, community, "decision")
+    with world.db.read_session() as session:
+        case = session.get(Case, case_id)
+        assert case is not None
+        for actor in (world.liaison, community.rep_actors[0], world.auditor):
+            for listed in world.engine.options(session, case, actor):
+                assert world.engine.option(session, case, actor, listed.trigger.name) == listed
+        assert world.engine.option(session, case, world.liaison, "screen_in") is None
+        assert world.engine.option(session, case, world.liaison, "no_such_trigger") is None
+
+
 # --- any script -----------------------------------------------------------------------------
 
 SCRIPTS = [

@@ -122,19 +122,25 @@ def act(case_id: int, trigger: str) -> Any:
             today,
             formdata=request.form if request.method == "POST" else None,
         )
-        option = next(
-            (o for o in engine().options(db, case, me) if o.trigger.name == trigger), None
-        )
-        context = {"case": case, "trigger": spec, "form": form, "option": option}
-        if request.method == "GET" or not form.validate():
-            status = 400 if request.method == "POST" else 200
-            return render_template("cases/action.html", **context), status
+
+        def page(status: int, **extra: Any) -> tuple[str, int]:
+            # why the action is refused now: evaluated only for a page shown, not for an action
+            # that goes through (it would cost every guard of the trigger once more)
+            option = engine().option(db, case, me, trigger)
+            return render_template(
+                "cases/action.html", case=case, trigger=spec, form=form, option=option, **extra
+            ), status
+
+        if request.method == "GET":
+            return page(200)
+        if not form.validate():
+            return page(400)
         version = int(form.version.data) if str(form.version.data).isdigit() else -1
         if spec.effect == "decision" and not confirm_password(
             engine(), me.user_id, request.form.get("password", "")
         ):
             form.password.errors = [_("Your password is not right.")]
-            return render_template("cases/action.html", **context), 400
+            return page(400)
         try:
             engine().advance(case_id, trigger, me, data_of(form), version)
         except StaleCase as stale:
@@ -143,16 +149,14 @@ def act(case_id: int, trigger: str) -> Any:
             fresh = _load(db, case_id)
             form.version.data = str(fresh.version)
             changes = events_since_version(db, case_id, version)
-            return render_template(
-                "cases/action.html", **context, stale=stale, changes=changes, case_now=fresh
-            ), 409
+            return page(409, stale=stale, changes=changes, case_now=fresh)
         except InvalidData as bad:
             message = bad.reasons[0] if bad.reasons else None
             if message is not None and not attach_error(form, bad.field, _reason(message)):
-                context["refusal"] = bad.reasons
-            return render_template("cases/action.html", **context), 400
+                return page(400, refusal=bad.reasons)
+            return page(400)
         except GuardRefused as refused:
-            return render_template("cases/action.html", **context, refusal=refused.reasons), 409
+            return page(409, refusal=refused.reasons)
     flash(_("Done: %(action)s.", action=_(spec.title)), "success")
     return redirect(url_for("cases.show", case_id=case_id))
 
