@@ -368,6 +368,28 @@ def test_case_list_pages_hold_25_cases_and_together_list_each_case_once(
     assert _listed(liaison, "page=99") == second  # past the end: the last page
 
 
+def test_a_long_case_list_counts_only_so_far_ahead_and_says_there_are_more(
+    world, signed_in, many_cases, monkeypatch
+):
+    from fpic import queries
+
+    monkeypatch.setattr(queries, "COUNT_AHEAD", 1)  # counts a page ahead, no further
+    liaison = signed_in("liaison")
+    page = liaison.get("/cases/").text
+    assert "More than 25 cases" in page
+    assert "Page 1 of more than 1" in page
+    assert 'rel="next"' in page
+    spanish = liaison.client.get("/cases/", headers={"Accept-Language": "es"}).text
+    assert "Más de 25 casos" in spanish
+    assert "Página 1 de más de 1" in spanish
+    last = liaison.get("/cases/?page=2").text  # counted up to 50: all of them
+    assert f"{len(many_cases['all'])} cases" in last
+    assert "Page 2 of 2" in last
+    assert 'rel="next"' not in last
+    shown = _listed(liaison, "") + _listed(liaison, "page=2")
+    assert sorted(shown) == sorted(many_cases["all"])
+
+
 def test_a_representative_lists_only_their_own_communitys_cases(
     world, signed_in, community, many_cases
 ):
