@@ -45,7 +45,31 @@ def test_the_quick_benchmark_run_measures_all_six_and_keeps_every_invariant(tmp_
         assert checks["chains_intact"], (key, checks)
         assert checks["actions_done"] > 0, (key, checks)
     assert report["B4"]["invariants"]["stale_answers"] > 0  # the 16 clients did contend
+    # every 409 page showed the version that won, not the one the client had sent
+    assert report["B4"]["invariants"]["stale_pages_not_fresh"] == 0
     assert report["B3"]["invariants"]["chains_intact"]
     assert report["B3"]["invariants"]["events_verified"] >= 5000
     assert all(report["B6"]["invariants"].values()), report["B6"]["invariants"]
     assert "B1" in result.stdout  # the table
+    markdown = _report(out)
+    assert markdown.returncode == 0, markdown.stderr
+    figures = sum(len(report[key]["figures"]) for key in KEYS)
+    assert len([line for line in markdown.stdout.splitlines() if line.startswith("| B")]) == figures
+
+
+def _report(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "report.py"), str(path)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+
+
+def test_the_report_refuses_a_file_that_is_not_a_benchmark_run(tmp_path):
+    for name, content in [("broken.json", '{"B1": '), ("other.json", '{"name": "fpic"}')]:
+        path = tmp_path / name
+        path.write_text(content, encoding="utf-8")
+        result = _report(path)
+        assert result.returncode == 1
+        assert "Error:" in result.stderr
+        assert str(path) in result.stderr
+        assert "Traceback" not in result.stderr

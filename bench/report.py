@@ -1,0 +1,79 @@
+"""The JSON of ``bench/run.py --json FILE`` as the Markdown table of docs/performance.md.
+
+``python bench/report.py FILE`` prints the run's date and load, then one row a figure, so the
+published table is the measured one, not one typed again by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+HEADER = (
+    "| # | measure | value | baseline | ratio | target | result |",
+    "|---|---|---:|---:|---:|---|---|",
+)
+UNITS = {"requests/s": "/s", "actions/s": "/s", "events/s": "/s", "ms": " ms"}
+
+
+def amount(value: float | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    if unit.startswith("MB"):
+        return f"{value:,.1f} MB"
+    return f"{value:,.1f}{UNITS.get(unit, ' ' + unit)}"
+
+
+def verdict(figure: dict[str, Any]) -> str:
+    if figure.get("informational"):
+        return "information"
+    return "pass" if figure.get("passed") else "**missed**"
+
+
+def rows(results: dict[str, Any]) -> list[str]:
+    lines = list(HEADER)
+    for key in sorted(k for k in results if k.startswith("B")):
+        bench = results[key]
+        if bench.get("error"):
+            lines.append(f"| {key} | {bench['title']} | – | – | – | – | error: {bench['error']} |")
+        for figure in bench.get("figures", []):
+            ratio = figure.get("ratio")
+            lines.append(
+                f"| {key} | {figure['label']} | {amount(figure.get('value'), figure['unit'])} "
+                f"| {amount(figure.get('baseline'), figure['unit'])} "
+                f"| {'–' if ratio is None else f'{ratio:.2f}'} | {figure['target']} "
+                f"| {verdict(figure)} |"
+            )
+    return lines
+
+
+def markdown(results: dict[str, Any]) -> str:
+    machine = results.get("machine", {})
+    when = str(machine.get("date", "")).replace("T", " ")[:19]
+    heading = (
+        f"One {results.get('mode', 'full')} run on {results.get('backend', 'sqlite')}, "
+        f"{when} UTC; load average {machine.get('load_average_start')} at the start, "
+        f"{machine.get('load_average_end')} at the end."
+    )
+    return "\n".join([heading, "", *rows(results)]) + "\n"
+
+
+@click.command()
+@click.argument("json_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def main(json_file: Path) -> None:
+    """Print the results in JSON_FILE as a Markdown table."""
+    try:
+        results = json.loads(json_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as bad:
+        raise click.ClickException(f"{json_file} is not the JSON of bench/run.py: {bad}") from None
+    if not isinstance(results, dict) or not any(k.startswith("B") for k in results):
+        raise click.ClickException(f"{json_file} holds no benchmark results (B1...B6)")
+    sys.stdout.write(markdown(results))
+
+
+if __name__ == "__main__":
+    main()
