@@ -5,9 +5,16 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from fpic.db import Base, make_engine
-from fpic.migrate import current_revision, downgrade, head_revision, upgrade
+from fpic.migrate import alembic_config, current_revision, downgrade, head_revision, upgrade
+
+#: every revision, oldest first: a database may stand at any of them when fpic is upgraded
+REVISIONS = [
+    script.revision
+    for script in reversed(list(ScriptDirectory.from_config(alembic_config()).walk_revisions()))
+]
 
 
 def _differences(url: str) -> list:
@@ -28,6 +35,31 @@ def test_sqlite_migrations_match_models(tmp_path):
 @pytest.mark.postgres
 def test_postgres_migrations_match_models(pg_url):
     assert _differences(pg_url) == []
+
+
+def _from_each_revision(url: str, revision: str) -> None:
+    engine = make_engine(url)
+    upgrade(engine, revision)
+    assert current_revision(engine) == revision
+    engine.dispose()
+    assert _differences(url) == []
+
+
+@pytest.mark.parametrize("revision", REVISIONS)
+def test_sqlite_upgrades_from_each_revision_to_models_as_they_are(tmp_path, revision):
+    _from_each_revision(f"sqlite:///{tmp_path / 'from.sqlite3'}", revision)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("revision", REVISIONS)
+def test_postgres_upgrades_from_each_revision_to_models_as_they_are(pg_url, revision):
+    _from_each_revision(pg_url, revision)
+
+
+def test_every_revision_is_listed():
+    assert REVISIONS[0] == "0001"
+    assert REVISIONS[-1] == head_revision()
+    assert len(REVISIONS) >= 3
 
 
 def test_upgrade_twice_is_harmless(tmp_path):
