@@ -20,7 +20,7 @@ from fpic.process import shipped_templates
 
 PER_PAGE = 25
 #: a list counts its rows this far past the page shown and no further: an exact count reads
-#: every matching row, so its cost grows with the table (docs/performance.md, B5: 14 of the
+#: every matching row, so its cost grows with the table (docs/performance.md, B5: 11 of the
 #: 40 ms of the case list at 100,000 cases on PostgreSQL)
 COUNT_AHEAD = 10_000
 
