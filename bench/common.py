@@ -21,6 +21,8 @@ from typing import Any
 from argon2 import PasswordHasher
 from sqlalchemy import create_engine, text
 
+from fpic.db import reachable
+
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get(
     "FPIC_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -133,14 +135,7 @@ def remove_sqlite(path: Path) -> None:
 
 
 def postgres_available() -> bool:
-    try:
-        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
-        with engine.connect():
-            pass
-        engine.dispose()
-        return True
-    except Exception:
-        return False
+    return reachable(PG_ADMIN_URL)
 
 
 # --- the machine ---------------------------------------------------------------------------

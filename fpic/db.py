@@ -64,6 +64,18 @@ def database_url(url: str | None = None) -> str:
     return url
 
 
+def reachable(url: str, timeout_seconds: int = 3) -> bool:
+    """Whether a PostgreSQL server answers at ``url`` (for tests and benchmarks that need one)."""
+    try:
+        engine = create_engine(url, connect_args={"connect_timeout": timeout_seconds})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except Exception:  # any failure to connect means "not here", whatever the driver raises
+        return False
+
+
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     url = database_url(url)
     if make_url(url).get_backend_name() == "sqlite":

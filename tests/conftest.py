@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from fpic import registry
+from fpic.db import reachable
 from tests.factories import CHEAP_HASHER, Community, World, make_world
 
 PG_ADMIN_URL = os.environ.get(
@@ -44,14 +45,7 @@ def community(world: World) -> Community:
 
 
 def _postgres_available() -> bool:
-    try:
-        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
-        with engine.connect():
-            pass
-        engine.dispose()
-        return True
-    except Exception:
-        return False
+    return reachable(PG_ADMIN_URL)
 
 
 @contextmanager
