@@ -10,7 +10,6 @@ import sqlite3
 import statistics
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -21,7 +20,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from sqlalchemy import create_engine, text
 
-from fpic.db import reachable
+from fpic.db import reachable, scratch_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get(
@@ -117,16 +116,8 @@ def scratch_database(backend: str, workdir: Path, name: str) -> Iterator[str]:
         finally:
             remove_sqlite(path)
         return
-    db_name = f"fpic_bench_{name}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{db_name}"'))
-    try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{db_name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres(PG_ADMIN_URL, f"fpic_bench_{name}") as url:
+        yield url
 
 
 def remove_sqlite(path: Path) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from fpic import registry
-from fpic.db import reachable
+from fpic.db import reachable, scratch_postgres
 from tests.factories import CHEAP_HASHER, Community, World, make_world
 
 PG_ADMIN_URL = os.environ.get(
@@ -56,17 +56,8 @@ def postgres_database() -> Iterator[str]:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} (CI=true)")
         pytest.skip("PostgreSQL is not reachable")
-    name = f"fpic_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres(PG_ADMIN_URL, "fpic_test") as url:
+        yield url
 
 
 @pytest.fixture
