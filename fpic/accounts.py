@@ -20,10 +20,10 @@ from fpic.actors import Actor
 from fpic.engine import Engine, require_active
 from fpic.errors import InvalidData, NotPermitted
 from fpic.i18n import N_, Reason
-from fpic.models import TrailEvent, User, UserSession
+from fpic.models import Enrolment, TrailEvent, User, UserSession
 from fpic.payloads import printable
-from fpic.permissions import OWN_ACCOUNT_ROLES
-from fpic.registry import check_password, end_open_sessions, hash_password
+from fpic.permissions import SYSTEM_ACTION_ROLES
+from fpic.registry import check_password, code_digest, end_open_sessions, hash_password
 
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
@@ -42,7 +42,7 @@ THROTTLE_WINDOW = timedelta(minutes=15)
 #: refused attempts that count as failures: a wrong current password on the password change
 #: counts like a failed sign-in, or a session left open would let anyone guess the password
 #: freely (rule violations of a new password are refused before the trail, so never count)
-THROTTLED_ACTIONS = ("sign_in", "change_password")
+THROTTLED_ACTIONS = ("sign_in", "change_password", "enrol")
 
 
 def _recent_failures(session: Session, username: str, now: datetime) -> int:
@@ -190,7 +190,9 @@ def change_password(engine: Engine, actor: Actor, current_password: str, new_pas
         user.password_hash = digest
         return {"user_id": user.id, "sessions_ended": end_open_sessions(session, user.id, now)}
 
-    result = engine.system_action(actor, "change_password", OWN_ACCOUNT_ROLES, work)
+    result = engine.system_action(
+        actor, "change_password", SYSTEM_ACTION_ROLES["change_password"], work
+    )
     return result["sessions_ended"]
 
 
@@ -211,6 +213,53 @@ def _password_throttled() -> NotPermitted:
             "password_throttled",
             N_("Too many wrong passwords for this account; wait %(minutes)s minutes."),
             {"minutes": int(THROTTLE_WINDOW.total_seconds() // 60)},
+        )
+    )
+
+
+def enrol(engine: Engine, username: str, code: str, password: str) -> None:
+    """A person chooses their own password with the one-time code they were given (at a new
+    account or after a reset). Wrong codes count like failed sign-ins, so codes cannot be
+    guessed; the answer never says whether the name or the code was wrong."""
+    username = printable((username or "").strip(), 80)
+    digest = hash_password(password or "", username)  # rule violations are not failures
+    now = engine.clock.now()
+    with engine.db.write_session() as session, session.begin():
+        throttled = _recent_failures(session, username, now) >= THROTTLE_FAILURES
+        user = None if throttled else session.scalar(select(User).where(User.username == username))
+        enrolment = None
+        if user is not None and user.active:
+            enrolment = session.scalar(
+                select(Enrolment).where(
+                    Enrolment.user_id == user.id,
+                    Enrolment.code_hash == code_digest(code),
+                    Enrolment.used_at.is_(None),
+                    Enrolment.withdrawn_at.is_(None),
+                    Enrolment.expires_at > now,
+                )
+            )
+        if user is None or enrolment is None:
+            engine.record_system_event(
+                session, username or "-", "anonymous", "enrol",
+                {"reason": "throttled" if throttled else "bad_code"}, outcome="refused",
+            )  # fmt: skip
+        else:
+            user.password_hash = digest
+            enrolment.used_at = now
+            ended = end_open_sessions(session, user.id, now)
+            engine.record_system_event(
+                session, user.username, user.role, "enrol",
+                {"user_id": user.id, "kind": enrolment.kind, "sessions_ended": ended,
+                 "community_id": user.representative.community_id if user.representative
+                 else None},
+            )  # fmt: skip
+            return
+    if throttled:
+        raise _throttled()
+    raise NotPermitted(
+        Reason(
+            "enrolment_failed",
+            N_("The user name or the code is not right, or the code has expired or was used."),
         )
     )
 

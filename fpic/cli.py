@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from functools import cache
@@ -18,7 +19,7 @@ from fpic.engine import Engine, user_actor
 from fpic.errors import FpicError
 from fpic.i18n import Reason
 from fpic.migrate import upgrade
-from fpic.models import TrailEvent, User
+from fpic.models import ROLES, TrailEvent, User
 
 
 class Context:
@@ -280,9 +281,7 @@ def user_group() -> None:
 
 @user_group.command("add")
 @click.argument("username")
-@click.option(
-    "--role", type=click.Choice(["liaison", "representative", "auditor", "admin"]), required=True
-)
+@click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option(
     "--representative-id",
     type=int,
@@ -296,7 +295,6 @@ def user_group() -> None:
     default=None,
     help="The administrator adding the user (not needed for the very first admin).",
 )
-@click.password_option(envvar="FPIC_NEW_PASSWORD", help="Asked for when not given.")
 @pass_context
 def user_add(
     ctx: Context,
@@ -305,9 +303,9 @@ def user_add(
     representative_id: int | None,
     display_name: str | None,
     by: str | None,
-    password: str,
 ) -> None:
-    """Add a user; the change is an event on the system chain."""
+    """Add a user; the change is an event on the system chain. The very first administrator
+    chooses a password here; everyone else gets a one-time code to choose their own."""
     from fpic.registry import add_user, bootstrap_admin
 
     upgrade(ctx.db.engine)
@@ -321,20 +319,78 @@ def user_add(
         if actor is None:
             if role != "admin":
                 raise click.UsageError(_("The first user must be an administrator (--role admin)."))
-            bootstrap_admin(engine, username, password)
-        else:
-            add_user(
-                engine,
-                actor,
-                username=username,
-                password=password,
-                role=role,
-                display_name=display_name,
-                representative_id=representative_id,
-            )
+            bootstrap_admin(engine, username, _new_password())
+            click.echo(_("User %(name)s added as %(role)s.", name=username, role=role))
+            return
+        issued = add_user(
+            engine,
+            actor,
+            username=username,
+            role=role,
+            display_name=display_name,
+            representative_id=representative_id,
+        )
     except FpicError as error:
         _fail(error)
     click.echo(_("User %(name)s added as %(role)s.", name=username, role=role))
+    _show_code(issued)
+
+
+def _new_password() -> str:
+    return str(
+        os.environ.get("FPIC_NEW_PASSWORD")
+        or click.prompt(_("Password"), hide_input=True, confirmation_prompt=True)
+    )
+
+
+def _show_code(issued: Any) -> None:
+    click.echo(
+        _(
+            "One-time enrolment code for %(name)s: %(code)s (valid until %(until)s). Give it to "
+            "the person only; with it they choose their own password (fpic user enrol, or "
+            "the enrolment page). It is not shown again.",
+            name=issued.username,
+            code=issued.code,
+            until=issued.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+        )
+    )
+
+
+@user_group.command("reset")
+@click.argument("username")
+@click.option("--by", "by", required=True, help="The administrator resetting the account.")
+@pass_context
+def user_reset(ctx: Context, username: str, by: str) -> None:
+    """End an account's password and sessions and issue a new one-time code (on the trail,
+    and on the community's page for a representative)."""
+    from fpic.registry import reset_account
+
+    engine = ctx.engine()
+    try:
+        with ctx.db.read_session() as session:
+            actor = user_actor(session, by)
+            user_id = session.scalar(select(User.id).where(User.username == username))
+        if user_id is None:
+            raise click.UsageError(_("There is no user %(name)s.", name=username))
+        issued = reset_account(engine, actor, user_id)
+    except FpicError as error:
+        _fail(error)
+    _show_code(issued)
+
+
+@user_group.command("enrol")
+@click.argument("username")
+@pass_context
+def user_enrol(ctx: Context, username: str) -> None:
+    """Choose your own password with the one-time code you were given."""
+    from fpic.accounts import enrol
+
+    code = os.environ.get("FPIC_ENROLMENT_CODE") or click.prompt(_("Enrolment code"))
+    try:
+        enrol(ctx.engine(), username, code, _new_password())
+    except FpicError as error:
+        _fail(error)
+    click.echo(_("Password chosen; you can sign in as %(name)s.", name=username))
 
 
 @main.command()

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fpic import audit
+from fpic.accounts import enrol
 from fpic.actors import Actor
 from fpic.clock import FrozenClock
 from fpic.db import Database
@@ -26,9 +27,9 @@ from fpic.process import Template, shipped_templates
 from fpic.registry import (
     add_community,
     add_project,
-    add_representative,
     add_user,
     bootstrap_admin,
+    confirm_mandate,
     record_mandate,
 )
 
@@ -267,43 +268,54 @@ def _targets(plan: Plan) -> list[str]:
 class _People:
     admin: Actor
     liaison: Actor
+    #: the independent people and the State, by role
+    independents: dict[str, Actor]
     reps: dict[str, list[int]]
     rep_actor: dict[str, Actor]
     projects: dict[str, int]
     communities: dict[str, int]
 
 
+#: accounts besides the representatives': (user name, role, display name)
+STAFF = (
+    ("liaison", "liaison", "Daniela Rojas (community liaison officer)"),
+    ("auditor", "auditor", "Kwame Mensah (independent auditor)"),
+    ("facilitator", "facilitator", "Ana Lucía Torres (independent facilitator, an NGO)"),
+    ("mediator", "mediator", "Samuel Tjapaltjarri (independent grievance mediator)"),
+    ("state-authority", "state_authority", "Maria Dulawan (NCIP provincial officer)"),
+)
+
+
+def _account(
+    engine: Engine, admin: Actor, username: str, role: str, display: str, rep: int | None = None
+) -> Actor:
+    """Made as every account is: a one-time code, with which the person (here the demo)
+    chooses the password."""
+    issued = add_user(
+        engine,
+        admin,
+        username=username,
+        role=role,
+        display_name=display,
+        representative_id=rep,
+    )
+    enrol(engine, username, issued.code, DEMO_PASSWORD)
+    with engine.db.read_session() as session:
+        return user_actor(session, username)
+
+
 def _seed_people(engine: Engine) -> _People:
     bootstrap_admin(engine, "admin", DEMO_PASSWORD)
     with engine.db.read_session() as session:
         admin = user_actor(session, "admin")
-    add_user(
-        engine,
-        admin,
-        username="liaison",
-        password=DEMO_PASSWORD,
-        role="liaison",
-        display_name="Daniela Rojas (community liaison officer)",
-    )
-    add_user(
-        engine,
-        admin,
-        username="auditor",
-        password=DEMO_PASSWORD,
-        role="auditor",
-        display_name="Kwame Mensah (independent auditor)",
-    )
-    with engine.db.read_session() as session:
-        liaison = user_actor(session, "liaison")
+    staff = {role: _account(engine, admin, name, role, shown) for name, role, shown in STAFF}
+    liaison = staff.pop("liaison")
+    staff.pop("auditor")
     projects = {key: add_project(engine, liaison, data) for key, data in PROJECTS.items()}
-    today = engine.clock.now().date()
-    reps: dict[str, list[int]] = {}
-    rep_actor: dict[str, Actor] = {}
-    communities: dict[str, int] = {}
-    for c in COMMUNITIES:
-        communities[c.slug] = add_community(
+    communities = {
+        c.slug: add_community(
             engine,
-            liaison,
+            liaison,  # a proposal: it confers no mandate on anyone
             {
                 "slug": c.slug,
                 "name": c.name,
@@ -313,31 +325,9 @@ def _seed_people(engine: Engine) -> _People:
                 "content_languages": list(c.languages),
             },
         )
-        reps[c.slug] = []
-        for name, gender in c.representatives:
-            rep_id = add_representative(engine, liaison, communities[c.slug], name, gender)
-            record_mandate(
-                engine,
-                liaison,
-                rep_id,
-                granted_by=c.institution,
-                evidence=f"Resolution of the {c.institution} appointing {name}",
-                valid_from=today - timedelta(days=10),
-                valid_until=today + timedelta(days=3 * 365),
-            )
-            reps[c.slug].append(rep_id)
-        add_user(
-            engine,
-            admin,
-            username=f"rep-{c.slug}",
-            password=DEMO_PASSWORD,
-            role="representative",
-            display_name=c.representatives[0][0],
-            representative_id=reps[c.slug][0],
-        )
-        with engine.db.read_session() as session:
-            rep_actor[c.slug] = user_actor(session, f"rep-{c.slug}")
-    return _People(admin, liaison, reps, rep_actor, projects, communities)
+        for c in COMMUNITIES
+    }
+    return _People(admin, liaison, staff, {}, {}, projects, communities)
 
 
 class _Walker:
@@ -364,6 +354,7 @@ class _Walker:
             reference=reference,
         )
         self.case_id = result.case_id
+        self._independents()
         via, extra = self.plan.branches.get(stage, (stage, []))
         for step in self.plan.main:
             if self._stage() == via:
@@ -373,6 +364,56 @@ class _Walker:
             self._do(step)
         if self._stage() != stage:
             raise RuntimeError(f"demo case {reference} reached {self._stage()}, not {stage}")
+
+    def _independents(self) -> None:
+        """The case's facilitator and mediator. For a community nobody speaks for yet, the
+        liaison proposes the facilitator, who then records and confirms the first mandate
+        from the assembly's resolution; from then on the community chooses."""
+        slug = self.community.slug
+        facilitator = self.people.independents["facilitator"]
+        mediator = self.people.independents["mediator"]
+        first = slug not in self.people.rep_actor
+        self._fire(
+            "assign_independent",
+            {"role": "facilitator", "username": facilitator.username},
+            actor=self.people.liaison if first else self.rep,
+        )
+        if first:
+            self._register_community(facilitator)
+        self._fire(
+            "assign_independent",
+            {"role": "mediator", "username": mediator.username},
+            actor=self.rep,
+        )
+
+    def _register_community(self, facilitator: Actor) -> None:
+        c, engine = self.community, self.engine
+        today = self.clock.now().date()
+        ids: list[int] = []
+        for number, (name, gender) in enumerate(c.representatives, start=1):
+            # the first mandate is recorded by the facilitator; the others by the first
+            # representative, once mandated, and confirmed by the facilitator
+            recorder = facilitator if number == 1 else self.rep
+            recorded = record_mandate(
+                engine,
+                recorder,
+                self.people.communities[c.slug],
+                name=name,
+                gender=gender,
+                granted_by=c.institution,
+                evidence=f"Resolution {number}/{today.year} of the {c.institution} appointing "
+                f"{name}; minute book, page {10 + number}",
+                resolved_on=today - timedelta(days=12),
+                valid_from=today - timedelta(days=10),
+                valid_until=today + timedelta(days=3 * 365),
+            )
+            confirm_mandate(engine, facilitator, recorded.mandate_id)
+            ids.append(recorded.representative_id)
+            if number == 1:
+                self.people.rep_actor[c.slug] = _account(
+                    engine, self.people.admin, f"rep-{c.slug}", "representative", name, ids[0]
+                )
+        self.people.reps[c.slug] = ids
 
     def _stage(self) -> str:
         with self.engine.db.read_session() as session:
@@ -401,13 +442,27 @@ class _Walker:
             if self.template.stages[self._stage()].consent_in_force:
                 self._after_consent()
 
-    def _fire(self, name: str, data: dict[str, Any] | None = None) -> None:
+    def _fire(
+        self, name: str, data: dict[str, Any] | None = None, actor: Actor | None = None
+    ) -> None:
         self.clock.advance(minutes=7)
         trigger = self.template.triggers[name]
-        actor = self.people.liaison if "liaison" in trigger.roles else self.rep
+        actor = actor or self._actor_for(trigger.roles)
         if data is None:
             data = self._data_for(trigger.effect, name)
         self.engine.advance(self.case_id, name, actor, data, self._version())
+
+    def _actor_for(self, roles: tuple[str, ...]) -> Actor:
+        """Who fires a trigger in the demo: the proponent's side where it may, else the State,
+        else the community, else the case's independent people."""
+        for role in ("liaison", "state_authority", "representative", "facilitator", "mediator"):
+            if role in roles:
+                if role == "liaison":
+                    return self.people.liaison
+                if role == "representative":
+                    return self.rep
+                return self.people.independents[role]
+        raise RuntimeError(f"no demo person holds any of {roles}")
 
     def _today(self) -> str:
         return self.clock.now().date().isoformat()

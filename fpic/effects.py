@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from sqlalchemy import select
+
 from fpic.errors import invalid
 from fpic.guards import GuardContext, consent_in_force
 from fpic.i18n import N_
@@ -29,6 +31,7 @@ from fpic.models import (
     Protocol,
     Question,
     Representative,
+    User,
 )
 from fpic.payloads import Fields
 
@@ -147,7 +150,7 @@ def write_state_approval(ctx: GuardContext, p: dict[str, Any], _from: str) -> di
 # --- protocol ------------------------------------------------------------------------------
 
 
-def parse_protocol(data: Mapping[str, Any] | None, _ctx: GuardContext) -> dict[str, Any]:
+def parse_protocol(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
     f = Fields(
         data,
         {
@@ -161,6 +164,8 @@ def parse_protocol(data: Mapping[str, Any] | None, _ctx: GuardContext) -> dict[s
             "grievance_route",
             "review_every_days",
             "source",
+            "facilitator",
+            "mediator",
         },
     )
     p = {
@@ -176,6 +181,9 @@ def parse_protocol(data: Mapping[str, Any] | None, _ctx: GuardContext) -> dict[s
         "review_every_days": f.integer("review_every_days", required=False, minimum=7, maximum=730)
         or 90,
         "source": f.text("source"),
+        # the community agrees in its protocol who its independent people are
+        "facilitator": _independent(ctx, f, "facilitator", required=False),
+        "mediator": _independent(ctx, f, "mediator", required=False),
     }
     if p["decision_rule"] == "qualified_majority" and p["majority_percent"] is None:
         raise invalid("majority_percent", N_("%(field)s is required for a qualified majority."))
@@ -189,11 +197,56 @@ def write_protocol(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str
         protocol = Protocol(case_id=ctx.case.id)
         ctx.session.add(protocol)
         ctx.case.protocol = protocol
+    independents = {key: p[key] for key in INDEPENDENT_FIELDS}
     for key, value in p.items():
-        setattr(protocol, key, value)
+        if key not in INDEPENDENT_FIELDS:
+            setattr(protocol, key, value)
     protocol.agreed_at, protocol.agreed_by_id = ctx.now, ctx.actor.user_id
+    assigned = {role: _assign(ctx, role, name) for role, name in independents.items() if name}
     ctx.session.flush()
-    return {"protocol_id": protocol.id}
+    return {"protocol_id": protocol.id} | {f"{role}_id": uid for role, uid in assigned.items()}
+
+
+# --- the case's independent people ---------------------------------------------------------
+
+INDEPENDENT_FIELDS = ("facilitator", "mediator")
+
+
+def _independent(
+    ctx: GuardContext, f: Fields, role: str, required: bool = True, key: str | None = None
+) -> str | None:
+    """The user name of an active account holding ``role`` (checked in the transaction)."""
+    key = key or role
+    name = f.short(key, required)
+    if name is None:
+        return None
+    found = ctx.session.scalar(
+        select(User.id).where(User.username == name, User.role == role, User.active.is_(True))
+    )
+    if found is None:
+        raise invalid(key, N_("%(field)s must name an active account with that role."))
+    return name
+
+
+def _assign(ctx: GuardContext, role: str, username: str) -> int:
+    user_id = ctx.session.scalar(select(User.id).where(User.username == username))
+    assert user_id is not None  # parse checked it
+    setattr(ctx.case, f"{role}_id", user_id)
+    return user_id
+
+
+def parse_assignment(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
+    f = Fields(data, {"role", "username", "text"})
+    role = f.choice("role", INDEPENDENT_FIELDS) or ""
+    username = _independent(ctx, f, role, key="username")
+    return {"role": role, "username": username, "text": f.text("text", required=False)}
+
+
+@effect("independent_assignment", parse_assignment)
+def write_assignment(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+    """The trail names who assigned whom: a proposal by the proponent or the State before
+    anyone held the community's mandate stays visible after the community agrees."""
+    return {"role": p["role"], "user_id": _assign(ctx, p["role"], p["username"])}
 
 
 # --- disclosure ----------------------------------------------------------------------------
@@ -394,12 +447,27 @@ def write_answer(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, 
 # --- integrity -----------------------------------------------------------------------------
 
 
-def parse_flag(data: Mapping[str, Any] | None, _ctx: GuardContext) -> dict[str, Any]:
-    f = Fields(data, {"category", "description"})
+def parse_flag(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
+    f = Fields(data, {"category", "description", "concerns"})
     return {
         "category": f.choice("category", INTEGRITY_CATEGORIES),
         "description": f.text("description"),
+        "concerns": account_names(ctx, f, "concerns"),
     }
+
+
+def account_names(ctx: GuardContext, f: Fields, key: str) -> list[str]:
+    """User names of the accounts a flag or grievance is about: checked, so that a typo cannot
+    let the person it names review it."""
+    names = f.str_list(key, required=False)
+    if names:
+        known = set(ctx.session.scalars(select(User.username).where(User.username.in_(names))))
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise invalid(
+                key, N_("%(field)s names no account: %(names)s."), names=", ".join(unknown)
+            )
+    return names
 
 
 @effect("integrity_flag", parse_flag)

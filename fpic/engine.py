@@ -30,11 +30,18 @@ from fpic.errors import (
     NotPermitted,
     StaleCase,
 )
-from fpic.guards import GuardContext, evaluate
+from fpic.guards import GuardContext, evaluate, holds_mandate
 from fpic.i18n import N_, Reason
 from fpic.models import Case, ChainHead, Community, Project, User
 from fpic.payloads import printable
-from fpic.permissions import CASE_OPENING_ROLES, can_read_case, role_refusal, trigger_refusals
+from fpic.permissions import (
+    SYSTEM_ACTION_ROLES,
+    Standing,
+    can_read_case,
+    role_refusal,
+    standing_on_case,
+    trigger_refusals,
+)
 from fpic.process import Template, Trigger, shipped_templates, template_for
 
 T = TypeVar("T")
@@ -95,10 +102,23 @@ class Engine:
         """Every trigger of the case's current stage, with the reasons it is refused now."""
         template = self.template_of(case)
         now = self.clock.now()
+        standing = self.standing(session, case, actor, now)
         return [
-            self._option(session, template, case, actor, trigger, now)
+            self._option(session, template, case, actor, trigger, now, standing)
             for trigger in template.triggers_from(case.stage)
         ]
+
+    @staticmethod
+    def standing(session: Session, case: Case, actor: Actor, now: datetime) -> Standing:
+        """The facts permissions rest on, read in the caller's transaction (one EXISTS, and
+        only for a representative of the case's community)."""
+        mandated = (
+            actor.role == "representative"
+            and actor.representative_id is not None
+            and actor.community_id == case.community_id
+            and holds_mandate(session, actor.representative_id, now.date())
+        )
+        return standing_on_case(actor, case, mandated)
 
     def option(
         self, session: Session, case: Case, actor: Actor, trigger_name: str
@@ -110,7 +130,9 @@ class Engine:
         )
         if trigger is None:
             return None
-        return self._option(session, template, case, actor, trigger, self.clock.now())
+        now = self.clock.now()
+        standing = self.standing(session, case, actor, now)
+        return self._option(session, template, case, actor, trigger, now, standing)
 
     @staticmethod
     def _option(
@@ -120,8 +142,9 @@ class Engine:
         actor: Actor,
         trigger: Trigger,
         now: datetime,
+        standing: Standing,
     ) -> Option:
-        reasons = trigger_refusals(actor, trigger)
+        reasons = trigger_refusals(actor, trigger, standing)
         if not reasons:
             reasons = evaluate(GuardContext(session, template, case, actor, trigger, now))
         return Option(trigger, tuple(reasons))
@@ -159,11 +182,13 @@ class Engine:
         if case.version != expected_version:
             raise StaleCase(case_id, expected_version, case.version)
         template = self.template_of(case)
-        trigger = _trigger_of(template, case, trigger_name)
-        refusals = trigger_refusals(actor, trigger)
+        trigger = _trigger_named(template, trigger_name)
+        now = self.clock.now()
+        # who may comes before when: a person who may never do this is told so in any stage
+        refusals = trigger_refusals(actor, trigger, self.standing(session, case, actor, now))
         if refusals:
             raise NotPermitted(*refusals)
-        now = self.clock.now()
+        _check_stage(trigger, case)
         ctx = GuardContext(session, template, case, actor, trigger, now)
         ctx.payload = EFFECTS[trigger.effect].parse(data, ctx)
         reasons = evaluate(ctx)
@@ -221,7 +246,7 @@ class Engine:
         reference: str,
     ) -> ActionResult:
         require_active(session, actor)
-        refusals = role_refusal(actor, CASE_OPENING_ROLES, "open_case")
+        refusals = role_refusal(actor, SYSTEM_ACTION_ROLES["open_case"], "open_case")
         if refusals:
             raise NotPermitted(*refusals)
         template = shipped_templates().get(template_id)
@@ -412,7 +437,7 @@ class Engine:
                 raise
 
 
-def _trigger_of(template: Template, case: Case, name: str) -> Trigger:
+def _trigger_named(template: Template, name: str) -> Trigger:
     trigger = template.triggers.get(name) if isinstance(name, str) else None
     if trigger is None:
         raise InvalidTransition(
@@ -422,6 +447,11 @@ def _trigger_of(template: Template, case: Case, name: str) -> Trigger:
                 {"trigger": printable(name, 60), "template": template.id},
             )
         )
+    return trigger
+
+
+def _check_stage(trigger: Trigger, case: Case) -> None:
+    name = trigger.name
     if case.stage not in trigger.sources:
         raise InvalidTransition(
             Reason(
@@ -430,7 +460,6 @@ def _trigger_of(template: Template, case: Case, name: str) -> Trigger:
                 {"trigger": name, "stage": case.stage},
             )
         )
-    return trigger
 
 
 def _no_case(case_id: object) -> NotFound:

@@ -9,6 +9,8 @@ in :mod:`fpic.effects`; the rules they trigger live in :mod:`fpic.guards`.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fpic.effects import _not_future, _note, effect
+from fpic.effects import _not_future, _note, account_names, effect
 from fpic.errors import invalid
 from fpic.guards import GuardContext
 from fpic.i18n import N_
@@ -26,6 +28,7 @@ from fpic.models import (
     GRIEVANCE_CATEGORIES,
     GRIEVANCE_CHANNELS,
     Case,
+    ComplainantIdentity,
     Condition,
     Grievance,
 )
@@ -85,28 +88,56 @@ def parse_grievance(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[s
             "text",
             "received_on",
             "condition_id",
+            "confidential",
+            "concerns",
         },
     )
     p = {
         "category": f.choice("category", GRIEVANCE_CATEGORIES),
         "channel": f.choice("channel", GRIEVANCE_CHANNELS),
         "anonymous": f.flag("anonymous"),
+        "confidential": f.flag("confidential"),
         "complainant": f.short("complainant", required=False),
         "language": f.language("language"),
         "text": f.text("text"),
         "received_on": f.day("received_on"),
         "condition_id": f.integer("condition_id", required=False, minimum=1, maximum=2**62),
+        "concerns": account_names(ctx, f, "concerns"),
     }
     _not_future("received_on", p["received_on"], ctx)
     if p["anonymous"] and p["complainant"]:
         raise invalid("complainant", N_("An anonymous grievance names no complainant."))
     if not p["anonymous"] and not p["complainant"]:
         raise invalid("complainant", N_("Name the complainant, or mark the grievance anonymous."))
+    if p["anonymous"] and p["confidential"]:
+        raise invalid(
+            "confidential",
+            N_("An anonymous grievance has no name to keep confidential; choose one of the two."),
+        )
+    if p["confidential"]:
+        _seal_complainant(ctx, p)
     if p["condition_id"] is not None:
         condition = ctx.session.get(Condition, p["condition_id"])
         if condition is None or condition.case_id != ctx.case.id:
             raise invalid("condition_id", N_("There is no such condition on this case."))
     return p
+
+
+def _seal_complainant(ctx: GuardContext, p: dict[str, Any]) -> None:
+    """Keep a confidential complainant's name off the trail and out of the proponent's reach
+    (UNGP 31: no retaliation): the payload, which the trail stores, carries a salted SHA-256
+    commitment; the name and salt go to a table only the permitted roles read
+    (docs/audit-format.md, "Confidential complainants")."""
+    name = p["complainant"]
+    salt = secrets.token_bytes(16)
+    p["complainant"] = None
+    p["complainant_commitment"] = complainant_commitment(salt, name)
+    ctx.sealed["complainant"] = {"name": name, "salt": salt.hex()}
+
+
+def complainant_commitment(salt: bytes, name: str) -> str:
+    """SHA-256 over the 16 salt bytes followed by the name's UTF-8 bytes, in hex."""
+    return hashlib.sha256(salt + name.encode("utf-8")).hexdigest()
 
 
 @effect("grievance", parse_grievance)
@@ -119,6 +150,9 @@ def write_grievance(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[st
     ctx.session.add(grievance)
     ctx.case.grievances.append(grievance)
     ctx.session.flush()
+    sealed = ctx.sealed.get("complainant")
+    if sealed is not None:
+        ctx.session.add(ComplainantIdentity(grievance_id=grievance.id, **sealed))
     return {"grievance_id": grievance.id}
 
 

@@ -9,20 +9,23 @@ person could do now.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from fpic.actors import Actor
 from fpic.i18n import N_, Reason
 from fpic.models import (
+    CASE_ASSIGNED_ROLES,
     CONSENTING_OUTCOMES,
     Case,
     Decision,
     Grievance,
+    IntegrityFlag,
+    Mandate,
     Representative,
 )
 from fpic.process import Template, Trigger
@@ -38,6 +41,9 @@ class GuardContext:
     now: datetime
     #: the cleaned data of the action; None when only asking what may be done
     payload: dict[str, Any] | None = None
+    #: data the action stores that must never reach the trail (a confidential complainant's
+    #: name): the payload carries only a commitment to it
+    sealed: dict[str, Any] = field(default_factory=dict)
 
     @property
     def today(self) -> date:
@@ -79,35 +85,44 @@ def evaluate(ctx: GuardContext) -> list[Reason]:
 # --- Free ----------------------------------------------------------------------------------
 
 
-def mandated_representatives(session: Session, community_id: int, day: date) -> list[int]:
-    """Ids of the community's representatives whose mandate is valid on ``day``."""
-    reps = session.scalars(
-        select(Representative).where(Representative.community_id == community_id)
+def mandate_in_force(day: date) -> ColumnElement[bool]:
+    """SQL for "this mandate is in force on ``day``": the one definition the queries use,
+    mirroring :meth:`fpic.models.Mandate.in_force_on`."""
+    return and_(
+        Mandate.confirmed_at.is_not(None),
+        Mandate.valid_from <= day,
+        Mandate.valid_until >= day,
+        or_(Mandate.revoked_on.is_(None), Mandate.revoked_on > day),
     )
-    return [rep.id for rep in reps if rep.mandate_on(day) is not None]
 
 
-@guard()
-def mandated_representative(ctx: GuardContext) -> list[Reason]:
-    """Only a representative of the case's own community, mandated today, acts for it."""
-    rep_id = ctx.actor.representative_id
-    if rep_id is None or ctx.actor.community_id != ctx.case.community_id:
-        return [
-            Reason(
-                "not_community_representative",
-                N_("Only a representative of this community may do this."),
+def mandated_representatives(session: Session, community_id: int, day: date) -> list[int]:
+    """Ids of the community's representatives whose mandate is in force on ``day``."""
+    return list(
+        session.scalars(
+            select(Representative.id)
+            .where(Representative.community_id == community_id)
+            .where(
+                exists()
+                .where(Mandate.representative_id == Representative.id)
+                .where(mandate_in_force(day))
             )
-        ]
-    rep = ctx.session.get(Representative, rep_id)
-    if rep is None or rep.mandate_on(ctx.today) is None:
-        return [
-            Reason(
-                "no_valid_mandate",
-                N_("Your mandate from the community is not valid on %(day)s."),
-                {"day": ctx.today.isoformat()},
+            .order_by(Representative.id)
+        )
+    )
+
+
+def holds_mandate(session: Session, representative_id: int, day: date) -> bool:
+    """One EXISTS, read in the action's transaction: a revocation that commits first wins."""
+    return bool(
+        session.scalar(
+            select(
+                exists()
+                .where(Mandate.representative_id == representative_id)
+                .where(mandate_in_force(day))
             )
-        ]
-    return []
+        )
+    )
 
 
 def _open_integrity_grievances(case: Case) -> list[Grievance]:
@@ -151,6 +166,70 @@ def no_open_integrity_flag(ctx: GuardContext) -> list[Reason]:
             )
         )
     return reasons
+
+
+@guard(needs_payload=True)
+def not_concerned(ctx: GuardContext) -> list[Reason]:
+    """Nobody reviews an integrity flag that names them (NCIP-AO3 §65; a judge in their own
+    cause is no review)."""
+    assert ctx.payload is not None
+    flag = next((f for f in ctx.case.integrity_flags if f.id == ctx.payload.get("flag_id")), None)
+    if flag is None or not _concerns(ctx, flag):
+        return []
+    return [_named_in_it()]
+
+
+@guard(needs_payload=True)
+def integrity_judged_independently(ctx: GuardContext) -> list[Reason]:
+    """A process-integrity grievance is assessed by the case's facilitator or mediator: never
+    by the proponent's liaison, a representative, or a person it names (domain.md §3, §6)."""
+    assert ctx.payload is not None
+    wanted = ctx.payload.get("grievance_id")
+    grievance = next((g for g in ctx.case.grievances if g.id == wanted), None)
+    if grievance is None or grievance.category != "process_integrity":
+        return []
+    if ctx.actor.role not in CASE_ASSIGNED_ROLES:
+        return [
+            Reason(
+                "integrity_needs_independent",
+                N_(
+                    "A grievance about the integrity of the process is assessed by the case's "
+                    "independent facilitator or mediator."
+                ),
+            )
+        ]
+    return [_named_in_it()] if _concerns(ctx, grievance) else []
+
+
+def _concerns(ctx: GuardContext, record: IntegrityFlag | Grievance) -> bool:
+    return ctx.actor.username in (record.concerns or [])
+
+
+def _named_in_it() -> Reason:
+    return Reason(
+        "assessor_concerned",
+        N_("You are named in it: someone else must review it."),
+    )
+
+
+@guard()
+def chosen_by_community(ctx: GuardContext) -> list[Reason]:
+    """The community agrees who its facilitator and mediator are. Only while nobody holds
+    its mandate (the first representatives need someone independent to confirm them) may
+    the proponent or the State propose one; every assignment is on the trail."""
+    if ctx.actor.role == "representative":
+        return []
+    if mandated_representatives(ctx.session, ctx.case.community_id, ctx.today):
+        return [
+            Reason(
+                "community_chooses_independents",
+                N_(
+                    "The community has mandated representatives: only they choose its "
+                    "facilitator and mediator."
+                ),
+            )
+        ]
+    return []
 
 
 @guard()

@@ -22,10 +22,26 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql import text
 
 from fpic.db import Base, UTCDateTime
 
-ROLES = ("liaison", "representative", "auditor", "admin")
+ROLES = (
+    "liaison",
+    "representative",
+    "auditor",
+    "admin",
+    "facilitator",
+    "mediator",
+    "state_authority",
+)
+#: people the proponent employs or whose IT runs the installation: they may propose a
+#: community, never create, confirm, change or end a representative or a mandate
+PROPONENT_ROLES = ("liaison", "admin")
+#: independent people who act on a case only once assigned to it (domain.md §3)
+CASE_ASSIGNED_ROLES = ("facilitator", "mediator")
+#: why a one-time code was issued: a new account, or a reset that ended the old password
+ENROLMENT_KINDS = ("enrolment", "reset")
 DECISION_RULES = ("consensus", "simple_majority", "qualified_majority")
 FORMATS = ("written", "oral", "audio", "visual")
 OUTCOMES = (
@@ -92,36 +108,84 @@ class Representative(Base):
     )
 
     def mandate_on(self, day: date) -> Mandate | None:
-        """The mandate valid on ``day``, if any (a mandate is valid on both its end dates)."""
+        """The mandate in force on ``day``, if any (valid on both its end dates)."""
         for mandate in self.mandates:
-            if mandate.valid_from <= day <= mandate.valid_until and mandate.revoked_on is None:
+            if mandate.in_force_on(day):
                 return mandate
         return None
 
 
 class Mandate(Base):
-    """A time-bounded, evidenced appointment by the community's institution (EMRIP18 ¶23)."""
+    """A time-bounded, evidenced appointment by the community's institution (EMRIP18 ¶23).
+
+    It comes from the community's own act (a resolution of its institution), is recorded and
+    confirmed only by people the proponent does not employ, and is in force only once
+    confirmed; the community ends it by a new resolution with effect from a date.
+    """
 
     __tablename__ = "mandates"
     __table_args__ = (CheckConstraint("valid_from <= valid_until", name="period"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     representative_id: Mapped[int] = mapped_column(ForeignKey("representatives.id"), index=True)
+    #: the community's institution that passed the resolution
     granted_by: Mapped[str] = mapped_column(String(300))
+    #: where the resolution is minuted (minute book, page, resolution number)
     evidence: Mapped[str] = mapped_column(Text)
+    #: the day the institution passed the resolution
+    resolved_on: Mapped[date | None] = mapped_column(Date, default=None)
     valid_from: Mapped[date] = mapped_column(Date)
     valid_until: Mapped[date] = mapped_column(Date)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: said of a confirmation that was not an independent person's act (see migration 0005)
+    confirmation_note: Mapped[str | None] = mapped_column(Text, default=None)
+    #: the mandate ends on this day (it is not in force from it on)
     revoked_on: Mapped[date | None] = mapped_column(Date, default=None)
+    #: the community's resolution that ended the mandate, and where it is minuted
+    revocation: Mapped[str | None] = mapped_column(Text, default=None)
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
 
     representative: Mapped[Representative] = relationship(back_populates="mandates")
+    recorded_by: Mapped[User | None] = relationship(foreign_keys=[recorded_by_id])
+    confirmed_by: Mapped[User | None] = relationship(foreign_keys=[confirmed_by_id])
+    revoked_by: Mapped[User | None] = relationship(foreign_keys=[revoked_by_id])
+
+    def in_force_on(self, day: date) -> bool:
+        """Confirmed, within its period, and not ended by the community before ``day``."""
+        return (
+            self.confirmed_at is not None
+            and self.valid_from <= day <= self.valid_until
+            and (self.revoked_on is None or day < self.revoked_on)
+        )
+
+    @property
+    def status(self) -> str:
+        if self.revoked_on is not None:
+            return "revoked"
+        return "confirmed" if self.confirmed_at is not None else "pending"
 
 
 class User(Base):
+    """One account per person. Nobody sets another person's password: the holder chooses it
+    with a one-time enrolment code (see :class:`Enrolment`)."""
+
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint(f"role IN {ROLES!r}", name="role"),
         CheckConstraint(
             "(role = 'representative') = (representative_id IS NOT NULL)", name="rep_link"
+        ),
+        #: one active account per registered representative (a second one is refused in
+        #: fpic.registry too; migration 0005 disabled the extra accounts that existed)
+        Index(
+            "uq_users_active_representative",
+            "representative_id",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
         ),
     )
 
@@ -137,6 +201,28 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     representative: Mapped[Representative | None] = relationship()
+
+
+class Enrolment(Base):
+    """A one-time code with which a person chooses their own password (at enrolment or after
+    a reset). Only a SHA-256 of the code is kept; it expires after seven days."""
+
+    __tablename__ = "enrolments"
+    __table_args__ = (CheckConstraint(f"kind IN {ENROLMENT_KINDS!r}", name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: a newer code for the same account replaced this one before it was used
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    issued_by: Mapped[User | None] = relationship(foreign_keys=[issued_by_id])
 
 
 class UserSession(Base):
@@ -207,9 +293,15 @@ class Case(Base):
     rehabilitation_confirmed_at: Mapped[datetime | None] = mapped_column(
         UTCDateTime(), default=None
     )
+    #: the independent facilitator and grievance mediator of this case: proposed while nobody
+    #: holds the community's mandate, then agreed by the community (in its protocol)
+    facilitator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    mediator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
 
     project: Mapped[Project] = relationship()
     community: Mapped[Community] = relationship()
+    facilitator: Mapped[User | None] = relationship(foreign_keys=[facilitator_id])
+    mediator: Mapped[User | None] = relationship(foreign_keys=[mediator_id])
     protocol: Mapped[Protocol | None] = relationship(back_populates="case", uselist=False)
     disclosures: Mapped[list[Disclosure]] = relationship(
         back_populates="case", order_by="Disclosure.id"
@@ -324,6 +416,8 @@ class IntegrityFlag(Base):
     description: Mapped[str] = mapped_column(Text)
     raised_at: Mapped[datetime] = mapped_column(UTCDateTime())
     raised_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    #: user names of the accounts the flag is about: none of them may review it
+    concerns: Mapped[list[str]] = mapped_column(JSON, default=list)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     resolution: Mapped[str | None] = mapped_column(Text, default=None)
     #: after review: was the prohibited act found to have happened?
@@ -348,7 +442,14 @@ class Grievance(Base):
     category: Mapped[str] = mapped_column(String(40))
     channel: Mapped[str] = mapped_column(String(40))
     anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the complainant asked that the proponent's side never learn who they are
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the name, unless anonymous or confidential (then it is in ComplainantIdentity)
     complainant: Mapped[str | None] = mapped_column(String(300), default=None)
+    #: SHA-256 over salt and name of a confidential complainant, as on the trail
+    complainant_commitment: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: user names of the accounts the grievance is about: none of them may assess it
+    concerns: Mapped[list[str]] = mapped_column(JSON, default=list)
     language: Mapped[str] = mapped_column(String(12))
     text: Mapped[str] = mapped_column(Text)
     condition_id: Mapped[int | None] = mapped_column(ForeignKey("conditions.id"), default=None)
@@ -371,6 +472,18 @@ class Grievance(Base):
     resolution: Mapped[str | None] = mapped_column(Text, default=None)
     #: None when the complainant could not be asked (anonymous) or did not say
     complainant_satisfied: Mapped[bool | None] = mapped_column(Boolean, default=None)
+
+
+class ComplainantIdentity(Base):
+    """Who raised a confidential grievance: read only by those permissions allow
+    (fpic.permissions.can_see_complainant); the trail holds only the salted commitment."""
+
+    __tablename__ = "complainant_identities"
+
+    grievance_id: Mapped[int] = mapped_column(ForeignKey("grievances.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    #: 16 random bytes, hex: with the name it opens the commitment on the trail
+    salt: Mapped[str] = mapped_column(String(32))
 
 
 class Decision(Base):

@@ -1,14 +1,18 @@
-"""Who may do what: the one place that decides by role and community.
+"""Who may do what: the one place that decides by role, community, assignment and mandate.
 
-The FPIC rules about *when* (mandates, deliberation, disclosure) are guards in fpic/guards.py;
-this module only answers whether a person's role and community allow an action at all.
+The FPIC rules about *when* (deliberation, disclosure, integrity) are guards in
+fpic/guards.py; this module answers whether a person may act at all, from facts the engine
+reads in the action's own transaction (:class:`Standing`). It reads no database itself, so
+the separation-of-duties matrix in docs/roles.md is generated from these same functions.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fpic.actors import Actor
 from fpic.i18n import N_, Reason
-from fpic.models import Case
+from fpic.models import CASE_ASSIGNED_ROLES, ROLES, Case
 from fpic.process import Trigger
 
 ROLE_TITLES = {
@@ -16,13 +20,68 @@ ROLE_TITLES = {
     "representative": N_("community representative"),
     "auditor": N_("auditor"),
     "admin": N_("administrator"),
+    "facilitator": N_("independent facilitator"),
+    "mediator": N_("independent grievance mediator"),
+    "state_authority": N_("State authority"),
 }
-#: who may register communities, representatives' mandates and projects
-REGISTRY_ROLES = ("liaison", "admin")
+assert set(ROLE_TITLES) == set(ROLES)
+
+#: who may propose a community and its institution (a proposal: it confers no mandate)
+COMMUNITY_PROPOSING_ROLES = ("liaison", "admin", "facilitator", "state_authority")
+#: projects are the proponent's own description of what it plans
+PROJECT_ROLES = ("liaison", "admin")
+#: who may record, confirm or end a mandate: only the community's side, never the proponent's;
+#: the engine further requires a representative's own mandate, or a facilitator's assignment
+REGISTER_ROLES = ("representative", "facilitator")
 CASE_OPENING_ROLES = ("liaison",)
 USER_ADMIN_ROLES = ("admin",)
 #: every account holder may change their own password (it changes no FPIC record)
-OWN_ACCOUNT_ROLES = ("liaison", "representative", "auditor", "admin")
+OWN_ACCOUNT_ROLES = ROLES
+#: who may read a confidential complainant's identity (UNGP 31: no retaliation); the case's
+#: own mediator and the community's representatives besides
+COMPLAINANT_READERS = ("auditor",)
+
+
+#: changes outside any case, each with the roles that may attempt it (the one table the
+#: registry, the accounts and docs/roles.md read)
+SYSTEM_ACTION_ROLES: dict[str, tuple[str, ...]] = {
+    "add_community": COMMUNITY_PROPOSING_ROLES,
+    "add_project": PROJECT_ROLES,
+    "record_mandate": REGISTER_ROLES,
+    "confirm_mandate": REGISTER_ROLES,
+    "revoke_mandate": REGISTER_ROLES,
+    "open_case": CASE_OPENING_ROLES,
+    "add_user": USER_ADMIN_ROLES,
+    "reset_account": USER_ADMIN_ROLES,
+    "enable_user": USER_ADMIN_ROLES,
+    "disable_user": USER_ADMIN_ROLES,
+    "change_role": USER_ADMIN_ROLES,
+    "change_password": OWN_ACCOUNT_ROLES,
+}
+#: system actions that also need the person's standing towards the community
+REGISTER_ACTIONS = ("record_mandate", "confirm_mandate", "revoke_mandate")
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the database says of one person towards one case or community, read in the
+    action's transaction: the facts every permission below rests on."""
+
+    #: a representative of the community in question
+    own_community: bool = False
+    #: a representative holding a mandate in force today (confirmed, in period, not revoked)
+    mandated: bool = False
+    #: a facilitator or mediator assigned to the case (for the register: to any case of the
+    #: community)
+    assigned: bool = False
+
+
+def standing_on_case(actor: Actor, case: Case, mandated: bool) -> Standing:
+    own = actor.role == "representative" and actor.community_id == case.community_id
+    assigned = (actor.role == "facilitator" and case.facilitator_id == actor.user_id) or (
+        actor.role == "mediator" and case.mediator_id == actor.user_id
+    )
+    return Standing(own_community=own, mandated=own and mandated, assigned=assigned)
 
 
 def can_read_case(actor: Actor, case: Case) -> bool:
@@ -32,8 +91,52 @@ def can_read_case(actor: Actor, case: Case) -> bool:
     return actor.role in ROLE_TITLES
 
 
-def trigger_refusals(actor: Actor, trigger: Trigger) -> list[Reason]:
-    return role_refusal(actor, trigger.roles, trigger.name)
+def trigger_refusals(actor: Actor, trigger: Trigger, standing: Standing) -> list[Reason]:
+    """Whether this person may fire ``trigger`` on the case at all (before any FPIC rule)."""
+    refusals = role_refusal(actor, trigger.roles, trigger.name)
+    if refusals:
+        return refusals
+    if actor.role == "representative":
+        if not standing.own_community:
+            return [_not_own_community()]
+        # ILO 169 art. 6; UNDRIP art. 19: only the community's mandated people speak for it;
+        # anyone may ask a question or complain (UNGP 31: accessible)
+        if trigger.speaks_for_community and not standing.mandated:
+            return [_no_mandate()]
+    if actor.role in CASE_ASSIGNED_ROLES and not standing.assigned:
+        return [_not_assigned(actor.role)]
+    return []
+
+
+def register_refusals(
+    actor: Actor, action: str, standing: Standing, *, holder: bool = False
+) -> list[Reason]:
+    """Recording, confirming or ending a mandate: a representative under their own mandate
+    of the same community, or a facilitator assigned to one of the community's cases. Nobody
+    confirms their own mandate (``holder``)."""
+    refusals = role_refusal(actor, REGISTER_ROLES, action)
+    if refusals:
+        return refusals
+    if actor.role == "representative":
+        if not standing.own_community:
+            return [_not_own_community()]
+        if not standing.mandated:
+            return [_no_mandate()]
+        if holder and action == "confirm_mandate":
+            return [
+                Reason(
+                    "own_mandate",
+                    N_("Nobody may confirm their own mandate: another person must."),
+                )
+            ]
+    elif not standing.assigned:
+        return [
+            Reason(
+                "not_community_facilitator",
+                N_("Only the facilitator of one of this community's cases may do this."),
+            )
+        ]
+    return []
 
 
 def role_refusal(actor: Actor, allowed: tuple[str, ...], action: str) -> list[Reason]:
@@ -48,14 +151,50 @@ def role_refusal(actor: Actor, allowed: tuple[str, ...], action: str) -> list[Re
     ]
 
 
+def can_see_complainant(actor: Actor, case: Case) -> bool:
+    """A confidential complainant's identity: the community's representatives, the case's
+    mediator and auditors; never the proponent's staff nor the administrator."""
+    if actor.role in COMPLAINANT_READERS:
+        return True
+    if actor.role == "mediator":
+        return case.mediator_id == actor.user_id
+    return actor.role == "representative" and actor.community_id == case.community_id
+
+
+def _not_own_community() -> Reason:
+    return Reason(
+        "not_community_representative",
+        N_("Only a representative of this community may do this."),
+    )
+
+
+def _no_mandate() -> Reason:
+    return Reason(
+        "no_valid_mandate",
+        N_(
+            "You hold no mandate from the community in force today: without one you may read "
+            "the community's cases, ask questions and lodge grievances, not act in its name."
+        ),
+    )
+
+
+def _not_assigned(role: str) -> Reason:
+    return Reason(
+        "not_assigned",
+        N_("Only the %(role)s assigned to this case may do this."),
+        {"role": role},
+    )
+
+
 #: what each role may reach in an interface; the engine still checks every action itself
 PERMISSIONS: dict[str, tuple[str, ...]] = {
-    "dashboard:read": ("liaison", "representative", "auditor", "admin"),
-    "case:read": ("liaison", "representative", "auditor", "admin"),
+    "dashboard:read": ROLES,
+    "case:read": ROLES,
     "case:open": CASE_OPENING_ROLES,
-    "case:act": ("liaison", "representative"),
-    "community:read": ("liaison", "representative", "auditor", "admin"),
-    "trail:read": ("liaison", "representative", "auditor", "admin"),
+    "case:act": ("liaison", "representative", "facilitator", "mediator", "state_authority"),
+    "community:read": ROLES,
+    "community:register": REGISTER_ROLES,
+    "trail:read": ROLES,
     "system_trail:read": ("auditor", "admin"),
     "users:manage": USER_ADMIN_ROLES,
     "own_password:change": OWN_ACCOUNT_ROLES,

@@ -53,6 +53,10 @@ class Trigger:
     guards: tuple[str, ...]
     effect: str
     outcome: str | None = None
+    #: a representative fires it in the community's name, so only under a mandate in force;
+    #: ``without_mandate = true`` in the template opens it to every representative of the
+    #: community (asking a question, lodging a grievance: anyone may)
+    speaks_for_community: bool = True
 
     @property
     def changes_stage(self) -> bool:
@@ -268,6 +272,7 @@ def _read_triggers(r: _Reader, stages: dict[str, Stage]) -> dict[str, Trigger]:
             guards=trigger_guards,
             effect=effect,
             outcome=outcome,
+            speaks_for_community=not r.get(spec, "without_mandate", where, bool, False),
         )
     return triggers
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 
+from fpic.accounts import enrol
 from fpic.actors import Actor
 from fpic.clock import FrozenClock
 from fpic.db import Database
@@ -18,9 +19,9 @@ from fpic.process import shipped_templates
 from fpic.registry import (
     add_community,
     add_project,
-    add_representative,
     add_user,
     bootstrap_admin,
+    confirm_mandate,
     record_mandate,
 )
 
@@ -35,6 +36,8 @@ class Community:
     slug: str
     reps: list[int]  #: representative ids, all mandated
     rep_actors: list[Actor]  #: one signed-in account per representative
+    #: the case the community's register was first recorded under (its facilitator's)
+    registration_case: int = 0
 
 
 @dataclass
@@ -45,6 +48,9 @@ class World:
     admin: Actor
     liaison: Actor
     auditor: Actor
+    facilitator: Actor
+    mediator: Actor
+    state_authority: Actor
     project_id: int
     communities: dict[str, Community] = field(default_factory=dict)
     _refs: int = 0
@@ -55,12 +61,56 @@ class World:
         with self.db.read_session() as session:
             return user_actor(session, username)
 
+    def add_account(self, username: str, role: str, representative_id: int | None = None) -> Actor:
+        """An account made the only way there is: the administrator issues a one-time code
+        and the person chooses their own password with it."""
+        issued = add_user(
+            self.engine,
+            self.admin,
+            username=username,
+            role=role,
+            representative_id=representative_id,
+        )
+        enrol(self.engine, username, issued.code, PASSWORD)
+        return self.actor(username)
+
+    def register_representative(
+        self,
+        community: Community,
+        name: str,
+        start: date,
+        end: date,
+        *,
+        gender: str = "woman",
+        confirm: bool = True,
+    ) -> int:
+        """One more representative of ``community`` from the assembly's resolution, recorded
+        by the facilitator of its registration case and, unless told not to, confirmed."""
+        recorded = record_mandate(
+            self.engine,
+            self.facilitator,
+            community.id,
+            name=name,
+            gender=gender,
+            granted_by="Asamblea comunal",
+            evidence="Acta de asamblea 3/2026, libro de actas p. 40",
+            resolved_on=min(start, self.clock.now().date()),
+            valid_from=start,
+            valid_until=end,
+        )
+        if confirm:
+            confirm_mandate(self.engine, self.facilitator, recorded.mandate_id)
+        return recorded.representative_id
+
     def add_community(
         self, slug: str, languages: list[str], reps: int = 3, mandate_days: int = 3650
     ) -> Community:
+        """A community proposed by the liaison and registered the community's way: the
+        facilitator of its first case (proposed while nobody held its mandate) records each
+        representative's mandate from the assembly's resolution and confirms it."""
         community_id = add_community(
             self.engine,
-            self.admin,
+            self.liaison,
             {
                 "slug": slug,
                 "name": slug.replace("-", " ").title(),
@@ -70,37 +120,42 @@ class World:
                 "content_languages": languages,
             },
         )
+        registration = self.engine.open_case(
+            self.liaison,
+            project_id=self.project_id,
+            community_id=community_id,
+            template_id="fpic-general",
+            reference=f"REG-{slug}"[:40],
+        )
+        self.act(
+            registration.case_id,
+            "assign_independent",
+            self.liaison,
+            {"role": "facilitator", "username": self.facilitator.username},
+        )
         today = self.clock.now().date()
         rep_ids, actors = [], []
         for n in range(reps):
-            rep_id = add_representative(
+            recorded = record_mandate(
                 self.engine,
-                self.admin,
+                self.facilitator,
                 community_id,
-                f"Representative {n + 1} of {slug}",
-                "woman" if n % 2 else "man",
-            )
-            record_mandate(
-                self.engine,
-                self.admin,
-                rep_id,
+                name=f"Representative {n + 1} of {slug}",
+                gender="woman" if n % 2 else "man",
                 granted_by="Community assembly",
-                evidence="Assembly resolution 7/2026",
+                evidence="Assembly resolution 7/2026, minute book p. 12",
+                resolved_on=today - timedelta(days=31),
                 valid_from=today - timedelta(days=30),
                 valid_until=today + timedelta(days=mandate_days),
             )
-            username = f"rep-{slug}-{n + 1}"
-            add_user(
-                self.engine,
-                self.admin,
-                username=username,
-                password=PASSWORD,
-                role="representative",
-                representative_id=rep_id,
+            confirm_mandate(self.engine, self.facilitator, recorded.mandate_id)
+            rep_ids.append(recorded.representative_id)
+            actors.append(
+                self.add_account(
+                    f"rep-{slug}-{n + 1}", "representative", recorded.representative_id
+                )
             )
-            rep_ids.append(rep_id)
-            actors.append(self.actor(username))
-        community = Community(community_id, slug, rep_ids, actors)
+        community = Community(community_id, slug, rep_ids, actors, registration.case_id)
         self.communities[slug] = community
         return community
 
@@ -142,8 +197,12 @@ def make_world(url: str, start: date = date(2026, 3, 2)) -> World:
         from fpic.engine import user_actor
 
         admin = user_actor(session, "admin")
-    add_user(engine, admin, username="liaison", password=PASSWORD, role="liaison")
-    add_user(engine, admin, username="auditor", password=PASSWORD, role="auditor")
+    people = {}
+    for role in ("liaison", "auditor", "facilitator", "mediator", "state_authority"):
+        issued = add_user(engine, admin, username=role.replace("_", "-"), role=role)
+        enrol(engine, issued.username, issued.code, PASSWORD)
+        with db.read_session() as session:
+            people[role] = user_actor(session, issued.username)
     project_id = add_project(
         engine,
         admin,
@@ -155,9 +214,18 @@ def make_world(url: str, start: date = date(2026, 3, 2)) -> World:
             "design_freeze_on": "2027-06-30",
         },
     )
-    with db.read_session() as session:
-        liaison, auditor = user_actor(session, "liaison"), user_actor(session, "auditor")
-    return World(db, engine, clock, admin, liaison, auditor, project_id)
+    return World(
+        db,
+        engine,
+        clock,
+        admin,
+        people["liaison"],
+        people["auditor"],
+        people["facilitator"],
+        people["mediator"],
+        people["state_authority"],
+        project_id,
+    )
 
 
 # --- walking a case along the general template -----------------------------------------------
@@ -288,7 +356,7 @@ MAIN_PATHS: dict[str, list[tuple[str, str]]] = {
     ],
     "ncip-ao3-2012": [
         ("hold_pre_fbi_conference", "liaison"),
-        ("require_fpic", "liaison"),
+        ("require_fpic", "state_authority"),
         ("hold_pre_fpic_conference", "liaison"),
         ("agree_protocol", "rep"),
         ("@disclose", ""),

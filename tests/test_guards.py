@@ -188,25 +188,8 @@ def _all_combos(template: str, languages: list[str], formats: list[str]) -> list
 def _mandated_rep(
     world: World, community: Community, name: str, username: str, start: date, end: date
 ) -> Actor:
-    rep_id = registry.add_representative(world.engine, world.admin, community.id, name, "woman")
-    registry.record_mandate(
-        world.engine,
-        world.admin,
-        rep_id,
-        granted_by="Asamblea comunal",
-        evidence="Acta de asamblea 3/2026",
-        valid_from=start,
-        valid_until=end,
-    )
-    registry.add_user(
-        world.engine,
-        world.admin,
-        username=username,
-        password=PASSWORD,
-        role="representative",
-        representative_id=rep_id,
-    )
-    return world.actor(username)
+    rep_id = world.register_representative(community, name, start, end)
+    return world.add_account(username, "representative", rep_id)
 
 
 def _withhold(world: World, community: Community, case_id: int) -> None:
@@ -586,8 +569,9 @@ def test_quorum_short_is_refused_with_the_count(world, community):
 def test_quorum_counts_only_representatives_mandated_on_the_day(world, community):
     case_id = _case_at(world, community, "decision")
     rep = community.rep_actors[0]
-    unmandated = registry.add_representative(
-        world.engine, world.admin, community.id, "Tomasa Huaman Ccori", "woman"
+    today = world.clock.now().date()
+    unmandated = world.register_representative(
+        community, "Tomasa Huaman Ccori", today, today + timedelta(days=365), confirm=False
     )
     present = [community.reps[0], unmandated]
     data = decision(world, community, present=present, votes_for=2)

@@ -69,8 +69,8 @@ from fpic.models import (
     TrailEvent,
 )
 from fpic.process import shipped_templates
-from fpic.registry import add_representative, add_user, record_mandate
-from tests.factories import CHEAP_HASHER, PASSWORD, Community, World, decision, make_world, protocol
+from fpic.registry import confirm_mandate, record_mandate
+from tests.factories import CHEAP_HASHER, Community, World, decision, make_world, protocol
 
 TEMPLATE = shipped_templates()["fpic-general"]
 ITEMS = TEMPLATE.required_disclosure_items
@@ -269,27 +269,22 @@ class FpicCaseMachine(RuleBasedStateMachine):
         self.last_refusal: FpicError | None = None
 
     def _representative(self, name: str, valid_from: date, valid_until: date) -> Actor:
+        """Recorded by a mandated representative of the community from the assembly's
+        resolution, confirmed by the facilitator of its registration case."""
         world = self.world
-        rep_id = add_representative(world.engine, world.admin, self.community.id, f"Rep {name}")
-        record_mandate(
+        recorded = record_mandate(
             world.engine,
-            world.admin,
-            rep_id,
+            self.community.rep_actors[0],
+            self.community.id,
+            name=f"Rep {name}",
             granted_by="Community assembly",
             evidence="Assembly resolution 3/2025",
+            resolved_on=valid_from,
             valid_from=valid_from,
             valid_until=valid_until,
         )
-        username = f"rep-{name}"
-        add_user(
-            world.engine,
-            world.admin,
-            username=username,
-            password=PASSWORD,
-            role="representative",
-            representative_id=rep_id,
-        )
-        return world.actor(username)
+        confirm_mandate(world.engine, world.facilitator, recorded.mandate_id)
+        return world.add_account(f"rep-{name}", "representative", recorded.representative_id)
 
     def teardown(self) -> None:
         self.world.db.dispose()
