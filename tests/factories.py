@@ -159,6 +159,37 @@ class World:
         self.communities[slug] = community
         return community
 
+    def walker(self, who: str, community: Community) -> Actor:
+        """The person MAIN_PATHS names for a step: "rep" is the community's first
+        representative, any other name a role of the world."""
+        return community.rep_actors[0] if who == "rep" else getattr(self, who)
+
+    def ensure_independent(self, case_id: int, community: Community, role: str) -> Actor:
+        """The world's facilitator or mediator, assigned to the case by the community's
+        representative if not yet."""
+        person: Actor = getattr(self, role)
+        if getattr(self.case(case_id), f"{role}_id") != person.user_id:
+            self.act(
+                case_id,
+                "assign_independent",
+                community.rep_actors[0],
+                {"role": role, "username": person.username},
+            )
+        return person
+
+    def review_flag(
+        self, case_id: int, community: Community, flag_id: int, upheld: bool, resolution: str
+    ) -> ActionResult:
+        """An integrity flag reviewed by the case's facilitator (never the community's
+        representative nor the liaison)."""
+        facilitator = self.ensure_independent(case_id, community, "facilitator")
+        return self.act(
+            case_id,
+            "review_integrity_flag",
+            facilitator,
+            {"flag_id": flag_id, "resolution": resolution, "upheld": upheld},
+        )
+
     def open_case(self, community: Community, template: str = "fpic-general") -> int:
         self._refs += 1
         result = self.engine.open_case(

@@ -441,12 +441,7 @@ def _upheld_flag(world: World, community: Community, case_id: int) -> None:
         case = session.get(Case, case_id)
         assert case is not None
         flag_id = case.integrity_flags[-1].id
-    world.act(
-        case_id,
-        "review_integrity_flag",
-        community.rep_actors[0],
-        {"flag_id": flag_id, "resolution": "Confirmed by the assembly.", "upheld": True},
-    )
+    world.review_flag(case_id, community, flag_id, True, "Confirmed after hearing both sides.")
 
 
 def test_invalidation_after_an_upheld_finding_and_a_fresh_start(world, community):
@@ -515,7 +510,7 @@ def test_every_trigger_of_the_template_is_exercised_by_the_engine_tests():
     here = Path(__file__).parent
     source = "".join(
         (here / name).read_text(encoding="utf-8")
-        for name in ("test_general_template.py", "test_grievances.py")
+        for name in ("test_general_template.py", "test_grievances.py", "test_register.py")
     )
     walked = {"screen_in", "confirm_rights_holders", "complete_mapping", "agree_protocol"}
     walked.add("register_disclosure")

@@ -274,7 +274,7 @@ def test_an_unassessed_integrity_grievance_blocks_the_decision(world, community)
     world.act(
         case_id,
         "assess_grievance",
-        rep,
+        world.ensure_independent(case_id, community, "mediator"),
         {"grievance_id": grievance_id, "assessment": "No promise was made.", "upheld": False},
     )
     world.act(case_id, "give_consent", rep, decision(world, community))
@@ -296,7 +296,7 @@ def test_an_upheld_integrity_grievance_can_invalidate_the_process(world, communi
     world.act(
         case_id,
         "assess_grievance",
-        rep,
+        world.ensure_independent(case_id, community, "mediator"),
         {"grievance_id": grievance_id, "assessment": "Vote buying proven.", "upheld": True},
     )
     world.act(case_id, "invalidate_process", rep, {"text": "Consent obtained by vote buying."})

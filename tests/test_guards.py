@@ -12,17 +12,16 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from fpic import audit, queries, registry
+from fpic import audit, queries
 from fpic.actors import Actor
 from fpic.effects import EFFECTS
-from fpic.errors import GuardRefused
+from fpic.errors import GuardRefused, NotFound, NotPermitted
 from fpic.guards import GUARDS, GuardContext, evaluate
 from fpic.i18n import Reason
 from fpic.models import Base, Case, TrailEvent
 from fpic.process import shipped_templates
 from tests.factories import (
     MAIN_PATHS,
-    PASSWORD,
     Community,
     World,
     decision,
@@ -78,7 +77,7 @@ def _case_at(
             # one day more than the minimum, so the walk never depends on the boundary
             world.clock.advance(days=proto["min_deliberation_days"] + 1)
         else:
-            actor = world.liaison if who == "liaison" else community.rep_actors[0]
+            actor = world.walker(who, community)
             world.act(case_id, trigger, actor, _step_data(world, community, trigger, proto))
     assert world.case(case_id).stage == stage, world.case(case_id).stage
     return case_id
@@ -137,12 +136,27 @@ def _flag(world: World, case_id: int, actor: Actor, category: str, description: 
 
 
 def _review(world: World, case_id: int, rep: Actor, flag_id: int, upheld: bool) -> None:
-    world.act(
-        case_id,
-        "review_integrity_flag",
-        rep,
-        {"flag_id": flag_id, "resolution": "Heard by the assembly in plenary.", "upheld": upheld},
-    )
+    """The case's facilitator (chosen by the community's representative ``rep``) reviews."""
+    community = next(c for c in world.communities.values() if rep in c.rep_actors)
+    world.review_flag(case_id, community, flag_id, upheld, "Heard both sides in plenary.")
+
+
+def _may(world: World, case_id: int, actor: Actor, trigger: str) -> list[str]:
+    """The who-may refusals (fpic.permissions) the engine gives ``actor`` for ``trigger``."""
+    with world.db.read_session() as session:
+        case = world.engine.case_for(session, case_id, actor)
+        option = world.engine.option(session, case, actor, trigger)
+        assert option is not None
+        return [r.code for r in option.reasons if r.code in PERMISSION_CODES]
+
+
+def _denied(world: World, case_id: int, trigger: str, actor: Actor) -> list[str]:
+    with pytest.raises(NotPermitted) as caught:
+        world.act(case_id, trigger, actor, NOTE)
+    return [r.code for r in caught.value.reasons]
+
+
+PERMISSION_CODES = {"role_not_allowed", "not_community_representative", "no_valid_mandate"}
 
 
 def _ask(world: World, case_id: int, rep: Actor, text: str, language: str) -> int:
@@ -201,8 +215,10 @@ def _withhold(world: World, community: Community, case_id: int) -> None:
 
 #: every guard these tests cover, and whether it reads the action's data (needs_payload)
 COVERED: dict[str, bool] = {
-    "mandated_representative": False,
     "no_open_integrity_flag": False,
+    "not_concerned": True,
+    "integrity_judged_independently": True,
+    "chosen_by_community": False,
     "community_registered": False,
     "protocol_agreed": False,
     "deliberation_period_elapsed": False,
@@ -226,31 +242,25 @@ def test_guard_is_registered_under_its_function_name(name):
     assert rule.needs_payload is COVERED[name]
 
 
-# --- mandated_representative -----------------------------------------------------------------
+# --- a mandate in force (fpic.permissions) ------------------------------------------------------
 
 
 def test_mandated_representative_of_the_case_community_may_act(world, community):
     case_id = _case_at(world, community, "mapping")
-    rep = community.rep_actors[1]
-    assert _check(world, case_id, "mandated_representative", rep, "complete_mapping") == []
+    assert _may(world, case_id, community.rep_actors[1], "complete_mapping") == []
 
 
-def test_representative_of_another_community_is_not_this_communitys(world, community):
+def test_representative_of_another_community_does_not_see_the_case(world, community):
     case_id = _case_at(world, community, "mapping")
     aymara = world.add_community("jach-a-marka-machaqa", ["ay", "es"], reps=1)
-    outsider = aymara.rep_actors[0]
-    assert _check(world, case_id, "mandated_representative", outsider, "complete_mapping") == [
-        ("not_community_representative", {})
-    ]
+    with pytest.raises(NotFound):
+        world.act(case_id, "complete_mapping", aymara.rep_actors[0], NOTE)
 
 
-@pytest.mark.parametrize("role", ["liaison", "admin", "auditor"])
-def test_staff_never_count_as_community_representatives(world, community, role):
+@pytest.mark.parametrize("role", ["liaison", "admin", "auditor", "facilitator", "mediator"])
+def test_nobody_else_speaks_for_the_community(world, community, role):
     case_id = _case_at(world, community, "mapping")
-    staff = {"liaison": world.liaison, "admin": world.admin, "auditor": world.auditor}[role]
-    assert _check(world, case_id, "mandated_representative", staff, "complete_mapping") == [
-        ("not_community_representative", {})
-    ]
+    assert _denied(world, case_id, "complete_mapping", getattr(world, role)) == ["role_not_allowed"]
 
 
 def test_expired_mandate_is_refused_from_the_day_after_it_ends(world):
@@ -258,11 +268,9 @@ def test_expired_mandate_is_refused_from_the_day_after_it_ends(world):
     rep = chiaraque.rep_actors[0]
     case_id = _case_at(world, chiaraque, "mapping")
     world.clock.advance(days=10)  # 2026-03-12, the mandate's last day
-    assert _check(world, case_id, "mandated_representative", rep, "complete_mapping") == []
+    assert _may(world, case_id, rep, "complete_mapping") == []
     world.clock.advance(days=1)
-    assert _refusal(world, case_id, "complete_mapping", rep, NOTE) == [
-        ("no_valid_mandate", {"day": "2026-03-13"})
-    ]
+    assert _denied(world, case_id, "complete_mapping", rep) == ["no_valid_mandate"]
     assert world.case(case_id).stage == "mapping"
 
 
@@ -276,11 +284,9 @@ def test_mandate_not_yet_started_is_refused_until_its_first_day(world, community
         date(2026, 3, 9),
         date(2028, 3, 8),
     )
-    assert _refusal(world, case_id, "complete_mapping", felipa, NOTE) == [
-        ("no_valid_mandate", {"day": "2026-03-02"})
-    ]
+    assert _denied(world, case_id, "complete_mapping", felipa) == ["no_valid_mandate"]
     world.clock.advance(days=7)
-    assert _check(world, case_id, "mandated_representative", felipa, "complete_mapping") == []
+    assert _may(world, case_id, felipa, "complete_mapping") == []
     world.act(case_id, "complete_mapping", felipa, {"text": "Maps signed off by the assembly."})
     assert world.case(case_id).stage == "protocol"
 

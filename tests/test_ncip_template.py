@@ -22,7 +22,7 @@ NOTE = {"text": "Recorded by the FPIC team."}
 #: are helper steps
 MAIN_PATH: list[tuple[str, str, str]] = [
     ("application", "hold_pre_fbi_conference", "liaison"),
-    ("field_investigation", "require_fpic", "liaison"),
+    ("field_investigation", "require_fpic", "state_authority"),
     ("pre_fpic_conference", "hold_pre_fpic_conference", "liaison"),
     ("first_assembly", "agree_protocol", "rep"),
     ("second_assembly", "@disclose", ""),
@@ -72,8 +72,9 @@ def _step(world: World, case_id: int, community: Community, trigger: str, who: s
     elif trigger == "@wait":
         world.clock.advance(days=31)  # protocol(): 30 days of consensus-building
     else:
-        actor = world.liaison if who == "liaison" else community.rep_actors[0]
-        world.act(case_id, trigger, actor, _data_for(world, community, trigger))
+        world.act(
+            case_id, trigger, world.walker(who, community), _data_for(world, community, trigger)
+        )
 
 
 def walk_ncip(world: World, case_id: int, stage: str, community: Community) -> None:
@@ -138,7 +139,7 @@ def test_main_path_runs_from_application_to_implementation_and_closure(world, co
         "moa_validation",
         "implementation",
     ]
-    world.act(case_id, "record_certification_precondition", world.liaison, NOTE)
+    world.act(case_id, "record_certification_precondition", world.state_authority, NOTE)
     world.act(case_id, "record_activity_start", world.liaison, _activity(world))
     world.act(case_id, "record_monitoring_report", rep, NOTE)
     assert world.case(case_id).stage == "implementation"
@@ -246,9 +247,11 @@ def test_auditor_and_admin_never_act_on_an_ncip_case(world, community, stage):
     assert world.case(case_id).stage == stage
 
 
-def test_only_liaison_and_representative_roles_appear_in_the_template():
+def test_the_ncip_acts_are_the_state_authoritys_and_never_the_applicants():
     roles = {role for trigger in TEMPLATE.triggers.values() for role in trigger.roles}
-    assert roles == {"liaison", "representative"}
+    assert roles == {"liaison", "representative", "facilitator", "mediator", "state_authority"}
+    for name in ("issue_non_overlap", "require_fpic", "record_certification_precondition"):
+        assert TEMPLATE.triggers[name].roles == ("state_authority",), name
 
 
 # --- Certificate of Non-Overlap ------------------------------------------------------------
@@ -257,13 +260,16 @@ def test_only_liaison_and_representative_roles_appear_in_the_template():
 def test_certificate_of_non_overlap_ends_the_case(world, community):
     case_id = _ncip_case(world, community, "field_investigation")
     world.act(
-        case_id, "issue_non_overlap", world.liaison, {"text": "Outside any ancestral domain."}
+        case_id,
+        "issue_non_overlap",
+        world.state_authority,  # AO 3 §15: the NCIP issues it, never the applicant
+        {"text": "Outside any ancestral domain."},
     )
     assert world.case(case_id).stage == "non_overlap"
     assert TEMPLATE.stages["non_overlap"].terminal
     assert TEMPLATE.triggers_from("non_overlap") == []
     with pytest.raises(InvalidTransition) as caught:
-        world.act(case_id, "require_fpic", world.liaison, NOTE)
+        world.act(case_id, "require_fpic", world.state_authority, NOTE)
     assert _codes(caught.value) == {"wrong_stage"}
     with world.db.read_session() as session:
         case = session.get(Case, case_id)
@@ -275,7 +281,7 @@ def test_fpic_required_only_once_the_community_has_mandated_representatives(worl
     unmandated = world.add_community("ili-di-hapao", ["ifk", "fil"], reps=1, mandate_days=-1)
     case_id = world.open_case(unmandated, template=NCIP)
     world.act(case_id, "hold_pre_fbi_conference", world.liaison, NOTE)
-    refusal = _refused(world, case_id, "require_fpic", world.liaison, NOTE)
+    refusal = _refused(world, case_id, "require_fpic", world.state_authority, NOTE)
     assert _codes(refusal) == {"no_mandated_representatives"}
     assert world.case(case_id).stage == "field_investigation"
 
@@ -472,12 +478,7 @@ def _flag(world: World, case_id: int, upheld: bool | None, community: Community)
         case = session.get(Case, case_id)
         assert case is not None
         flag_id = case.integrity_flags[-1].id
-    world.act(
-        case_id,
-        "review_integrity_flag",
-        community.rep_actors[0],
-        {"flag_id": flag_id, "resolution": "Heard by the council.", "upheld": upheld},
-    )
+    world.review_flag(case_id, community, flag_id, upheld, "Heard by the council.")
 
 
 def test_open_integrity_flag_blocks_the_resolution_of_consent(world, community):
@@ -500,12 +501,7 @@ def test_invalidation_only_after_an_upheld_integrity_finding(world, community):
         case = session.get(Case, case_id)
         assert case is not None
         open_flag = case.integrity_flags[-1].id
-    world.act(
-        case_id,
-        "review_integrity_flag",
-        rep,
-        {"flag_id": open_flag, "resolution": "Not substantiated.", "upheld": False},
-    )
+    world.review_flag(case_id, community, open_flag, False, "Not substantiated.")
     refusal = _refused(world, case_id, "invalidate_process", rep, NOTE)
     assert _codes(refusal) == {"no_upheld_finding"}
     _flag(world, case_id, True, community)

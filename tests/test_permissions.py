@@ -24,6 +24,7 @@ from fpic.models import ROLES, Base, Case, TrailEvent
 from fpic.permissions import (
     PERMISSIONS,
     ROLE_TITLES,
+    Standing,
     allows,
     can_read_case,
     role_refusal,
@@ -139,6 +140,9 @@ class Site:
             "representative": self.home.rep_actors[0],
             "auditor": self.world.auditor,
             "admin": self.world.admin,
+            "facilitator": self.world.facilitator,
+            "mediator": self.world.mediator,
+            "state_authority": self.world.state_authority,
         }[role]
 
     def case_at(self, template: str, stage: str) -> int:
@@ -169,7 +173,7 @@ class Site:
             elif trigger == "@wait":
                 world.clock.advance(days=PROTOCOL["min_deliberation_days"] + 1)
             else:
-                actor = world.liaison if who == "liaison" else self.home.rep_actors[0]
+                actor = world.walker(who, self.home)
                 world.act(case_id, trigger, actor, _step_data(world, self.home, trigger))
         assert world.case(case_id).stage == stage
         return case_id
@@ -186,12 +190,7 @@ class Site:
             case = session.get(Case, case_id)
             assert case is not None
             flag_id = case.integrity_flags[-1].id
-        world.act(
-            case_id,
-            "review_integrity_flag",
-            rep,
-            {"flag_id": flag_id, "resolution": "Upheld by the assembly.", "upheld": True},
-        )
+        world.review_flag(case_id, self.home, flag_id, True, "Upheld after hearing both sides.")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -262,22 +261,37 @@ def _summary(reasons: tuple[Reason, ...] | list[Reason]) -> list[tuple[str, dict
 
 
 def test_role_titles_name_every_role_and_only_those():
-    assert set(ROLE_TITLES) == set(ROLES) == {"liaison", "representative", "auditor", "admin"}
+    assert (
+        set(ROLE_TITLES)
+        == set(ROLES)
+        == {
+            "liaison",
+            "representative",
+            "auditor",
+            "admin",
+            "facilitator",
+            "mediator",
+            "state_authority",
+        }
+    )
     assert all(isinstance(t, str) and t.strip() for t in ROLE_TITLES.values())
 
 
 #: the interface permissions as the domain expects them: auditors read, only staff of the
 #: proponent open cases, only the community and the liaison act on a case
+EVERYONE = set(ROLES)
 EXPECTED_PERMISSIONS: dict[str, set[str]] = {
-    "dashboard:read": {"liaison", "representative", "auditor", "admin"},
-    "case:read": {"liaison", "representative", "auditor", "admin"},
+    "dashboard:read": EVERYONE,
+    "case:read": EVERYONE,
     "case:open": {"liaison"},
-    "case:act": {"liaison", "representative"},
-    "community:read": {"liaison", "representative", "auditor", "admin"},
-    "trail:read": {"liaison", "representative", "auditor", "admin"},
+    "case:act": {"liaison", "representative", "facilitator", "mediator", "state_authority"},
+    "community:read": EVERYONE,
+    # the register is the community's: never the proponent's staff or the administrator
+    "community:register": {"representative", "facilitator"},
+    "trail:read": EVERYONE,
     "system_trail:read": {"auditor", "admin"},
     "users:manage": {"admin"},
-    "own_password:change": {"liaison", "representative", "auditor", "admin"},
+    "own_password:change": EVERYONE,
 }
 
 
@@ -287,11 +301,7 @@ def test_permissions_table_has_exactly_the_expected_permissions():
 
 @pytest.mark.parametrize(
     ("permission", "role"),
-    [
-        pytest.param(p, r, id=f"{p}:{r}")
-        for p in sorted(EXPECTED_PERMISSIONS)
-        for r in ("liaison", "representative", "auditor", "admin")
-    ],
+    [pytest.param(p, r, id=f"{p}:{r}") for p in sorted(EXPECTED_PERMISSIONS) for r in ROLES],
 )
 def test_allows(permission, role):
     actor = Actor(user_id=7, username=f"{role}-mamani", role=role)
@@ -338,8 +348,12 @@ def test_trigger_refusals_use_the_triggers_roles():
     give = TEMPLATES[GENERAL].triggers["give_consent"]
     rep = Actor(user_id=9, username="rep", role="representative", representative_id=1)
     liaison = Actor(user_id=2, username="liaison", role="liaison")
-    assert trigger_refusals(rep, give) == []
-    assert _summary(trigger_refusals(liaison, give)) == [
+    mandated = Standing(own_community=True, mandated=True)
+    assert trigger_refusals(rep, give, mandated) == []
+    assert _summary(trigger_refusals(rep, give, Standing(own_community=True))) == [
+        ("no_valid_mandate", {})
+    ]
+    assert _summary(trigger_refusals(liaison, give, Standing())) == [
         ("role_not_allowed", {"role": "liaison", "action": "give_consent"})
     ]
 
@@ -440,15 +454,14 @@ def _registry_attempts(site: Site) -> dict[str, Any]:
                 "content_languages": ["ay", "es"],
             },
         ),
-        "add_representative": lambda a: registry.add_representative(
-            world.engine, a, site.home.id, "Sabina Ccama Huanca", "woman"
-        ),
         "record_mandate": lambda a: registry.record_mandate(
             world.engine,
             a,
-            site.home.reps[0],
+            site.home.id,
+            name="Sabina Ccama Huanca",
             granted_by="Community assembly",
             evidence="Assembly resolution 9/2026",
+            resolved_on=date(2026, 2, 28),
             valid_from=date(2026, 3, 1),
             valid_until=date(2028, 2, 29),
         ),
@@ -458,7 +471,7 @@ def _registry_attempts(site: Site) -> dict[str, Any]:
             {"name": "Qollana access road", "proponent": "Andes Copper S.A."},
         ),
         "add_user": lambda a: registry.add_user(
-            world.engine, a, username="auditor-two", password=PASSWORD, role="auditor"
+            world.engine, a, username="auditor-two", role="auditor"
         ),
         "disable_user": lambda a: registry.set_user_active(
             world.engine, a, world.liaison.user_id, False
@@ -471,7 +484,6 @@ def _registry_attempts(site: Site) -> dict[str, Any]:
     [
         "open_case",
         "add_community",
-        "add_representative",
         "record_mandate",
         "add_project",
         "add_user",
