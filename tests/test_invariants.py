@@ -1,23 +1,37 @@
 """Random actions on a general-template case never break the FPIC invariants.
 
 A Hypothesis state machine fires random triggers (every trigger of the template, valid now or
-not, plus a few that do not exist) as random people (liaison, auditor, admin, each mandated
-representative of the case's community, a representative of another community, one whose
-mandate expired) with valid, mismatched or garbage data, lets time pass and registers missing
-disclosures. Every call goes through ``Engine.advance`` with the case's current version; any
+not, plus a few that do not exist) as random people (liaison, auditor, admin, State authority,
+the case's facilitator and mediator, a facilitator and a mediator not assigned to it, each
+mandated representative of the case's community, a representative of another community, one
+whose mandate expired, one whose mandate was recorded and never confirmed) with valid,
+mismatched or garbage data, lets time pass and registers missing disclosures. The case's
+facilitator and mediator are assigned by the community's representative at the start. Every
+call goes through ``Engine.advance`` with the case's current version; any
 :class:`~fpic.errors.FpicError` refusal is fine. After every step:
 
 (a) a consenting decision was only recorded when, just before the call, disclosure was complete
     for the protocol's languages × formats, the deliberation period had elapsed since the
-    (shadowed) start of the clock, the recording representative held a valid mandate that day,
-    and no question or integrity flag was open; all computed here, without ``fpic.guards``;
+    (shadowed) start of the clock, the recording representative was of the case's community
+    and held a mandate in force that day (confirmed, within its period, not revoked), and no
+    question, integrity flag or process-integrity grievance was open; all computed here,
+    without ``fpic.guards``, and checked again on the stored decisions;
 (b) the stored stage is the ``to`` stage of the last "done" event of the case chain;
 (c) ``fpic.audit.verify_database`` finds the trail intact;
 (d) the case version is 1 + the number of "done" events after ``open_case``;
 
-and the model's shadows (deliberation clock, current disclosures, open questions and flags)
-agree with the database, a refusal changes nothing but adds one trail event, and an activity
-is recorded only under a consent that covers it.
+and around every call the model's own restatement of who may act (issue #12: the role in the
+template's roles; a representative of the case's community, else NotFound; a mandate in force
+today unless the trigger is ``without_mandate``; a facilitator or mediator assigned to the
+case; written out here, not taken from ``fpic.permissions``) predicts the engine's answer
+exactly: refused with ``role_not_allowed``, ``no_valid_mandate``, ``not_assigned`` or NotFound
+when the model says so, never for those reasons otherwise, and never let through. An integrity
+flag is reviewed, and a process-integrity grievance assessed, only by the case's facilitator or
+mediator and never by an account the record names; only a representative assigns them once the
+community has a mandated one. The model's shadows (deliberation clock, current disclosures,
+open questions and flags, the assigned people) agree with the database, a refusal changes
+nothing but adds one trail event, and an activity is recorded only under a consent that
+covers it.
 
 ``FPIC_HYPOTHESIS_EXAMPLES`` sets the number of examples (default 25, 40 steps each).
 """
@@ -47,19 +61,23 @@ from hypothesis.stateful import (
 from sqlalchemy import func, select
 
 from fpic import audit, registry
+from fpic import engine as fpic_engine
 from fpic.actors import Actor
 from fpic.engine import ActionResult
-from fpic.errors import FpicError
+from fpic.errors import FpicError, InvalidTransition, NotFound, NotPermitted
 from fpic.guards import GUARDS, Guard
 from fpic.models import (
+    CASE_ASSIGNED_ROLES,
     GRIEVANCE_CATEGORIES,
     GRIEVANCE_CHANNELS,
+    ROLES,
     ActivityRecord,
     Case,
     CaseNote,
     Condition,
     Decision,
     Disclosure,
+    Grievance,
     IntegrityFlag,
     Mandate,
     Meeting,
@@ -67,6 +85,7 @@ from fpic.models import (
     Question,
     Representative,
     TrailEvent,
+    User,
 )
 from fpic.process import shipped_templates
 from fpic.registry import confirm_mandate, record_mandate
@@ -93,17 +112,34 @@ PHASES = ("exploration", "construction", "operation")
 INTEGRITY_CATEGORIES = ("bribery", "force_or_threat", "gift_outside_budget", "secret_side_deal")
 TRIGGERS = sorted(TEMPLATE.triggers)
 ANY_TRIGGER = [*TRIGGERS, "no_such_trigger", ""]
-ACTOR_NAMES = (
-    "liaison",
-    "auditor",
-    "admin",
-    "rep1",
-    "rep2",
-    "rep3",
-    "rep_short",  # mandated when the example starts, expired 25 days later
-    "rep_expired",  # of the case's community; the mandate ended before the example started
-    "rep_other",  # mandated, but for another community
-)
+#: the people who act, with their roles (every role of fpic.models.ROLES)
+ACTOR_ROLES = {
+    "liaison": "liaison",
+    "auditor": "auditor",
+    "admin": "admin",
+    "state_authority": "state_authority",
+    "facilitator": "facilitator",  # assigned to the case by the community at the start
+    "facilitator_other": "facilitator",  # never assigned to the case
+    "mediator": "mediator",  # assigned to the case by the community at the start
+    "mediator_other": "mediator",  # never assigned to the case
+    "rep1": "representative",
+    "rep2": "representative",
+    "rep3": "representative",
+    "rep_short": "representative",  # mandated when the example starts, expired 25 days later
+    "rep_expired": "representative",  # the mandate ended before the example started
+    "rep_pending": "representative",  # the mandate was recorded, never confirmed
+    "rep_other": "representative",  # mandated, but for another community
+}
+ACTOR_NAMES = tuple(ACTOR_ROLES)
+REPRESENTATIVES = tuple(n for n, role in ACTOR_ROLES.items() if role == "representative")
+#: issue #12, written out: the independent people act on a case only once assigned to it
+INDEPENDENT_ROLES = ("facilitator", "mediator")
+#: the only triggers a representative of the community fires without a mandate in force
+WITHOUT_MANDATE = ("ask_question", "lodge_grievance")
+#: the refusals of who may (before any FPIC rule), as the engine codes them
+PERMISSION_CODES = ("role_not_allowed", "no_valid_mandate", "not_assigned")
+#: whom flags and grievances name in ``concerns`` ("nobody" names no account: refused)
+CONCERNABLE = ("facilitator", "mediator", "liaison", "rep1", "facilitator_other", "nobody")
 START_STAGES = (
     "screening",
     "rights_holders",
@@ -129,6 +165,9 @@ TRICKS = (
     "open_integrity_grievance",
     "open_question",
 )
+#: how long the case's community mandated its three representatives (factories: from 30 days
+#: before the example starts)
+COMMUNITY_MANDATE_DAYS = 3650
 MAX_EXAMPLES = max(1, int(os.environ.get("FPIC_HYPOTHESIS_EXAMPLES") or 25))
 STEPS = 40
 STATS: Counter[str] = Counter()
@@ -226,31 +265,53 @@ class FpicCaseMachine(RuleBasedStateMachine):
     def _build_world(self) -> None:
         self.world: World = make_world(f"sqlite:///{os.path.join(self.tmp, 'fpic.sqlite3')}")
         world = self.world
-        self.community: Community = world.add_community("ayllu-qollana", ["qu", "es"], reps=3)
+        self.community: Community = world.add_community(
+            "ayllu-qollana", ["qu", "es"], reps=3, mandate_days=COMMUNITY_MANDATE_DAYS
+        )
         other = world.add_community("uma-jaqi", ["ay"], reps=1)
         today = world.clock.now().date()
-        short = self._representative(
-            "short", today - timedelta(days=10), today + timedelta(days=25)
+        #: the model of the register: each representative of the case's community, with the
+        #: mandate recorded for them (first day, last day, confirmed); written out here
+        self.mandates: dict[str, tuple[date, date, bool]] = {
+            name: (today - timedelta(days=30), today + timedelta(days=COMMUNITY_MANDATE_DAYS), True)
+            for name in ("rep1", "rep2", "rep3")
+        }
+        self.mandates["rep_short"] = (today - timedelta(days=10), today + timedelta(days=25), True)
+        self.mandates["rep_expired"] = (
+            today - timedelta(days=400),
+            today - timedelta(days=1),
+            True,
         )
-        expired = self._representative(
-            "expired", today - timedelta(days=400), today - timedelta(days=1)
+        self.mandates["rep_pending"] = (
+            today - timedelta(days=5),
+            today + timedelta(days=365),
+            False,
         )
         self.actors: dict[str, Actor] = {
             "liaison": world.liaison,
             "auditor": world.auditor,
             "admin": world.admin,
+            "state_authority": world.state_authority,
+            "facilitator": world.facilitator,
+            "facilitator_other": world.add_account("facilitator-other", "facilitator"),
+            "mediator": world.mediator,
+            "mediator_other": world.add_account("mediator-other", "mediator"),
             "rep1": self.community.rep_actors[0],
             "rep2": self.community.rep_actors[1],
             "rep3": self.community.rep_actors[2],
-            "rep_short": short,
-            "rep_expired": expired,
+            **{name: self._representative(name) for name in ("rep_short", "rep_expired")},
+            "rep_pending": self._representative("rep_pending", confirm=False),
             "rep_other": other.rep_actors[0],
         }
+        assert {n: a.role for n, a in self.actors.items()} == ACTOR_ROLES
+        self._check_register()
         #: every representative of the case's community (members may be listed as present)
-        self.members = [*self.community.reps, short.representative_id, expired.representative_id]
+        self.members = [self.actors[name].representative_id for name in self.mandates]
         self.case_id = world.open_case(self.community)
         # the model
         self.version, self.stage = 1, TEMPLATE.initial
+        #: who is assigned to the case as facilitator and mediator (user ids)
+        self.assigned: dict[str, int | None] = dict.fromkeys(INDEPENDENT_ROLES)
         self.suspended_from: str | None = None
         self.protocol: dict[str, Any] | None = None
         self.disclosed: set[tuple[str, str, str]] = set()
@@ -266,12 +327,22 @@ class FpicCaseMachine(RuleBasedStateMachine):
         self.verified_consents: set[int] = set()
         #: (decision id, activities, phases) of the consents, in order
         self.consents: list[tuple[int, list[str], list[str]]] = []
+        #: what each integrity flag and grievance names in ``concerns`` (user names), and
+        #: each grievance's category
+        self.flag_concerns: dict[int, frozenset[str]] = {}
+        self.grievance_facts: dict[int, tuple[str, frozenset[str]]] = {}
         self.last_refusal: FpicError | None = None
+        # the community's representative chooses the case's independent people
+        for role in INDEPENDENT_ROLES:
+            chosen = {"role": role, "username": self.actors[role].username}
+            self.must("assign_independent", "rep1", chosen)
 
-    def _representative(self, name: str, valid_from: date, valid_until: date) -> Actor:
+    def _representative(self, name: str, confirm: bool = True) -> Actor:
         """Recorded by a mandated representative of the community from the assembly's
-        resolution, confirmed by the facilitator of its registration case."""
+        resolution and, unless told not to, confirmed by the facilitator of its registration
+        case; the period is the model's."""
         world = self.world
+        valid_from, valid_until, _ = self.mandates[name]
         recorded = record_mandate(
             world.engine,
             self.community.rep_actors[0],
@@ -283,8 +354,24 @@ class FpicCaseMachine(RuleBasedStateMachine):
             valid_from=valid_from,
             valid_until=valid_until,
         )
-        confirm_mandate(world.engine, world.facilitator, recorded.mandate_id)
-        return world.add_account(f"rep-{name}", "representative", recorded.representative_id)
+        if confirm:
+            confirm_mandate(world.engine, world.facilitator, recorded.mandate_id)
+        username = f"rep-{name.removeprefix('rep_')}"
+        return world.add_account(username, "representative", recorded.representative_id)
+
+    def _check_register(self) -> None:
+        """The stored register is the model's (the factories' periods did not drift)."""
+        with self.world.db.read_session() as s:
+            for name, (valid_from, valid_until, confirmed) in self.mandates.items():
+                stored = s.scalars(
+                    select(Mandate).where(
+                        Mandate.representative_id == self.actors[name].representative_id
+                    )
+                ).all()
+                assert [
+                    (m.valid_from, m.valid_until, m.confirmed_at is not None, m.revoked_on)
+                    for m in stored
+                ] == [(valid_from, valid_until, confirmed, None)], name
 
     def teardown(self) -> None:
         self.world.db.dispose()
@@ -297,7 +384,9 @@ class FpicCaseMachine(RuleBasedStateMachine):
         now = self.world.clock.now()
         before = self._snapshot()
         objections = self._consent_objections(actor, now) if trigger in CONSENT_TRIGGERS else None
+        barred = self.who_may_not(trigger, actor_name, now.date())
         STATS["calls"] += 1
+        STATS[f"model:{barred[0] if barred else 'may'}"] += 1
         try:
             result = self.world.engine.advance(self.case_id, trigger, actor, data, self.version)
         except FpicError as refusal:
@@ -306,12 +395,64 @@ class FpicCaseMachine(RuleBasedStateMachine):
                 for reason in refusal.reasons:
                     STATS[f"consent_refused:{reason.code}"] += 1
             self.last_refusal = refusal
+            self._check_refused_as_predicted(trigger, actor_name, barred, refusal)
             self._check_refusal(trigger, refusal, before)
             return None
         STATS["done"] += 1
         STATS[f"done:{trigger}"] += 1
-        self._check_success(trigger, actor, data, now, result, objections)
+        self._check_success(trigger, actor_name, data, now, result, objections, barred)
         return result
+
+    # --- who may: the model's own restatement of issue #12 ---------------------------------
+
+    def mandated(self, actor_name: str, day: date) -> bool:
+        """A mandate in force on ``day``: confirmed, and ``day`` within its period (nothing
+        is revoked here)."""
+        if actor_name not in self.mandates:
+            return False
+        valid_from, valid_until, confirmed = self.mandates[actor_name]
+        return confirmed and valid_from <= day <= valid_until
+
+    def who_may_not(self, trigger: str, actor_name: str, day: date) -> tuple[str, str] | None:
+        """Why this person may not fire ``trigger`` on the case at all, before any FPIC rule
+        (the code the engine must answer, and the model's reason); None when they may."""
+        actor = self.actors[actor_name]
+        if actor.role == "representative" and actor_name not in self.mandates:
+            return "not_found", "a representative of another community does not see the case"
+        spec = TEMPLATE.triggers.get(trigger)
+        if spec is None:
+            return "unknown_trigger", f"the template has no trigger {trigger!r}"
+        if actor.role not in spec.roles:
+            return "role_not_allowed", f"{actor.role} is not among {', '.join(spec.roles)}"
+        if (
+            actor.role == "representative"
+            and trigger not in WITHOUT_MANDATE
+            and not self.mandated(actor_name, day)
+        ):
+            return "no_valid_mandate", f"no mandate in force on {day.isoformat()}"
+        if actor.role in INDEPENDENT_ROLES and self.assigned[actor.role] != actor.user_id:
+            return "not_assigned", f"not the {actor.role} assigned to the case"
+        return None
+
+    def _check_refused_as_predicted(
+        self, trigger: str, actor_name: str, barred: tuple[str, str] | None, refusal: FpicError
+    ) -> None:
+        codes = [reason.code for reason in refusal.reasons]
+        said = f"{trigger} by {actor_name}: the engine said {refusal.code} {codes}"
+        if barred is None:
+            assert not isinstance(refusal, NotFound | NotPermitted), (
+                f"{said}, though the model lets this person"
+            )
+            return
+        code, why = barred
+        if code == "not_found":
+            as_predicted = isinstance(refusal, NotFound)
+        elif code == "unknown_trigger":
+            as_predicted = isinstance(refusal, InvalidTransition)
+        else:
+            as_predicted = isinstance(refusal, NotPermitted) and codes == [code]
+        assert as_predicted, f"{said}; the model expects {code} ({why})"
+        STATS[f"barred:{code}"] += 1
 
     def _snapshot(self) -> tuple[Any, ...]:
         """The case row and everything an action may write: a refusal must change none of it."""
@@ -328,6 +469,8 @@ class FpicCaseMachine(RuleBasedStateMachine):
             case = s.get(Case, self.case_id)
             assert case is not None
             row = (
+                case.facilitator_id,
+                case.mediator_id,
                 case.stage,
                 case.version,
                 case.updated_at,
@@ -348,6 +491,8 @@ class FpicCaseMachine(RuleBasedStateMachine):
                     count(Question, Question.answered_at.is_not(None)),
                     count(IntegrityFlag),
                     count(IntegrityFlag, IntegrityFlag.resolved_at.is_not(None)),
+                    count(Grievance),
+                    count(Grievance, Grievance.assessed_at.is_not(None)),
                     count(Decision),
                     count(Condition),
                     count(ActivityRecord),
@@ -377,12 +522,14 @@ class FpicCaseMachine(RuleBasedStateMachine):
     def _check_success(
         self,
         trigger: str,
-        actor: Actor,
+        actor_name: str,
         data: Any,
         now: datetime,
         result: ActionResult,
         objections: list[str] | None,
+        barred: tuple[str, str] | None,
     ) -> None:
+        actor = self.actors[actor_name]
         spec = TEMPLATE.triggers[trigger]
         assert result.version == self.version + 1
         expected_stage = {"=": self.stage, "@suspended_from": self.suspended_from}.get(
@@ -407,9 +554,56 @@ class FpicCaseMachine(RuleBasedStateMachine):
                 )
             self.verified_consents.add(result.records["decision_id"])
             STATS["consents_verified"] += 1
+        if trigger == "review_integrity_flag":
+            flag_id = result.records["flag_id"]
+            self._check_independent(actor_name, f"reviewed integrity flag {flag_id}")
+            self._check_not_named(actor_name, self.flag_concerns[flag_id], f"flag {flag_id}")
+        elif trigger == "assess_grievance":
+            grievance_id = result.records["grievance_id"]
+            category, concerns = self.grievance_facts[grievance_id]
+            if category == "process_integrity":
+                what = f"assessed process-integrity grievance {grievance_id}"
+                self._check_independent(actor_name, what)
+                self._check_not_named(actor_name, concerns, f"grievance {grievance_id}")
+        elif trigger == "assign_independent":
+            self._check_assignment(actor_name, data, now.date(), result)
+        # who may: nobody the model bars goes through
+        assert barred is None, (
+            f"{trigger} by {actor_name} went through; the model refuses it: "
+            f"{barred[0]} ({barred[1]})"
+        )
         if trigger == "record_activity_start":
             self._check_activity_covered(data)
         self._update_model(trigger, data, now, result)
+
+    def _check_independent(self, actor_name: str, what: str) -> None:
+        """Integrity is judged by the case's own facilitator or mediator: never the
+        proponent's liaison, a representative, or an independent of another case."""
+        actor = self.actors[actor_name]
+        judge = actor.role in INDEPENDENT_ROLES and self.assigned[actor.role] == actor.user_id
+        assert judge, (
+            f"{actor_name} ({actor.role}) {what}: only the case's facilitator or mediator may"
+        )
+        STATS["integrity_judged_independently"] += 1
+
+    def _check_not_named(self, actor_name: str, concerns: frozenset[str], what: str) -> None:
+        username = self.actors[actor_name].username
+        assert username not in concerns, f"{actor_name} judged {what}, which names them"
+
+    def _check_assignment(
+        self, actor_name: str, data: dict[str, Any], day: date, result: ActionResult
+    ) -> None:
+        """The community chooses its independent people: once one of its representatives
+        holds a mandate in force, nobody else assigns them."""
+        role = self.actors[actor_name].role
+        assert role == "representative" or not any(self.mandated(n, day) for n in self.mandates), (
+            f"{actor_name} ({role}) assigned the case's {data['role']} though the community "
+            "has a mandated representative"
+        )
+        accounts = {a.username: a for a in self.actors.values()}
+        chosen = accounts[data["username"]]
+        assert chosen.role == data["role"], f"a {chosen.role} assigned as {data['role']}"
+        assert result.records == {"role": chosen.role, "user_id": chosen.user_id}
 
     def _check_activity_covered(self, data: dict[str, Any]) -> None:
         """No project activity without a consent in force that covers it."""
@@ -444,12 +638,17 @@ class FpicCaseMachine(RuleBasedStateMachine):
         elif trigger == "raise_integrity_flag":
             self.flags.append(result.records["flag_id"])
             self.open_flags.add(result.records["flag_id"])
+            self.flag_concerns[result.records["flag_id"]] = frozenset(data.get("concerns") or ())
         elif trigger == "review_integrity_flag":
             self.open_flags.discard(int(data["flag_id"]))
         elif trigger == "lodge_grievance":
             self.grievances.append(result.records["grievance_id"])
+            concerns = frozenset(data.get("concerns") or ())
+            self.grievance_facts[result.records["grievance_id"]] = (data["category"], concerns)
             if data["category"] == "process_integrity":
                 self.unassessed_integrity_grievances.add(result.records["grievance_id"])
+        elif trigger == "assign_independent":
+            self.assigned[result.records["role"]] = result.records["user_id"]
         elif trigger == "assess_grievance":
             self.unassessed_integrity_grievances.discard(int(data["grievance_id"]))
         if "condition_ids" in result.records:
@@ -490,15 +689,10 @@ class FpicCaseMachine(RuleBasedStateMachine):
             )
             if rep is None or rep.community_id != community_id:
                 objections.append("not a representative of the case's community")
-            else:
-                mandates = s.scalars(
-                    select(Mandate).where(Mandate.representative_id == rep.id)
-                ).all()
-                if not any(
-                    m.valid_from <= today <= m.valid_until and m.revoked_on is None
-                    for m in mandates
-                ):
-                    objections.append(f"no mandate valid on {today.isoformat()}")
+            elif not self._in_force(s, rep.id, today):
+                objections.append(
+                    f"no mandate valid on {today.isoformat()} (confirmed, in period, not revoked)"
+                )
         if self.open_questions:
             objections.append(f"open questions {sorted(self.open_questions)}")
         if self.open_flags:
@@ -508,6 +702,20 @@ class FpicCaseMachine(RuleBasedStateMachine):
                 f"unassessed integrity grievances {sorted(self.unassessed_integrity_grievances)}"
             )
         return objections
+
+    @staticmethod
+    def _in_force(s: Any, representative_id: int, day: date) -> bool:
+        """From the stored register: some mandate of this representative is confirmed, covers
+        ``day`` and was not ended by the community on or before it."""
+        mandates = s.scalars(
+            select(Mandate).where(Mandate.representative_id == representative_id)
+        ).all()
+        return any(
+            m.confirmed_at is not None
+            and m.valid_from <= day <= m.valid_until
+            and (m.revoked_on is None or day < m.revoked_on)
+            for m in mandates
+        )
 
     # --- data builders ---------------------------------------------------------------------
 
@@ -574,10 +782,35 @@ class FpicCaseMachine(RuleBasedStateMachine):
         }
 
     def build_integrity_flag(self, data: st.DataObject) -> dict[str, Any]:
-        return {
+        flag = {
             "category": data.draw(st.sampled_from(INTEGRITY_CATEGORIES)),
             "description": data.draw(TEXT),
         }
+        return flag | self._concerns(data)
+
+    def _concerns(self, data: st.DataObject) -> dict[str, Any]:
+        """Often nobody; else one or two of the people who might judge it (or no account)."""
+        if data.draw(st.booleans(), label="names nobody"):
+            return {}
+        names = data.draw(_some(CONCERNABLE), label="concerns")
+        return {
+            "concerns": [
+                self.actors[n].username if n in self.actors else "no-such-account" for n in names
+            ]
+        }
+
+    def build_assignment(self, data: st.DataObject) -> dict[str, Any]:
+        """The case's own facilitator or mediator again (the others are never assigned), or
+        someone without that role, which must be refused."""
+        assignment = {
+            "role": data.draw(st.sampled_from(INDEPENDENT_ROLES), label="role"),
+            "username": self.actors[
+                data.draw(st.sampled_from(["facilitator", "mediator", "liaison", "rep1"]))
+            ].username,
+        }
+        if data.draw(st.booleans()):
+            assignment["text"] = data.draw(TEXT)
+        return assignment
 
     def build_resolve(self, data: st.DataObject) -> dict[str, Any]:
         ids = st.sampled_from(self.flags) if self.flags else st.integers(1, 5)
@@ -602,7 +835,7 @@ class FpicCaseMachine(RuleBasedStateMachine):
             "language": self._language(data),
             "text": data.draw(TEXT),
             "received_on": self._day(data),
-        }
+        } | self._concerns(data)
 
     def build_grievance_step(self, data: st.DataObject) -> dict[str, Any]:
         return {"grievance_id": self._grievance_id(data), "text": data.draw(TEXT)}
@@ -808,12 +1041,18 @@ class FpicCaseMachine(RuleBasedStateMachine):
         if "expired_consent" in tricks and consent("rep_expired", "expired_consent"):
             return
         if "open_flag" in tricks:
-            flag = {"category": "bribery", "description": "Envelopes after the meeting."}
+            flag = {
+                "category": "bribery",
+                "description": "Envelopes after the meeting, handed over by the facilitator.",
+                "concerns": [self.actors["facilitator"].username],
+            }
             flag_id = self.must("raise_integrity_flag", "liaison", flag).records["flag_id"]
             if consent("rep2", "open_flag"):
                 return
             review = {"flag_id": flag_id, "resolution": "Not substantiated.", "upheld": False}
-            self.must("review_integrity_flag", "rep1", review)
+            # the person it names clears it: refused (a check fails if it goes through)
+            self.fire("review_integrity_flag", "facilitator", review)
+            self.must("review_integrity_flag", "mediator", review)
         if "open_integrity_grievance" in tricks:
             complaint = {
                 "category": "process_integrity",
@@ -829,7 +1068,9 @@ class FpicCaseMachine(RuleBasedStateMachine):
                 return
             self.must("acknowledge_grievance", "liaison", {**grievance, "text": "Received."})
             assessed = {**grievance, "assessment": "No evidence found.", "upheld": False}
-            self.must("assess_grievance", "rep1", assessed)
+            # the proponent's liaison clears it: refused (a check fails if it goes through)
+            self.fire("assess_grievance", "liaison", assessed)
+            self.must("assess_grievance", "facilitator", assessed)
         if "open_question" in tricks:
             asked = {"text": "Who pays for the water?", "language": "qu"}
             question_id = self.must("ask_question", "rep1", asked).records["question_id"]
@@ -875,8 +1116,49 @@ class FpicCaseMachine(RuleBasedStateMachine):
     def try_to_consent(self, data: st.DataObject) -> None:
         """A consent attempt by some representative (or the liaison): the property's target."""
         trigger = data.draw(st.sampled_from(CONSENT_TRIGGERS), label="trigger")
-        actor = data.draw(st.sampled_from([*ACTOR_NAMES[3:], "liaison"]), label="actor")
+        actor = data.draw(
+            st.sampled_from([*REPRESENTATIVES, "liaison", "facilitator", "state_authority"]),
+            label="actor",
+        )
         self.fire(trigger, actor, self.payload(trigger, data))
+
+    @rule(data=st.data())
+    def judge_integrity(self, data: st.DataObject) -> None:
+        """Someone reviews a flag or assesses a grievance: mostly one the model has."""
+        trigger = data.draw(
+            st.sampled_from(["review_integrity_flag", "assess_grievance"]), label="trigger"
+        )
+        actor = data.draw(st.sampled_from(ACTOR_NAMES), label="actor")
+        self.fire(trigger, actor, self.payload(trigger, data))
+
+    @rule(data=st.data())
+    def ask_what_may_be_done(self, data: st.DataObject) -> None:
+        """What one person may do now (``Engine.options``, what an interface shows): every
+        trigger of the stage that the model bars carries exactly its refusal, the others
+        none of who may's."""
+        actor_name = data.draw(st.sampled_from(ACTOR_NAMES), label="actor")
+        actor = self.actors[actor_name]
+        with self.world.db.read_session() as s:
+            case = s.get(Case, self.case_id)
+            assert case is not None
+            options = self.world.engine.options(s, case, actor)
+        assert sorted(o.trigger.name for o in options) == sorted(
+            t.name for t in TEMPLATE.triggers_from(self.stage)
+        )
+        day = self.world.clock.now().date()
+        for option in options:
+            name = option.trigger.name
+            codes = [reason.code for reason in option.reasons]
+            barred = self.who_may_not(name, actor_name, day)
+            if barred is not None and barred[0] == "not_found":
+                # an interface never shows another community's case; the engine's answer
+                # would still refuse them
+                assert codes, f"{name} offered to {actor_name}"
+            elif barred is not None:
+                assert codes == [barred[0]], f"{name} for {actor_name}: {codes}, model {barred}"
+            else:
+                assert not set(codes) & set(PERMISSION_CODES), f"{name} for {actor_name}: {codes}"
+            STATS["options_checked"] += 1
 
     @rule(days=st.integers(0, 40), hours=st.integers(0, 23))
     def time_passes(self, days: int, hours: int) -> None:
@@ -920,8 +1202,21 @@ class FpicCaseMachine(RuleBasedStateMachine):
                 )
             )
             assert consents == self.verified_consents
+            # ... and each by a representative of the case's community holding a mandate in
+            # force on the day it was recorded (read back from the stored rows)
+            for recorded in s.scalars(select(Decision).where(Decision.id.in_(consents))):
+                user = s.get(User, recorded.recorded_by_id)
+                assert user is not None
+                rep = s.get(Representative, user.representative_id or 0)
+                assert rep is not None, f"consent {recorded.id} by {user.username}"
+                assert rep.community_id == case.community_id, user.username
+                assert self._in_force(s, rep.id, recorded.recorded_at.date()), user.username
             # the model's shadows agree with what is stored
             assert (case.version, case.stage) == (self.version, self.stage)
+            assert (case.facilitator_id, case.mediator_id) == (
+                self.assigned["facilitator"],
+                self.assigned["mediator"],
+            )
             assert case.deliberation_started_at == self.deliberation_start
             current = {
                 (d.item, d.language, d.format)
@@ -968,6 +1263,7 @@ BUILDERS = {
     "question": FpicCaseMachine.build_question,
     "answer": FpicCaseMachine.build_answer,
     "integrity_flag": FpicCaseMachine.build_integrity_flag,
+    "independent_assignment": FpicCaseMachine.build_assignment,
     "resolve_integrity_flag": FpicCaseMachine.build_resolve,
     "decision": FpicCaseMachine.build_decision,
     "activity": FpicCaseMachine.build_activity,
@@ -996,6 +1292,23 @@ def test_the_model_knows_the_template():
     assert {n for n, s in TEMPLATE.stages.items() if s.consent_in_force} == set(CONSENT_STAGES)
 
 
+def test_the_model_knows_who_may():
+    """The model's restatement of issue #12 rests on facts that match the code: every role
+    acts in the machine, the independent roles are the case-assigned ones, exactly the
+    ``without_mandate`` triggers need no mandate, and integrity is judged by independents."""
+    assert set(ACTOR_ROLES.values()) == set(ROLES)
+    assert set(INDEPENDENT_ROLES) == set(CASE_ASSIGNED_ROLES)
+    without = {n for n, t in TEMPLATE.triggers.items() if not t.speaks_for_community}
+    assert without == set(WITHOUT_MANDATE)
+    assert all(set(t.roles) <= set(ROLES) for t in TEMPLATE.triggers.values())
+    assert set(TEMPLATE.triggers["review_integrity_flag"].roles) <= set(INDEPENDENT_ROLES)
+    assert "not_concerned" in TEMPLATE.triggers["review_integrity_flag"].guards
+    assert "integrity_judged_independently" in TEMPLATE.triggers["assess_grievance"].guards
+    assert "chosen_by_community" in TEMPLATE.triggers["assign_independent"].guards
+    assert TEMPLATE.triggers["assign_independent"].effect == "independent_assignment"
+    assert set(CONCERNABLE) - {"nobody"} <= set(ACTOR_ROLES)
+
+
 @pytest.mark.slow
 def test_random_actions_keep_the_fpic_invariants():
     STATS.clear()
@@ -1017,7 +1330,15 @@ def test_random_actions_keep_the_fpic_invariants():
 
 
 def _switch_off(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    assert name in GUARDS, f"no guard {name}: switching it off would prove nothing"
     monkeypatch.setitem(GUARDS, name, Guard(name, lambda _ctx: [], needs_payload=False))
+
+
+def _switch_off_mandate_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every representative of the case's community counts as mandated (the engine reads the
+    mandate into the person's standing, fpic.engine.Engine.standing)."""
+    assert callable(fpic_engine.holds_mandate)
+    monkeypatch.setattr(fpic_engine, "holds_mandate", lambda *_args: True)
 
 
 def test_the_model_catches_a_consent_inside_the_deliberation_period(monkeypatch):
@@ -1033,13 +1354,24 @@ def test_the_model_catches_a_consent_inside_the_deliberation_period(monkeypatch)
 
 
 def test_the_model_catches_a_consent_by_an_expired_mandate(monkeypatch):
-    _switch_off(monkeypatch, "mandated_representative")
+    _switch_off_mandate_check(monkeypatch)
     machine = FpicCaseMachine()
     try:
         machine.walk_to("decision", protocol(min_deliberation_days=5))
         machine.world.clock.advance(days=5)
         with pytest.raises(AssertionError, match="no mandate valid"):
             machine.fire("give_consent", "rep_expired", machine.full_decision())
+    finally:
+        machine.teardown()
+
+
+def test_the_model_catches_a_consent_by_an_unconfirmed_mandate(monkeypatch):
+    _switch_off_mandate_check(monkeypatch)
+    machine = FpicCaseMachine()
+    try:
+        machine.walk_to("decision", protocol(min_deliberation_days=0))
+        with pytest.raises(AssertionError, match="no mandate valid"):
+            machine.fire("give_consent", "rep_pending", machine.full_decision())
     finally:
         machine.teardown()
 
@@ -1056,5 +1388,42 @@ def test_the_model_catches_a_consent_after_a_material_change(monkeypatch):
         assert machine.fire("convene_decision", "rep1", {"text": "Assembly."})
         with pytest.raises(AssertionError, match="disclosures missing"):
             machine.fire("give_consent", "rep2", machine.full_decision())
+    finally:
+        machine.teardown()
+
+
+def test_the_model_catches_a_liaison_clearing_an_integrity_grievance(monkeypatch):
+    _switch_off(monkeypatch, "integrity_judged_independently")
+    machine = FpicCaseMachine()
+    try:
+        machine.walk_to("decision", protocol(min_deliberation_days=0))
+        complaint = {
+            "category": "process_integrity",
+            "channel": "anonymous_box",
+            "anonymous": True,
+            "language": "qu",
+            "text": "Votos comprados con víveres.",
+            "received_on": machine.world.clock.now().date().isoformat(),
+        }
+        lodged = machine.fire("lodge_grievance", "rep3", complaint)
+        assert lodged is not None
+        grievance = {"grievance_id": lodged.records["grievance_id"]}
+        assert machine.fire("acknowledge_grievance", "liaison", {**grievance, "text": "Seen."})
+        cleared = {**grievance, "assessment": "No evidence found.", "upheld": False}
+        with pytest.raises(AssertionError, match=r"liaison .* assessed process-integrity"):
+            machine.fire("assess_grievance", "liaison", cleared)
+    finally:
+        machine.teardown()
+
+
+def test_the_model_catches_a_permission_hole(monkeypatch):
+    """With who may switched off in the engine, a representative whose mandate was never
+    confirmed suspends the process in the community's name; the model's prediction (and
+    nothing else) catches it."""
+    monkeypatch.setattr(fpic_engine, "trigger_refusals", lambda *_args: [])
+    machine = FpicCaseMachine()
+    try:
+        with pytest.raises(AssertionError, match="went through; the model refuses it: no_valid"):
+            machine.fire("suspend_process", "rep_pending", {"text": "We pause."})
     finally:
         machine.teardown()
