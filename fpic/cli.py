@@ -295,6 +295,11 @@ def user_group() -> None:
     default=None,
     help="The administrator adding the user (not needed for the very first admin).",
 )
+@click.option(
+    "--password",
+    default=None,
+    help="Only for the very first administrator (asked for when not given).",
+)
 @pass_context
 def user_add(
     ctx: Context,
@@ -303,6 +308,7 @@ def user_add(
     representative_id: int | None,
     display_name: str | None,
     by: str | None,
+    password: str | None,
 ) -> None:
     """Add a user; the change is an event on the system chain. The very first administrator
     chooses a password here; everyone else gets a one-time code to choose their own."""
@@ -316,10 +322,17 @@ def user_add(
             actor = user_actor(session, by) if by else None
         if actor is None and has_users:
             raise click.UsageError(_("--by ADMIN is required once the database has users."))
+        if actor is not None and password is not None:
+            raise click.UsageError(
+                _(
+                    "Nobody sets another person's password: the new user gets a one-time code "
+                    "and chooses their own. Leave out --password."
+                )
+            )
         if actor is None:
             if role != "admin":
                 raise click.UsageError(_("The first user must be an administrator (--role admin)."))
-            bootstrap_admin(engine, username, _new_password())
+            bootstrap_admin(engine, username, password or _new_password())
             click.echo(_("User %(name)s added as %(role)s.", name=username, role=role))
             return
         issued = add_user(

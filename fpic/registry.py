@@ -483,6 +483,7 @@ def bootstrap_admin(engine: Engine, username: str, password: str) -> int:
     chooses the password at once."""
     from fpic.accounts import enrol
 
+    hash_password(password, username)  # a refused password leaves no account behind
     installer = Actor(user_id=0, username="installer", role="admin")
     issued = add_user(
         engine, installer, username=username, role="admin", display_name="Administrator"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import func, select
 from fpic.cli import main
 from fpic.db import Database
 from fpic.demo import COMMUNITIES, DEMO_PASSWORD
-from fpic.models import Case, Community, TrailEvent, User
+from fpic.models import ROLES, Case, Community, Mandate, TrailEvent, User
 from fpic.process import shipped_templates
 from fpic.registry import check_password
 
@@ -21,8 +22,8 @@ def url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'cli.sqlite3'}"
 
 
-def run(url: str, *args: str, input: str | None = None):
-    return CliRunner().invoke(main, ["--database-url", url, *args], input=input)
+def run(url: str, *args: str, input: str | None = None, env: dict[str, str] | None = None):
+    return CliRunner().invoke(main, ["--database-url", url, *args], input=input, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +67,22 @@ def test_demo_has_a_case_in_every_stage_of_every_template(demo_db):
             assert (template.id, stage) in standing, f"no demo case at {template.id}:{stage}"
     assert len(regions) >= 3
     assert len(languages) >= 3
-    assert {u.role for u in users.values()} == {"liaison", "representative", "auditor", "admin"}
+    assert {u.role for u in users.values()} == set(ROLES)
     assert check_password(users["liaison"], DEMO_PASSWORD)
+    with db.read_session() as session:
+        mandates = session.scalars(select(Mandate)).all()
+        recorders = {m.recorded_by.role for m in mandates if m.recorded_by}
+        confirmers = {m.confirmed_by.role for m in mandates if m.confirmed_by}
+        assigned = session.scalar(
+            select(func.count()).select_from(Case).where(Case.facilitator_id.is_not(None))
+        )
+        total = session.scalar(select(func.count()).select_from(Case))
+    # the demo's register was made the community's way: by its own side, never the proponent's
+    assert mandates
+    assert all(m.confirmed_at is not None for m in mandates)
+    assert recorders == {"facilitator", "representative"}
+    assert confirmers == {"facilitator"}
+    assert assigned == total
     db.dispose()
 
 
@@ -95,47 +110,51 @@ def test_user_add_by_admin_lands_on_the_system_chain(url):
         run(url, "user", "add", "root", "--role", "admin", "--password", "a-good-pass").exit_code
         == 0
     )
-    result = run(
-        url,
-        "user",
-        "add",
-        "maria",
-        "--role",
-        "auditor",
-        "--by",
-        "root",
-        "--password",
-        "auditor-of-the-trail",
-    )
+    result = run(url, "user", "add", "maria", "--role", "auditor", "--by", "root")
     assert result.exit_code == 0, result.output
+    code = re.search(r"[0-9A-Z]{4}(-[0-9A-Z]{4}){3}", result.output)
+    assert code is not None, result.output
+    enrolled = run(
+        url, "user", "enrol", "maria",
+        env={"FPIC_ENROLMENT_CODE": code.group(0), "FPIC_NEW_PASSWORD": "auditor-of-the-trail"},
+    )  # fmt: skip
+    assert enrolled.exit_code == 0, enrolled.output
     db = Database(url)
     with db.read_session() as session:
         actions = session.scalars(
             select(TrailEvent.action).where(TrailEvent.chain == "system").order_by(TrailEvent.seq)
         ).all()
-    assert actions == ["add_user", "add_user"]
+    assert actions == ["add_user", "enrol", "add_user", "enrol"]
     db.dispose()
 
 
-def test_user_add_refuses_short_password_and_writes_no_user(url):
+def test_nobody_sets_another_persons_password_from_the_cli(url):
     run(url, "user", "add", "root", "--role", "admin", "--password", "a-good-pass")
     result = run(
-        url, "user", "add", "bob", "--role", "auditor", "--by", "root", "--password", "short"
+        url, "user", "add", "bob", "--role", "auditor", "--by", "root", "--password", "chosen-4-u"
     )
-    assert result.exit_code == 1
-    assert "8 to 128 characters" in result.output
+    assert result.exit_code == 2
+    assert "Nobody sets another person's password" in result.output
     db = Database(url)
     with db.read_session() as session:
         assert session.scalar(select(User).where(User.username == "bob")) is None
     db.dispose()
 
 
+def test_user_add_refuses_short_password_and_writes_no_user(url):
+    result = run(url, "user", "add", "root", "--role", "admin", "--password", "short")
+    assert result.exit_code == 1
+    assert "8 to 128 characters" in result.output
+    db = Database(url)
+    with db.read_session() as session:
+        assert session.scalar(select(User).where(User.username == "root")) is None
+    db.dispose()
+
+
 def test_user_add_by_non_admin_is_refused_and_logged(url):
     run(url, "user", "add", "root", "--role", "admin", "--password", "a-good-pass")
-    run(url, "user", "add", "aud", "--role", "auditor", "--by", "root", "--password", "a-good-pass")
-    result = run(
-        url, "user", "add", "eve", "--role", "admin", "--by", "aud", "--password", "a-good-pass"
-    )
+    run(url, "user", "add", "aud", "--role", "auditor", "--by", "root")
+    result = run(url, "user", "add", "eve", "--role", "admin", "--by", "aud")
     assert result.exit_code == 1
     assert "may not do this" in result.output
     db = Database(url)
