@@ -1,4 +1,9 @@
-"""User administration: administrators manage accounts and cannot touch any decision."""
+"""User administration: administrators manage accounts and cannot touch any decision.
+
+Nobody sets another person's password: adding an account or resetting one issues a one-time
+enrolment code, shown once on the page that answers the request (never flashed, so it does
+not sit in the session cookie), with which the person chooses their own password.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,25 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import PasswordField, SelectField, StringField
+from sqlalchemy.orm import selectinload
+from wtforms import SelectField, StringField
 from wtforms.validators import InputRequired, Length, Optional
 
-from fpic.errors import InvalidData
+from fpic.errors import InvalidData, NotPermitted
 from fpic.models import ROLES, Representative, User
-from fpic.registry import ASSIGNABLE_ROLES, add_user, set_user_active, set_user_role
+from fpic.registry import (
+    ASSIGNABLE_ROLES,
+    NO_PASSWORD,
+    IssuedCode,
+    add_user,
+    reset_account,
+    set_user_active,
+    set_user_role,
+)
 from web.auth import requires
 from web.context import actor, engine
 from web.forms import attach_error, options
+from web.i18n import reason_text
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -29,25 +44,21 @@ class UserForm(FlaskForm):
     representative_id = SelectField(
         _l("Registered representative (for a representative)"), choices=[], validators=[Optional()]
     )
-    password = PasswordField(_l("Password"), validators=[InputRequired(), Length(max=128)])
 
 
 @bp.route("/users", methods=["GET", "POST"])
 @requires("users:manage")
 def users() -> Any:
-    from web.i18n import reason_text
-
     form = _user_form()
     if request.method != "POST":
         return _page(form, 200)
     if form.validate():
         rep = form.representative_id.data
         try:
-            add_user(
+            issued = add_user(
                 engine(),
                 actor(),
                 username=form.username.data or "",
-                password=form.password.data or "",
                 role=form.role.data or "",
                 display_name=form.display_name.data or None,
                 representative_id=int(rep) if rep and rep.isdigit() else None,
@@ -55,29 +66,48 @@ def users() -> Any:
         except InvalidData as bad:
             if not attach_error(form, bad.field, reason_text(bad.reasons[0])):
                 form.username.errors = [reason_text(bad.reasons[0])]
+        except NotPermitted as refusal:
+            return _page(form, 403, refusal=refusal.reasons)
         else:
-            flash(_("User %(name)s added.", name=form.username.data), "success")
-            return redirect(url_for("admin.users"))
+            # a page, not a redirect: a flashed code would travel in the session cookie
+            return _page(_user_form(formdata=None), 200, issued=issued, added=True)
     return _page(form, 400)
 
 
-def _user_form() -> UserForm:
+def _user_form(formdata: Any = "request") -> UserForm:
     from web.i18n import role_title
 
     with engine().db.read_session() as db:
-        reps = db.scalars(select(Representative).order_by(Representative.name)).all()
-        form = UserForm()
+        reps = db.scalars(
+            select(Representative)
+            .options(selectinload(Representative.community))
+            .order_by(Representative.name)
+        ).all()
+        form = UserForm() if formdata == "request" else UserForm(formdata=None)
         form.role.choices = options((r, role_title(r)) for r in ROLES)
-        form.representative_id.choices = options([("", "—"), *((r.id, r.name) for r in reps)])
+        form.representative_id.choices = options(
+            [("", "—"), *((r.id, f"{r.name} — {r.community.name}") for r in reps)]
+        )
     return form
 
 
-def _page(form: UserForm, status: int) -> tuple[str, int]:
+def _page(
+    form: UserForm,
+    status: int,
+    issued: IssuedCode | None = None,
+    added: bool = False,
+    refusal: Any = (),
+) -> tuple[str, int]:
     with engine().db.read_session() as db:
-        people = db.scalars(select(User).order_by(User.role, User.username)).all()
+        people = db.scalars(
+            select(User)
+            .options(selectinload(User.representative).selectinload(Representative.community))
+            .order_by(User.role, User.username)
+        ).all()
         page = render_template(
-            "admin/users.html", people=people, form=form, assignable_roles=ASSIGNABLE_ROLES
-        )
+            "admin/users.html", people=people, form=form, assignable_roles=ASSIGNABLE_ROLES,
+            issued=issued, added=added, refusal=refusal, no_password=NO_PASSWORD,
+        )  # fmt: skip
     return page, status
 
 
@@ -85,7 +115,10 @@ def _page(form: UserForm, status: int) -> tuple[str, int]:
 @requires("users:manage")
 def set_active(user_id: int) -> Any:
     active = request.form.get("active") == "1"
-    set_user_active(engine(), actor(), user_id, active)
+    try:
+        set_user_active(engine(), actor(), user_id, active)
+    except InvalidData as bad:
+        return _page(_user_form(formdata=None), 400, refusal=bad.reasons)
     flash(
         _("Account enabled.") if active else _("Account disabled; its sessions ended."), "success"
     )
@@ -95,7 +128,7 @@ def set_active(user_id: int) -> Any:
 @bp.route("/users/<int:user_id>/role", methods=["POST"])
 @requires("users:manage")
 def set_role(user_id: int) -> Any:
-    from web.i18n import reason_text, role_title
+    from web.i18n import role_title
 
     role = request.form.get("role", "")
     try:
@@ -103,7 +136,20 @@ def set_role(user_id: int) -> Any:
     except InvalidData as bad:
         # shown above the list of accounts, in the reader's language, with nothing changed
         flash(reason_text(bad.reasons[0]), "error")
-        return _page(_user_form(), 400)
+        return _page(_user_form(formdata=None), 400)
     message = _("Role changed to %(role)s; the account's sessions ended.", role=role_title(role))
     flash(message, "success")
     return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>/reset", methods=["POST"])
+@requires("users:manage")
+def reset(user_id: int) -> Any:
+    """A new enrolment code: the account's password stops working and its sessions end."""
+    try:
+        issued = reset_account(engine(), actor(), user_id)
+    except InvalidData as bad:
+        return _page(_user_form(formdata=None), 400, refusal=bad.reasons)
+    except NotPermitted as refusal:
+        return _page(_user_form(formdata=None), 403, refusal=refusal.reasons)
+    return _page(_user_form(formdata=None), 200, issued=issued)

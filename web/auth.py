@@ -23,11 +23,12 @@ from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
 
+from fpic import accounts
 from fpic.accounts import actor_for_session, sign_in, sign_out
 from fpic.actors import Actor
-from fpic.errors import NotPermitted
+from fpic.errors import InvalidData, NotPermitted
 from fpic.permissions import PERMISSIONS, allows
 from web.context import engine
 from web.extensions import login_manager
@@ -120,6 +121,60 @@ def login() -> Any:
         return redirect(_safe_next(request.args.get("next")))
     status = 400 if request.method == "POST" else 200
     return render_template("login.html", form=form), status
+
+
+class EnrolForm(FlaskForm):
+    username = StringField(_l("User name"), validators=[InputRequired(), Length(max=80)])
+    code = StringField(
+        _l("One-time enrolment code"),
+        validators=[InputRequired(), Length(max=40)],
+        description=_l(
+            "The code you were given, such as ABCD-EFGH-JKMN-PQRS; small letters and missing "
+            "dashes do not matter."
+        ),
+    )
+    # no length limit here: the engine's password rules (and their messages) decide
+    new_password = PasswordField(_l("Your new password"), validators=[InputRequired()])
+    new_password_again = PasswordField(
+        _l("Your new password again"),
+        validators=[
+            InputRequired(),
+            EqualTo("new_password", message=_l("The two new passwords are not the same.")),
+        ],
+    )
+
+
+@bp.route("/enrol", methods=["GET", "POST"])
+@requires(PUBLIC)
+def enrol() -> Any:
+    """A person chooses their own password with the one-time code they were given."""
+    from fpic.registry import MAX_PASSWORD, MIN_PASSWORD
+
+    form = EnrolForm()
+
+    def page(status: int) -> tuple[str, int]:
+        return render_template(
+            "enrol.html", form=form, min_length=MIN_PASSWORD, max_length=MAX_PASSWORD
+        ), status
+
+    if not form.validate_on_submit():
+        return page(400 if form.is_submitted() else 200)
+    try:
+        accounts.enrol(
+            engine(),
+            form.username.data or "",
+            form.code.data or "",
+            form.new_password.data or "",
+        )
+    except InvalidData as bad:  # the password rules name the field "password"
+        form.new_password.errors = [reason_text(bad.reasons[0])]
+        return page(400)
+    except NotPermitted as refusal:
+        flash(reason_text(refusal.reasons[0]), "error")
+        throttled = any(r.code == "sign_in_throttled" for r in refusal.reasons)
+        return page(429 if throttled else 400)
+    flash(_("Your password is set. Sign in with it now."), "success")
+    return redirect(url_for("auth.login"))
 
 
 @bp.route("/logout", methods=["POST"])

@@ -18,7 +18,8 @@ from fpic import audit
 from fpic.accounts import confirm_password
 from fpic.errors import GuardRefused, InvalidData, StaleCase
 from fpic.grievances import grievance_figures, next_step_due
-from fpic.models import Case, Community, Project, Representative
+from fpic.models import Case, Community, ComplainantIdentity, Project, Representative
+from fpic.permissions import can_see_complainant
 from fpic.process import shipped_templates
 from fpic.queries import (
     case_events,
@@ -96,10 +97,21 @@ def _case_context(db: Session, case: Case) -> dict[str, Any]:
         "overdue": is_overdue(case, engine().clock.now()),
         "today": engine().clock.now().date(),
         "grievances": [(g, next_step_due(g, template.grievance_days)) for g in case.grievances],
+        "complainants": complainant_names(db, case),
         "grievance_figures": grievance_figures(
             db, engine().clock.now(), {template.id: template.grievance_days}, case_id=case.id
         ),
     }
+
+
+def complainant_names(db: Session, case: Case) -> dict[int, str]:
+    """The names of the case's confidential complainants, for those the engine lets see
+    them (fpic.permissions.can_see_complainant); for everyone else, nothing is read."""
+    ids = [g.id for g in case.grievances if g.confidential]
+    if not ids or not can_see_complainant(actor(), case):
+        return {}
+    rows = db.scalars(select(ComplainantIdentity).where(ComplainantIdentity.grievance_id.in_(ids)))
+    return {row.grievance_id: row.name for row in rows}
 
 
 @bp.route("/<int:case_id>/actions/<trigger>", methods=["GET", "POST"])

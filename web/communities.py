@@ -1,18 +1,36 @@
-"""Community pages: content languages, institution, representatives and their mandates."""
+"""Community pages: content languages, institution, and the register of representatives (each
+mandate with the community's resolution, who recorded and who confirmed it, and every
+enrolment and reset of the representatives' accounts).
+
+Recording, confirming and ending a mandate are the engine's decisions
+(fpic.registry.record_mandate, confirm_mandate, revoke_mandate): the page only hides the
+forms from roles that can never use them.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
+from wtforms import DateField, SelectField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, Optional
 
+from fpic.errors import InvalidData
 from fpic.grievances import grievance_figures
-from fpic.models import Case, Community, Representative
+from fpic.models import Case, Community, Enrolment, Mandate, Representative, User
+from fpic.permissions import allows
 from fpic.process import shipped_templates
+from fpic.registry import GENDERS, confirm_mandate, record_mandate, revoke_mandate
 from web.auth import requires
 from web.context import actor, engine
+from web.forms import attach_error, options
+from web.i18n import reason_text
+from web.labels import GENDER_LABELS
 
 bp = Blueprint("communities", __name__, url_prefix="/communities")
 
@@ -32,23 +50,217 @@ def index() -> Any:
         return render_template("communities/index.html", communities=communities)
 
 
+class MandateForm(FlaskForm):
+    """The community's resolution mandating a representative, new or already registered."""
+
+    representative_id = SelectField(_l("Representative"), choices=[])
+    name = StringField(
+        _l("Name of the new representative"),
+        validators=[Optional(), Length(max=200)],
+        description=_l("Only for a new representative: leave it empty for one already listed."),
+    )
+    gender = SelectField(_l("Gender of the new representative"), choices=[])
+    granted_by = StringField(
+        _l("Body that passed the resolution"),
+        validators=[InputRequired(), Length(max=300)],
+        description=_l("The community's own institution, e.g. the community assembly."),
+    )
+    resolved_on = DateField(_l("Resolution passed on"), validators=[InputRequired()])
+    evidence = TextAreaField(
+        _l("Where the resolution is minuted"),
+        validators=[InputRequired()],
+        description=_l("Minute book, page, resolution number."),
+    )
+    valid_from = DateField(_l("Mandate from"), validators=[InputRequired()])
+    valid_until = DateField(_l("Mandate until"), validators=[InputRequired()])
+
+
+class RevokeForm(FlaskForm):
+    """The community's resolution ending a mandate, with effect from a date."""
+
+    resolution = TextAreaField(
+        _l("The community's resolution ending the mandate"),
+        validators=[InputRequired()],
+        description=_l("Which body resolved it, on what day, and where it is minuted."),
+    )
+    effective_on = DateField(
+        _l("No longer in force from"),
+        validators=[InputRequired()],
+        description=_l("From this day on the representative no longer acts for the community."),
+    )
+
+
+def _community(db: Session, slug: str) -> Community:
+    community = db.scalar(
+        _visible(select(Community))
+        .where(Community.slug == slug[:80])
+        .options(
+            selectinload(Community.representatives)
+            .selectinload(Representative.mandates)
+            .options(
+                selectinload(Mandate.recorded_by),
+                selectinload(Mandate.confirmed_by),
+                selectinload(Mandate.revoked_by),
+            )
+        )
+    )
+    if community is None:
+        abort(404)
+    return community
+
+
+def _mandate_form(community: Community, formdata: Any = None) -> MandateForm:
+    form = MandateForm(formdata=formdata)
+    form.representative_id.choices = options(
+        [
+            ("", _("A new representative (name below)")),
+            *((r.id, r.name) for r in sorted(community.representatives, key=lambda r: r.name)),
+        ]
+    )
+    form.gender.choices = options((g, GENDER_LABELS[g]) for g in GENDERS)
+    if formdata is None:
+        form.gender.data = "unspecified"
+    return form
+
+
+def _revoke_forms(community: Community, failed: RevokeForm | None = None, failed_id: int = 0):
+    forms = {}
+    for rep in community.representatives:
+        for mandate in rep.mandates:
+            if mandate.revoked_on is None:
+                prefix = f"revoke-{mandate.id}"
+                same = failed is not None and failed_id == mandate.id
+                forms[mandate.id] = failed if same else RevokeForm(formdata=None, prefix=prefix)
+    return forms
+
+
+def _enrolments(db: Session, community: Community) -> list[Enrolment]:
+    """Every one-time code issued for the accounts of this community's representatives."""
+    return list(
+        db.scalars(
+            select(Enrolment)
+            .join(User, Enrolment.user_id == User.id)
+            .join(Representative, User.representative_id == Representative.id)
+            .where(Representative.community_id == community.id)
+            .options(
+                selectinload(Enrolment.user).selectinload(User.representative),
+                selectinload(Enrolment.issued_by),
+            )
+            .order_by(Enrolment.issued_at.desc(), Enrolment.id.desc())
+        )
+    )
+
+
+def _page(
+    db: Session,
+    community: Community,
+    status: int = 200,
+    mandate_form: MandateForm | None = None,
+    revoke_forms: dict[int, RevokeForm] | None = None,
+    refusal: Any = (),
+) -> tuple[str, int]:
+    cases = db.scalars(
+        select(Case).where(Case.community_id == community.id).order_by(Case.reference)
+    ).all()
+    limits = {t.id: t.grievance_days for t in shipped_templates().values()}
+    now = engine().clock.now()
+    figures = grievance_figures(db, now, limits, community_id=community.id)
+    may_register = allows(actor(), "community:register")
+    mandates = sorted(
+        ((rep, m) for rep in community.representatives for m in rep.mandates),
+        key=lambda pair: (pair[0].name, pair[1].valid_from, pair[1].id),
+    )
+    page = render_template(
+        "communities/show.html", community=community, cases=cases, today=now.date(), now=now,
+        figures=figures, mandates=mandates, enrolments=_enrolments(db, community),
+        may_register=may_register,
+        mandate_form=(mandate_form or _mandate_form(community)) if may_register else None,
+        revoke_forms=(revoke_forms or _revoke_forms(community)) if may_register else {},
+        refusal=refusal,
+    )  # fmt: skip
+    return page, status
+
+
 @bp.route("/<slug>")
 @requires("community:read")
 def show(slug: str) -> Any:
     with engine().db.read_session() as db:
-        community = db.scalar(
-            _visible(select(Community))
-            .where(Community.slug == slug[:80])
-            .options(selectinload(Community.representatives).selectinload(Representative.mandates))
-        )
-        if community is None:
-            abort(404)
-        cases = db.scalars(
-            select(Case).where(Case.community_id == community.id).order_by(Case.reference)
-        ).all()
-        limits = {t.id: t.grievance_days for t in shipped_templates().values()}
-        figures = grievance_figures(db, engine().clock.now(), limits, community_id=community.id)
-        return render_template(
-            "communities/show.html", community=community, cases=cases,
-            today=engine().clock.now().date(), figures=figures,
-        )  # fmt: skip
+        return _page(db, _community(db, slug))
+
+
+@bp.route("/<slug>/mandates", methods=["POST"])
+@requires("community:register")
+def record(slug: str) -> Any:
+    with engine().db.read_session() as db:
+        community = _community(db, slug)
+        form = _mandate_form(community, formdata=request.form)
+        if not form.validate():
+            return _page(db, community, 400, mandate_form=form)
+        rep = form.representative_id.data or ""
+        try:
+            record_mandate(
+                engine(), actor(), community.id,
+                granted_by=form.granted_by.data or "", evidence=form.evidence.data or "",
+                resolved_on=form.resolved_on.data, valid_from=form.valid_from.data,
+                valid_until=form.valid_until.data,
+                representative_id=int(rep) if rep.isdigit() else None,
+                name=None if rep.isdigit() else (form.name.data or None),
+                gender=form.gender.data or "unspecified",
+            )  # fmt: skip
+        except InvalidData as bad:  # NotPermitted becomes the 403 page with its reason
+            db.rollback()  # a new read transaction sees the register as it is now
+            community = _community(db, slug)
+            if attach_error(form, bad.field, reason_text(bad.reasons[0])):
+                return _page(db, community, 400, mandate_form=form)
+            return _page(db, community, 400, mandate_form=form, refusal=bad.reasons)
+    flash(_("Mandate recorded. It is in force once someone else confirms it."), "success")
+    return redirect(url_for("communities.show", slug=slug, _anchor="h-register"))
+
+
+@bp.route("/<slug>/mandates/<int:mandate_id>/confirm", methods=["POST"])
+@requires("community:register")
+def confirm(slug: str, mandate_id: int) -> Any:
+    with engine().db.read_session() as db:
+        community = _community(db, slug)
+        _own_mandate(community, mandate_id)
+        try:
+            confirm_mandate(engine(), actor(), mandate_id)
+        except InvalidData as bad:
+            db.rollback()
+            return _page(db, _community(db, slug), 400, refusal=bad.reasons)
+    flash(_("Mandate confirmed: it is in force for its period."), "success")
+    return redirect(url_for("communities.show", slug=slug, _anchor="h-register"))
+
+
+@bp.route("/<slug>/mandates/<int:mandate_id>/revoke", methods=["POST"])
+@requires("community:register")
+def revoke(slug: str, mandate_id: int) -> Any:
+    with engine().db.read_session() as db:
+        community = _community(db, slug)
+        _own_mandate(community, mandate_id)
+        form = RevokeForm(formdata=request.form, prefix=f"revoke-{mandate_id}")
+        if not form.validate():
+            forms = _revoke_forms(community, form, mandate_id)
+            return _page(db, community, 400, revoke_forms=forms)
+        try:
+            revoke_mandate(
+                engine(), actor(), mandate_id,
+                resolution=form.resolution.data or "", effective_on=form.effective_on.data,
+            )  # fmt: skip
+        except InvalidData as bad:
+            db.rollback()
+            community = _community(db, slug)
+            target = form._fields.get(bad.field)
+            if target is not None:
+                target.errors = [*list(target.errors or []), reason_text(bad.reasons[0])]
+            forms = _revoke_forms(community, form, mandate_id)
+            refusal = () if target is not None else bad.reasons
+            return _page(db, community, 400, revoke_forms=forms, refusal=refusal)
+    flash(_("The mandate was ended from the date the community resolved."), "success")
+    return redirect(url_for("communities.show", slug=slug, _anchor="h-register"))
+
+
+def _own_mandate(community: Community, mandate_id: int) -> None:
+    """A mandate of another community is not found under this one's address."""
+    if not any(m.id == mandate_id for rep in community.representatives for m in rep.mandates):
+        abort(404)

@@ -12,6 +12,8 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
 from wtforms import (
     BooleanField,
     DateField,
@@ -33,6 +35,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from fpic.grievances import CONDITION_PROGRESS, SATISFACTION, STEP_BEFORE
 from fpic.models import (
+    CASE_ASSIGNED_ROLES,
     DECISION_RULES,
     FORMATS,
     GRIEVANCE_CATEGORIES,
@@ -40,6 +43,7 @@ from fpic.models import (
     INTEGRITY_CATEGORIES,
     Case,
     Representative,
+    User,
 )
 from fpic.process import Template, Trigger
 from web.labels import (
@@ -111,6 +115,38 @@ def _rep_choices(case: Case, reps: list[Representative], day: date) -> list[Sele
     return options((rep.id, rep.name + ("" if rep.mandate_on(day) else " ✗")) for rep in reps)
 
 
+def _independents(case: Case, roles: tuple[str, ...], blank: bool = False) -> list[SelectChoice]:
+    """Active accounts holding one of ``roles``, read in the session the case was loaded in."""
+    from web.i18n import role_title
+
+    session = object_session(case)
+    assert session is not None, "the form is built inside the case's read session"
+    people = session.scalars(
+        select(User)
+        .where(User.role.in_(roles), User.active.is_(True))
+        .order_by(User.role, User.display_name, User.username)
+    ).all()
+    found = options(
+        (u.username, f"{u.display_name} ({u.username}) — {role_title(u.role)}") for u in people
+    )
+    return [SelectChoice("", "—"), *found] if blank else found
+
+
+def _current(user: User | None) -> str:
+    return user.username if user is not None else ""
+
+
+#: the hints under the "concerns" fields: the people named may not review what they are in
+FLAG_CONCERNS_HINT = _l(
+    "User names of the accounts it is about, comma-separated (optional): none of them may "
+    "review the flag."
+)
+GRIEVANCE_CONCERNS_HINT = _l(
+    "User names of the accounts it is about, comma-separated (optional): none of them may "
+    "assess the grievance."
+)
+
+
 def fields_for(
     effect: str, case: Case, template: Template, reps: list[Representative], today: date
 ) -> dict[str, Field]:
@@ -135,6 +171,16 @@ def fields_for(
             "grievance_route": TextAreaField(_l("Grievance route"), validators=[InputRequired()]),
             "review_every_days": IntegerField(_l("Joint monitoring review every (days)"), validators=[Optional()], default=90),
             "source": TextAreaField(_l("Source (resolution, minutes, protocol)"), validators=[InputRequired()]),
+            "facilitator": SelectField(_l("Independent facilitator the community agrees (optional)"), choices=_independents(case, ("facilitator",), blank=True), default=_current(case.facilitator)),
+            "mediator": SelectField(_l("Independent grievance mediator the community agrees (optional)"), choices=_independents(case, ("mediator",), blank=True), default=_current(case.mediator)),
+        }  # fmt: skip
+    if effect == "independent_assignment":
+        from web.i18n import role_title
+
+        return {
+            "role": SelectField(_l("Assign as"), choices=options((r, role_title(r)) for r in CASE_ASSIGNED_ROLES)),
+            "username": SelectField(_l("Person (an active account of that role)"), choices=_independents(case, CASE_ASSIGNED_ROLES)),
+            "text": TextAreaField(_l("How the community chose them, or why (optional)")),
         }  # fmt: skip
     if effect == "disclosure":
         return {
@@ -180,6 +226,7 @@ def fields_for(
         return {
             "category": SelectField(_l("What happened"), choices=_choices(INTEGRITY_CATEGORIES, CATEGORY_LABELS)),
             "description": TextAreaField(_l("Description"), validators=[InputRequired()]),
+            "concerns": StringField(_l("Accounts the flag is about"), description=FLAG_CONCERNS_HINT),
         }  # fmt: skip
     if effect == "resolve_integrity_flag":
         open_flags = [
@@ -291,10 +338,12 @@ def _after_consent_fields(
             "channel": SelectField(_l("How it was received"), choices=_choices(GRIEVANCE_CHANNELS, CHANNEL_LABELS)),
             "anonymous": BooleanField(_l("The complainant wants to stay anonymous")),
             "complainant": StringField(_l("Complainant (unless anonymous)")),
+            "confidential": BooleanField(_l("Keep the complainant's name confidential"), description=_l("The proponent's staff will see what it is about, never who raised it.")),
             "language": StringField(_l("Language of the grievance (code)"), default=first),
             "text": TextAreaField(_l("The grievance, in the complainant's words"), validators=[InputRequired()]),
             "received_on": DateField(_l("Received on"), validators=[InputRequired()], default=today),
             "condition_id": SelectField(_l("Condition concerned (if any)"), choices=[SelectChoice("", "—"), *_open_conditions(case)]),
+            "concerns": StringField(_l("Accounts the grievance is about"), description=GRIEVANCE_CONCERNS_HINT),
         }  # fmt: skip
     if effect in ("grievance_acknowledgement", "grievance_response"):
         label = (

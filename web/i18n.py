@@ -81,6 +81,10 @@ SYSTEM_ACTIONS = {
     "add_community": N_("Register a community"),
     "add_representative": N_("Register a representative"),
     "record_mandate": N_("Record a mandate"),
+    "confirm_mandate": N_("Confirm a mandate"),
+    "revoke_mandate": N_("End a mandate"),
+    "reset_account": N_("Issue a new enrolment code (reset)"),
+    "enrol": N_("Choose a password with an enrolment code"),
     "add_project": N_("Register a project"),
 }
 

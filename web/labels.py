@@ -73,6 +73,16 @@ MEETING_LABELS = {
     "validation": _l("Validation assembly"),
     "monitoring": _l("Monitoring review"),
 }
+GENDER_LABELS = {
+    "woman": _l("Woman"),
+    "man": _l("Man"),
+    "other": _l("Other"),
+    "unspecified": _l("Not stated"),
+}
+ENROLMENT_KIND_LABELS = {
+    "enrolment": _l("New account"),
+    "reset": _l("Reset (the old password ended)"),
+}
 OUTCOME_LABELS = {
     "CONSENT": _l("Consent"),
     "CONSENT_WITH_CONDITIONS": _l("Consent with conditions"),
@@ -120,6 +130,10 @@ def meeting_title(code: str) -> str:
     return _label(MEETING_LABELS, code)
 
 
+def enrolment_kind_title(code: str) -> str:
+    return _label(ENROLMENT_KIND_LABELS, code)
+
+
 def outcome_title(code: str) -> str:
     return _label(OUTCOME_LABELS, code)
 
@@ -143,5 +157,6 @@ GLOBALS = {
     "step_title": step_title,
     "condition_status_title": condition_status_title,
     "outcome_title": outcome_title,
+    "enrolment_kind_title": enrolment_kind_title,
     "event_reasons": event_reasons,
 }

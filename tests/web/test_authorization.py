@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,22 +15,38 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from fpic.models import TrailEvent, User, UserSession
+from fpic.models import Mandate, TrailEvent, User, UserSession
 from fpic.permissions import PERMISSIONS
+from fpic.registry import record_mandate
 from tests.factories import PASSWORD, World, make_world, walk_to
 from tests.web.conftest import Browser, csrf_token, snapshot
 from web import create_app
 from web.auth import PUBLIC
 
-ROLES = ("anonymous", "liaison", "rep_own", "rep_other", "auditor", "admin")
+ROLES = (
+    "anonymous",
+    "liaison",
+    "rep_own",
+    "rep_other",
+    "auditor",
+    "admin",
+    "facilitator",
+    "mediator",
+    "state_authority",
+)
 USERNAMES = {
     "liaison": "liaison",
-    "rep_own": "rep-ayllu-qollana-1",  # a representative of the case's community
+    "rep_own": "rep-ayllu-qollana-1",  # a mandated representative of the case's community
     "rep_other": "rep-uma-jaqi-1",  # a representative of another community
     "auditor": "auditor",
     "admin": "admin",
+    # assigned to each community's registration case, so it may change their registers
+    "facilitator": "facilitator",
+    "mediator": "mediator",  # assigned to no case
+    "state_authority": "state-authority",
 }
 LOGIN = "to /login"  # a 302 redirect to the sign-in page
+MANDATES = itertools.count(1)
 
 
 @dataclass
@@ -38,7 +55,7 @@ class Matrix:
     app: Flask
     case_id: int  #: a case of ayllu-qollana standing at the decision stage
     slug: str  #: ayllu-qollana
-    spare_user_id: int  #: an account the admin may enable (already active)
+    spare_user_id: int  #: an account the admin may enable (already active) and reset
 
     def fresh_case(self) -> int:
         """A new case at the decision stage, for requests that change a case."""
@@ -47,18 +64,34 @@ class Matrix:
         walk_to(self.world, case_id, "decision", community)
         return case_id
 
+    def fresh_mandate(self) -> int:
+        """A pending mandate of a new representative of ayllu-qollana (recorded by the
+        facilitator), for requests that confirm or end one: nobody in the table holds it."""
+        community = self.world.communities["ayllu-qollana"]
+        today = self.world.clock.now().date()
+        recorded = record_mandate(
+            self.world.engine,
+            self.world.facilitator,
+            community.id,
+            name=f"Matrix representative {next(MANDATES)}",
+            granted_by="Community assembly",
+            evidence="Assembly resolution 20/2026",
+            resolved_on=today,
+            valid_from=today,
+            valid_until=today + timedelta(days=365),
+        )
+        return recorded.mandate_id
+
 
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
-    from fpic.registry import add_user
-
     path = tmp_path_factory.mktemp("matrix") / "fpic.sqlite3"
     world = make_world(f"sqlite:///{path}")
     own = world.add_community("ayllu-qollana", ["qu", "es"])
     world.add_community("uma-jaqi", ["ay", "es"])
     case_id = world.open_case(own)
     walk_to(world, case_id, "decision", own)
-    spare = add_user(world.engine, world.admin, username="spare", password=PASSWORD, role="liaison")
+    spare = world.add_account("spare", "liaison").user_id
     app = create_app(
         {"DATABASE_URL": world.db.url, "SECRET_KEY": "test-secret", "FPIC_CLOCK": world.clock}
     )
@@ -98,13 +131,46 @@ def _new_case(m: Matrix, case_id: int) -> dict[str, Any]:
     }
 
 
-def _new_user(m: Matrix, case_id: int) -> dict[str, Any]:
+def _new_user(m: Matrix, target: int) -> dict[str, Any]:
     return {
         "username": "added-by-matrix",
         "display_name": "Added by the matrix",
         "role": "auditor",
         "representative_id": "",
-        "password": "a long enough password",
+    }
+
+
+def _mandate(m: Matrix, target: int) -> dict[str, Any]:
+    today = m.world.clock.now().date()
+    return {
+        "representative_id": "",
+        "name": f"Matrix representative {next(MANDATES)}",
+        "gender": "unspecified",
+        "granted_by": "Community assembly",
+        "resolved_on": today.isoformat(),
+        "evidence": "Assembly resolution 21/2026",
+        "valid_from": today.isoformat(),
+        "valid_until": (today + timedelta(days=365)).isoformat(),
+    }
+
+
+def _revocation(m: Matrix, mandate_id: int) -> dict[str, Any]:
+    return {
+        f"revoke-{mandate_id}-resolution": "Assembly resolution 22/2026",
+        f"revoke-{mandate_id}-effective_on": m.world.clock.now().date().isoformat(),
+    }
+
+
+VISITORS = itertools.count(1)
+
+
+def _enrolment(m: Matrix, target: int) -> dict[str, Any]:
+    # a new name each time: five failures for one name throttle it
+    return {
+        "username": f"enrolling-{next(VISITORS)}",
+        "code": "AAAA-BBBB-CCCC-DDDD",
+        "new_password": "a long enough password",
+        "new_password_again": "a long enough password",
     }
 
 
@@ -157,36 +223,48 @@ def route(
     )
 
 
-#                                    anonymous liaison rep_own rep_other auditor admin
-EVERYONE_SIGNED_IN = (LOGIN, 200, 200, 200, 200, 200)
-CASE_READERS = (LOGIN, 200, 200, 404, 200, 200)
-CASE_ACTORS = (LOGIN, 200, 200, 404, 403, 403)
-VISITORS = itertools.count(1)
+# anonymous, liaison, rep_own, rep_other, auditor, admin, facilitator, mediator, State authority
+EVERYONE = (200,) * len(ROLES)
+EVERYONE_SIGNED_IN = (LOGIN, 200, 200, 200, 200, 200, 200, 200, 200)
+CASE_READERS = (LOGIN, 200, 200, 404, 200, 200, 200, 200, 200)
+CASE_ACTORS = (LOGIN, 200, 200, 404, 403, 403, 200, 200, 200)
+ADMIN_ONLY_PAGE = (LOGIN, 403, 403, 403, 403, 200, 403, 403, 403)
+ADMIN_ONLY_CHANGE = (LOGIN, 403, 403, 403, 403, 302, 403, 403, 403)
+#: the community's side: its own mandated representative and the facilitator of its case
+REGISTER_CHANGE = (LOGIN, 403, 302, 404, 403, 403, 302, 403, 403)
 ROUTES = [
-    route("sign-in page", "auth.login", (200, 200, 200, 200, 200, 200)),
+    route("sign-in page", "auth.login", EVERYONE),
     route(
         "sign-in with wrong credentials",
         "auth.login",
-        (401, 401, 401, 401, 401, 401),
+        (401,) * len(ROLES),
         method="POST",
         # a new name each time: five failures for one name throttle it (tests/test_accounts.py)
         data=lambda m, c: {"username": f"visitor-{next(VISITORS)}", "password": "not it"},
+    ),
+    route("enrolment page", "auth.enrol", EVERYONE),
+    route(
+        "enrolment with a wrong code",
+        "auth.enrol",
+        (400,) * len(ROLES),
+        method="POST",
+        data=_enrolment,
     ),
     route("sign-out", "auth.logout", (LOGIN,) * len(ROLES), method="POST"),
     route(
         "language switch",
         "main.set_language",
-        (302, 302, 302, 302, 302, 302),
+        (302,) * len(ROLES),
         method="POST",
         data=lambda m, c: {"locale": "en", "next": "/"},
     ),
     route("dashboard", "main.dashboard", EVERYONE_SIGNED_IN),
     route("case list", "cases.index", EVERYONE_SIGNED_IN),
-    route("open-a-case form", "cases.new", (LOGIN, 200, 403, 403, 403, 403)),
+    route("open-a-case form", "cases.new", (LOGIN, 200, 403, 403, 403, 403, 403, 403, 403)),
     route(
         "open a case",
         "cases.new",
-        (LOGIN, 302, 403, 403, 403, 403),
+        (LOGIN, 302, 403, 403, 403, 403, 403, 403, 403),
         method="POST",
         data=_new_case,
         writes=True,
@@ -195,7 +273,7 @@ ROUTES = [
     route(
         "unknown case page",
         "cases.show",
-        (LOGIN, 404, 404, 404, 404, 404),
+        (LOGIN, 404, 404, 404, 404, 404, 404, 404, 404),
         args={"case_id": 999999},
     ),
     route(
@@ -207,13 +285,13 @@ ROUTES = [
     route(
         "unknown action form",
         "cases.act",
-        (LOGIN, 404, 404, 404, 403, 403),
+        (LOGIN, 404, 404, 404, 403, 403, 404, 404, 404),
         args={"case_id": "case", "trigger": "no_such_action"},
     ),
     route(
         "case action",
         "cases.act",
-        (LOGIN, 302, 302, 404, 403, 403),
+        (LOGIN, 302, 302, 404, 403, 403, 403, 403, 403),
         method="POST",
         args={"case_id": "fresh case", "trigger": "ask_question"},
         data=_question,
@@ -222,7 +300,7 @@ ROUTES = [
     route(
         "decision",
         "cases.act",
-        (LOGIN, 403, 302, 404, 403, 403),
+        (LOGIN, 403, 302, 404, 403, 403, 403, 403, 403),
         method="POST",
         args={"case_id": "fresh case", "trigger": "give_consent"},
         data=_decision,
@@ -231,9 +309,35 @@ ROUTES = [
     route("decision record", "cases.record", CASE_READERS, args={"case_id": "case"}),
     route("community list", "communities.index", EVERYONE_SIGNED_IN),
     route("community page", "communities.show", CASE_READERS, args={"slug": "slug"}),
+    route(
+        "record a mandate",
+        "communities.record",
+        REGISTER_CHANGE,
+        method="POST",
+        args={"slug": "slug"},
+        data=_mandate,
+        writes=True,
+    ),
+    route(
+        "confirm a mandate",
+        "communities.confirm",
+        REGISTER_CHANGE,
+        method="POST",
+        args={"slug": "slug", "mandate_id": "fresh mandate"},
+        writes=True,
+    ),
+    route(
+        "end a mandate",
+        "communities.revoke",
+        REGISTER_CHANGE,
+        method="POST",
+        args={"slug": "slug", "mandate_id": "fresh mandate"},
+        data=_revocation,
+        writes=True,
+    ),
     route("trail", "audit.trail", EVERYONE_SIGNED_IN),
     route("trail of the case", "audit.trail", CASE_READERS, query={"case": "case"}),
-    route("verify every chain", "audit.verify", (LOGIN, 403, 403, 403, 200, 200)),
+    route("verify every chain", "audit.verify", (LOGIN, 403, 403, 403, 200, 200, 403, 403, 403)),
     route("export", "audit.export", EVERYONE_SIGNED_IN, query={"format": "jsonl"}),
     route(
         "export of the case",
@@ -241,11 +345,12 @@ ROUTES = [
         CASE_READERS,
         query={"format": "csv", "case": "case"},
     ),
-    route("users page", "admin.users", (LOGIN, 403, 403, 403, 403, 200)),
+    route("users page", "admin.users", ADMIN_ONLY_PAGE),
     route(
+        # the one-time code is shown on the page that answers (never in a flash cookie)
         "add a user",
         "admin.users",
-        (LOGIN, 403, 403, 403, 403, 302),
+        ADMIN_ONLY_PAGE,
         method="POST",
         data=_new_user,
         writes=True,
@@ -253,7 +358,7 @@ ROUTES = [
     route(
         "enable a user",
         "admin.set_active",
-        (LOGIN, 403, 403, 403, 403, 302),
+        ADMIN_ONLY_CHANGE,
         method="POST",
         args={"user_id": "spare"},
         data=lambda m, c: {"active": "1"},
@@ -262,10 +367,18 @@ ROUTES = [
     route(
         "change a role",
         "admin.set_role",
-        (LOGIN, 403, 403, 403, 403, 302),
+        ADMIN_ONLY_CHANGE,
         method="POST",
         args={"user_id": "spare"},
         data=_other_role,
+        writes=True,
+    ),
+    route(
+        "reset an account",
+        "admin.reset",
+        ADMIN_ONLY_PAGE,
+        method="POST",
+        args={"user_id": "spare"},
         writes=True,
     ),
     route("password page", "account.password", EVERYONE_SIGNED_IN),
@@ -281,7 +394,7 @@ ROUTES = [
     route(
         "static file",
         "static",
-        (200, 200, 200, 200, 200, 200),
+        EVERYONE,
         args={"filename": "fpic.css"},
     ),
 ]
@@ -291,13 +404,21 @@ CELLS = [
 
 
 def _concrete(m: Matrix, r: Route) -> tuple[str, int]:
-    """The URL of a route for the real case, community and user, and the case it acts on."""
+    """The URL of a route for the real case, community, user and mandate, and the case (or
+    mandate) it acts on."""
     case_id = m.fresh_case() if ("case_id", "fresh case") in r.args else m.case_id
-    named = {"case": case_id, "fresh case": case_id, "slug": m.slug, "spare": m.spare_user_id}
+    mandate_id = m.fresh_mandate() if ("mandate_id", "fresh mandate") in r.args else 0
+    named = {
+        "case": case_id,
+        "fresh case": case_id,
+        "slug": m.slug,
+        "spare": m.spare_user_id,
+        "fresh mandate": mandate_id,
+    }
     args = {k: named.get(v, v) if isinstance(v, str) else v for k, v in r.args}
     query = {k: named.get(v, v) for k, v in r.query}
     url = m.app.url_map.bind("localhost").build(r.endpoint, {**args, **query})
-    return url, case_id
+    return url, mandate_id or case_id
 
 
 def _client(m: Matrix, role: str) -> FlaskClient:
@@ -370,13 +491,13 @@ def test_every_view_declares_the_permission_it_needs(matrix: Matrix):
         assert permission == PUBLIC or permission in PERMISSIONS, (rule.endpoint, permission)
 
 
-def test_only_sign_in_sign_out_and_the_language_switch_are_public(matrix: Matrix):
+def test_only_sign_in_enrolment_sign_out_and_the_language_switch_are_public(matrix: Matrix):
     public = {
         endpoint
         for endpoint, view in matrix.app.view_functions.items()
         if getattr(view, "fpic_permission", None) == PUBLIC
     }
-    assert public == {"auth.login", "auth.logout", "main.set_language"}
+    assert public == {"auth.login", "auth.enrol", "auth.logout", "main.set_language"}
 
 
 # --- CSRF ----------------------------------------------------------------------------------
@@ -414,11 +535,45 @@ CSRF_POSTS = {
     "add a user": (
         "admin",
         "/admin/users",
+        lambda w, c: {"username": "no-token", "role": "auditor", "representative_id": ""},
+    ),
+    "enable a user": ("admin", "/admin/users/{liaison}/active", lambda w, c: {"active": "0"}),
+    "reset an account": ("admin", "/admin/users/{liaison}/reset", lambda w, c: {}),
+    "enrolment": (
+        None,
+        "/enrol",
         lambda w, c: {
-            "username": "no-token",
-            "role": "auditor",
+            "username": "liaison",
+            "code": "AAAA-BBBB-CCCC-DDDD",
+            "new_password": "a brand new passphrase",
+            "new_password_again": "a brand new passphrase",
+        },
+    ),
+    "record a mandate": (
+        "facilitator",
+        "/communities/ayllu-qollana/mandates",
+        lambda w, c: {
             "representative_id": "",
-            "password": "a long enough password",
+            "name": "No token",
+            "gender": "unspecified",
+            "granted_by": "Community assembly",
+            "resolved_on": w.clock.now().date().isoformat(),
+            "evidence": "Resolution 1",
+            "valid_from": w.clock.now().date().isoformat(),
+            "valid_until": w.clock.now().date().isoformat(),
+        },
+    ),
+    "confirm a mandate": (
+        "facilitator",
+        "/communities/ayllu-qollana/mandates/{mandate}/confirm",
+        lambda w, c: {},
+    ),
+    "end a mandate": (
+        "rep-ayllu-qollana-1",
+        "/communities/ayllu-qollana/mandates/{mandate}/revoke",
+        lambda w, c: {
+            "resolution": "Resolution 2",
+            "effective_on": w.clock.now().date().isoformat(),
         },
     ),
 }
@@ -431,7 +586,9 @@ def test_a_post_without_csrf_token_is_refused_and_writes_nothing(
     username, url, data = CSRF_POSTS[name]
     client = signed_in(username).client if username else browser.client
     before = _everything(world)
-    target = url.format(case=case_at_decision, liaison=world.liaison.user_id)
+    with world.db.read_session() as db:
+        mandate = db.scalar(select(Mandate.id).order_by(Mandate.id.desc()))
+    target = url.format(case=case_at_decision, liaison=world.liaison.user_id, mandate=mandate)
     response = client.post(target, data=data(world, case_at_decision))
     assert response.status_code == 400
     assert "The form expired or was not sent from this site" in response.text

@@ -299,8 +299,9 @@ def test_an_action_another_role_may_do_is_not_offered_and_refused_when_sent(
 
 @pytest.fixture
 def many_cases(world: World, community, other_community):
-    """27 cases: 4 early ones on a second project (2 moved on, 2 overdue in screening), then
-    16 more of the first community and 7 of the second, 61 days later."""
+    """29 cases: each community's registration case (opened with the community, so overdue in
+    screening too), 4 early ones on a second project (2 moved on, 2 overdue in screening),
+    then 16 more of the first community and 7 of the second, 61 days later."""
     second = add_project(
         world.engine,
         world.admin,
@@ -319,11 +320,15 @@ def many_cases(world: World, community, other_community):
     world.clock.advance(days=61)  # screening is planned for 60 days
     first = [world.open_case(community) for _ in range(16)]
     other = [world.open_case(other_community) for _ in range(7)]
-    refs = {case_id: world.case(case_id).reference for case_id in [*early, *first, *other]}
+    registration = [community.registration_case, other_community.registration_case]
+    other = [other_community.registration_case, *other]
+    everything = [*registration, *early, *first, *other]
+    refs = {case_id: world.case(case_id).reference for case_id in everything}
     return {
         "second_project": second,
         "moved_on": {refs[c] for c in early[:2]},
-        "overdue": {refs[c] for c in early[2:]},
+        "overdue": {refs[c] for c in [*early[2:], *registration]},
+        "overdue_second_project": {refs[c] for c in early[2:]},
         "second_project_refs": {refs[c] for c in early},
         "other_community": {refs[c] for c in other},
         "all": set(refs.values()),
@@ -348,7 +353,7 @@ def test_case_list_filters_return_exactly_the_matching_cases(
     )
     assert set(_listed(liaison, "overdue=1")) == many_cases["overdue"]
     combined = f"stage=screening&project={many_cases['second_project']}"
-    assert set(_listed(liaison, combined)) == many_cases["overdue"]
+    assert set(_listed(liaison, combined)) == many_cases["overdue_second_project"]
     assert _listed(liaison, f"stage=closed&community={other_community.id}") == []
     assert "No case matches these filters." in liaison.get("/cases/?stage=closed").text
 

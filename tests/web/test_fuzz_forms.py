@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from fpic.process import shipped_templates
-from fpic.registry import add_user
 from tests.conftest import postgres_database
 from tests.factories import PASSWORD, Community, World, make_world, walk_to
 from tests.web.conftest import csrf_token, snapshot
@@ -160,7 +159,7 @@ def _site(url: str) -> Iterator[Site]:
     app = create_app(
         {"DATABASE_URL": world.db.url, "SECRET_KEY": "fuzz", "FPIC_CLOCK": world.clock}
     )
-    add_user(world.engine, world.admin, username="liaison-es", password=PASSWORD, role="liaison")
+    world.add_account("liaison-es", "liaison")
     site = Site(world, community, app, cases)
     site.sign_everyone_in()
     yield site
