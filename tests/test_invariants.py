@@ -687,7 +687,8 @@ class FpicCaseMachine(RuleBasedStateMachine):
         by_consensus = self.protocol is None or self.protocol["decision_rule"] == "consensus"
         fields = {
             "present": self.members,
-            "votes_for": len(self.members),
+            # the three whose mandates never lapse: the others may not be entitled on the day
+            "votes_for": len(self.community.reps),
             "consensus": by_consensus,
             "consensus_note": "Agreed in the assembly; no one raised an objection.",
             "rejected_components": ["open_pit"],
