@@ -145,7 +145,8 @@ def read_csv(text: str) -> list[dict[str, Any]]:
 
 
 def trail_head(heads: dict[str, tuple[int, str]]) -> str:
-    names = sorted(heads, key=lambda name: [ord(c) for c in name])
+    """Section 7: every chain but access, sorted by code points."""
+    names = sorted((n for n in heads if n != "access"), key=lambda name: [ord(c) for c in name])
     lines = "".join(f"{name}\t{heads[name][0]}\t{heads[name][1]}\n" for name in names)
     return hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
@@ -232,7 +233,7 @@ def test_jsonl_export_is_canonical_and_verifies_independently(trail, tmp_path):
         assert HEX64.match(event["prev_hash"])
         assert isinstance(event["data"], dict)
         assert event["outcome"] in ("done", "refused")
-        if event["chain"] == "system":
+        if event["chain"] in ("system", "access"):
             assert (event["case"], event["from"], event["to"]) == (None, None, None)
         else:
             assert event["chain"] == f"case:{event['case']}"
@@ -339,7 +340,7 @@ def test_independent_verifier_and_fpic_name_the_same_break(trail, tmp_path, fmt,
     assert first_break(reread)[1] == (f"case:{case_id}", expected_seq)
     result = cli(world, "audit", "verify", str(path))
     assert result.exit_code == 1, result.output
-    assert f"chain case:{case_id}, sequence number {expected_seq}:" in result.output
+    assert f"chain case:{case_id}, sequence number {expected_seq}, line " in result.output
 
 
 def test_the_escape_table_is_what_fpic_writes():
@@ -421,10 +422,11 @@ def reference() -> dict[str, Any]:
 
 
 def test_reference_verifier_checks_the_example_and_a_real_export(reference, trail, tmp_path):
-    assert reference["verify"](doc_block("example-export").split("\n"))[1] is None
+    example = [line + "\n" for line in doc_block("example-export").split("\n")]
+    assert reference["verify"](example)[1] is None
     world, case_id = trail
     text = export(world, tmp_path, "jsonl")
-    heads, broken = reference["verify"](text.split("\n"))
+    heads, broken = reference["verify"]([line + "\n" for line in text.split("\n")[:-1]])
     assert broken is None
     assert heads == recorded_heads(world)
     assert reference["trail_head"](heads) == cli(world, "audit", "head").output.split()[0]
@@ -432,7 +434,7 @@ def test_reference_verifier_checks_the_example_and_a_real_export(reference, trai
     events, seq = _tamper_edit(
         events, next(n for n, e in enumerate(events) if e["action"] == "record_monitoring_report")
     )
-    _, broken = reference["verify"]([canonical(e) for e in events])
+    _, broken = reference["verify"]([canonical(e) + "\n" for e in events])
     assert broken[:2] == (f"case:{case_id}", seq)
     assert "hash" in broken[2]
 
@@ -452,7 +454,10 @@ def test_reference_verifier_runs_as_a_script(trail, tmp_path):
     assert good.stdout.startswith("Intact:")
     assert cli(world, "audit", "head").output.split()[0] in good.stdout
     lines = (tmp_path / "trail.jsonl").read_bytes().decode("utf-8").split("\n")
-    removed = json.loads(lines.pop(3))
+    chains = [json.loads(line)["chain"] for line in lines[:-1]]
+    # a line with another of its chain after it: its removal shows in the file itself
+    middle = next(n for n in range(1, len(chains) - 1) if chains[n] == chains[n + 1])
+    removed = json.loads(lines.pop(middle))
     (tmp_path / "bad.jsonl").write_bytes("\n".join(lines).encode("utf-8"))
     bad = subprocess.run(
         [sys.executable, str(script), str(tmp_path / "bad.jsonl")],
