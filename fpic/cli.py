@@ -201,8 +201,9 @@ def audit_verify(ctx: Context, export_file: Path | None, expect_head: str | None
     """
     if export_file is not None:
         try:
-            # newline="": line ends reach the readers as they are, to be checked (section 8)
-            with export_file.open(encoding="utf-8", newline="") as stream:
+            # lines split at line feeds alone, every character kept: CRs are the readers' to
+            # refuse, and a CR inside a quoted CSV cell must not end a line (section 8)
+            with export_file.open(encoding="utf-8", newline="\n") as stream:
                 result = audit.verify_export(stream)
         except (OSError, UnicodeDecodeError, audit.ExportFormatError) as exc:
             raise click.ClickException(

@@ -27,7 +27,7 @@ from fpic.cli import main
 from fpic.db import Database
 from fpic.errors import FpicError
 from fpic.models import TrailEvent
-from tests.factories import World, make_world, walk_to
+from tests.factories import PASSWORD, World, make_world, walk_to
 
 CASE = "case:1"
 SQLITE_TRIGGERS = ("trail_events_no_update", "trail_events_no_delete")
@@ -587,3 +587,63 @@ def test_csv_cells_a_spreadsheet_would_run_are_neutralised_and_still_verify(
         rows = list(audit.read_csv(stream))
     with world.db.read_session() as session:
         assert rows == list(audit.stored_rows(session))
+
+
+# --- the access chain and the kept trail head -------------------------------------------------
+
+
+def test_sign_ins_go_to_the_access_chain_and_leave_the_trail_head_alone(world):
+    from fpic.accounts import sign_out
+
+    before, chains, events = _head(world)
+    signed = sign_in(world.engine, "liaison", PASSWORD)
+    with pytest.raises(FpicError):
+        sign_in(world.engine, "liaison", "not the password")
+    sign_out(world.engine, signed.token)
+    assert _head(world) == (before, chains, events)
+    with world.db.read_session() as session:
+        access = session.scalars(
+            select(TrailEvent)
+            .where(TrailEvent.chain == audit.ACCESS_CHAIN)
+            .order_by(TrailEvent.seq)
+        ).all()
+        assert [(e.action, e.outcome) for e in access] == [
+            ("sign_in", "done"), ("sign_in", "refused"), ("sign_out", "done"),
+        ]  # fmt: skip
+        heads = audit.stored_heads(session)
+        assert audit.ACCESS_CHAIN in heads
+        assert audit.trail_head(heads) == before  # the web pages show this one too
+        assert audit.verify_database(session).intact
+    world.act(world.open_case(world.add_community("ayllu-x", ["es"])), "screen_in",
+              world.liaison, {"text": "In."})  # fmt: skip
+    assert _head(world)[0] != before  # governance still moves it
+
+
+def test_verify_prints_the_trail_head_and_compares_it_with_a_kept_one(url, tmp_path):
+    kept = cli(url, "audit", "head").output.split()[0]
+    path = tmp_path / "trail.jsonl"
+    _export(url, path, "jsonl")
+    for args in (("audit", "verify"), ("audit", "verify", str(path))):
+        same = cli(url, *args, "--expect-head", kept.upper())
+        assert same.exit_code == 0, same.output
+        assert f"Trail head (every chain but access): {kept}\n" in same.stdout
+        assert "It equals the kept trail head." in same.stdout
+        other = "0" * 63 + "1"
+        differs = cli(url, *args, "--expect-head", other)
+        assert differs.exit_code == 1, differs.output
+        assert f"DIFFERENT: the trail head computed is not the kept one, {other}" in (
+            differs.stderr
+        )
+    assert cli(url, "audit", "verify", "--expect-head", "xyz").exit_code == 2
+
+
+def test_a_dropped_last_line_shows_against_a_kept_head(url, tmp_path):
+    kept = cli(url, "audit", "head").output.split()[0]
+    path = tmp_path / "trail.jsonl"
+    lines = _export(url, path, "jsonl")
+    last = max(i for i, line in enumerate(lines) if json.loads(line)["chain"] == CASE)
+    del lines[last]
+    path.write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
+    result = cli(url, "audit", "verify", str(path), "--expect-head", kept)
+    assert result.exit_code == 1
+    assert "DIFFERENT" in result.stderr
