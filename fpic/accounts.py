@@ -1,4 +1,4 @@
-"""Signing in and out, with server-side sessions and every sign-in on the system chain, and
+"""Signing in and out, with server-side sessions and every sign-in on the access chain, and
 a person changing their own password.
 
 No answer tells an unknown user name from a wrong password, and both take the time of one
@@ -45,17 +45,22 @@ THROTTLE_WINDOW = timedelta(minutes=15)
 THROTTLED_ACTIONS = ("sign_in", "change_password", "enrol")
 
 
+#: failed sign-ins are on the access chain (before it existed, on the system chain, where
+#: they stay); refused password changes are on the system chain: a signed-in person's act
+_THROTTLE_CHAINS = (audit.ACCESS_CHAIN, audit.SYSTEM_CHAIN)
+
+
 def _recent_failures(session: Session, username: str, now: datetime) -> int:
-    """Failed sign-ins and password changes for this name, counted on the system chain, so
-    every worker and machine sharing the database sees the same count (names that do not
-    exist included)."""
+    """Failed sign-ins and password changes for this name, counted on the trail, so every
+    worker and machine sharing the database sees the same count (names that do not exist
+    included)."""
     since = audit.format_time(now - THROTTLE_WINDOW)
     return (
         session.scalar(
             select(func.count())
             .select_from(TrailEvent)
             .where(
-                TrailEvent.chain == audit.SYSTEM_CHAIN,
+                TrailEvent.chain.in_(_THROTTLE_CHAINS),
                 TrailEvent.action.in_(THROTTLED_ACTIONS),
                 TrailEvent.outcome == "refused",
                 TrailEvent.actor == (username or "-"),
@@ -88,7 +93,7 @@ class SignedIn:
 
 
 def sign_in(engine: Engine, username: str, password: str) -> SignedIn:
-    """Check the password and open a server-side session; refusals go on the system chain."""
+    """Check the password and open a server-side session; every try goes on the access chain."""
     username = printable((username or "").strip(), 80)
     now = engine.clock.now()
     with engine.db.write_session() as session, session.begin():
@@ -96,7 +101,7 @@ def sign_in(engine: Engine, username: str, password: str) -> SignedIn:
             # no password is checked while throttled, right or wrong
             engine.record_system_event(
                 session, username or "-", "anonymous", "sign_in", {"reason": "throttled"},
-                outcome="refused",
+                outcome="refused", chain=audit.ACCESS_CHAIN,
             )  # fmt: skip
             throttled = True
         else:
@@ -113,6 +118,7 @@ def sign_in(engine: Engine, username: str, password: str) -> SignedIn:
                     "sign_in",
                     {"reason": "bad_credentials"},
                     outcome="refused",
+                    chain=audit.ACCESS_CHAIN,
                 )
             else:
                 assert user is not None
@@ -125,7 +131,9 @@ def sign_in(engine: Engine, username: str, password: str) -> SignedIn:
                         last_seen_at=now,
                     )
                 )
-                engine.record_system_event(session, user.username, user.role, "sign_in", {})
+                engine.record_system_event(
+                    session, user.username, user.role, "sign_in", {}, chain=audit.ACCESS_CHAIN
+                )
                 return SignedIn(Actor.of(user), token, user.locale)
     raise _throttled() if throttled else _refused()
 
@@ -137,7 +145,9 @@ def sign_out(engine: Engine, token: str) -> None:
         if row is None or row.ended_at is not None:
             return
         row.ended_at = now
-        engine.record_system_event(session, row.user.username, row.user.role, "sign_out", {})
+        engine.record_system_event(
+            session, row.user.username, row.user.role, "sign_out", {}, chain=audit.ACCESS_CHAIN
+        )
 
 
 def actor_for_session(engine: Engine, token: str) -> tuple[Actor, User] | None:

@@ -10,8 +10,9 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import encode_basestring as _json_string
 from typing import IO, Any
@@ -23,6 +24,11 @@ from fpic.models import ChainHead, TrailEvent
 
 GENESIS = "0" * 64
 SYSTEM_CHAIN = "system"
+#: sign-ins, sign-outs and failed sign-ins: kept apart so the trail head changes only with
+#: governance (docs/audit-format.md, sections 1 and 7)
+ACCESS_CHAIN = "access"
+#: the chains outside any case, which only auditors and administrators read
+NON_CASE_CHAINS = (SYSTEM_CHAIN, ACCESS_CHAIN)
 EXPORT_FIELDS = (
     "chain",
     "seq",
@@ -129,29 +135,85 @@ def _expected_hash(prev_hash: str, row: dict[str, Any]) -> str:
 
     The stored text is put into a body encoded directly. When that reproduces the stored hash,
     the stored bytes are the ones that were hashed, and the event verifies without its data
-    being decoded and encoded again. When it does not (a field of an odd type, text that is
-    not canonical, an event that was changed), the data is decoded and the body encoded as the
-    specification says, which decides.
+    being decoded and encoded again; only its outline is checked (an object: "{" ... "}").
+    When it does not (a field of an odd type, text that is not canonical, an event that was
+    changed), the data is decoded and the body encoded as the specification says, which
+    decides, and a matching event must then hold canonical text.
 
-    One answer differs from the specification's, on purpose: text that is not canonical and
-    was hashed as it stands verifies here, while its export (data decoded) breaks. fpic never
-    writes such text; a writer that computes hashes itself could, and could as well write
-    canonical text that verifies everywhere. Checking canonical form here would double the
-    cost of verification (docs/performance.md, B3); the chain head kept outside the database
-    (``fpic audit head``) is what shows either rewrite.
+    One answer differs from the specification's, on purpose: text that is not canonical (keys
+    out of order or repeated, white space) and was hashed as it stands verifies here, while
+    its export (data decoded) breaks. fpic never writes such text; a writer that computes
+    hashes itself could. Decoding and encoding every event's data again to refuse it took B3
+    from 0.66 to 0.31 (docs/performance.md); the file verifier refuses it, and the trail head
+    kept outside the database shows any rewrite.
     """
     data = row.get("data")
-    if not isinstance(data, StoredText):
+    if type(data) is not StoredText:
         return link_hash(prev_hash, event_body(row))
     text = _spliced_body(row, data)
     if text is not None:
         material = prev_hash.encode("ascii") + text.encode("utf-8")
         digest = hashlib.sha256(material).hexdigest()
         if digest == row.get("hash"):
+            if not (data.startswith("{") and data.endswith("}")):
+                raise ValueError("data is not an object")
             return digest
     body = event_body(row)
-    body["data"] = json.loads(data)
-    return link_hash(prev_hash, body)
+    body["data"] = _decode_stored(data)
+    digest = link_hash(prev_hash, body)
+    if digest == row.get("hash"):
+        _require_canonical(data)
+    return digest
+
+
+def _no_float(text: str) -> Any:
+    raise ValueError(f"a number with a fraction or exponent ({text})")
+
+
+#: floats and NaN/Infinity refused while parsing: the hooks run only when one occurs, so they
+#: cost nothing on the data fpic writes
+_STORED_DECODER = json.JSONDecoder(parse_float=_no_float, parse_constant=_no_float)
+_scan_stored = _STORED_DECODER.scan_once
+
+
+def _decode_stored(text: str) -> Any:
+    try:
+        value, end = _scan_stored(text, 0)
+    except StopIteration:  # what the scanner raises when no value starts at 0
+        raise ValueError("data is not JSON") from None
+    if end != len(text):
+        raise ValueError("data holds more than one JSON value")
+    return value
+
+
+def _require_canonical(text: str) -> None:
+    """Stored data must be the canonical JSON of an object: decoded and encoded again, the same
+    text. This also refuses duplicate keys (encoded again, only the last copy remains)."""
+    value = _decode_stored(text)
+    if type(value) is not dict:
+        raise ValueError(f"data is not an object (found {_shown(value)})")
+    if _encode_canonical(value) != text:
+        duplicate = _first_duplicate(text)
+        if duplicate is not None:
+            raise ValueError(f"duplicate key {_shown(duplicate)} in data")
+        raise ValueError("data is not in canonical form (section 3)")
+
+
+def _first_duplicate(text: str) -> str | None:
+    """The first key that occurs twice in one object of ``text``, at any depth (slow; only
+    called once an event is known to be wrong, to say why)."""
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _value in items:
+            if key in seen and not found:
+                found.append(key)
+            seen.add(key)
+        return dict(items)
+
+    json.loads(text, object_pairs_hook=pairs)
+    return found[0] if found else None
 
 
 def _spliced_body(row: dict[str, Any], data: str) -> str | None:
@@ -261,14 +323,22 @@ def append(
 
 @dataclass(frozen=True)
 class Break:
-    """The first place a chain stops verifying."""
+    """The first place a chain stops verifying, or an event that names no chain.
 
-    chain: str
-    seq: int
+    ``chain`` and ``seq`` are given only as the event has them (a valid chain name, an integer
+    sequence number); ``line`` is the event's line in an export file (None in the database).
+    """
+
+    chain: str | None
+    seq: int | None
     problem: str
+    line: int | None = None
 
     def __str__(self) -> str:
-        return f"chain {self.chain}, sequence number {self.seq}: {self.problem}"
+        where = [f"chain {self.chain}"] if self.chain is not None else []
+        where += [f"sequence number {self.seq}"] if self.seq is not None else []
+        where += [f"line {self.line}"] if self.line is not None else []
+        return f"{', '.join(where)}: {self.problem}"
 
 
 @dataclass
@@ -276,6 +346,8 @@ class Verification:
     chains: int = 0
     events: int = 0
     breaks: list[Break] | None = None
+    #: chain -> (seq, hash) of its last event, for the chains that verified
+    heads: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     @property
     def intact(self) -> bool:
@@ -284,6 +356,21 @@ class Verification:
     @property
     def first_break(self) -> Break | None:
         return self.breaks[0] if self.breaks else None
+
+    @property
+    def trail_head(self) -> str:
+        """The trail head of what was verified (every chain but ``access``, section 7)."""
+        return trail_head(self.heads)
+
+
+class FileRow(dict[str, Any]):
+    """An event read from an export file: its line, and why it is malformed if it is."""
+
+    __slots__ = ("line", "problem")
+
+    def __init__(self, values: dict[str, Any], line: int, problem: str | None = None) -> None:
+        super().__init__(values)
+        self.line, self.problem = line, problem
 
 
 class _ChainState:
@@ -296,7 +383,8 @@ class _ChainState:
 def verify_rows(
     rows: Iterable[dict[str, Any]], heads: dict[str, tuple[int, str]] | None = None
 ) -> Verification:
-    """Check links one by one, streaming; each chain's rows must come in sequence order.
+    """Check events one by one, streaming, in the order given; each chain's events must come in
+    sequence order (chains may be interleaved).
 
     ``heads`` (chain -> (seq, hash)) are the recorded chain ends: a chain that stops short of
     its head lost rows at the end.
@@ -312,11 +400,15 @@ def verify_rows(
     current: str | None = None
     for row in rows:
         result.events += 1
+        line = row.line if type(row) is FileRow else None
         chain = row.get("chain")
-        if not isinstance(chain, str):
-            breaks.append(Break(str(chain), _int_or_zero(row.get("seq")), "no chain name"))
-            continue
         if chain != current:
+            # a chain name is checked once per run of its rows, not once per row
+            bad_chain = _chain_problem(row)
+            if bad_chain:
+                name = chain if type(chain) is str and _CHAIN_NAME.fullmatch(chain) else None
+                breaks.append(Break(name, _seq_of(row), f"malformed event: {bad_chain}", line))
+                continue
             if current is not None:
                 _close(current, states, closed, heads)
             current = chain
@@ -326,7 +418,7 @@ def verify_rows(
         problem = _link_problem(state, row)
         if problem:
             state.broken = True
-            breaks.append(Break(chain, _int_or_zero(row.get("seq")), problem))
+            breaks.append(Break(chain, _seq_of(row), problem, line))
             continue
         state.seq, state.hash = row["seq"], row["hash"]
     for chain, (seq, digest) in heads.items():
@@ -338,8 +430,23 @@ def verify_rows(
         elif state.seq > seq or state.hash != digest:
             breaks.append(Break(chain, seq, "does not match the recorded chain head"))
     result.chains = len(states) + len(closed)
-    result.breaks = sorted(breaks, key=lambda b: (b.chain != SYSTEM_CHAIN, _chain_key(b.chain)))
+    result.breaks = sorted(breaks, key=_break_order)
+    result.heads = {chain: heads[chain] for chain in closed}
+    result.heads.update(
+        (chain, (state.seq, state.hash))
+        for chain, state in states.items()
+        if not state.broken and state.seq
+    )
     return result
+
+
+def _break_order(found: Break) -> tuple[int, int, int, str]:
+    """File order in an export (the first line that fails); in the database, the system
+    chain, then access, then case chains by number."""
+    chain = found.chain or ""
+    number = chain.partition(":")[2]
+    rank = {SYSTEM_CHAIN: 0, ACCESS_CHAIN: 1}.get(chain, 2)
+    return (found.line or 0, rank, int(number) if number.isdigit() else 0, chain)
 
 
 def _close(
@@ -367,28 +474,102 @@ def _reopen(
     return state
 
 
-def _link_problem(state: _ChainState, row: dict[str, Any]) -> str | None:
+#: section 1: system, access, or case: and the case id in decimal without leading zeros
+_CHAIN_NAME = re.compile(r"system|access|case:[1-9][0-9]*")
+#: section 2: exactly 27 ASCII characters ([0-9], not \d, which takes any script's digits)
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+_MEMBERS = frozenset(EXPORT_FIELDS)
+_STRING_FIELDS = ("actor", "role", "action")
+_OUTCOMES = ("done", "refused")
+
+
+def _shown(value: Any) -> str:
+    """A value as JSON, shortened: what a message says was found."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _seq_of(row: dict[str, Any]) -> int | None:
+    """The sequence number to report: only a real one (an integer, not a boolean, >= 1)."""
     seq = row.get("seq")
-    if not isinstance(seq, int) or seq != state.seq + 1:
-        return f"expected sequence number {state.seq + 1}, found {seq!r}"
+    return seq if type(seq) is int and seq >= 1 else None
+
+
+def _chain_problem(row: dict[str, Any]) -> str | None:
+    if type(row) is FileRow and row.problem and row.problem.startswith('duplicate key "chain"'):
+        return row.problem
+    chain = row.get("chain")
+    if type(chain) is not str:
+        return f"chain is not a string (found {_shown(chain)})"
+    if not _CHAIN_NAME.fullmatch(chain):
+        return f"{_shown(chain)} is not a chain name (section 1)"
+    return None
+
+
+def _field_problem(row: dict[str, Any]) -> str | None:
+    """Section 2's types and forms, checked before any hash (the chain name is checked apart)."""
+    if type(row) is FileRow:
+        if row.problem:
+            return row.problem
+        if row.keys() != _MEMBERS:
+            missing = sorted(_MEMBERS - row.keys())
+            extra = sorted(row.keys() - _MEMBERS)
+            return "members " + "; ".join(
+                text
+                for text in (
+                    f"missing: {', '.join(missing)}" if missing else "",
+                    f"not allowed: {', '.join(extra)}" if extra else "",
+                )
+                if text
+            )
+    get = row.get
+    seq = get("seq")
+    if type(seq) is not int or seq < 1:
+        return f"seq is not an integer >= 1 (found {_shown(seq)})"
+    at = get("at")
+    if type(at) is not str or not _TIMESTAMP.fullmatch(at):
+        return f"at is not of the form YYYY-MM-DDTHH:MM:SS.ffffffZ (found {_shown(at)})"
+    try:
+        datetime.fromisoformat(at[:-1])  # 30 February, hour 24, second 60, year 0
+    except ValueError:
+        return f"at is not a real date and time (found {_shown(at)})"
+    for key in _STRING_FIELDS:
+        if type(get(key)) is not str:
+            return f"{key} is not a string (found {_shown(get(key))})"
+    if get("outcome") not in _OUTCOMES:
+        return f'outcome is not "done" or "refused" (found {_shown(get("outcome"))})'
+    case = get("case")
+    if case is not None and (type(case) is not int or case < 1):
+        return f"case is not null or an integer >= 1 (found {_shown(case)})"
+    for key in ("from", "to"):
+        value = get(key)
+        if value is not None and (type(value) is not str or not value):
+            return f"{key} is not null or a non-empty string (found {_shown(value)})"
+    data = get("data")
+    if type(data) is not dict and type(data) is not StoredText:
+        return f"data is not an object (found {_shown(data)})"
+    return None
+
+
+def _link_problem(state: _ChainState, row: dict[str, Any]) -> str | None:
+    problem = _field_problem(row)
+    if problem:
+        return f"malformed event: {problem}"
+    seq = row["seq"]
+    if seq != state.seq + 1:
+        return f"expected sequence number {state.seq + 1}, found {seq}"
     if row.get("prev_hash") != state.hash:
         return "prev_hash does not match the previous event's hash"
     try:
         expected = _expected_hash(state.hash, row)
     except (KeyError, ValueError, TypeError) as exc:
-        return f"malformed event ({exc})"
+        return f"malformed event: {exc}"
     if row.get("hash") != expected:
         return "hash does not match the event's content"
     return None
-
-
-def _int_or_zero(value: Any) -> int:
-    return value if isinstance(value, int) else 0
-
-
-def _chain_key(chain: str) -> tuple[int, str]:
-    kind, _, number = chain.partition(":")
-    return (int(number), kind) if number.isdigit() else (0, chain)
 
 
 #: the stored columns in EXPORT_FIELDS order, as table columns: selected through the ORM's
@@ -507,50 +688,169 @@ class ExportFormatError(ValueError):
     """An export file that cannot be read as a trail export at all."""
 
 
+class _FileDecoder:
+    """JSON as section 5 reads it: duplicate keys at any depth and floats are noted, not
+    silently resolved (json.loads keeps a duplicate's last copy), so that the event can be
+    reported as malformed with its chain and position."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        #: the duplicate keys of the last object completed: the outermost one, at the end
+        self.last_duplicates: list[str] = []
+        self._decoder = json.JSONDecoder(
+            object_pairs_hook=self._object, parse_float=self._float, parse_constant=self._float
+        )
+
+    def _object(self, items: list[tuple[str, Any]]) -> dict[str, Any]:
+        value = dict(items)
+        self.last_duplicates = []
+        if len(value) != len(items):
+            seen: set[str] = set()
+            for key, _item in items:
+                if key in seen:
+                    self.last_duplicates.append(key)
+                    self.problems.append(f"duplicate key {_shown(key)}")
+                seen.add(key)
+        return value
+
+    def _float(self, text: str) -> None:
+        self.problems.append(f"a number with a fraction or exponent ({text})")
+
+    def decode(self, text: str) -> tuple[Any, str | None]:
+        """The value, and the first problem found in it (None when there is none)."""
+        self.problems, self.last_duplicates = [], []
+        value = self._decoder.decode(text)
+        problem = self.problems[0] if self.problems else None
+        if isinstance(value, dict) and "chain" in self.last_duplicates:
+            problem = 'duplicate key "chain"'  # the event names no chain: said first
+        return value, problem
+
+
+_BOM = "\ufeff"
+
+
 def read_jsonl(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """Events from a JSON Lines export (section 5): a line that cannot be an event at all is an
+    error for the whole file; an event that is malformed comes back with its problem noted."""
+    decoder = _FileDecoder()
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+        _check_line_end(number, line)
+        text = line[:-1]
+        if not text.strip(" \t"):
+            raise ExportFormatError(f"line {number} is empty")
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ExportFormatError(f"line {number} is not JSON: {exc.msg}") from exc
-        if not isinstance(row, dict):
+            value, problem = decoder.decode(text)
+        except ValueError as exc:  # JSONDecodeError, or an integer too long to convert
+            raise ExportFormatError(f"line {number} is not JSON: {exc}") from exc
+        if not isinstance(value, dict):
             raise ExportFormatError(f"line {number} is not a JSON object")
-        yield row
+        yield FileRow(value, number, problem)
+
+
+def _check_line_end(number: int, line: str) -> None:
+    if "\r" in line:
+        raise ExportFormatError(
+            f"line {number} holds a carriage return: lines end with a line feed alone"
+        )
+    if not line.endswith("\n"):
+        raise ExportFormatError(
+            f"line {number} does not end with a line feed (the file may have been cut short)"
+        )
+
+
+#: section 6: seq and case cells are ASCII decimal digits, no sign, no leading zero
+_DECIMAL = re.compile(r"[1-9][0-9]*")
 
 
 def read_csv(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    reader = csv.reader(lines)
-    header = next(reader, None)
+    """Events from a CSV export (section 6), as read_jsonl."""
+    last: list[str] = [""]
+
+    def physical() -> Iterator[str]:
+        for text in lines:
+            last[0] = text
+            yield text
+
+    reader = csv.reader(physical(), strict=True)
+    decoder = _FileDecoder()
+    header = _next_record(reader, last)
     if header is None or tuple(header) != EXPORT_FIELDS:
         raise ExportFormatError("the first line is not the trail export header")
-    for number, cells in enumerate(reader, start=2):
+    while True:
+        number = reader.line_num + 1  # where the record starts (a cell may span lines)
+        cells = _next_record(reader, last)
+        if cells is None:
+            return
         if len(cells) != len(EXPORT_FIELDS):
             raise ExportFormatError(f"line {number} has {len(cells)} cells, not 13")
         raw = dict(zip(EXPORT_FIELDS, (restore_cell(c) for c in cells), strict=True))
-        try:
-            yield _typed_csv_row(raw)
-        except (ValueError, json.JSONDecodeError) as exc:
-            raise ExportFormatError(f"line {number}: {exc}") from exc
+        yield _typed_csv_row(raw, number, decoder)
 
 
-def _typed_csv_row(raw: dict[str, str]) -> dict[str, Any]:
+def _next_record(reader: Any, last: list[str]) -> list[str] | None:
+    """The next CSV record; refused when its line ends with CR LF, a CR or no LF at all."""
+    try:
+        cells = next(reader, None)
+    except csv.Error as exc:
+        raise ExportFormatError(f"line {reader.line_num}: {exc}") from exc
+    if cells is not None:
+        ending = last[0]  # the physical line that ended the record
+        if ending.endswith("\r\n") or ending.endswith("\r"):
+            raise ExportFormatError(
+                f"line {reader.line_num} ends with a carriage return: lines end with a line "
+                "feed alone"
+            )
+        if not ending.endswith("\n"):
+            raise ExportFormatError(
+                f"line {reader.line_num} does not end with a line feed (the file may have "
+                "been cut short)"
+            )
+    return cells
+
+
+def _typed_csv_row(raw: dict[str, str], number: int, decoder: _FileDecoder) -> FileRow:
+    """Cells to values; a cell that cannot be its field's value makes the event malformed."""
     row: dict[str, Any] = dict(raw)
-    row["seq"] = int(raw["seq"])
-    row["case"] = int(raw["case"]) if raw["case"] else None
+    problems = []
+    if _DECIMAL.fullmatch(raw["seq"]):
+        row["seq"] = int(raw["seq"])
+    else:
+        problems.append(f"the seq cell is not a decimal integer >= 1 ({_shown(raw['seq'])})")
+    if not raw["case"]:
+        row["case"] = None
+    elif _DECIMAL.fullmatch(raw["case"]):
+        row["case"] = int(raw["case"])
+    else:
+        problems.append(f"the case cell is not empty or a decimal integer ({_shown(raw['case'])})")
     row["from"] = raw["from"] or None
     row["to"] = raw["to"] or None
-    row["data"] = json.loads(raw["data"])
-    return row
+    try:
+        row["data"], problem = decoder.decode(raw["data"])
+    except ValueError:
+        problems.append("the data cell is not JSON")
+    else:
+        if problem:
+            problems.append(f"{problem} in data")
+    return FileRow(row, number, problems[0] if problems else None)
 
 
 def sniff_format(first_line: str) -> str:
-    return "jsonl" if first_line.lstrip().startswith("{") else "csv"
+    """Section 8: JSON Lines when the file's first character is "{" (or the file is empty),
+    else CSV, whose first record must then be the header."""
+    if first_line.startswith(_BOM):
+        raise ExportFormatError(
+            "the file starts with a byte order mark (U+FEFF), which exports never have: "
+            "remove it (its three bytes EF BB BF) and verify again"
+        )
+    return "jsonl" if first_line.startswith("{") or not first_line else "csv"
 
 
 def verify_export(stream: IO[str]) -> Verification:
-    """Verify an exported file (JSON Lines or CSV, told apart by its first line)."""
+    """Verify an exported file (JSON Lines or CSV, told apart by its first line).
+
+    Open it with ``newline=""`` or ``newline="\n"``, so that line ends reach the readers as
+    they are in the file.
+    """
     first = stream.readline()
     rest = _chain_lines(first, stream)
     rows = read_jsonl(rest) if sniff_format(first) == "jsonl" else read_csv(rest)
@@ -558,16 +858,24 @@ def verify_export(stream: IO[str]) -> Verification:
 
 
 def _chain_lines(first: str, stream: IO[str]) -> Iterator[str]:
-    yield first
+    if first:
+        yield first
     yield from stream
 
 
 # --- trail head ----------------------------------------------------------------------------
 
 
+def kept_heads(heads: dict[str, tuple[int, str]]) -> dict[str, tuple[int, str]]:
+    """The chain heads the trail head covers: every chain but ``access`` (sign-ins)."""
+    return {chain: head for chain, head in heads.items() if chain != ACCESS_CHAIN}
+
+
 def trail_head(heads: dict[str, tuple[int, str]]) -> str:
-    """One digest over every chain head, to be kept outside the system (RFC 6962 in spirit)."""
-    lines = "".join(f"{chain}\t{seq}\t{digest}\n" for chain, (seq, digest) in sorted(heads.items()))
+    """One digest over every chain head but the access chain's, to be kept outside the system
+    (section 7): it changes with governance, not with every sign-in."""
+    kept = sorted(kept_heads(heads).items())
+    lines = "".join(f"{chain}\t{seq}\t{digest}\n" for chain, (seq, digest) in kept)
     return hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from functools import cache
@@ -177,17 +178,33 @@ def _with_bar(rows: Iterator[dict[str, Any]], total: int, label: str) -> Iterato
             yield row
 
 
+def _hex_head(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise click.BadParameter(_("a trail head is 64 hexadecimal digits"))
+    return None if value is None else value.lower()
+
+
 @audit_group.command("verify")
 @click.argument("export_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--expect-head",
+    metavar="HEX",
+    callback=_hex_head,
+    help="A trail head kept earlier (fpic audit head): exit 1 unless the one computed equals it.",
+)
 @pass_context
-def audit_verify(ctx: Context, export_file: Path | None) -> None:
-    """Check every hash chain in the database, or in an exported file (JSON Lines or CSV).
+def audit_verify(ctx: Context, export_file: Path | None, expect_head: str | None) -> None:
+    """Check every hash chain in the database, or in an exported file (JSON Lines or CSV), and
+    print the trail head computed from what verified.
 
-    Exit 0 when intact; exit 1 naming the first broken chain and sequence number.
+    Exit 0 when intact (and equal to --expect-head, if given); exit 1 naming the first broken
+    chain and position, or when the trail head differs from the one expected.
     """
     if export_file is not None:
         try:
-            with export_file.open(encoding="utf-8", newline="") as stream:
+            # lines split at line feeds alone, every character kept: CRs are the readers' to
+            # refuse, and a CR inside a quoted CSV cell must not end a line (section 8)
+            with export_file.open(encoding="utf-8", newline="\n") as stream:
                 result = audit.verify_export(stream)
         except (OSError, UnicodeDecodeError, audit.ExportFormatError) as exc:
             raise click.ClickException(
@@ -204,23 +221,48 @@ def audit_verify(ctx: Context, export_file: Path | None) -> None:
             rows = _with_bar(audit.stored_rows(session), total, _("Verifying"))
             result = audit.verify_rows(rows, audit.stored_heads(session))
         source = _("the database")
-    if result.intact:
-        click.echo(
-            _(
-                "Intact: %(events)s events in %(chains)s chains (%(source)s).",
-                events=result.events,
-                chains=result.chains,
-                source=source,
-            )
-        )
-        return
-    first = result.first_break
-    assert first is not None
+    if not result.intact:
+        _report_break(result, source)
+        sys.exit(1)
     click.echo(
         _(
-            "BROKEN: chain %(chain)s, sequence number %(seq)s: %(problem)s (%(source)s).",
-            chain=first.chain,
-            seq=first.seq,
+            "Intact: %(events)s events in %(chains)s chains (%(source)s).",
+            events=result.events,
+            chains=result.chains,
+            source=source,
+        )
+    )
+    head = result.trail_head
+    click.echo(_("Trail head (every chain but access): %(head)s", head=head))
+    if expect_head is None:
+        return
+    if head != expect_head:
+        click.echo(
+            _(
+                "DIFFERENT: the trail head computed is not the kept one, %(kept)s: events were "
+                "added since it was kept, or the trail was rewritten.",
+                kept=expect_head,
+            ),
+            err=True,
+        )
+        sys.exit(1)
+    click.echo(_("It equals the kept trail head."))
+
+
+def _report_break(result: audit.Verification, source: str) -> None:
+    first = result.first_break
+    assert first is not None
+    where = []
+    if first.chain is not None:
+        where.append(_("chain %(chain)s", chain=first.chain))
+    if first.seq is not None:
+        where.append(_("sequence number %(seq)s", seq=first.seq))
+    if first.line is not None:
+        where.append(_("line %(line)s", line=first.line))
+    click.echo(
+        _(
+            "BROKEN: %(where)s: %(problem)s (%(source)s).",
+            where=", ".join(where),
             problem=first.problem,
             source=source,
         ),
@@ -230,7 +272,6 @@ def audit_verify(ctx: Context, export_file: Path | None) -> None:
         click.echo(
             _("%(count)s more chain(s) broken.", count=len(result.breaks or []) - 1), err=True
         )
-    sys.exit(1)
 
 
 @audit_group.command("export")
@@ -263,9 +304,10 @@ def audit_export(ctx: Context, case_id: int | None, fmt: str, output: Path | Non
 @audit_group.command("head")
 @pass_context
 def audit_head(ctx: Context) -> None:
-    """Print one digest over all chain heads, to keep outside the system."""
+    """Print the trail head: one digest over every chain head but the access chain's (sign-ins),
+    to keep outside the system."""
     with ctx.db.read_session() as session:
-        heads = audit.stored_heads(session)
+        heads = audit.kept_heads(audit.stored_heads(session))
     events = sum(seq for seq, _ in heads.values())
     click.echo(
         audit.trail_head(heads)

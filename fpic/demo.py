@@ -54,6 +54,11 @@ class DemoCommunity:
     majority: int | None
     representatives: tuple[tuple[str, str], ...]
     project: str
+    #: an assembly votes: (households entitled to vote, where that number comes from)
+    assembly: tuple[int, str] | None = None
+    quorum: int = 60
+    #: the tally of the assembly's vote in favour: (present, for, against, abstaining)
+    tally: tuple[int, int, int, int] | None = None
 
 
 COMMUNITIES = (
@@ -91,6 +96,14 @@ COMMUNITIES = (
             ("Ernesto Poma Quispe", "man"),
         ),
         "lithium",
+        # the households decide in their general assembly (jach'a tantachawi), one vote each
+        assembly=(
+            180,
+            "Padrón comunal de familias (census of households), 2025, kept by the secretary of "
+            "the Consejo de mallkus y mama t'allas; the protocol's clause 4",
+        ),
+        quorum=50,
+        tally=(96, 61, 22, 13),
     ),
     DemoCommunity(
         "qurluqtuq",
@@ -478,7 +491,8 @@ class _Walker:
                 "deciding_body": c.institution,
                 "decision_rule": c.rule,
                 "majority_percent": c.majority,
-                "quorum_percent": 60,
+                "quorum_percent": c.quorum,
+                **self._voters(),
                 "min_deliberation_days": self._protocol_days(),
                 "content_languages": list(c.languages),
                 "formats": list(c.formats),
@@ -511,22 +525,61 @@ class _Walker:
             }
         return {"text": f"{title}. Recorded by the field team with the community's agreement."}
 
-    def _decision(self, name: str) -> dict[str, Any]:
+    def _voters(self) -> dict[str, Any]:
+        c = self.community
+        if c.assembly is None:
+            return {"voters": "representatives", "abstentions_count": False}
+        eligible, source = c.assembly
+        return {
+            "voters": "assembly",
+            "deciding_body": f"Jach'a tantachawi (general assembly of the households of {c.name})",
+            "eligible_voters": eligible,
+            "eligible_voters_source": source,
+            # the community's rule: who abstains has not voted
+            "abstentions_count": False,
+        }
+
+    def _counting(self, consenting: bool) -> dict[str, Any]:
+        """Who was present and how they decided, as the community's protocol counts it."""
         c = self.community
         reps = self.people.reps[c.slug]
+        if c.rule == "consensus":
+            note = (
+                "Agreed after two days of discussion; the facilitator asked three times in both "
+                "languages whether anyone objected, and no one did."
+                if consenting
+                else "After two days of discussion no one spoke for the project; the assembly "
+                "agreed without objection to withhold its consent."
+            )
+            return {"present": reps, "consensus": True, "consensus_note": note}
+        if c.tally is not None:
+            present, for_, against, abstaining = c.tally
+            if not consenting:
+                for_, against = against, for_
+            return {
+                "present": reps,
+                "present_count": present,
+                "votes_for": for_,
+                "votes_against": against,
+                "abstentions": abstaining,
+                "consensus_note": "Vote by raised hands, one per household, counted by two "
+                "tellers named by the assembly.",
+            }
+        return {
+            "present": reps,
+            "votes_for": len(reps) if consenting else 0,
+            "votes_against": 0 if consenting else len(reps),
+        }
+
+    def _decision(self, name: str) -> dict[str, Any]:
+        c = self.community
         outcome = self.template.triggers[name].outcome
         consenting = outcome in ("CONSENT", "CONSENT_WITH_CONDITIONS", "PARTIAL")
-        votes_for = len(reps) if consenting else 0
         project = PROJECTS[c.project]
         data: dict[str, Any] = {
             "decided_on": self._today(),
             "place": f"Assembly hall, {c.name}",
-            "present": reps,
-            "votes_for": votes_for,
-            "votes_against": 0 if consenting else len(reps),
-            "abstentions": 0,
-            "consensus": consenting,
-            "consensus_note": "Agreed after two days of discussion.",
+            **self._counting(consenting),
             "dissent": "Two elders asked that the sacred spring be excluded from any works.",
             "scope_phases": list(project["phases"][:1]),
             "scope_activities": list(project["activities"][:2]),

@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy import select
 
 from fpic.errors import invalid
-from fpic.guards import GuardContext, consent_in_force
+from fpic.guards import GuardContext, consent_in_force, mandated_representatives
 from fpic.i18n import N_
 from fpic.models import (
     DECISION_RULES,
     FORMATS,
     INTEGRITY_CATEGORIES,
+    VOTERS,
     ActivityRecord,
     CaseNote,
     Condition,
@@ -158,6 +159,10 @@ def parse_protocol(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[st
             "decision_rule",
             "majority_percent",
             "quorum_percent",
+            "voters",
+            "eligible_voters",
+            "eligible_voters_source",
+            "abstentions_count",
             "min_deliberation_days",
             "content_languages",
             "formats",
@@ -168,11 +173,30 @@ def parse_protocol(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[st
             "mediator",
         },
     )
+    rule = f.choice("decision_rule", DECISION_RULES)
+    # a council of the mandated representatives unless the protocol says an assembly votes
+    voters = f.choice("voters", VOTERS, required=False) or "representatives"
     p = {
         "deciding_body": f.short("deciding_body"),
-        "decision_rule": f.choice("decision_rule", DECISION_RULES),
-        "majority_percent": f.integer("majority_percent", required=False, minimum=51, maximum=100),
+        "decision_rule": rule,
+        # only a qualified majority has a share of its own; a figure left in the form for
+        # another rule would be shown as if it applied
+        "majority_percent": f.integer("majority_percent", required=False, minimum=51, maximum=100)
+        if rule == "qualified_majority"
+        else None,
         "quorum_percent": f.integer("quorum_percent", minimum=1, maximum=100),
+        "voters": voters,
+        # a council's size is the number of mandates valid on the day of the decision, so only
+        # an assembly states how many are entitled to vote, and from which census or clause
+        "eligible_voters": f.integer(
+            "eligible_voters", required=False, minimum=1, maximum=10_000_000
+        )
+        if voters == "assembly"
+        else None,
+        "eligible_voters_source": f.text("eligible_voters_source", required=False)
+        if voters == "assembly"
+        else None,
+        "abstentions_count": f.flag("abstentions_count"),
         "min_deliberation_days": f.integer("min_deliberation_days", maximum=3650),
         "content_languages": f.languages("content_languages"),
         "formats": f.choices("formats", FORMATS),
@@ -185,8 +209,24 @@ def parse_protocol(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[st
         "facilitator": _independent(ctx, f, "facilitator", required=False),
         "mediator": _independent(ctx, f, "mediator", required=False),
     }
-    if p["decision_rule"] == "qualified_majority" and p["majority_percent"] is None:
+    if rule == "qualified_majority" and p["majority_percent"] is None:
         raise invalid("majority_percent", N_("%(field)s is required for a qualified majority."))
+    if voters == "assembly" and p["eligible_voters"] is None:
+        raise invalid(
+            "eligible_voters",
+            N_(
+                "%(field)s is required when an assembly votes: how many members or households "
+                "are entitled to vote."
+            ),
+        )
+    if voters == "assembly" and not p["eligible_voters_source"]:
+        raise invalid(
+            "eligible_voters_source",
+            N_(
+                "%(field)s is required when an assembly votes: the protocol clause or the census "
+                "the number comes from."
+            ),
+        )
     return p
 
 
@@ -513,6 +553,7 @@ def parse_decision(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[st
             "decided_on",
             "place",
             "present",
+            "present_count",
             "votes_for",
             "votes_against",
             "abstentions",
@@ -529,10 +570,14 @@ def parse_decision(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[st
             "conditions",
         },
     )
+    protocol = ctx.case.protocol
+    voters = protocol.voters if protocol else "representatives"
     p = {
         "decided_on": f.day("decided_on"),
         "place": f.short("place"),
-        "present": f.int_list("present"),
+        # a council is counted from the representatives ticked; at an assembly the mandated
+        # representatives who attended may be listed, and the count is of the people present
+        "present": f.int_list("present", required=voters == "representatives"),
         "votes_for": f.integer("votes_for", required=False) or 0,
         "votes_against": f.integer("votes_against", required=False) or 0,
         "abstentions": f.integer("abstentions", required=False) or 0,
@@ -560,10 +605,55 @@ def parse_decision(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[st
         raise invalid(
             "present", N_("%(field)s lists people who are not representatives of this community.")
         )
+    if p["consensus"] and protocol is not None and protocol.decision_rule != "consensus":
+        raise invalid(
+            "consensus",
+            N_("%(field)s applies only when the protocol decides by consensus: record the vote."),
+        )
+    p |= _attendance(f, ctx, voters, p["present"], date.fromisoformat(p["decided_on"]))
     votes = p["votes_for"] + p["votes_against"] + p["abstentions"]
-    if votes > len(p["present"]):
-        raise invalid("votes_for", N_("More votes are recorded than representatives present."))
+    if votes > p["present_count"]:
+        raise invalid(
+            "votes_for",
+            N_("More votes are recorded (%(votes)s) than people present (%(present)s)."),
+            votes=votes,
+            present=p["present_count"],
+        )
     return p
+
+
+def _attendance(
+    f: Fields, ctx: GuardContext, voters: str, present: list[int], day: date
+) -> dict[str, Any]:
+    """Who voted, how many were entitled to vote and how many of them were present."""
+    given = f.integer("present_count", required=False, maximum=10_000_000)
+    if voters == "assembly":
+        protocol = ctx.case.protocol
+        assert protocol is not None  # an assembly votes only under a protocol saying so
+        assert protocol.eligible_voters is not None  # required with it
+        eligible = protocol.eligible_voters
+        if given is None:
+            raise invalid(
+                "present_count",
+                N_("%(field)s is required: how many of those entitled to vote were present."),
+            )
+        if given > eligible:
+            raise invalid(
+                "present_count",
+                N_("%(field)s is more than the %(eligible)s entitled to vote under the protocol."),
+                eligible=eligible,
+            )
+        return {"voters": voters, "eligible": eligible, "present_count": given}
+    # a council: only the representatives whose mandate is valid that day are entitled
+    mandated = set(mandated_representatives(ctx.session, ctx.case.community_id, day))
+    counted = len([r for r in present if r in mandated])
+    if given is not None and given != counted:
+        raise invalid(
+            "present_count",
+            N_("%(field)s must match the mandated representatives listed as present (%(count)s)."),
+            count=counted,
+        )
+    return {"voters": voters, "eligible": len(mandated), "present_count": counted}
 
 
 def _conditions(f: Fields) -> list[dict[str, Any]]:
@@ -613,6 +703,10 @@ def write_decision(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str
         **{
             k: p[k]
             for k in (
+                "voters",
+                "eligible",
+                "present_count",
+                "consensus",
                 "votes_for",
                 "votes_against",
                 "abstentions",

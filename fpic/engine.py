@@ -346,11 +346,13 @@ class Engine:
         action: str,
         data: dict[str, Any],
         outcome: str = "done",
+        chain: str = audit.SYSTEM_CHAIN,
     ) -> None:
-        """Append to the system chain inside the caller's transaction (sign-ins, user changes)."""
+        """Append to the system chain (user changes), or to the access chain (sign-ins), inside
+        the caller's transaction."""
         audit.append(
             session,
-            chain=audit.SYSTEM_CHAIN,
+            chain=chain,
             at=self.clock.now(),
             actor=username,
             role=role,

@@ -8,7 +8,7 @@ person could do now.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -26,6 +26,7 @@ from fpic.models import (
     Grievance,
     IntegrityFlag,
     Mandate,
+    Protocol,
     Representative,
 )
 from fpic.process import Template, Trigger
@@ -390,53 +391,75 @@ def questions_answered(ctx: GuardContext) -> list[Reason]:
 
 @guard(needs_payload=True)
 def decision_rule_met(ctx: GuardContext) -> list[Reason]:
-    """Quorum over mandated representatives present, then the protocol's rule for consent."""
+    """Quorum over those entitled to vote, then the protocol's rule for consent."""
     protocol = ctx.case.protocol
     if protocol is None:
         return protocol_agreed(ctx)
     assert ctx.payload is not None
-    day = date.fromisoformat(ctx.payload["decided_on"])
-    mandated = set(mandated_representatives(ctx.session, ctx.case.community_id, day))
-    present = [r for r in ctx.payload["present"] if r in mandated]
+    return counting_reasons(protocol, ctx.payload, ctx.trigger.outcome in CONSENTING_OUTCOMES)
+
+
+def counting_reasons(protocol: Protocol, p: Mapping[str, Any], consenting: bool) -> list[Reason]:
+    """The counting rules, from the protocol and a decision's cleaned data alone.
+
+    ``p["eligible"]`` and ``p["present_count"]`` are counted by the decision's parser: the
+    representatives mandated on the day and those of them present, or the assembly's number
+    entitled to vote from the protocol and the number present. Every outcome needs the quorum
+    (a "no" is taken by the same body as a "yes"); only a consent needs the rule.
+    """
     reasons: list[Reason] = []
-    if not mandated or len(present) * 100 < protocol.quorum_percent * len(mandated):
-        reasons.append(
-            Reason(
-                "quorum_not_met",
-                N_(
-                    "Quorum not met: %(present)s of %(total)s mandated representatives present, "
-                    "%(quorum)s%% required."
-                ),
-                {
-                    "present": len(present),
-                    "total": len(mandated),
-                    "quorum": protocol.quorum_percent,
-                },
+    eligible, present = p["eligible"], p["present_count"]
+    if not eligible or present * 100 < protocol.quorum_percent * eligible:
+        message = (
+            N_(
+                "Quorum not met: %(present)s of %(total)s entitled to vote present, "
+                "%(quorum)s%% required."
+            )
+            if protocol.voters == "assembly"
+            else N_(
+                "Quorum not met: %(present)s of %(total)s mandated representatives present, "
+                "%(quorum)s%% required."
             )
         )
-    if ctx.trigger.outcome in CONSENTING_OUTCOMES:
-        reasons.extend(
-            _rule_reasons(protocol.decision_rule, protocol.majority_percent, ctx.payload)
-        )
+        params = {"present": present, "total": eligible, "quorum": protocol.quorum_percent}
+        reasons.append(Reason("quorum_not_met", message, params))
+    if consenting:
+        reasons.extend(_rule_reasons(protocol, p))
     return reasons
 
 
-def _rule_reasons(rule: str, majority_percent: int | None, p: dict[str, Any]) -> list[Reason]:
-    cast = p["votes_for"] + p["votes_against"] + p["abstentions"]
+def _rule_reasons(protocol: Protocol, p: Mapping[str, Any]) -> list[Reason]:
+    rule = protocol.decision_rule
     if rule == "consensus":
-        if p["consensus"] and p["votes_against"] == 0:
-            return []
-        return [
-            Reason(
-                "no_consensus",
-                N_("The protocol requires consensus, and the record does not show one."),
-            )
-        ]
-    needed = 50 if rule == "simple_majority" else (majority_percent or 67)
-    strict = rule == "simple_majority"
-    enough = (
-        p["votes_for"] * 100 > needed * cast if strict else (p["votes_for"] * 100 >= needed * cast)
-    )
+        # consensus: the record says no objection was raised, and how the decision was reached
+        if not p["consensus"] or p["votes_against"]:
+            return [
+                Reason(
+                    "no_consensus",
+                    N_("The protocol requires consensus, and the record does not show one."),
+                )
+            ]
+        if not p["consensus_note"]:
+            return [
+                Reason(
+                    "no_consensus_note",
+                    N_(
+                        "A decision by consensus must say how it was reached and that no "
+                        "objection was raised (the consensus note)."
+                    ),
+                )
+            ]
+        return []
+    # the votes cast: abstentions only where the protocol counts them (then they weigh as a no)
+    cast = p["votes_for"] + p["votes_against"]
+    if protocol.abstentions_count:
+        cast += p["abstentions"]
+    if rule == "simple_majority":
+        needed = 50
+        enough = p["votes_for"] * 100 > needed * cast  # more than half
+    else:
+        needed = protocol.majority_percent or 67
+        enough = p["votes_for"] * 100 >= needed * cast  # at least the share agreed
     if cast and enough:
         return []
     return [

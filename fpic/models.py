@@ -43,6 +43,8 @@ CASE_ASSIGNED_ROLES = ("facilitator", "mediator")
 #: why a one-time code was issued: a new account, or a reset that ended the old password
 ENROLMENT_KINDS = ("enrolment", "reset")
 DECISION_RULES = ("consensus", "simple_majority", "qualified_majority")
+#: who votes: the council of mandated representatives, or an assembly of members or households
+VOTERS = ("representatives", "assembly")
 FORMATS = ("written", "oral", "audio", "visual")
 OUTCOMES = (
     "CONSENT",
@@ -323,15 +325,31 @@ class Protocol(Base):
         CheckConstraint(f"decision_rule IN {DECISION_RULES!r}", name="rule"),
         CheckConstraint("quorum_percent BETWEEN 0 AND 100", name="quorum"),
         CheckConstraint("min_deliberation_days >= 0", name="deliberation"),
+        CheckConstraint(f"voters IN {VOTERS!r}", name="voters"),
+        CheckConstraint("eligible_voters >= 1", name="eligible_voters"),
+        # an assembly's quorum and tally are counted over a number the protocol states
+        CheckConstraint(
+            "voters = 'representatives' OR "
+            "(eligible_voters IS NOT NULL AND eligible_voters_source IS NOT NULL)",
+            name="assembly_counted",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
     deciding_body: Mapped[str] = mapped_column(String(300))
     decision_rule: Mapped[str] = mapped_column(String(30))
-    #: for a qualified majority: the share of the votes cast (abstentions included) for consent
+    #: for a qualified majority only: the share of the votes cast needed for consent
     majority_percent: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: of those entitled to vote (the mandated representatives, or ``eligible_voters``)
     quorum_percent: Mapped[int] = mapped_column(Integer)
+    voters: Mapped[str] = mapped_column(String(20), default="representatives")
+    #: for an assembly: how many members or households are entitled to vote, and where that
+    #: number comes from (the protocol's clause, the census); a council counts its mandates
+    eligible_voters: Mapped[int | None] = mapped_column(Integer, default=None)
+    eligible_voters_source: Mapped[str | None] = mapped_column(Text, default=None)
+    #: whether abstentions count as votes cast (they then weigh like votes against)
+    abstentions_count: Mapped[bool] = mapped_column(Boolean, default=False)
     min_deliberation_days: Mapped[int] = mapped_column(Integer)
     content_languages: Mapped[list[str]] = mapped_column(JSON)
     formats: Mapped[list[str]] = mapped_column(JSON)
@@ -490,7 +508,11 @@ class Decision(Base):
     """The community's decision as recorded by its representative (domain §5)."""
 
     __tablename__ = "decisions"
-    __table_args__ = (CheckConstraint(f"outcome IN {OUTCOMES!r}", name="outcome"),)
+    __table_args__ = (
+        CheckConstraint(f"outcome IN {OUTCOMES!r}", name="outcome"),
+        CheckConstraint(f"voters IN {VOTERS!r}", name="voters"),
+        CheckConstraint("present_count BETWEEN 0 AND eligible", name="present_count"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -501,7 +523,16 @@ class Decision(Base):
     place: Mapped[str] = mapped_column(String(200))
     deciding_body: Mapped[str] = mapped_column(String(300))
     decision_rule: Mapped[str] = mapped_column(String(30))
+    #: the mandated representatives present (for an assembly: those who attended, if listed)
     present_representative_ids: Mapped[list[int]] = mapped_column(JSON)
+    #: who voted, as the protocol said on the day: "representatives" or "assembly"
+    voters: Mapped[str] = mapped_column(String(20), default="representatives")
+    #: entitled to vote on the day: the representatives mandated, or the assembly's number
+    eligible: Mapped[int] = mapped_column(Integer)
+    #: of those, how many were present
+    present_count: Mapped[int] = mapped_column(Integer)
+    #: decided by consensus: no objection was raised (``consensus_note`` says how)
+    consensus: Mapped[bool] = mapped_column(Boolean, default=False)
     votes_for: Mapped[int] = mapped_column(Integer, default=0)
     votes_against: Mapped[int] = mapped_column(Integer, default=0)
     abstentions: Mapped[int] = mapped_column(Integer, default=0)

@@ -190,7 +190,7 @@ def trail_events(
         own = select(Case.id).where(Case.community_id == actor.community_id)
         stmt = stmt.where(TrailEvent.case_id.in_(own))
     elif actor.role not in ("auditor", "admin"):
-        stmt = stmt.where(TrailEvent.chain != audit.SYSTEM_CHAIN)
+        stmt = stmt.where(TrailEvent.chain.not_in(audit.NON_CASE_CHAINS))
     if case_id:
         stmt = stmt.where(TrailEvent.chain == audit.case_chain(case_id))
     if person:

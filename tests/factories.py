@@ -324,15 +324,22 @@ def decision(world: World, community: Community, **overrides: Any) -> dict[str, 
     }
 
 
-def walk_to(world: World, case_id: int, stage: str, community: Community) -> None:
-    """Drive a general-template case forward along the main path until it stands at ``stage``."""
+def walk_to(
+    world: World,
+    case_id: int,
+    stage: str,
+    community: Community,
+    proto: dict[str, Any] | None = None,
+) -> None:
+    """Drive a general-template case forward along the main path until it stands at ``stage``
+    (under ``proto``, by default :func:`protocol`)."""
     rep = community.rep_actors[0]
     note = {"text": "Recorded in the field."}
     steps: list[tuple[str, Any, Any]] = [
         ("screen_in", world.liaison, note),
         ("confirm_rights_holders", world.liaison, note),
         ("complete_mapping", rep, {"text": "Maps signed off by the assembly."}),
-        ("agree_protocol", rep, protocol()),
+        ("agree_protocol", rep, proto or protocol()),
         ("disclose", None, None),
         ("complete_disclosure", world.liaison, None),
         ("wait", None, None),
@@ -355,7 +362,7 @@ def walk_to(world: World, case_id: int, stage: str, community: Community) -> Non
         if trigger == "disclose":
             disclose_everything(world, case_id)
         elif trigger == "wait":
-            world.clock.advance(days=31)
+            world.clock.advance(days=(proto or PROTOCOL)["min_deliberation_days"] + 1)
         elif trigger == "complete_disclosure":
             world.act(case_id, trigger, actor, {"text": "All items disclosed."})
         elif trigger == "give_consent":

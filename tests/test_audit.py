@@ -27,7 +27,7 @@ from fpic.cli import main
 from fpic.db import Database
 from fpic.errors import FpicError
 from fpic.models import TrailEvent
-from tests.factories import World, make_world, walk_to
+from tests.factories import PASSWORD, World, make_world, walk_to
 
 CASE = "case:1"
 SQLITE_TRIGGERS = ("trail_events_no_update", "trail_events_no_delete")
@@ -339,27 +339,30 @@ def _forge(fmt: str, lines: list[str], i: int) -> str:
     return buffer.getvalue()
 
 
-def edit_line(fmt: str, lines: list[str], i: int) -> tuple[int, str]:
+# each returns the seq reported, the problem, and the index in ``lines`` of the line reported
+
+
+def edit_line(fmt: str, lines: list[str], i: int) -> tuple[int, str, int]:
     lines[i] = _edit(fmt, lines[i])
-    return 5, "hash does not match the event's content"
+    return 5, "hash does not match the event's content", i
 
 
-def delete_line(fmt: str, lines: list[str], i: int) -> tuple[int, str]:
+def delete_line(fmt: str, lines: list[str], i: int) -> tuple[int, str, int]:
     del lines[i]
-    return 6, "expected sequence number 5, found 6"
+    return 6, "expected sequence number 5, found 6", i
 
 
-def swap_lines(fmt: str, lines: list[str], i: int) -> tuple[int, str]:
+def swap_lines(fmt: str, lines: list[str], i: int) -> tuple[int, str, int]:
     lines[i], lines[i + 1] = lines[i + 1], lines[i]
-    return 6, "expected sequence number 5, found 6"
+    return 6, "expected sequence number 5, found 6", i
 
 
-def insert_line(fmt: str, lines: list[str], i: int) -> tuple[int, str]:
+def insert_line(fmt: str, lines: list[str], i: int) -> tuple[int, str, int]:
     lines.insert(i, _forge(fmt, lines, i))
-    return 5, "expected sequence number 6, found 5"
+    return 5, "expected sequence number 6, found 5", i + 1
 
 
-FILE_TAMPERING: list[Callable[[str, list[str], int], tuple[int, str]]] = [
+FILE_TAMPERING: list[Callable[[str, list[str], int], tuple[int, str, int]]] = [
     edit_line,
     delete_line,
     swap_lines,
@@ -374,7 +377,11 @@ def test_untouched_export_is_intact(url, tmp_path, fmt):
     result = cli(url, "audit", "verify", str(path))
     assert result.exit_code == 0, result.output
     events = len(lines) - (fmt == "csv")
-    assert result.stdout == f"Intact: {events} events in 2 chains ({path}).\n"
+    head = cli(url, "audit", "head").output.split()[0]
+    assert result.stdout == (
+        f"Intact: {events} events in 2 chains ({path}).\n"
+        f"Trail head (every chain but access): {head}\n"
+    )
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
@@ -385,15 +392,19 @@ def test_export_tampering_is_found_and_named(url, tmp_path, fmt, tamper):
     start = 1 if fmt == "csv" else 0
     keys = [(_parse(fmt, line)["chain"], _parse(fmt, line)["seq"]) for line in lines[start:]]
     i = start + keys.index((CASE, 5))
-    seq, problem = tamper(fmt, lines, i)
+    seq, problem, at = tamper(fmt, lines, i)
+    line = at + 1  # lines[0] is line 1 (the CSV header, or the first event)
     path.write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
     result = cli(url, "audit", "verify", str(path))
     assert result.exit_code == 1, result.output
-    assert f"BROKEN: chain {CASE}, sequence number {seq}: {problem} ({path})." in result.output
+    assert (
+        f"BROKEN: chain {CASE}, sequence number {seq}, line {line}: {problem} ({path})."
+        in result.output
+    )
     with path.open(encoding="utf-8", newline="") as stream:
         first = audit.verify_export(stream).first_break
     assert first is not None
-    assert (first.chain, first.seq) == (CASE, seq)
+    assert (first.chain, first.seq, first.line) == (CASE, seq, line)
 
 
 def test_dropping_the_end_of_an_export_shows_only_against_the_trail_head(url, tmp_path):
@@ -419,7 +430,7 @@ def test_an_unreadable_export_is_an_error(url, tmp_path):
     path.write_bytes(("\ufeff" + "\n".join(lines) + "\n").encode("utf-8"))  # saved by a spreadsheet
     result = cli(url, "audit", "verify", str(path))
     assert result.exit_code == 1
-    assert "not the trail export header" in result.output
+    assert "starts with a byte order mark (U+FEFF)" in result.output
 
 
 # --- what the database refuses -------------------------------------------------------------------
@@ -576,3 +587,63 @@ def test_csv_cells_a_spreadsheet_would_run_are_neutralised_and_still_verify(
         rows = list(audit.read_csv(stream))
     with world.db.read_session() as session:
         assert rows == list(audit.stored_rows(session))
+
+
+# --- the access chain and the kept trail head -------------------------------------------------
+
+
+def test_sign_ins_go_to_the_access_chain_and_leave_the_trail_head_alone(world):
+    from fpic.accounts import sign_out
+
+    before, chains, events = _head(world)
+    signed = sign_in(world.engine, "liaison", PASSWORD)
+    with pytest.raises(FpicError):
+        sign_in(world.engine, "liaison", "not the password")
+    sign_out(world.engine, signed.token)
+    assert _head(world) == (before, chains, events)
+    with world.db.read_session() as session:
+        access = session.scalars(
+            select(TrailEvent)
+            .where(TrailEvent.chain == audit.ACCESS_CHAIN)
+            .order_by(TrailEvent.seq)
+        ).all()
+        assert [(e.action, e.outcome) for e in access] == [
+            ("sign_in", "done"), ("sign_in", "refused"), ("sign_out", "done"),
+        ]  # fmt: skip
+        heads = audit.stored_heads(session)
+        assert audit.ACCESS_CHAIN in heads
+        assert audit.trail_head(heads) == before  # the web pages show this one too
+        assert audit.verify_database(session).intact
+    world.act(world.open_case(world.add_community("ayllu-x", ["es"])), "screen_in",
+              world.liaison, {"text": "In."})  # fmt: skip
+    assert _head(world)[0] != before  # governance still moves it
+
+
+def test_verify_prints_the_trail_head_and_compares_it_with_a_kept_one(url, tmp_path):
+    kept = cli(url, "audit", "head").output.split()[0]
+    path = tmp_path / "trail.jsonl"
+    _export(url, path, "jsonl")
+    for args in (("audit", "verify"), ("audit", "verify", str(path))):
+        same = cli(url, *args, "--expect-head", kept.upper())
+        assert same.exit_code == 0, same.output
+        assert f"Trail head (every chain but access): {kept}\n" in same.stdout
+        assert "It equals the kept trail head." in same.stdout
+        other = "0" * 63 + "1"
+        differs = cli(url, *args, "--expect-head", other)
+        assert differs.exit_code == 1, differs.output
+        assert f"DIFFERENT: the trail head computed is not the kept one, {other}" in (
+            differs.stderr
+        )
+    assert cli(url, "audit", "verify", "--expect-head", "xyz").exit_code == 2
+
+
+def test_a_dropped_last_line_shows_against_a_kept_head(url, tmp_path):
+    kept = cli(url, "audit", "head").output.split()[0]
+    path = tmp_path / "trail.jsonl"
+    lines = _export(url, path, "jsonl")
+    last = max(i for i, line in enumerate(lines) if json.loads(line)["chain"] == CASE)
+    del lines[last]
+    path.write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
+    result = cli(url, "audit", "verify", str(path), "--expect-head", kept)
+    assert result.exit_code == 1
+    assert "DIFFERENT" in result.stderr

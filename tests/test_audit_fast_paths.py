@@ -43,6 +43,14 @@ def stored(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "data": audit.StoredText(audit.canonical_json(row["data"]))}
 
 
+def _no_float(text: str) -> None:
+    raise ValueError(f"a number with a fraction or exponent ({text})")
+
+
+def _decode(text: str) -> Any:
+    return json.loads(text, parse_float=_no_float, parse_constant=_no_float)
+
+
 def reference(rows: list[dict], heads: dict[str, tuple[int, str]]) -> audit.Verification:
     """The specification, plainly: decode every event, keep every chain's state to the end."""
     states: dict[str, list[Any]] = {}
@@ -53,21 +61,32 @@ def reference(rows: list[dict], heads: dict[str, tuple[int, str]]) -> audit.Veri
         state = states.setdefault(row["chain"], [0, audit.GENESIS, False])
         if state[2]:
             continue
-        plain = {
-            **row,
-            "data": json.loads(row["data"]) if isinstance(row["data"], str) else row["data"],
-        }
+        try:
+            plain = {
+                **row,
+                "data": _decode(row["data"]) if isinstance(row["data"], str) else row["data"],
+            }
+        except ValueError as exc:
+            plain = {**row, "data": None}
+            malformed: str | None = f"malformed event: {exc}"
+        else:
+            malformed = None
         problem = None
+        text = row["data"] if isinstance(row["data"], str) else None
         if row["seq"] != state[0] + 1:
             problem = f"expected sequence number {state[0] + 1}, found {row['seq']!r}"
         elif row["prev_hash"] != state[1]:
             problem = "prev_hash does not match the previous event's hash"
+        elif malformed:
+            problem = malformed
         else:
             try:
                 if row["hash"] != audit.link_hash(state[1], audit.event_body(plain)):
                     problem = "hash does not match the event's content"
+                elif text is not None and text != audit.canonical_json(plain["data"]):
+                    problem = "malformed event: data is not in canonical form (section 3)"
             except (KeyError, ValueError, TypeError) as exc:
-                problem = f"malformed event ({exc})"
+                problem = f"malformed event: {exc}"
         if problem:
             state[2] = True
             breaks.append(audit.Break(row["chain"], row["seq"], problem))
@@ -103,9 +122,22 @@ def test_stored_text_verifies_as_the_decoded_event(datas, actor):
 
 
 def test_non_canonical_stored_text_gets_the_specifications_verdict():
+    # hashed over the canonical text, stored spaced out: refused, as its export would not be
+    # byte for byte what was hashed
     [row] = chain_rows("case:7", [{"b": [1, "ä"], "a": None}])
     spaced = {**row, "data": audit.StoredText(json.dumps(row["data"], indent=1))}
-    assert same([spaced], {"case:7": (1, row["hash"])}).intact
+    assert same([spaced], {"case:7": (1, row["hash"])}).first_break == audit.Break(
+        "case:7", 1, "malformed event: data is not in canonical form (section 3)"
+    )
+
+
+def test_stored_data_that_is_not_an_object_is_malformed_even_when_its_hash_matches():
+    [row] = chain_rows("case:7", [{"a": 1}])
+    body = {**audit.event_body(row), "data": [1, 2]}
+    digest = audit.link_hash(audit.GENESIS, body)
+    forged = {**row, "data": audit.StoredText("[1,2]"), "hash": digest}
+    first = audit.verify_rows([forged], {"case:7": (1, digest)}).first_break
+    assert first == audit.Break("case:7", 1, "malformed event: data is not an object")
 
 
 def test_text_hashed_in_a_non_canonical_spelling_verifies_stored_and_breaks_exported():
@@ -158,7 +190,7 @@ def test_closing_finished_chains_changes_no_answer(lengths, rng, disorder):
     """Chains let go when their rows end must answer as if every state were kept: in order,
     interleaved, with a chain's rows coming back after it closed, with rows or heads off."""
     chains = {f"case:{n}": chain_rows(f"case:{n}", [{"n": i} for i in range(k)])
-              for n, k in enumerate(lengths)}  # fmt: skip
+              for n, k in enumerate(lengths, start=1)}  # fmt: skip
     heads = {c: (len(r), r[-1]["hash"]) for c, r in chains.items()}
     rows = [stored(row) for rs in chains.values() for row in rs]
     if disorder == "shuffled":

@@ -145,7 +145,8 @@ def read_csv(text: str) -> list[dict[str, Any]]:
 
 
 def trail_head(heads: dict[str, tuple[int, str]]) -> str:
-    names = sorted(heads, key=lambda name: [ord(c) for c in name])
+    """Section 7: every chain but access, sorted by code points."""
+    names = sorted((n for n in heads if n != "access"), key=lambda name: [ord(c) for c in name])
     lines = "".join(f"{name}\t{heads[name][0]}\t{heads[name][1]}\n" for name in names)
     return hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
@@ -232,7 +233,7 @@ def test_jsonl_export_is_canonical_and_verifies_independently(trail, tmp_path):
         assert HEX64.match(event["prev_hash"])
         assert isinstance(event["data"], dict)
         assert event["outcome"] in ("done", "refused")
-        if event["chain"] == "system":
+        if event["chain"] in ("system", "access"):
             assert (event["case"], event["from"], event["to"]) == (None, None, None)
         else:
             assert event["chain"] == f"case:{event['case']}"
@@ -339,7 +340,7 @@ def test_independent_verifier_and_fpic_name_the_same_break(trail, tmp_path, fmt,
     assert first_break(reread)[1] == (f"case:{case_id}", expected_seq)
     result = cli(world, "audit", "verify", str(path))
     assert result.exit_code == 1, result.output
-    assert f"chain case:{case_id}, sequence number {expected_seq}:" in result.output
+    assert f"chain case:{case_id}, sequence number {expected_seq}, line " in result.output
 
 
 def test_the_escape_table_is_what_fpic_writes():
@@ -421,10 +422,11 @@ def reference() -> dict[str, Any]:
 
 
 def test_reference_verifier_checks_the_example_and_a_real_export(reference, trail, tmp_path):
-    assert reference["verify"](doc_block("example-export").split("\n"))[1] is None
+    example = [line + "\n" for line in doc_block("example-export").split("\n")]
+    assert reference["verify"](example)[1] is None
     world, case_id = trail
     text = export(world, tmp_path, "jsonl")
-    heads, broken = reference["verify"](text.split("\n"))
+    heads, broken = reference["verify"]([line + "\n" for line in text.split("\n")[:-1]])
     assert broken is None
     assert heads == recorded_heads(world)
     assert reference["trail_head"](heads) == cli(world, "audit", "head").output.split()[0]
@@ -432,7 +434,7 @@ def test_reference_verifier_checks_the_example_and_a_real_export(reference, trai
     events, seq = _tamper_edit(
         events, next(n for n, e in enumerate(events) if e["action"] == "record_monitoring_report")
     )
-    _, broken = reference["verify"]([canonical(e) for e in events])
+    _, broken = reference["verify"]([canonical(e) + "\n" for e in events])
     assert broken[:2] == (f"case:{case_id}", seq)
     assert "hash" in broken[2]
 
@@ -452,7 +454,10 @@ def test_reference_verifier_runs_as_a_script(trail, tmp_path):
     assert good.stdout.startswith("Intact:")
     assert cli(world, "audit", "head").output.split()[0] in good.stdout
     lines = (tmp_path / "trail.jsonl").read_bytes().decode("utf-8").split("\n")
-    removed = json.loads(lines.pop(3))
+    chains = [json.loads(line)["chain"] for line in lines[:-1]]
+    # a line with another of its chain after it: its removal shows in the file itself
+    middle = next(n for n in range(1, len(chains) - 1) if chains[n] == chains[n + 1])
+    removed = json.loads(lines.pop(middle))
     (tmp_path / "bad.jsonl").write_bytes("\n".join(lines).encode("utf-8"))
     bad = subprocess.run(
         [sys.executable, str(script), str(tmp_path / "bad.jsonl")],
@@ -464,3 +469,193 @@ def test_reference_verifier_runs_as_a_script(trail, tmp_path):
     assert "BROKEN: chain" in bad.stderr
     assert f"BROKEN: chain {removed['chain']}, sequence number {removed['seq'] + 1}:" in bad.stderr
     assert f"expected sequence number {removed['seq']}" in bad.stderr
+
+
+# --- a strict verifier: what section 2 and 8 refuse, even with every hash recomputed ----------
+
+
+def _relinked(events: list[dict[str, Any]], chain: str) -> list[dict[str, Any]]:
+    """Every event of ``chain`` hashed again from the genesis: what a forger with the algorithm
+    does, so that only the checks of types and forms can tell."""
+    prev = GENESIS
+    for event in events:
+        if event["chain"] == chain:
+            event["prev_hash"] = prev
+            event["hash"] = prev = event_hash(prev, event)
+    return events
+
+
+def _write_jsonl(path: Path, lines: list[str]) -> Path:
+    path.write_bytes("".join(line + "\n" for line in lines).encode("utf-8"))
+    return path
+
+
+def _case_line(lines: list[str], case_id: int, needle: str = "") -> int:
+    return next(
+        n
+        for n, line in enumerate(lines)
+        if json.loads(line)["chain"] == f"case:{case_id}" and needle in line
+    )
+
+
+@pytest.mark.parametrize(
+    ("duplicate", "named"),
+    [
+        (('"actor":"liaison"', '"actor":"mallory","actor":"liaison"'), 'duplicate key "actor"'),
+        (('"records":{', '"records":{"note_id":999},"records":{'), 'duplicate key "records"'),
+    ],
+    ids=["top-level", "inside-data"],
+)
+def test_a_duplicate_key_is_refused_with_its_chain_and_position(trail, tmp_path, duplicate, named):
+    """The forged copy comes first: a reader keeping the last copy sees the hashed value, a
+    reader keeping the first one sees the forgery (found by a verifier written from the spec)."""
+    world, case_id = trail
+    lines = export(world, tmp_path, "jsonl").split("\n")[:-1]
+    i = _case_line(lines, case_id, duplicate[0])
+    seq = json.loads(lines[i])["seq"]
+    lines[i] = lines[i].replace(duplicate[0], duplicate[1], 1)
+    assert json.loads(lines[i])["seq"] == seq  # Python's json alone still reads it
+    result = cli(world, "audit", "verify", str(_write_jsonl(tmp_path / "dup.jsonl", lines)))
+    assert result.exit_code == 1, result.output
+    assert f"BROKEN: chain case:{case_id}, sequence number {seq}, line {i + 1}:" in result.output
+    assert named in result.output
+
+
+#: (field, forged value, what the message names), each re-hashed so every link holds
+WRONG_TYPES = [
+    ("at", "2025-11-02 23:12:43Z", "at is not of the form"),
+    ("at", "2026-02-30T09:00:00.000000Z", "at is not a real date and time"),
+    ("at", "2026-03-02T09:00:00.000000", "at is not of the form"),
+    ("at", "٢٠٢٦-03-02T09:00:00.000000Z", "at is not of the form"),
+    ("case", "10", "case is not null or an integer"),
+    ("case", True, "case is not null or an integer"),
+    ("data", [1, 2], "data is not an object"),
+    ("role", 7, "role is not a string"),
+    ("actor", None, "actor is not a string"),
+    ("outcome", "maybe", "outcome is not"),
+    ("from", "", "from is not null or a non-empty string"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "named"), WRONG_TYPES)
+def test_a_rehashed_event_of_the_wrong_type_is_refused(trail, tmp_path, key, value, named):
+    world, case_id = trail
+    events = read_jsonl(export(world, tmp_path, "jsonl"))
+    i = next(n for n, e in enumerate(events) if e["chain"] == f"case:{case_id}" and e["seq"] == 3)
+    events[i][key] = value
+    events = _relinked(events, f"case:{case_id}")
+    path = _write_jsonl(tmp_path / "typed.jsonl", [canonical(e) for e in events])
+    result = cli(world, "audit", "verify", str(path))
+    assert result.exit_code == 1, result.output
+    assert f"BROKEN: chain case:{case_id}, sequence number 3, line {i + 1}:" in result.output
+    assert named in result.output
+
+
+def test_a_chain_rehashed_with_seq_true_is_refused_at_a_line_that_exists(trail, tmp_path):
+    world, case_id = trail
+    events = read_jsonl(export(world, tmp_path, "jsonl"))
+    i = next(n for n, e in enumerate(events) if e["chain"] == f"case:{case_id}" and e["seq"] == 1)
+    events[i]["seq"] = True  # True == 1 in Python: an integer check that forgets bool takes it
+    events = _relinked(events, f"case:{case_id}")
+    path = _write_jsonl(tmp_path / "seq.jsonl", [canonical(e) for e in events])
+    assert '"seq":true' in path.read_text(encoding="utf-8")
+    result = cli(world, "audit", "verify", str(path))
+    assert result.exit_code == 1, result.output
+    assert f"BROKEN: chain case:{case_id}, line {i + 1}: malformed event: seq is not" in (
+        result.output
+    )
+    assert "True" not in result.output
+    assert "None" not in result.output
+
+
+def test_an_event_without_a_chain_name_is_named_by_its_line(trail, tmp_path):
+    world, _ = trail
+    events = read_jsonl(export(world, tmp_path, "jsonl"))
+    events[2]["chain"] = None
+    result = cli(
+        world,
+        "audit",
+        "verify",
+        str(_write_jsonl(tmp_path / "c.jsonl", [canonical(e) for e in events])),
+    )
+    assert result.exit_code == 1, result.output
+    assert f"BROKEN: sequence number {events[2]['seq']}, line 3: malformed event: chain is" in (
+        result.output
+    )
+
+
+def test_extra_and_missing_members_are_refused(trail, tmp_path):
+    world, case_id = trail
+    events = read_jsonl(export(world, tmp_path, "jsonl"))
+    i = next(n for n, e in enumerate(events) if e["chain"] == f"case:{case_id}")
+    events[i]["note"] = "not covered by any hash"
+    result = cli(
+        world,
+        "audit",
+        "verify",
+        str(_write_jsonl(tmp_path / "x.jsonl", [canonical(e) for e in events])),
+    )
+    assert result.exit_code == 1
+    assert "members not allowed: note" in result.output
+    del events[i]["note"], events[i]["to"]
+    result = cli(
+        world,
+        "audit",
+        "verify",
+        str(_write_jsonl(tmp_path / "y.jsonl", [canonical(e) for e in events])),
+    )
+    assert result.exit_code == 1
+    assert "members missing: to" in result.output
+
+
+@pytest.mark.parametrize(
+    ("spoil", "named"),
+    [
+        (lambda text: "\ufeff" + text, "starts with a byte order mark (U+FEFF)"),
+        (lambda text: text.replace("\n", "\r\n"), "holds a carriage return"),
+        (lambda text: text[:-1], "does not end with a line feed"),
+        (lambda text: text.replace("\n", "\n\n", 1), "line 2 is empty"),
+    ],
+    ids=["bom", "crlf", "no-final-lf", "empty-line"],
+)
+def test_jsonl_file_level_rules(trail, tmp_path, spoil, named):
+    world, _ = trail
+    path = tmp_path / "spoilt.jsonl"
+    path.write_bytes(spoil(export(world, tmp_path, "jsonl")).encode("utf-8"))
+    result = cli(world, "audit", "verify", str(path))
+    assert result.exit_code == 1
+    assert "cannot be read as a trail export" in result.output
+    assert named in result.output
+
+
+def test_csv_with_crlf_line_ends_is_refused(trail, tmp_path):
+    world, _ = trail
+    text = export(world, tmp_path, "csv")
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    buffer = io.StringIO()
+    # what a spreadsheet saves
+    csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_ALL).writerows(rows)
+    path = tmp_path / "crlf.csv"
+    path.write_bytes(buffer.getvalue().encode("utf-8"))
+    assert read_csv(text) == read_csv(buffer.getvalue())  # Python's csv alone takes both
+    result = cli(world, "audit", "verify", str(path))
+    assert result.exit_code == 1
+    assert "line 1 ends with a carriage return" in result.output
+
+
+@pytest.mark.parametrize("cell", ["+5", "٥", "05", " 5", "5_0"])
+def test_csv_seq_cells_are_ascii_decimal_only(trail, tmp_path, cell):
+    world, case_id = trail
+    text = export(world, tmp_path, "csv")
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    i = next(n for n, r in enumerate(rows) if r[0] == f"case:{case_id}" and r[1] == "5")
+    rows[i][1] = cell  # the hash covers the integer 5, which int() reads from most of these
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL).writerows(rows)
+    path = tmp_path / "digits.csv"
+    path.write_bytes(buffer.getvalue().encode("utf-8"))
+    result = cli(world, "audit", "verify", str(path))
+    assert result.exit_code == 1, result.output
+    assert f"BROKEN: chain case:{case_id}, line {i + 1}: malformed event: the seq cell" in (
+        result.output
+    )

@@ -21,7 +21,7 @@ from fpic.errors import (
     StaleCase,
 )
 from fpic.models import Base, Case, Decision, TrailEvent, User
-from fpic.registry import add_user, check_password, set_user_active
+from fpic.registry import check_password, set_user_active
 from tests.factories import PASSWORD, Community, World, decision, protocol, walk_to
 
 NOTE = {"text": "Recorded in the field."}

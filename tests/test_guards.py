@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from fpic import audit, queries
 from fpic.actors import Actor
 from fpic.effects import EFFECTS
-from fpic.errors import GuardRefused, NotFound, NotPermitted
+from fpic.errors import GuardRefused, InvalidData, NotFound, NotPermitted
 from fpic.guards import GUARDS, GuardContext, evaluate
 from fpic.i18n import Reason
 from fpic.models import Base, Case, TrailEvent
@@ -580,10 +580,14 @@ def test_quorum_counts_only_representatives_mandated_on_the_day(world, community
         community, "Tomasa Huaman Ccori", today, today + timedelta(days=365), confirm=False
     )
     present = [community.reps[0], unmandated]
-    data = decision(world, community, present=present, votes_for=2)
+    data = decision(world, community, present=present, votes_for=1)
     assert _check(world, case_id, "decision_rule_met", rep, "give_consent", data) == [
         ("quorum_not_met", {"present": 1, "total": 3, "quorum": 60})
     ]
+    # nor does a vote: only the mandated representatives present may vote
+    with pytest.raises(InvalidData) as caught:
+        world.act(case_id, "give_consent", rep, {**data, "votes_for": 2})
+    assert caught.value.field == "votes_for"
 
 
 def test_a_no_is_checked_for_quorum_but_not_for_the_consent_rule(world, community):
@@ -603,10 +607,23 @@ def test_a_no_is_checked_for_quorum_but_not_for_the_consent_rule(world, communit
     ]
 
 
+AGREED = "Agreed in the assembly after two days; no one raised an objection."
+
+
 @pytest.mark.parametrize(
     ("votes", "expected"),
     [
-        pytest.param({"consensus": True, "votes_for": 3}, [], id="consensus-unanimous"),
+        pytest.param(
+            {"consensus": True, "consensus_note": AGREED, "votes_for": 3}, [], id="consensus"
+        ),
+        pytest.param(
+            {"consensus": True, "consensus_note": AGREED}, [], id="consensus-without-a-vote"
+        ),
+        pytest.param(
+            {"consensus": True, "votes_for": 3},
+            [("no_consensus_note", {})],
+            id="consensus-without-its-note",
+        ),
         pytest.param(
             {"consensus": True, "votes_for": 2, "votes_against": 1},
             [("no_consensus", {})],

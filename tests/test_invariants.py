@@ -902,6 +902,7 @@ class FpicCaseMachine(RuleBasedStateMachine):
             votes_for=votes_for,
             votes_against=votes_against,
             consensus=data.draw(st.booleans()),
+            consensus_note=data.draw(st.sampled_from([None, "Agreed without objection."])),
             scope_activities=data.draw(st.lists(st.sampled_from(ACTIVITIES), unique=True)),
             scope_phases=data.draw(st.lists(st.sampled_from(PHASES), unique=True)),
             rejected_components=data.draw(st.lists(st.sampled_from(ACTIVITIES), max_size=1)),
@@ -910,10 +911,14 @@ class FpicCaseMachine(RuleBasedStateMachine):
 
     def full_decision(self, **overrides: Any) -> dict[str, Any]:
         """Every member present and in favour: meets any quorum and decision rule."""
+        # consensus is recorded only where the protocol decides by it (elsewhere it is refused)
+        by_consensus = self.protocol is None or self.protocol["decision_rule"] == "consensus"
         fields = {
             "present": self.members,
-            "votes_for": len(self.members),
-            "consensus": True,
+            # the three whose mandates never lapse: the others may not be entitled on the day
+            "votes_for": len(self.community.reps),
+            "consensus": by_consensus,
+            "consensus_note": "Agreed in the assembly; no one raised an objection.",
             "rejected_components": ["open_pit"],
             "conditions": [self._condition(self.world.clock.now().date().isoformat())],
             **overrides,

@@ -74,7 +74,7 @@ def _round_trip_through_the_first_revision(url: str, world_factory) -> None:
     """A database with real cases goes back to revision 0001 and up to head again: the data
     stays, the new columns get their defaults, and every chain still verifies."""
     from fpic import audit
-    from fpic.models import Case, Condition, Protocol
+    from fpic.models import Case, Condition, Decision, Protocol
     from tests.factories import decision, walk_to
 
     world = world_factory(url)
@@ -96,6 +96,11 @@ def _round_trip_through_the_first_revision(url: str, world_factory) -> None:
         assert case.stage == "agreement"
         protocol = session.query(Protocol).one()
         assert protocol.review_every_days == 90
+        # a process under way keeps being counted as before: council, abstentions as votes cast
+        assert (protocol.voters, protocol.abstentions_count) == ("representatives", True)
+        [decision_row] = session.query(Decision).all()
+        assert (decision_row.voters, decision_row.consensus) == ("representatives", False)
+        assert decision_row.present_count == decision_row.eligible == len(community.reps)
         [condition] = session.query(Condition).all()
         assert condition.translations == []
         assert audit.verify_database(session).intact

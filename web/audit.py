@@ -68,7 +68,7 @@ def export() -> Any:
         with engine().db.read_session() as db:
             rows = exportable_rows(db, me, case_id)
             if not allows(me, "system_trail:read") and case_id is None:
-                rows = (r for r in rows if r["chain"] != audit.SYSTEM_CHAIN)
+                rows = (r for r in rows if r["chain"] not in audit.NON_CASE_CHAINS)
             yield from _lines(rows, fmt)
 
     name = f"fpic-trail{'-case-' + str(case_id) if case_id else ''}.{fmt}"

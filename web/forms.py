@@ -41,6 +41,7 @@ from fpic.models import (
     GRIEVANCE_CATEGORIES,
     GRIEVANCE_CHANNELS,
     INTEGRITY_CATEGORIES,
+    VOTERS,
     Case,
     Representative,
     User,
@@ -55,6 +56,7 @@ from web.labels import (
     MEETING_LABELS,
     RULE_LABELS,
     SATISFACTION_LABELS,
+    VOTER_LABELS,
     grievance_category_title,
 )
 
@@ -162,8 +164,16 @@ def fields_for(
             "deciding_body": StringField(_l("Deciding body"), validators=[InputRequired()],
                                          default=case.community.institution),
             "decision_rule": SelectField(_l("Decision rule"), choices=_choices(DECISION_RULES, RULE_LABELS)),
-            "majority_percent": IntegerField(_l("Qualified majority, percentage of votes cast"), validators=[Optional()]),
-            "quorum_percent": IntegerField(_l("Quorum, percentage of mandated representatives"), validators=[InputRequired()]),
+            "majority_percent": IntegerField(_l("Qualified majority, percentage of votes cast"), validators=[Optional()],
+                                             description=_l("Only for a qualified majority, e.g. 67.")),
+            "voters": SelectField(_l("Who votes"), choices=_choices(VOTERS, VOTER_LABELS)),
+            "eligible_voters": IntegerField(_l("Number entitled to vote (assembly only)"), validators=[Optional()],
+                                            description=_l("The community members or households entitled to vote in the assembly.")),
+            "eligible_voters_source": TextAreaField(_l("Where that number comes from (assembly only)"),
+                                                    description=_l("The protocol clause or the census, e.g. \"Census of households, 2025, kept by the assembly's secretary\".")),
+            "quorum_percent": IntegerField(_l("Quorum, percentage of those entitled to vote"), validators=[InputRequired()],
+                                           description=_l("For a council: of the representatives mandated on the day of the decision. For an assembly: of the number entitled to vote.")),
+            "abstentions_count": BooleanField(_l("Abstentions count as votes cast (they then weigh like votes against)")),
             "min_deliberation_days": IntegerField(_l("Minimum deliberation days"), validators=[InputRequired()]),
             "content_languages": StringField(_l("Content languages (codes, comma-separated)"),
                                              default=", ".join(case.community.content_languages)),
@@ -243,12 +253,7 @@ def fields_for(
         return {
             "decided_on": DateField(_l("Decided on"), validators=[InputRequired()], default=today),
             "place": StringField(_l("Place"), validators=[InputRequired()]),
-            "present": MultiCheckboxField(_l("Representatives present"), choices=_rep_choices(case, reps, today)),
-            "votes_for": IntegerField(_l("Votes for"), validators=[Optional()], default=0),
-            "votes_against": IntegerField(_l("Votes against"), validators=[Optional()], default=0),
-            "abstentions": IntegerField(_l("Abstentions"), validators=[Optional()], default=0),
-            "consensus": BooleanField(_l("Consensus was reached")),
-            "consensus_note": TextAreaField(_l("How the decision was reached")),
+            **_counting_fields(case, reps, today),
             "dissent": TextAreaField(_l("Dissent and conditional views")),
             "scope_phases": MultiCheckboxField(_l("Phases covered"), choices=options((p, p) for p in project.phases)),
             "scope_activities": MultiCheckboxField(_l("Activities covered"), choices=options((a, a) for a in project.activities)),
@@ -303,6 +308,50 @@ def fields_for(
     if effect.startswith(("grievance", "retaliation", "condition_")):
         return _after_consent_fields(effect, case, languages, today)
     raise KeyError(effect)
+
+
+def _counting_fields(case: Case, reps: list[Representative], today: date) -> dict[str, Field]:
+    """Who was present and how they decided, as the protocol counts it: an assembly gives the
+    number present, a council ticks its representatives; consensus only where it is the rule."""
+    protocol = case.protocol
+    assembly = protocol is not None and protocol.voters == "assembly"
+    by_consensus = protocol is None or protocol.decision_rule == "consensus"
+    fields: dict[str, Field] = {}
+    if assembly:
+        assert protocol is not None
+        fields["present_count"] = IntegerField(
+            _l("Number present"), validators=[InputRequired()],
+            description=_("Of the %(count)s entitled to vote under the protocol.",
+                          count=protocol.eligible_voters),
+        )  # fmt: skip
+        fields["present"] = MultiCheckboxField(
+            _l("Mandated representatives who attended (optional)"),
+            choices=_rep_choices(case, reps, today),
+        )
+    else:
+        fields["present"] = MultiCheckboxField(
+            _l("Representatives present"), choices=_rep_choices(case, reps, today)
+        )
+    abstaining = None
+    if protocol is not None and not by_consensus:
+        abstaining = (
+            _l("Counted as votes cast under this protocol.")
+            if protocol.abstentions_count
+            else _l("Not counted as votes cast under this protocol.")
+        )
+    votes_hint = _l("Not needed for a decision by consensus.") if by_consensus else None
+    fields |= {
+        "votes_for": IntegerField(_l("Votes for"), validators=[Optional()], default=0, description=votes_hint),
+        "votes_against": IntegerField(_l("Votes against"), validators=[Optional()], default=0, description=votes_hint),
+        "abstentions": IntegerField(_l("Abstentions"), validators=[Optional()], default=0, description=abstaining or votes_hint),
+    }  # fmt: skip
+    if by_consensus:
+        fields["consensus"] = BooleanField(_l("Decided by consensus: no objection was raised"))
+    fields["consensus_note"] = TextAreaField(
+        _l("How the decision was reached"),
+        description=_l("Required for a decision by consensus.") if by_consensus else None,
+    )
+    return fields
 
 
 def _grievances_at(case: Case, effect: str) -> list[SelectChoice]:

@@ -14,6 +14,10 @@ RULE_LABELS = {
     "simple_majority": _l("Simple majority"),
     "qualified_majority": _l("Qualified majority"),
 }
+VOTER_LABELS = {
+    "representatives": _l("A council of the mandated representatives"),
+    "assembly": _l("An assembly of community members or households"),
+}
 FORMAT_LABELS = {
     "written": _l("Written"),
     "oral": _l("Oral"),
@@ -102,6 +106,10 @@ def rule_title(code: str) -> str:
     return _label(RULE_LABELS, code)
 
 
+def voters_title(code: str) -> str:
+    return _label(VOTER_LABELS, code)
+
+
 def format_title(code: str) -> str:
     return _label(FORMAT_LABELS, code)
 
@@ -149,6 +157,7 @@ def event_reasons(event: Any) -> list[Reason]:
 
 GLOBALS = {
     "rule_title": rule_title,
+    "voters_title": voters_title,
     "format_title": format_title,
     "category_title": category_title,
     "meeting_title": meeting_title,

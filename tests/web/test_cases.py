@@ -514,7 +514,7 @@ def test_decision_record_shows_the_decision_its_conditions_and_the_trail_head(
     assert record.status_code == 200
     page = record.text
     assert "Consent with conditions" in page
-    assert "Tally: 3 for, 0 against, 0 abstaining; 3 representatives present." in page
+    assert "Tally: 3 for, 0 against, 0 abstaining; 3 present of 3 eligible." in page
     conditions = [row for row in table_rows(page) if len(row) == 4]
     assert conditions == [
         [

@@ -1,8 +1,8 @@
 """the community's register: mandates confirmed by independents, enrolment codes, independent
 roles per case, confidential complainants
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-06
 
 Existing data is kept. Mandates recorded before confirmation existed are marked confirmed by
@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
@@ -32,7 +32,7 @@ NEW_ROLES = (
 )
 MIGRATED_NOTE = (
     "Recorded by %s before fpic required a mandate to be confirmed by someone the proponent "
-    "does not employ; migration 0004 marked it confirmed by whoever recorded it."
+    "does not employ; migration 0005 marked it confirmed by whoever recorded it."
 )
 
 
@@ -200,8 +200,14 @@ def downgrade() -> None:
             sqlite_where=sa.text("active"),
             postgresql_where=sa.text("active"),
         )
-    # accounts of the new roles cannot exist under the old constraint: they are kept, but
-    # downgrading refuses while there are any (delete them first, deliberately)
+    # the old schema knows no independent roles: their accounts are kept as auditors, who
+    # read everything and change nothing (the least the old roles allow)
+    op.get_bind().execute(
+        sa.text(
+            "UPDATE users SET role = 'auditor' "
+            "WHERE role IN ('facilitator', 'mediator', 'state_authority')"
+        )
+    )
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_users_role"), type_="check")
         batch_op.create_check_constraint(op.f("ck_users_role"), sa.text(OLD_ROLES))
