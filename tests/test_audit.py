@@ -29,7 +29,7 @@ from fpic.errors import FpicError
 from fpic.models import TrailEvent
 from tests.factories import PASSWORD, World, make_world, walk_to
 
-CASE = "case:1"
+CASE = "case:2"
 SQLITE_TRIGGERS = ("trail_events_no_update", "trail_events_no_delete")
 FIELDS = ("chain", "seq", "at", "actor", "role", "action", "outcome", "case", "from", "to")
 BODY = (*FIELDS, "data")
@@ -59,7 +59,7 @@ def template_db(tmp_path_factory) -> Path:
     world = make_world(f"sqlite:///{path}")
     community = world.add_community("ayllu-qollana", ["qu", "es"])
     case_id = world.open_case(community)
-    assert case_id == 1
+    assert case_id == 2  # case 1 is the community's registration case
     walk_to(world, case_id, "deliberation", community)
     world.db.dispose()
     with sqlite3.connect(path) as conn:
@@ -237,7 +237,7 @@ DB_TAMPERING = [
 def test_untampered_database_is_intact(url):
     result = cli(url, "audit", "verify")
     assert result.exit_code == 0, result.output
-    assert re.match(r"Intact: \d+ events in 2 chains \(the database\)\.", result.stdout)
+    assert re.match(r"Intact: \d+ events in 3 chains \(the database\)\.", result.stdout)
     db = Database(url)
     with db.read_session() as session:
         assert audit.verify_database(session).intact
@@ -379,7 +379,7 @@ def test_untouched_export_is_intact(url, tmp_path, fmt):
     events = len(lines) - (fmt == "csv")
     head = cli(url, "audit", "head").output.split()[0]
     assert result.stdout == (
-        f"Intact: {events} events in 2 chains ({path}).\n"
+        f"Intact: {events} events in 3 chains ({path}).\n"
         f"Trail head (every chain but access): {head}\n"
     )
 
@@ -468,8 +468,8 @@ def test_postgres_refuses_update_delete_and_truncate(pg_world):
     with world.db.read_session() as session:
         count = session.scalar(select(func.count()).select_from(TrailEvent))
     for statement in [
-        "UPDATE trail_events SET actor = 'someone-else' WHERE chain = 'case:1' AND seq = 2",
-        "DELETE FROM trail_events WHERE chain = 'case:1' AND seq = 2",
+        "UPDATE trail_events SET actor = 'someone-else' WHERE chain = 'case:2' AND seq = 2",
+        "DELETE FROM trail_events WHERE chain = 'case:2' AND seq = 2",
         "DELETE FROM trail_events",
         "TRUNCATE trail_events",
     ]:
@@ -485,13 +485,13 @@ def test_postgres_refuses_update_delete_and_truncate(pg_world):
     with world.db.engine.begin() as conn:
         conn.execute(text("ALTER TABLE trail_events DISABLE TRIGGER trail_events_no_change"))
         conn.execute(
-            text("UPDATE trail_events SET actor = 'liaison' WHERE chain = 'case:1' AND seq = 4")
+            text("UPDATE trail_events SET actor = 'liaison' WHERE chain = 'case:2' AND seq = 4")
         )
         conn.execute(text("ALTER TABLE trail_events ENABLE TRIGGER trail_events_no_change"))
     with world.db.read_session() as session:
         first = audit.verify_database(session).first_break
     assert first is not None
-    assert (first.chain, first.seq) == ("case:1", 4)
+    assert (first.chain, first.seq) == ("case:2", 4)
     # in a process of its own: the command never closes its PostgreSQL connections itself
     result = subprocess.run(
         [sys.executable, "-m", "fpic.cli", "--database-url", world.db.url, "audit", "verify"],
@@ -500,7 +500,7 @@ def test_postgres_refuses_update_delete_and_truncate(pg_world):
         check=False,
     )
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "BROKEN: chain case:1, sequence number 4: hash does not match" in result.stderr
+    assert "BROKEN: chain case:2, sequence number 4: hash does not match" in result.stderr
 
 
 # --- trail head, case export, CSV neutralisation -------------------------------------------------
@@ -522,10 +522,10 @@ def _stored_head(world: World) -> str:
 def test_trail_head_changes_with_every_event(world, community):
     first, chains, events = _head(world)
     assert first == _stored_head(world)
-    assert chains == 1  # only the system chain so far
+    assert chains == 2  # the system chain and the community's registration case
     case_id = world.open_case(community)
     second, chains, more = _head(world)
-    assert (chains, more) == (2, events + 1)
+    assert (chains, more) == (3, events + 1)
     assert second != first
     assert second == _stored_head(world)
     world.act(case_id, "screen_in", world.liaison, {"text": "Screened in."})
