@@ -99,7 +99,7 @@ def test_a_case_from_opening_to_consent_with_conditions(
     do_action(rep, "Agree the process")
     expect(rep.get_by_label("Deciding body")).to_have_value("Community assembly")
     rep.get_by_label("Decision rule").select_option(label="Simple majority")
-    rep.get_by_label("Quorum, percentage of mandated representatives").fill("60")
+    rep.get_by_label("Quorum, percentage of those entitled to vote").fill("60")
     rep.get_by_label("Minimum deliberation days").fill(str(DELIBERATION_DAYS))
     expect(rep.get_by_label("Content languages (codes, comma-separated)")).to_have_value("qu")
     formats = rep.get_by_role("group", name="Formats required for disclosure")
