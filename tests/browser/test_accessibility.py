@@ -85,8 +85,7 @@ def build_world(world: World) -> tuple[Community, int, int, int]:
     flag = {"category": "gift_outside_budget", "description": "Regalos en la feria."}
     world.act(rich, "raise_integrity_flag", world.liaison, flag)
     flag_id = first_id(world, IntegrityFlag, rich)
-    review = {"flag_id": flag_id, "resolution": "No hubo influencia.", "upheld": False}
-    world.act(rich, "review_integrity_flag", rep, review)
+    world.review_flag(rich, community, flag_id, False, "No hubo influencia.")
     conditions = [{
         "text": "Yakuta ama qhellichankichu.", "language": "qu",
         "obligated_party": "Andes Copper S.A.", "due_on": "2026-12-31",
