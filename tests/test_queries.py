@@ -60,5 +60,6 @@ def test_a_page_past_the_end_is_the_last_page(world, community, monkeypatch):
     opened = [world.open_case(community) for _ in range(5)]
     with world.db.read_session() as session:
         page = queries.list_cases(session, world.liaison, world.clock.now(), page=9, per_page=2)
-    assert (page.page, page.total, page.more) == (3, 5, False)
-    assert [case.id for case in page.items] == opened[:1]  # most recently changed first
+    # six cases: the five opened here and the community's registration case, changed first
+    assert (page.page, page.total, page.more) == (3, 6, False)
+    assert [case.id for case in page.items] == [opened[0], community.registration_case]
