@@ -74,7 +74,7 @@ def _round_trip_through_the_first_revision(url: str, world_factory) -> None:
     """A database with real cases goes back to revision 0001 and up to head again: the data
     stays, the new columns get their defaults, and every chain still verifies."""
     from fpic import audit
-    from fpic.models import Case, Condition, Decision, Protocol
+    from fpic.models import Case, Condition, Decision, Mandate, Protocol
     from tests.factories import decision, walk_to
 
     world = world_factory(url)
@@ -103,8 +103,79 @@ def _round_trip_through_the_first_revision(url: str, world_factory) -> None:
         assert decision_row.present_count == decision_row.eligible == len(community.reps)
         [condition] = session.query(Condition).all()
         assert condition.translations == []
+        # mandates recorded before confirmation existed stay in force, confirmed by their
+        # recorder (read from the trail) and visibly marked so
+        mandates = session.query(Mandate).all()
+        assert mandates
+        for mandate in mandates:
+            assert mandate.confirmed_at is not None
+            assert mandate.confirmed_by_id == mandate.recorded_by_id == world.facilitator.user_id
+            assert "facilitator" in (mandate.confirmation_note or "")
         assert audit.verify_database(session).intact
     world.db.dispose()
+
+
+def test_migration_0005_disables_shadow_accounts_and_keeps_mandates(tmp_path):
+    """A database from before the register: a representative with two active accounts (the
+    second one an administrator made) and a mandate the liaison recorded."""
+    from sqlalchemy import text
+
+    from fpic.models import Mandate, User
+
+    url = f"sqlite:///{tmp_path / 'shadow.sqlite3'}"
+    engine = make_engine(url)
+    upgrade(engine, "0004")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO communities (id, slug, name, region, country, institution, "
+                "content_languages) VALUES (1, 'q', 'Q', 'R', 'PE', 'Assembly', '[]')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO representatives (id, community_id, name, gender) "
+                "VALUES (1, 1, 'Juana', 'woman')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO mandates (id, representative_id, granted_by, evidence, valid_from, "
+                "valid_until) VALUES (1, 1, 'Assembly', 'Acta 1', '2026-01-01', '2028-01-01')"
+            )
+        )
+        for user_id, name, role, rep in (
+            (1, "liaison", "liaison", None),
+            (2, "rep-juana", "representative", 1),
+            (3, "shadow", "representative", 1),
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO users (id, username, display_name, password_hash, role, "
+                    "representative_id, active) VALUES (:id, :name, :name, 'x', :role, :rep, 1)"
+                ),
+                {"id": user_id, "name": name, "role": role, "rep": rep},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO trail_events (chain, seq, at, actor, actor_role, action, outcome, "
+                "data, prev_hash, hash) VALUES ('system', 1, '2026-01-02T09:00:00.000000Z', "
+                "'liaison', 'liaison', 'record_mandate', 'done', :data, :z, :z)"
+            ),
+            {"z": "0" * 64, "data": '{"mandate_id":1}'},
+        )
+    upgrade(engine)
+    from sqlalchemy.orm import Session
+
+    with Session(engine) as session:
+        active = {u.username: u.active for u in session.query(User)}
+        mandate = session.get(Mandate, 1)
+        assert mandate is not None
+        assert (mandate.confirmed_by_id, mandate.recorded_by_id) == (1, 1)
+        assert "Recorded by liaison" in (mandate.confirmation_note or "")
+        assert mandate.in_force_on(mandate.valid_from)
+    assert active == {"liaison": True, "rep-juana": True, "shadow": False}
+    engine.dispose()
 
 
 def test_sqlite_data_survives_down_to_the_first_revision_and_back(tmp_path):
