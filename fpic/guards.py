@@ -171,24 +171,29 @@ def no_open_integrity_flag(ctx: GuardContext) -> list[Reason]:
 
 @guard(needs_payload=True)
 def not_concerned(ctx: GuardContext) -> list[Reason]:
-    """Nobody reviews an integrity flag that names them (NCIP-AO3 §65; a judge in their own
-    cause is no review)."""
+    """Nobody reviews an integrity flag that names them, nor one they raised themselves
+    (NCIP-AO3 §65; a judge in their own cause is no review)."""
     assert ctx.payload is not None
     flag = next((f for f in ctx.case.integrity_flags if f.id == ctx.payload.get("flag_id")), None)
-    if flag is None or not _concerns(ctx, flag):
+    if flag is None:
         return []
-    return [_named_in_it()]
+    if flag.raised_by_id == ctx.actor.user_id:
+        return [Reason("own_flag", N_("You raised this flag: someone else must review it."))]
+    return [_named_in_it()] if _concerns(ctx, flag) else []
 
 
 @guard(needs_payload=True)
 def integrity_judged_independently(ctx: GuardContext) -> list[Reason]:
     """A process-integrity grievance is assessed by the case's facilitator or mediator: never
-    by the proponent's liaison, a representative, or a person it names (domain.md §3, §6)."""
+    by the proponent's liaison or a representative. No grievance is assessed by a person it
+    names (domain.md §3, §6)."""
     assert ctx.payload is not None
     wanted = ctx.payload.get("grievance_id")
     grievance = next((g for g in ctx.case.grievances if g.id == wanted), None)
-    if grievance is None or grievance.category != "process_integrity":
+    if grievance is None:
         return []
+    if grievance.category != "process_integrity":
+        return [_named_in_it()] if _concerns(ctx, grievance) else []
     if ctx.actor.role not in CASE_ASSIGNED_ROLES:
         return [
             Reason(

@@ -414,3 +414,41 @@ def test_without_a_mandate_a_representative_still_reads_asks_and_complains(world
     other = world.add_community("uma-jaqi", ["ay"], reps=1)
     with pytest.raises(NotFound):
         world.act(case_id, "ask_question", other.rep_actors[0], {"text": "?", "language": "ay"})
+
+
+def test_nobody_reviews_a_flag_they_raised(world, community):
+    case_id = world.open_case(community)
+    facilitator = world.ensure_independent(case_id, community, "facilitator")
+    world.ensure_independent(case_id, community, "mediator")
+    world.act(
+        case_id,
+        "raise_integrity_flag",
+        facilitator,
+        {"category": "wining_and_dining", "description": "A feast for the council."},
+    )
+    flag_id = _last(world, IntegrityFlag, case_id).id
+    review = {"flag_id": flag_id, "resolution": "Seen.", "upheld": True}
+    with pytest.raises(GuardRefused) as caught:
+        world.act(case_id, "review_integrity_flag", facilitator, review)
+    assert _codes(caught.value) == {"own_flag"}
+    world.act(case_id, "review_integrity_flag", world.mediator, review)
+
+
+def test_nobody_assesses_any_grievance_that_names_them(world, community):
+    case_id = world.open_case(community)
+    world.act(
+        case_id,
+        "lodge_grievance",
+        community.rep_actors[0],
+        {"category": "impacts", "channel": "oral", "anonymous": True, "language": "qu",
+         "text": "The liaison officer's trucks broke the canal.",
+         "received_on": world.clock.now().date().isoformat(), "concerns": ["liaison"]},
+    )  # fmt: skip
+    grievance_id = _last(world, Grievance, case_id).id
+    world.act(case_id, "acknowledge_grievance", world.liaison, {"grievance_id": grievance_id,
+              "text": "Received."})  # fmt: skip
+    assessment = {"grievance_id": grievance_id, "assessment": "Not us.", "upheld": False}
+    with pytest.raises(GuardRefused) as caught:
+        world.act(case_id, "assess_grievance", world.liaison, assessment)
+    assert _codes(caught.value) == {"assessor_concerned"}
+    world.act(case_id, "assess_grievance", community.rep_actors[1], assessment)
