@@ -32,6 +32,7 @@ if __package__ in (None, ""):
 
 from bench.common import CHEAP_HASHER, PASSWORD, Stopwatch
 from fpic import audit, registry
+from fpic.accounts import enrol
 from fpic.clock import FrozenClock
 from fpic.db import Base, Database
 from fpic.engine import Engine, user_actor
@@ -127,6 +128,7 @@ def seed_directory(db: Database, communities: int, start: datetime, until: date)
         registry.bootstrap_admin(engine, "admin", PASSWORD)
         admin = _actor(db, "admin")
         auditor = _person(db, engine, admin, "auditor", "auditor")
+        facilitator = _actor(db, _person(db, engine, admin, "facilitator", "facilitator").username)
         liaisons = [
             _person(db, engine, admin, f"liaison-{n + 1}", "liaison")
             for n in range(max(1, communities // 20))
@@ -140,7 +142,17 @@ def seed_directory(db: Database, communities: int, start: datetime, until: date)
             for name, who in PROJECTS
         ]
         places = [
-            _place(db, engine, admin, n, liaisons[n % len(liaisons)], start.date(), until)
+            _place(
+                db,
+                engine,
+                admin,
+                facilitator,
+                projects[0],
+                n,
+                liaisons[n % len(liaisons)],
+                start.date(),
+                until,
+            )
             for n in range(communities)
         ]
     return Directory(projects, places, auditor, liaisons)
@@ -154,15 +166,26 @@ def _actor(db: Database, username: str) -> Any:
 def _person(
     db: Database, engine: Engine, admin: Any, username: str, role: str, rep_id: int | None = None
 ) -> Person:
-    user_id = registry.add_user(
-        engine, admin, username=username, password=PASSWORD, role=role, representative_id=rep_id
+    issued = registry.add_user(
+        engine, admin, username=username, role=role, representative_id=rep_id
     )
-    return Person(user_id, username, role)
+    enrol(engine, username, issued.code, PASSWORD)
+    return Person(issued.user_id, username, role)
 
 
 def _place(
-    db: Database, engine: Engine, admin: Any, n: int, liaison: Person, start: date, until: date
+    db: Database,
+    engine: Engine,
+    admin: Any,
+    facilitator: Any,
+    project_id: int,
+    n: int,
+    liaison: Person,
+    start: date,
+    until: date,
 ) -> Place:
+    """A community registered as fpic requires: the facilitator of its first case, proposed
+    while nobody holds its mandate, records and confirms each representative's mandate."""
     slug = f"community-{n + 1:03d}"
     languages = LANGUAGE_SETS[n % len(LANGUAGE_SETS)]
     community_id = registry.add_community(
@@ -177,21 +200,42 @@ def _place(
             "content_languages": languages,
         },
     )
+    proposer = _actor(db, liaison.username)
+    registration = engine.open_case(
+        proposer,
+        project_id=project_id,
+        community_id=community_id,
+        template_id=TEMPLATE_ID,
+        reference=f"REG-{slug}",
+    )
+    engine.advance(
+        registration.case_id,
+        "assign_independent",
+        proposer,
+        {"role": "facilitator", "username": facilitator.username},
+        registration.version,
+    )
     reps = []
     for k in range(3):
-        rep_id = registry.add_representative(
-            engine, admin, community_id, f"Representative {k + 1} of {slug}", "woman"
-        )
-        registry.record_mandate(
+        recorded = registry.record_mandate(
             engine,
-            admin,
-            rep_id,
+            facilitator,
+            community_id,
+            name=f"Representative {k + 1} of {slug}",
+            gender="woman",
             granted_by="Community assembly",
             evidence="Assembly resolution 3/2023",
+            resolved_on=start - timedelta(days=31),
             valid_from=start - timedelta(days=30),
             valid_until=until,
         )
-        reps.append(_person(db, engine, admin, f"rep-{slug}-{k + 1}", "representative", rep_id))
+        registry.confirm_mandate(engine, facilitator, recorded.mandate_id)
+        reps.append(
+            _person(
+                db, engine, admin, f"rep-{slug}-{k + 1}", "representative",
+                recorded.representative_id,
+            )
+        )  # fmt: skip
     return Place(community_id, slug, languages, reps, liaison)
 
 
@@ -354,6 +398,8 @@ class CaseWriter:
             "withheld_at": None,
             "reconsideration_requested_at": None,
             "state_approved_without_agreement": False,
+            "facilitator_id": None,
+            "mediator_id": None,
             "last_review_at": None,
             "rehabilitation_confirmed_at": None,
         }
@@ -728,7 +774,8 @@ def _write_cases(
     progress: bool,
 ) -> None:
     template = shipped_templates()[TEMPLATE_ID]
-    writer = CaseWriter(template, directory, now, rng)
+    # the communities' registration cases came first, through the engine
+    writer = CaseWriter(template, directory, now, rng, ids=Ids(case=_next_case_id(db)))
     sink = Sink(db)
     event_id = _next_event_id(db)
     span = (now - start).total_seconds()
@@ -747,6 +794,11 @@ def _write_cases(
             sink.write(rows)
             bar.update(len(rows.trail_events))
     sink.finish()
+
+
+def _next_case_id(db: Database) -> int:
+    with db.engine.connect() as conn:
+        return int(conn.execute(text("SELECT COALESCE(MAX(id), 0) + 1 FROM cases")).scalar_one())
 
 
 def _next_event_id(db: Database) -> int:

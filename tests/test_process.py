@@ -80,7 +80,7 @@ def test_each_shipped_template_file_loads_and_is_the_one_served(name):
 
 def test_ncip_template_carries_its_fifteen_day_reconsideration_window():
     template = shipped_templates()["ncip-ao3-2012"]
-    assert template.version == "1.1.0"
+    assert template.version == "1.2.0"
     assert template.reconsideration_days == 15
     assert shipped_templates()["fpic-general"].reconsideration_days == 30
 

@@ -125,13 +125,9 @@ def _serve(owner_url: str, app_url: str, tmp_path: Path, role: str | None = None
         *(f"liaison-{n}" for n in range(CLIENTS - len(community.rep_actors))),
         *(a.username for a in community.rep_actors),
     ]
-    from fpic.registry import add_user
-
     for username in people:
         if username.startswith("liaison-"):
-            add_user(
-                world.engine, world.admin, username=username, password=PASSWORD, role="liaison"
-            )
+            world.add_account(username, "liaison")
     port = _free_port()
     env = {
         **os.environ,
