@@ -564,8 +564,8 @@ class Engine:
 
     def close_refusal_windows(self) -> int:
         """Write a ``refused_repeatedly`` event for every counted window that has ended;
-        returns how many. Runs before each refusal and sign-in; ``fpic audit close-windows``
-        runs it from cron when all is quiet. Each window in its own transaction, claimed by
+        returns how many. Runs before each refusal and sign-in (a command for quiet systems is
+        left to do). Each window in its own transaction, claimed by
         one conditional UPDATE, so two workers never write one twice nor deadlock."""
         now = self.clock.now()
         with self.db.read_session() as session:
