@@ -10,17 +10,17 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from fpic import audit
+from fpic import audit, refusals
 from fpic.actors import Actor
 from fpic.engine import Engine, require_active
-from fpic.errors import InvalidData, NotPermitted
+from fpic.errors import InvalidData, NotPermitted, Throttled
 from fpic.i18n import N_, Reason
-from fpic.models import Enrolment, TrailEvent, User, UserSession
+from fpic.models import Enrolment, User, UserSession
 from fpic.payloads import printable
 from fpic.permissions import SYSTEM_ACTION_ROLES
 from fpic.registry import check_password, code_digest, end_open_sessions, hash_password
@@ -36,43 +36,15 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
-#: failed sign-ins for one user name within THROTTLE_WINDOW before further tries wait
-THROTTLE_FAILURES = 5
-THROTTLE_WINDOW = timedelta(minutes=15)
-#: refused attempts that count as failures: a wrong current password on the password change
-#: counts like a failed sign-in, or a session left open would let anyone guess the password
-#: freely (rule violations of a new password are refused before the trail, so never count)
-THROTTLED_ACTIONS = ("sign_in", "change_password", "enrol")
+#: the credential throttle lives with the other limits (fpic/refusals.py); named here too
+#: because sign-in is where people meet it
+THROTTLE_FAILURES = refusals.THROTTLE_FAILURES
+THROTTLE_WINDOW = refusals.THROTTLE_WINDOW
+THROTTLED_ACTIONS = refusals.THROTTLED_ACTIONS
 
 
-#: failed sign-ins are on the access chain (before it existed, on the system chain, where
-#: they stay); refused password changes are on the system chain: a signed-in person's act
-_THROTTLE_CHAINS = (audit.ACCESS_CHAIN, audit.SYSTEM_CHAIN)
-
-
-def _recent_failures(session: Session, username: str, now: datetime) -> int:
-    """Failed sign-ins and password changes for this name, counted on the trail, so every
-    worker and machine sharing the database sees the same count (names that do not exist
-    included)."""
-    since = audit.format_time(now - THROTTLE_WINDOW)
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(TrailEvent)
-            .where(
-                TrailEvent.chain.in_(_THROTTLE_CHAINS),
-                TrailEvent.action.in_(THROTTLED_ACTIONS),
-                TrailEvent.outcome == "refused",
-                TrailEvent.actor == (username or "-"),
-                TrailEvent.at >= since,
-            )
-        )
-        or 0
-    )
-
-
-def _throttled() -> NotPermitted:
-    return NotPermitted(
+def _throttled() -> Throttled:
+    return Throttled(
         Reason(
             "sign_in_throttled",
             N_("Too many failed sign-ins for this user name; wait %(minutes)s minutes."),
@@ -93,33 +65,29 @@ class SignedIn:
 
 
 def sign_in(engine: Engine, username: str, password: str) -> SignedIn:
-    """Check the password and open a server-side session; every try goes on the access chain."""
+    """Check the password and open a server-side session; every try goes on the access chain
+    (tries that wait are counted per window, never one by one: engine.record_refusal)."""
     username = printable((username or "").strip(), 80)
     now = engine.clock.now()
+    engine.close_refusal_windows()  # before this transaction: it writes in its own
     with engine.db.write_session() as session, session.begin():
-        if _recent_failures(session, username, now) >= THROTTLE_FAILURES:
-            # no password is checked while throttled, right or wrong
-            engine.record_system_event(
-                session, username or "-", "anonymous", "sign_in", {"reason": "throttled"},
-                outcome="refused", chain=audit.ACCESS_CHAIN,
+        # no password is checked while throttled, right or wrong
+        throttled = refusals.credentials_throttled(session, username, now, engine.limits)
+        if throttled:
+            engine.record_refusal(
+                None, "sign_in", {"reason": "throttled"}, name=username, throttled=True,
+                session=session,
             )  # fmt: skip
-            throttled = True
         else:
-            throttled = False
             user = session.scalar(select(User).where(User.username == username))
             if user is None:
                 check_password(User(password_hash=_DUMMY_HASH), password or "")
             ok = user is not None and user.active and check_password(user, password or "")
             if not ok:
-                engine.record_system_event(
-                    session,
-                    username or "-",
-                    "anonymous",
-                    "sign_in",
-                    {"reason": "bad_credentials"},
-                    outcome="refused",
-                    chain=audit.ACCESS_CHAIN,
-                )
+                engine.record_refusal(
+                    None, "sign_in", {"reason": "bad_credentials"}, name=username,
+                    session=session,
+                )  # fmt: skip
             else:
                 assert user is not None
                 token = secrets.token_urlsafe(32)
@@ -190,7 +158,7 @@ def change_password(engine: Engine, actor: Actor, current_password: str, new_pas
     now = engine.clock.now()
 
     def work(session: Session) -> dict[str, int]:
-        if _recent_failures(session, actor.username, now) >= THROTTLE_FAILURES:
+        if refusals.credentials_throttled(session, actor.username, now, engine.limits):
             raise _password_throttled()  # no password is checked while throttled
         require_active(session, actor)
         user = session.get(User, actor.user_id)
@@ -217,8 +185,8 @@ def _wrong_current_password() -> InvalidData:
     )
 
 
-def _password_throttled() -> NotPermitted:
-    return NotPermitted(
+def _password_throttled() -> Throttled:
+    return Throttled(
         Reason(
             "password_throttled",
             N_("Too many wrong passwords for this account; wait %(minutes)s minutes."),
@@ -234,8 +202,9 @@ def enrol(engine: Engine, username: str, code: str, password: str) -> None:
     username = printable((username or "").strip(), 80)
     digest = hash_password(password or "", username)  # rule violations are not failures
     now = engine.clock.now()
+    engine.close_refusal_windows()  # before this transaction: it writes in its own
     with engine.db.write_session() as session, session.begin():
-        throttled = _recent_failures(session, username, now) >= THROTTLE_FAILURES
+        throttled = refusals.credentials_throttled(session, username, now, engine.limits)
         user = None if throttled else session.scalar(select(User).where(User.username == username))
         enrolment = None
         if user is not None and user.active:
@@ -249,9 +218,9 @@ def enrol(engine: Engine, username: str, code: str, password: str) -> None:
                 )
             )
         if user is None or enrolment is None:
-            engine.record_system_event(
-                session, username or "-", "anonymous", "enrol",
-                {"reason": "throttled" if throttled else "bad_code"}, outcome="refused",
+            engine.record_refusal(
+                None, "enrol", {"reason": "throttled" if throttled else "bad_code"},
+                name=username, throttled=throttled, session=session,
             )  # fmt: skip
         else:
             user.password_hash = digest
@@ -280,10 +249,3 @@ def set_locale(engine: Engine, user_id: int, locale: str | None) -> None:
         user = session.get(User, user_id)
         if user is not None:
             user.locale = locale
-
-
-def confirm_password(engine: Engine, user_id: int, password: str) -> bool:
-    """Ask again before a weighty act (recording a community's decision)."""
-    with engine.db.read_session() as session:
-        user = session.get(User, user_id)
-        return user is not None and user.active and check_password(user, password or "")

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from fpic import audit
+from fpic import audit, refusals
 from fpic.actors import Actor
 from fpic.clock import Clock, SystemClock
 from fpic.db import Database
@@ -29,10 +29,12 @@ from fpic.errors import (
     NotFound,
     NotPermitted,
     StaleCase,
+    Throttled,
+    WrongConfirmation,
 )
 from fpic.guards import GuardContext, evaluate, holds_mandate
 from fpic.i18n import N_, Reason
-from fpic.models import Case, ChainHead, Community, Project, User
+from fpic.models import Case, ChainHead, Community, Project, RefusalWindow, User
 from fpic.payloads import printable
 from fpic.permissions import (
     SYSTEM_ACTION_ROLES,
@@ -45,6 +47,9 @@ from fpic.permissions import (
 from fpic.process import Template, Trigger, shipped_templates, template_for
 
 T = TypeVar("T")
+
+#: effects weighty enough to ask the person's password again (the community's decision)
+CONFIRMED_EFFECTS = ("decision",)
 
 
 @dataclass(frozen=True)
@@ -82,9 +87,12 @@ def _busy() -> Busy:
 
 
 class Engine:
-    def __init__(self, db: Database, clock: Clock | None = None) -> None:
+    def __init__(
+        self, db: Database, clock: Clock | None = None, limits: refusals.Limits | None = None
+    ) -> None:
         self.db = db
         self.clock = clock or SystemClock()
+        self.limits = limits or refusals.Limits()
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -158,11 +166,19 @@ class Engine:
         actor: Actor,
         data: Mapping[str, Any] | None,
         expected_version: int,
+        confirmation: str | None = None,
     ) -> ActionResult:
-        """Fire ``trigger`` on the case for ``actor`` with ``data``; see the module docstring."""
+        """Fire ``trigger`` on the case for ``actor`` with ``data``; see the module docstring.
+
+        ``confirmation`` is the person's password asked again; an interface that asks it
+        passes it, and for a decision it is then checked here, after everything else, so
+        the answer is the same for a right and a wrong password until the action itself
+        would go through."""
         try:
             return self._write(
-                lambda s: self._advance(s, case_id, trigger, actor, data, expected_version)
+                lambda s: self._advance(
+                    s, case_id, trigger, actor, data, expected_version, confirmation
+                )
             )
         except FpicError as refusal:
             self._log_refusal(case_id, trigger, actor, refusal, expected_version)
@@ -176,6 +192,7 @@ class Engine:
         actor: Actor,
         data: Mapping[str, Any] | None,
         expected_version: int,
+        confirmation: str | None = None,
     ) -> ActionResult:
         require_active(session, actor)
         case = self._lock_case(session, case_id, actor)
@@ -194,6 +211,8 @@ class Engine:
         reasons = evaluate(ctx)
         if reasons:
             raise GuardRefused(*reasons)
+        if confirmation is not None and trigger.effect in CONFIRMED_EFFECTS:
+            self._confirm(session, actor, confirmation, now)
         from_stage = case.stage
         if trigger.changes_stage:
             template.fire(case, trigger.name)
@@ -389,6 +408,26 @@ class Engine:
             raise _no_case(case_id)
         return case
 
+    def _confirm(self, session: Session, actor: Actor, password: str, now: datetime) -> None:
+        """The password asked again, under the sign-in throttle of the person's name (only
+        for a decision, so other actions gain no statement)."""
+        from fpic.registry import check_password  # fpic.registry builds on the engine
+
+        if refusals.credentials_throttled(session, actor.username, now, self.limits):
+            raise Throttled(
+                Reason(
+                    "password_throttled",
+                    N_("Too many wrong passwords for this account; wait %(minutes)s minutes."),
+                    {"minutes": int(refusals.THROTTLE_WINDOW.total_seconds() // 60)},
+                )
+            )
+        user = session.get(User, actor.user_id)  # already read by require_active
+        if user is None or not check_password(user, password):
+            raise WrongConfirmation(
+                "password",
+                Reason("wrong_password", N_("Your password is not right."), {"field": "password"}),
+            )
+
     def _log_refusal(
         self,
         case_id: int | None,
@@ -397,46 +436,191 @@ class Engine:
         refusal: FpicError,
         expected_version: int | None,
     ) -> None:
-        """Write the refused attempt and its reasons to the trail, in its own transaction."""
-        data = {
+        """The engine's own refusals, recorded like every other (``record_refusal``)."""
+        data: dict[str, Any] = {
             "error": refusal.code,
             "reasons": [_json_safe(r.as_data()) for r in refusal.reasons],
             "version_seen": expected_version,
         }
-        action = printable(action, 60)
+        if isinstance(refusal, WrongConfirmation):
+            # a failed credential check, counted by the sign-in throttle under this name
+            data["trigger"] = printable(action, 60)
+            action = "confirm_password"
+        self.record_refusal(
+            actor,
+            action,
+            data,
+            case_id=case_id,
+            throttled=isinstance(refusal, Throttled),
+        )
 
-        def log(session: Session) -> None:
-            case = None
-            if case_id is not None and not isinstance(refusal, NotFound):
-                case = session.execute(
-                    select(Case).where(Case.id == case_id).with_for_update()
-                ).scalar_one_or_none()
-            if case is None:
-                data["case_id"] = case_id if isinstance(case_id, int) else None
-                self.record_system_event(
-                    session, actor.username, actor.role, action[:60], data, outcome="refused"
-                )
-                return
-            audit.append(
-                session,
-                chain=audit.case_chain(case.id),
-                at=self.clock.now(),
-                actor=actor.username,
-                role=actor.role,
-                action=action[:60],
-                outcome="refused",
-                case_id=case.id,
-                from_stage=case.stage,
-                to_stage=case.stage,
-                data=data,
-            )
+    # --- refusals: the one place that decides how a refused attempt is recorded -------------
 
+    def record_refusal(
+        self,
+        actor: Actor | None,
+        action: str,
+        data: dict[str, Any],
+        *,
+        case_id: int | None = None,
+        name: str | None = None,
+        throttled: bool = False,
+        session: Session | None = None,
+    ) -> None:
+        """Record a refused attempt, wherever it was decided (engine, web, sign-in).
+
+        Where: a signed-in person's refusal on the case's chain when they may see the case
+        ``case_id``, otherwise on the system chain (with ``case_id`` in its data); an
+        anonymous one (``actor`` None, ``name`` the user name typed, if any) on the access
+        chain. How: one event each, up to the limits per address and per account in a window
+        (fpic/refusals.py); beyond them, and for ``throttled`` tries (which were not even
+        checked), counted into one ``refused_repeatedly`` event per chain and window, written
+        once the window has ended. Nothing is dropped, and a flood grows the trail with the
+        number of windows, not of requests.
+
+        In its own transaction, unless ``session`` is given (then in the caller's, who closes
+        ended windows before opening it: on SQLite a second writer would wait for the first)."""
+        origin = refusals.origin()
+        origin.recorded = True
+
+        def work(s: Session) -> None:
+            self._record_refusal(
+                s, origin.address, actor, printable(action, 60), dict(data), case_id, name,
+                throttled,
+            )  # fmt: skip
+
+        if session is not None:
+            work(session)
+            return
+        self.close_refusal_windows()
         try:
-            with self.db.write_session() as session, session.begin():
-                log(session)
+            with self.db.write_session() as own, own.begin():
+                work(own)
         except OperationalError as exc:
             if not _is_lock_timeout(exc):
                 raise
+
+    def _record_refusal(
+        self,
+        session: Session,
+        address: str | None,
+        actor: Actor | None,
+        action: str,
+        data: dict[str, Any],
+        case_id: int | None,
+        name: str | None,
+        throttled: bool,
+    ) -> None:
+        now = self.clock.now()
+        case = None
+        if actor is None:
+            chain, who, role = audit.ACCESS_CHAIN, name or "-", "anonymous"
+        else:
+            who, role = actor.username, actor.role
+            if case_id is not None:
+                # the case row first: the lock every writer of its chain takes
+                case = session.execute(
+                    select(Case).where(Case.id == case_id).with_for_update()
+                ).scalar_one_or_none()
+                if case is not None and not can_read_case(actor, case):
+                    case = None
+            if case is None:
+                chain = audit.SYSTEM_CHAIN
+                data["case_id"] = case_id if isinstance(case_id, int) else None
+            else:
+                chain = audit.case_chain(case.id)
+        over = throttled
+        by_address = False
+        if address:
+            by_address = refusals.bump(session, f"addr:{address}", now) > self.limits.address
+            if action in refusals.THROTTLED_ACTIONS and not throttled:
+                refusals.bump(session, f"signin:{address}", now)
+        if actor is not None:
+            over |= refusals.bump(session, f"user:{who}", now) > self.limits.account
+        over |= by_address
+        if over:
+            # an anonymous flood is counted under the address, not each name it typed, so
+            # spraying names cannot grow the trail either
+            summary_actor = "-" if actor is None and by_address else who
+            refusals.bump(
+                session, f"sum:{chain} {summary_actor} {role}", now,
+                chain=chain, actor=summary_actor[:80], actor_role=role,
+                case_id=case.id if case is not None else None,
+            )  # fmt: skip
+            return
+        audit.append(
+            session,
+            chain=chain,
+            at=now,
+            actor=who,
+            role=role,
+            action=action,
+            outcome="refused",
+            case_id=case.id if case is not None else None,
+            from_stage=case.stage if case is not None else None,
+            to_stage=case.stage if case is not None else None,
+            data=data,
+        )
+
+    def close_refusal_windows(self) -> int:
+        """Write a ``refused_repeatedly`` event for every counted window that has ended;
+        returns how many. Runs before each refusal and sign-in (a command for quiet systems is
+        left to do). Each window in its own transaction, claimed by
+        one conditional UPDATE, so two workers never write one twice nor deadlock."""
+        now = self.clock.now()
+        with self.db.read_session() as session:
+            due = session.execute(
+                select(RefusalWindow.key, RefusalWindow.window_start).where(
+                    RefusalWindow.recorded.is_(False),
+                    RefusalWindow.window_end <= audit.format_time(now),
+                )
+            ).all()
+        written = 0
+        for key, start in due:
+            try:
+                with self.db.write_session() as session, session.begin():
+                    written += self._close_window(session, key, start)
+            except OperationalError as exc:
+                if not _is_lock_timeout(exc):
+                    raise  # busy: the next refusal or sign-in writes it
+        return written
+
+    def _close_window(self, session: Session, key: str, start: str) -> int:
+        claimed = session.execute(
+            update(RefusalWindow)
+            .where(
+                RefusalWindow.key == key,
+                RefusalWindow.window_start == start,
+                RefusalWindow.recorded.is_(False),
+            )
+            .values(recorded=True)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not claimed:
+            return 0  # another worker wrote it
+        row = session.get(RefusalWindow, (key, start))
+        assert row is not None
+        assert row.chain is not None
+        case = None
+        if row.case_id is not None:
+            case = session.execute(
+                select(Case).where(Case.id == row.case_id).with_for_update()
+            ).scalar_one()
+        audit.append(
+            session,
+            chain=row.chain,
+            at=self.clock.now(),
+            actor=row.actor or "-",
+            role=row.actor_role or "anonymous",
+            action="refused_repeatedly",
+            outcome="refused",
+            case_id=row.case_id,
+            from_stage=case.stage if case is not None else None,
+            to_stage=case.stage if case is not None else None,
+            data={"count": row.count, "window_start": row.window_start,
+                  "window_end": row.window_end},
+        )  # fmt: skip
+        return 1
 
 
 def _trigger_named(template: Template, name: str) -> Trigger:

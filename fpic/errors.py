@@ -28,6 +28,13 @@ class NotPermitted(FpicError):
     code = "not_permitted"
 
 
+class Throttled(NotPermitted):
+    """Too many refused tries: this one was not even checked. Never counted as a failure
+    itself, so waiting always ends the lock-out."""
+
+    code = "throttled"
+
+
 class GuardRefused(FpicError):
     """An FPIC rule (a guard) forbids the action now."""
 
@@ -67,6 +74,11 @@ class InvalidData(FpicError):
     def __init__(self, field: str, reason: Reason) -> None:
         self.field = field
         super().__init__(reason)
+
+
+class WrongConfirmation(InvalidData):
+    """The password asked again before a weighty act was not the person's: checked only once
+    the action itself would go through, and counted like a failed sign-in."""
 
 
 class TemplateError(FpicError):

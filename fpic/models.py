@@ -643,3 +643,33 @@ class ChainHead(Base):
     chain: Mapped[str] = mapped_column(String(40), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class RefusalWindow(Base):
+    """Refused attempts counted per address or account and fixed window (fpic/refusals.py).
+
+    Counter rows (``chain`` NULL) hold how many refusals came from one address or account in a
+    window, so every worker and machine sharing the database applies the same limits. Summary
+    rows (``chain`` set) count the refusals beyond a limit that were not recorded one by one;
+    each becomes one ``refused_repeatedly`` event on ``chain`` once its window has ended. A
+    working table, not the trail: rows are only added and counted up.
+    """
+
+    __tablename__ = "refusal_windows"
+    __table_args__ = (
+        #: the summaries still to be written, found without reading the counters
+        Index("ix_refusal_windows_open", "recorded", "window_end"),
+    )
+
+    #: "addr:<address>", "user:<name>", "signin:<address>", or "sum:<chain> <actor> <role>"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    #: the window as the trail's timestamp text (audit.format_time), so it sorts and compares
+    window_start: Mapped[str] = mapped_column(String(32), primary_key=True)
+    window_end: Mapped[str] = mapped_column(String(32))
+    count: Mapped[int] = mapped_column(Integer)
+    chain: Mapped[str | None] = mapped_column(String(40), default=None)
+    actor: Mapped[str | None] = mapped_column(String(80), default=None)
+    actor_role: Mapped[str | None] = mapped_column(String(20), default=None)
+    case_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: counters are born recorded; a summary once its event is on the trail
+    recorded: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -32,7 +32,7 @@ def _business_rows(world: World) -> dict[str, int]:
     counts = {}
     with world.db.read_session() as session:
         for table in Base.metadata.sorted_tables:
-            if table.name in ("trail_events", "chain_heads", "alembic_version"):
+            if table.name in ("trail_events", "chain_heads", "alembic_version", "refusal_windows"):
                 continue
             counts[table.name] = session.scalar(select(func.count()).select_from(table))
     return counts

@@ -932,7 +932,12 @@ def _business_rows(world: World) -> dict[str, int]:
     counts = {}
     with world.db.read_session() as session:
         for table in Base.metadata.sorted_tables:
-            if table.name not in ("trail_events", "chain_heads", "alembic_version"):
+            if table.name not in (
+                "trail_events",
+                "chain_heads",
+                "alembic_version",
+                "refusal_windows",
+            ):
                 counts[table.name] = session.scalar(select(func.count()).select_from(table))
     return counts
 

@@ -31,6 +31,7 @@ from fpic.permissions import (
     trigger_refusals,
 )
 from fpic.process import Template, Trigger, shipped_templates
+from fpic.refusals import Limits
 from tests.factories import (
     CHEAP_HASHER,
     MAIN_PATHS,
@@ -206,6 +207,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     world = make_world(f"sqlite:///{tmp_path_factory.mktemp('roles') / 'fpic.sqlite3'}")
     home = world.add_community("ayllu-qollana", ["qu", "es"])
     neighbour = world.add_community("jach-a-marka-machaqa", ["ay", "es"], reps=1)
+    # one outsider tries every trigger of both templates in one frozen minute, and each
+    # refusal must be its own event here: the flood limits are tested in tests/test_refusals.py
+    world.engine.limits = Limits(account=100_000)
     yield Site(world, home, neighbour)
     world.db.dispose()
 
@@ -214,7 +218,12 @@ def _business_rows(world: World) -> dict[str, int]:
     counts = {}
     with world.db.read_session() as session:
         for table in Base.metadata.sorted_tables:
-            if table.name not in ("trail_events", "chain_heads", "alembic_version"):
+            if table.name not in (
+                "trail_events",
+                "chain_heads",
+                "alembic_version",
+                "refusal_windows",
+            ):
                 counts[table.name] = session.scalar(select(func.count()).select_from(table))
     return counts
 

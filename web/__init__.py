@@ -42,9 +42,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     database = Database(app.config["DATABASE_URL"])
     app.extensions["fpic"] = Engine(database, app.config["FPIC_CLOCK"] or SystemClock())
 
-    from web import auth, errors, i18n, security
+    from web import auth, errors, i18n, refusals, security
     from web.extensions import csrf, login_manager
 
+    refusals.init_app(app)  # first: the origin must be known when CSRF refuses a request
     csrf.init_app(app)
     login_manager.init_app(app)
     i18n.init_app(app)

@@ -29,7 +29,9 @@ from fpic import accounts
 from fpic.accounts import actor_for_session, sign_in, sign_out
 from fpic.actors import Actor
 from fpic.errors import InvalidData, NotPermitted
+from fpic.i18n import N_, Reason
 from fpic.permissions import PERMISSIONS, allows
+from web import refusals
 from web.context import engine
 from web.extensions import login_manager
 from web.i18n import reason_text
@@ -74,8 +76,11 @@ def requires(permission: str) -> Callable[[F], F]:
         def guarded(*args: Any, **kwargs: Any) -> Any:
             if permission != PUBLIC:
                 if not current_user.is_authenticated:
+                    if request.method not in refusals.READS:  # a write refused: recorded
+                        refusals.record("sign_in_required")
                     return login_manager.unauthorized()
                 if not allows(current_user.actor, permission):
+                    refusals.record("not_permitted", [_permission_reason(permission)])
                     abort(403)
             return view(*args, **kwargs)
 
@@ -83,6 +88,14 @@ def requires(permission: str) -> Callable[[F], F]:
         return guarded  # type: ignore[return-value]
 
     return decorate
+
+
+def _permission_reason(permission: str) -> Reason:
+    return Reason(
+        "permission_denied",
+        N_("Your role may not use this page (%(permission)s)."),
+        {"permission": permission},
+    )
 
 
 class SignInForm(FlaskForm):

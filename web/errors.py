@@ -18,9 +18,12 @@ from fpic.errors import (
     NotFound,
     NotPermitted,
     StaleCase,
+    Throttled,
 )
+from web import refusals
 
 STATUS = {
+    Throttled: 429,  # before NotPermitted, which it is a kind of
     NotFound: 404,
     NotPermitted: 403,
     InvalidData: 400,
@@ -61,6 +64,9 @@ def error_page(status: int, reasons: Any = (), detail: str | None = None) -> tup
 def init_app(app: Flask) -> None:
     @app.errorhandler(FpicError)
     def engine_refusal(error: FpicError) -> tuple[str, int]:
+        # refused by the engine outside an action (reading a case one may not see): recorded
+        # here; an action's refusal the engine recorded itself, and is not recorded twice
+        refusals.record(error.code, error.reasons)
         return error_page(status_of(error), error.reasons)
 
     @app.errorhandler(HTTPException)
@@ -68,6 +74,7 @@ def init_app(app: Flask) -> None:
         if error.code is None or error.code < 400:
             return error
         if error.code == 400 and "CSRF" in (error.description or ""):
+            refusals.record("csrf_failed")
             return error_page(
                 400,
                 detail=_(

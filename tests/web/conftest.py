@@ -137,7 +137,8 @@ def table_rows(html: str) -> list[list[str]]:
 
 def snapshot(world: World) -> dict[str, int]:
     """What a write would change: every domain table's rows, the "done" events on the trail,
-    case versions and active accounts (refused attempts and sessions are left out)."""
+    case versions and active accounts (refused attempts, their counters and sessions are left
+    out)."""
     from sqlalchemy import func, select
 
     from fpic.models import Base, Case, TrailEvent, User
@@ -145,7 +146,7 @@ def snapshot(world: World) -> dict[str, int]:
     counts: dict[str, int] = {}
     with world.db.read_session() as db:
         for name, table in Base.metadata.tables.items():
-            if name not in ("trail_events", "chain_heads", "user_sessions"):
+            if name not in ("trail_events", "chain_heads", "user_sessions", "refusal_windows"):
                 counts[name] = db.scalar(select(func.count()).select_from(table)) or 0
         counts["trail_done"] = (
             db.scalar(select(func.count()).where(TrailEvent.outcome == "done")) or 0

@@ -504,7 +504,8 @@ def test_only_sign_in_enrolment_sign_out_and_the_language_switch_are_public(matr
 
 
 def _everything(world: World) -> dict[str, int]:
-    """A snapshot that also counts refused attempts and sessions: CSRF refusals write nothing."""
+    """A snapshot that also counts refused attempts and sessions: a CSRF refusal writes its
+    refused event and nothing else."""
     counts = snapshot(world)
     with world.db.read_session() as db:
         counts["trail_all"] = db.scalar(select(func.count()).select_from(TrailEvent)) or 0
@@ -580,7 +581,7 @@ CSRF_POSTS = {
 
 
 @pytest.mark.parametrize("name", sorted(CSRF_POSTS))
-def test_a_post_without_csrf_token_is_refused_and_writes_nothing(
+def test_a_post_without_csrf_token_is_refused_recorded_and_writes_nothing_else(
     name, app, browser, signed_in, world, case_at_decision
 ):
     username, url, data = CSRF_POSTS[name]
@@ -592,6 +593,11 @@ def test_a_post_without_csrf_token_is_refused_and_writes_nothing(
     response = client.post(target, data=data(world, case_at_decision))
     assert response.status_code == 400
     assert "The form expired or was not sent from this site" in response.text
-    assert _everything(world) == before
+    assert _everything(world) == {**before, "trail_all": before["trail_all"] + 1}
+    with world.db.read_session() as db:
+        last = db.scalars(select(TrailEvent).order_by(TrailEvent.id.desc())).first()
+    assert last is not None
+    assert (last.outcome, last.actor) == ("refused", username or "-")
+    assert '"error":"csrf_failed"' in last.data
     if username:  # the session was not ended either
         assert client.get("/").status_code == 200
