@@ -4,9 +4,12 @@ and the one check every redirect to a target the client chose goes through."""
 from __future__ import annotations
 
 import unicodedata
-from urllib.parse import unquote, urlsplit
+from typing import IO, Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from flask import Flask, Response, request, url_for
+from flask import Flask, Request, Response, request, url_for
+from werkzeug.exceptions import BadRequest
+from werkzeug.formparser import FormDataParser
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -15,7 +18,44 @@ CSP = (
 )
 
 
+class InvalidText(BadRequest):
+    """A form whose text is not valid UTF-8: refused rather than silently repaired."""
+
+    description = "The form holds text that is not valid UTF-8."
+
+
+class StrictFormParser(FormDataParser):
+    """Werkzeug's form parser, but invalid UTF-8 is refused: by default it re-quotes bad
+    bytes in a URL-encoded form ("%FF" arrives as those three characters) and replaces them
+    with U+FFFD in a multipart one, so what is stored is not what was sent."""
+
+    def _parse_urlencoded(
+        self, stream: IO[bytes], mimetype: str, content_length: int | None, options: Any
+    ) -> Any:
+        try:
+            items = parse_qsl(stream.read().decode(), keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            raise InvalidText() from None  # not a ValueError, which the parser would swallow
+        return stream, self.cls(items), self.cls()
+
+    def _parse_multipart(
+        self, stream: IO[bytes], mimetype: str, content_length: int | None, options: Any
+    ) -> Any:
+        stream, form, files = super()._parse_multipart(stream, mimetype, content_length, options)
+        # the multipart parser has already replaced bad bytes with U+FFFD; no form of fpic
+        # is multipart, and a name or text holding U+FFFD is broken text either way
+        if any("\ufffd" in value for _name, value in form.items(multi=True)):
+            raise InvalidText()
+        return stream, form, files
+
+
+class StrictRequest(Request):
+    form_data_parser_class = StrictFormParser
+
+
 def init_app(app: Flask) -> None:
+    app.request_class = StrictRequest
+
     @app.after_request
     def headers(response: Response) -> Response:
         response.headers.setdefault("Content-Security-Policy", CSP)
@@ -39,7 +79,7 @@ def _unsafe_character(c: str) -> bool:
 
 def _decoded(text: str) -> str:
     """``text`` percent-decoded until it no longer changes (so %252F is judged as /)."""
-    for _ in range(4):
+    for _round in range(4):
         decoded = unquote(text)
         if decoded == text:
             break
