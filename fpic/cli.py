@@ -486,16 +486,20 @@ def serve(ctx: Context, host: str, port: int, workers: int, with_demo: bool) -> 
 
     from gunicorn.app.base import BaseApplication
 
+    # production unless the environment says otherwise (Secure cookies, a secret key that
+    # must be given), as under gunicorn; only the demo keeps development conveniences
+    mode = os.environ.get("FPIC_ENV") or ("development" if with_demo else "production")
+    os.environ["FPIC_ENV"] = mode
+    if not os.environ.get("FPIC_SECRET_KEY"):
+        if mode == "production":
+            raise click.ClickException(_("FPIC_SECRET_KEY must be set in production."))
+        # one key for every worker of this run, so a session works whichever worker answers
+        os.environ["FPIC_SECRET_KEY"] = secrets.token_hex(32)
     upgrade(ctx.db.engine)
     if with_demo:
         click.get_current_context().invoke(demo, quiet=True)
     if ctx.url:
         os.environ["FPIC_DATABASE_URL"] = ctx.url
-    if not os.environ.get("FPIC_SECRET_KEY"):
-        if os.environ.get("FPIC_ENV") == "production":
-            raise click.ClickException(_("FPIC_SECRET_KEY must be set in production."))
-        # one key for every worker of this run, so a session works whichever worker answers
-        os.environ["FPIC_SECRET_KEY"] = secrets.token_hex(32)
 
     from web import create_app
 
@@ -509,6 +513,14 @@ def serve(ctx: Context, host: str, port: int, workers: int, with_demo: bool) -> 
         def load(self) -> Any:
             return create_app()
 
+    if mode != "production":
+        click.echo(
+            _(
+                "Development mode: session cookies are not marked Secure and the secret key "
+                "lasts only this run. Fine for the demo; for real data run without --demo "
+                "(production is the default) and set FPIC_SECRET_KEY."
+            )
+        )
     click.echo(_("fpic is running at %(url)s (Ctrl+C stops it)", url=f"http://{host}:{port}/"))
     Server().run()
 

@@ -97,7 +97,7 @@ def parse_grievance(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[s
         "channel": f.choice("channel", GRIEVANCE_CHANNELS),
         "anonymous": f.flag("anonymous"),
         "confidential": f.flag("confidential"),
-        "complainant": f.short("complainant", required=False),
+        "complainant": f.name("complainant", required=False),
         "language": f.language("language"),
         "text": f.text("text"),
         "received_on": f.day("received_on"),

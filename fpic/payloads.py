@@ -21,6 +21,21 @@ MAX_ITEMS = 200
 LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
 _ALLOWED_CONTROLS = {"\n", "\r", "\t"}
+#: the dates a person can mean for a meeting, a disclosure, a decision, a grievance or a
+#: mandate: none of them happened before 1900, and a date after 2199 is a slip of the keyboard
+#: (one near year 9999 would also overflow the date arithmetic of deadlines and filters)
+EARLIEST_DAY = date(1900, 1, 1)
+LATEST_DAY = date(2199, 12, 31)
+#: the largest id a row can have: ids are INTEGER columns, which PostgreSQL holds in 32 bits
+#: (SQLite in 64); a larger number names no row and must not reach the database driver
+MAX_ID = 2**31 - 1
+#: bidi controls (embeddings, overrides, isolates, marks) and zero-width characters: invisible
+#: in a name, they make it show as another one (a right-to-left override turns "Ana" + U+202E
+#: + "nirom" into "Ana" + "morin") or make two names that look the same differ
+INVISIBLE_IN_NAMES = frozenset(
+    "\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2066\u2067\u2068\u2069\ufeff"
+)
 
 
 class Fields:
@@ -64,6 +79,14 @@ class Fields:
     def short(self, key: str, required: bool = True) -> str | None:
         return self.text(key, required, MAX_SHORT)
 
+    def name(self, key: str, required: bool = True) -> str | None:
+        """A person's, community's or project's name: short text without the invisible
+        characters that can make one name pass for another."""
+        value = self.short(key, required)
+        if value is not None:
+            refuse_invisible(self.prefix + key, value)
+        return value
+
     def language(self, key: str, required: bool = True) -> str | None:
         value = self.short(key, required)
         if value is not None and not LANGUAGE_TAG.match(value):
@@ -102,14 +125,23 @@ class Fields:
         value = self._raw(key, required)
         if value is None:
             return None
-        if isinstance(value, date):
-            return value.isoformat()
-        if not isinstance(value, str):
+        if isinstance(value, str):
+            try:
+                value = date.fromisoformat(value.strip())
+            except ValueError:
+                raise invalid(
+                    self.prefix + key, N_("%(field)s must be a date (YYYY-MM-DD).")
+                ) from None
+        if not isinstance(value, date):
             raise invalid(self.prefix + key, N_("%(field)s must be a date (YYYY-MM-DD)."))
-        try:
-            return date.fromisoformat(value.strip()).isoformat()
-        except ValueError:
-            raise invalid(self.prefix + key, N_("%(field)s must be a date (YYYY-MM-DD).")) from None
+        if not EARLIEST_DAY <= value <= LATEST_DAY:
+            raise invalid(
+                self.prefix + key,
+                N_("%(field)s must be a date between %(earliest)s and %(latest)s."),
+                earliest=EARLIEST_DAY.isoformat(),
+                latest=LATEST_DAY.isoformat(),
+            )
+        return value.isoformat()
 
     def integer(
         self, key: str, required: bool = True, minimum: int = 0, maximum: int = 1_000_000
@@ -166,7 +198,7 @@ class Fields:
         for item in value:
             if isinstance(item, str) and item.isdigit():
                 item = int(item)
-            if isinstance(item, bool) or not isinstance(item, int):
+            if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item <= MAX_ID:
                 raise invalid(self.prefix + key, N_("%(field)s must be a list of whole numbers."))
             numbers.append(item)
         return list(dict.fromkeys(numbers))
@@ -204,6 +236,18 @@ def clean_text(key: str, value: str, max_length: int) -> str:
             key, N_("%(field)s is too long (at most %(max)s characters)."), max=max_length
         )
     return value
+
+
+def refuse_invisible(key: str, value: str) -> None:
+    """Refuse a name holding bidi controls or zero-width characters (see INVISIBLE_IN_NAMES)."""
+    if any(c in INVISIBLE_IN_NAMES for c in value):
+        raise invalid(
+            key,
+            N_(
+                "%(field)s holds invisible characters (such as a right-to-left override or a "
+                "zero-width space) that can make a name look like another; type it without them."
+            ),
+        )
 
 
 def printable(value: object, max_length: int) -> str:

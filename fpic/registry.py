@@ -83,7 +83,7 @@ def add_community(engine: Engine, actor: Actor, data: dict[str, Any]) -> int:
     f = Fields(data, {"slug", "name", "region", "country", "institution", "content_languages"})
     values = {
         "slug": f.short("slug"),
-        "name": f.short("name"),
+        "name": f.name("name"),
         "region": f.short("region"),
         "country": f.short("country"),
         "institution": f.short("institution"),
@@ -158,12 +158,15 @@ def record_mandate(
     """Record the community's resolution mandating a representative (a new one, by ``name``,
     or one already registered). The mandate is pending until someone independent of the
     proponent confirms it (:func:`confirm_mandate`)."""
+    dates = {"resolved_on": resolved_on, "valid_from": valid_from, "valid_until": valid_until}
     f = Fields(
-        {"granted_by": granted_by, "evidence": evidence, "name": name, "gender": gender},
-        {"granted_by", "evidence", "name", "gender"},
+        {"granted_by": granted_by, "evidence": evidence, "name": name, "gender": gender, **dates},
+        {"granted_by", "evidence", "name", "gender", *dates},
     )
+    for key in dates:
+        f.day(key)  # the same bounds as every other date a person types
     body, minuted = f.short("granted_by"), f.text("evidence")
-    new_name = f.short("name", required=representative_id is None)
+    new_name = f.name("name", required=representative_id is None)
     clean_gender = f.choice("gender", GENDERS)
     if valid_until < valid_from:
         raise invalid("valid_until", N_("%(field)s must not be before the start of the mandate."))
@@ -290,7 +293,7 @@ def add_project(engine: Engine, actor: Actor, data: dict[str, Any]) -> int:
         },
     )
     values: dict[str, Any] = {
-        "name": f.short("name"),
+        "name": f.name("name"),
         "proponent": f.short("proponent"),
         "description": f.text("description", required=False) or "",
         "phases": f.str_list("phases", required=False),
@@ -404,10 +407,11 @@ def add_user(
         {"username": username, "role": role, "display_name": display_name},
         {"username", "role", "display_name"},
     )
-    name, clean_role = f.short("username"), f.choice("role", ROLES)
+    # the invisible-character check first, so its message says what is wrong with the name
+    name, clean_role = f.name("username"), f.choice("role", ROLES)
     if not SLUG.match(name or ""):
         raise invalid("username", N_("%(field)s may hold lower-case letters, digits, - and _."))
-    shown = f.short("display_name", required=False) or name
+    shown = f.name("display_name", required=False) or name
     if (clean_role == "representative") != (representative_id is not None):
         raise invalid(
             "representative_id",

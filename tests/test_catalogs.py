@@ -113,3 +113,85 @@ def test_message_template_is_up_to_date(tmp_path):
         f"run `make i18n-update`: new {sorted(map(str, wanted - shipped))[:5]}, "
         f"gone {sorted(map(str, shipped - wanted))[:5]}"
     )
+
+
+# --- compiled catalogs are trusted HTML, so they live where only this user writes ------------
+
+PLANTED = '<img src=x onerror="alert(1)">'
+
+
+def _plant(directory: Path) -> None:
+    """A Spanish catalog translating "Sign in" to HTML, as another local user could write it."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.mofile import write_mo
+
+    planted = Catalog(locale="es")
+    planted.add("Sign in", PLANTED)
+    mo = directory / "es" / "LC_MESSAGES" / "messages.mo"
+    mo.parent.mkdir(parents=True, exist_ok=True)
+    with mo.open("wb") as handle:
+        write_mo(handle, planted)
+
+
+def _sign_in_in_spanish(directory: Path) -> str:
+    from babel.support import Translations
+
+    return Translations.load(str(directory), ["es"], "messages").gettext("Sign in")
+
+
+@pytest.fixture
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache
+
+
+def test_a_catalog_planted_in_the_old_shared_location_is_not_used(own_cache: Path):
+    import hashlib
+    import tempfile
+
+    from fpic.catalogs import compiled_directory
+
+    # where fpic used to compile: a name anyone could compute from the shipped .po files
+    digest = hashlib.sha256()
+    for po in sorted(TRANSLATIONS.glob("*/LC_MESSAGES/*.po")):
+        digest.update(po.relative_to(TRANSLATIONS).as_posix().encode())
+        digest.update(po.read_bytes())
+    old = Path(tempfile.gettempdir()) / f"fpic-catalogs-{digest.hexdigest()[:16]}"
+    try:
+        _plant(old)
+        compiled = compiled_directory(TRANSLATIONS)
+        assert not compiled.is_relative_to(old)
+        assert _sign_in_in_spanish(compiled) == "Iniciar sesión"
+    finally:
+        import shutil
+
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def test_catalogs_compile_into_a_directory_only_this_user_can_write(own_cache: Path):
+    import os
+    import stat
+
+    from fpic.catalogs import compiled_directory
+
+    compiled = compiled_directory(TRANSLATIONS)
+    assert compiled.is_relative_to(own_cache)
+    for directory in (own_cache / "fpic-catalogs", compiled):
+        info = directory.lstat()
+        assert info.st_uid == os.geteuid()
+        assert stat.S_IMODE(info.st_mode) & 0o077 == 0, oct(info.st_mode)
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o775, 0o757])
+def test_a_cache_directory_others_can_write_is_not_trusted(own_cache: Path, mode: int):
+    from fpic.catalogs import compiled_directory
+
+    shared = own_cache / "fpic-catalogs"
+    shared.mkdir(parents=True)
+    for name in ("", *(p.name for p in shared.iterdir())):
+        _plant(shared / name)
+    shared.chmod(mode)
+    compiled = compiled_directory(TRANSLATIONS)
+    assert not compiled.is_relative_to(shared)
+    assert _sign_in_in_spanish(compiled) == "Iniciar sesión"

@@ -22,7 +22,7 @@ def url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'cli.sqlite3'}"
 
 
-def run(url: str, *args: str, input: str | None = None, env: dict[str, str] | None = None):
+def run(url: str, *args: str, input: str | None = None, env: dict[str, str | None] | None = None):
     return CliRunner().invoke(main, ["--database-url", url, *args], input=input, env=env)
 
 
@@ -240,3 +240,51 @@ def test_serve_demo_seeds_and_serves_as_the_quick_start_says(tmp_path: Path):
     with db.read_session() as session:
         assert session.scalar(select(func.count()).select_from(User)) >= 8
     db.dispose()
+
+
+# --- fpic serve runs in production unless it is the demo (issue #13) -----------------------
+
+SERVE_ENV = ("FPIC_ENV", "FPIC_SECRET_KEY", "FPIC_DATABASE_URL")
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The app each ``fpic serve`` would hand to gunicorn, built but not run."""
+    from gunicorn.app.base import BaseApplication
+
+    apps: list = []
+    monkeypatch.setattr(BaseApplication, "run", lambda self: apps.append(self.load()))
+    for name in SERVE_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return apps
+
+
+def _serve(url: str, *args: str, **env: str):
+    # every variable serve may set is named, so CliRunner puts each back afterwards
+    wanted: dict[str, str | None] = {name: None for name in SERVE_ENV}
+    return run(url, "serve", *args, env={**wanted, **env})
+
+
+def test_serve_without_demo_runs_in_production_with_secure_cookies(url, served):
+    result = _serve(url, FPIC_SECRET_KEY="k" * 64)
+    assert result.exit_code == 0, result.output
+    [app] = served
+    assert app.config["FPIC_ENV"] == "production"
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert "Development mode" not in result.output
+
+
+def test_serve_without_demo_or_secret_key_stops_with_a_message(url, served):
+    result = _serve(url)
+    assert result.exit_code != 0
+    assert "FPIC_SECRET_KEY must be set in production." in result.output
+    assert served == []
+
+
+def test_the_demo_keeps_development_conveniences_and_says_so(url, served):
+    result = _serve(url, "--demo")
+    assert result.exit_code == 0, result.output
+    [app] = served
+    assert app.config["FPIC_ENV"] == "development"
+    assert app.config["SESSION_COOKIE_SECURE"] is False
+    assert "Development mode: session cookies are not marked Secure" in result.output

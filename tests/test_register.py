@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+import unicodedata
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -452,3 +453,71 @@ def test_nobody_assesses_any_grievance_that_names_them(world, community):
         world.act(case_id, "assess_grievance", world.liaison, assessment)
     assert _codes(caught.value) == {"assessor_concerned"}
     world.act(case_id, "assess_grievance", community.rep_actors[1], assessment)
+
+
+# --- names and dates a person types (issue #13) ---------------------------------------------
+
+INVISIBLE = {
+    "right-to-left override": "Ana\u202enirom",
+    "left-to-right embedding": "Ana\u202aMorin\u202c",
+    "isolate": "Ana \u2067Morin\u2069",
+    "right-to-left mark": "Ana\u200fMorin",
+    "Arabic letter mark": "Ana\u061cMorin",
+    "zero-width space": "Ana\u200bMorin",
+    "zero-width joiner": "Ana\u200dMorin",
+    "word joiner": "Ana\u2060Morin",
+    "byte order mark": "\ufeffAna Morin",
+}
+INVISIBLE_MESSAGE = "holds invisible characters"
+
+
+def _invisible(name: str) -> str:
+    return next(c for c in name if unicodedata.category(c) == "Cf")
+
+
+@pytest.mark.parametrize("name", INVISIBLE.values(), ids=INVISIBLE.keys())
+def test_names_with_bidi_controls_or_zero_width_characters_are_refused(world, community, name):
+    """A right-to-left override or a zero-width space lets one name pass for another."""
+    with pytest.raises(InvalidData) as caught:
+        add_user(world.engine, world.admin, username="amorin", role="auditor", display_name=name)
+    assert caught.value.field == "display_name"
+    assert INVISIBLE_MESSAGE in caught.value.reasons[0].message
+    with pytest.raises(InvalidData) as caught:
+        add_user(world.engine, world.admin, username=f"am{_invisible(name)}orin", role="auditor")
+    assert caught.value.field == "username"
+    assert INVISIBLE_MESSAGE in caught.value.reasons[0].message
+    with pytest.raises(InvalidData) as caught:
+        record_mandate(
+            world.engine, community.rep_actors[0], community.id, name=name, **_resolution(world)
+        )
+    assert caught.value.field == "name"
+    assert INVISIBLE_MESSAGE in caught.value.reasons[0].message
+    assert _count(world, Representative) == len(community.rep_actors)
+
+
+def test_names_in_any_script_are_still_accepted(world, community):
+    recorded = record_mandate(
+        world.engine, community.rep_actors[0], community.id, name="ᓄᓇᕗᑦ Ŋarra Ñawpa",
+        **_resolution(world),
+    )  # fmt: skip
+    assert recorded.representative_id
+
+
+@pytest.mark.parametrize(
+    ("field", "day"),
+    [
+        ("resolved_on", "0001-01-01"),
+        ("valid_from", "1899-12-31"),
+        ("valid_until", "9999-12-31"),
+    ],
+)
+def test_mandate_dates_before_1900_or_far_in_the_future_are_refused(world, community, field, day):
+    with pytest.raises(InvalidData) as caught:
+        record_mandate(
+            world.engine, community.rep_actors[0], community.id, name="Rosa Ccahua",
+            **_resolution(world, **{field: date.fromisoformat(day)}),
+        )  # fmt: skip
+    assert caught.value.field == field
+    assert caught.value.reasons[0].message == (
+        "%(field)s must be a date between %(earliest)s and %(latest)s."
+    )

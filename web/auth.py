@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -35,6 +34,7 @@ from web import refusals
 from web.context import engine
 from web.extensions import login_manager
 from web.i18n import reason_text
+from web.security import safe_redirect_target
 
 bp = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -103,15 +103,6 @@ class SignInForm(FlaskForm):
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)])
 
 
-def _safe_next(target: str | None) -> str:
-    if not target:
-        return url_for("main.dashboard")
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("main.dashboard")
-    return target
-
-
 @bp.route("/login", methods=["GET", "POST"])
 @requires(PUBLIC)
 def login() -> Any:
@@ -131,7 +122,7 @@ def login() -> Any:
         if locale:
             session["locale"] = locale
         login_user(SignedInUser(signed.token, signed.actor, "", signed.locale))
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(safe_redirect_target(request.args.get("next")))
     status = 400 if request.method == "POST" else 200
     return render_template("login.html", form=form), status
 

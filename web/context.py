@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
+from urllib.parse import urlencode
 
-from flask import abort, current_app, request
+from flask import abort, current_app, request, url_for
 from flask_login import current_user
+from werkzeug.routing import IntegerConverter
 
 from fpic.actors import Actor
 from fpic.engine import Engine
+from fpic.payloads import EARLIEST_DAY, LATEST_DAY, MAX_ID
 
 
 def engine() -> Engine:
@@ -33,9 +37,12 @@ def date_arg(name: str) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         abort(400)
+    if not EARLIEST_DAY <= day <= LATEST_DAY:  # 9999-12-31 + 1 day would overflow the filter
+        abort(400)
+    return day
 
 
 def str_arg(name: str, max_length: int = 80) -> str | None:
@@ -43,3 +50,20 @@ def str_arg(name: str, max_length: int = 80) -> str | None:
     if len(raw) > max_length or any(ord(c) < 32 for c in raw):
         abort(400)
     return raw or None
+
+
+def page_url(endpoint: str, page: int) -> str:
+    """The link to another page of a list, keeping its filters. The filters travel as an
+    encoded query string, never as keyword arguments of ``url_for``: a query argument named
+    ``endpoint`` or ``_external`` would otherwise collide with or steer ``url_for`` itself."""
+    kept = [(k, v) for k, v in request.args.items(multi=True) if k != "page"]
+    return f"{url_for(endpoint, **(request.view_args or {}))}?{urlencode([*kept, ('page', page)])}"
+
+
+class DatabaseId(IntegerConverter):
+    """``<int:...>`` in every route: a number no id can reach is a 404 before the view runs,
+    never an overflow in the database driver (a 500)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(*args, **kwargs)

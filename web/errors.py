@@ -21,6 +21,7 @@ from fpic.errors import (
     Throttled,
 )
 from web import refusals
+from web.security import InvalidText
 
 STATUS = {
     Throttled: 429,  # before NotPermitted, which it is a kind of
@@ -80,6 +81,14 @@ def init_app(app: Flask) -> None:
                 detail=_(
                     "The form expired or was not sent from this site. "
                     "Reload the page and try again."
+                ),
+            )
+        if isinstance(error, InvalidText):
+            return error_page(
+                400,
+                detail=_(
+                    "The form held text that is not valid UTF-8, so nothing was saved. Go back, "
+                    "retype the text (or paste it from another program) and send it again."
                 ),
             )
         return error_page(error.code)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, redirect, render_template, request, session
 from flask_login import current_user
 
 from fpic.accounts import set_locale
@@ -13,6 +13,7 @@ from fpic.queries import cases_touched_by, cases_waiting_for, list_cases, trail_
 from web.auth import PUBLIC, requires
 from web.context import actor, engine
 from web.i18n import available_locales
+from web.security import safe_redirect_target
 
 bp = Blueprint("main", __name__)
 #: what the dashboard lists as due (stage plans show as overdue cases instead)
@@ -49,7 +50,4 @@ def set_language() -> Any:
     session["locale"] = locale
     if current_user.is_authenticated:
         set_locale(engine(), current_user.actor.user_id, locale)
-    target = request.form.get("next", "")
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("main.dashboard")
-    return redirect(target)
+    return redirect(safe_redirect_target(request.form.get("next")))

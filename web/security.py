@@ -1,8 +1,15 @@
-"""Security headers on every response (no inline scripts, no framing, no caching of pages)."""
+"""Security headers on every response (no inline scripts, no framing, no caching of pages),
+and the one check every redirect to a target the client chose goes through."""
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+import unicodedata
+from typing import IO, Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from flask import Flask, Request, Response, request, url_for
+from werkzeug.exceptions import BadRequest
+from werkzeug.formparser import FormDataParser
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -11,7 +18,44 @@ CSP = (
 )
 
 
+class InvalidText(BadRequest):
+    """A form whose text is not valid UTF-8: refused rather than silently repaired."""
+
+    description = "The form holds text that is not valid UTF-8."
+
+
+class StrictFormParser(FormDataParser):
+    """Werkzeug's form parser, but invalid UTF-8 is refused: by default it re-quotes bad
+    bytes in a URL-encoded form ("%FF" arrives as those three characters) and replaces them
+    with U+FFFD in a multipart one, so what is stored is not what was sent."""
+
+    def _parse_urlencoded(
+        self, stream: IO[bytes], mimetype: str, content_length: int | None, options: Any
+    ) -> Any:
+        try:
+            items = parse_qsl(stream.read().decode(), keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            raise InvalidText() from None  # not a ValueError, which the parser would swallow
+        return stream, self.cls(items), self.cls()
+
+    def _parse_multipart(
+        self, stream: IO[bytes], mimetype: str, content_length: int | None, options: Any
+    ) -> Any:
+        stream, form, files = super()._parse_multipart(stream, mimetype, content_length, options)
+        # the multipart parser has already replaced bad bytes with U+FFFD; no form of fpic
+        # is multipart, and a name or text holding U+FFFD is broken text either way
+        if any("\ufffd" in value for _name, value in form.items(multi=True)):
+            raise InvalidText()
+        return stream, form, files
+
+
+class StrictRequest(Request):
+    form_data_parser_class = StrictFormParser
+
+
 def init_app(app: Flask) -> None:
+    app.request_class = StrictRequest
+
     @app.after_request
     def headers(response: Response) -> Response:
         response.headers.setdefault("Content-Security-Policy", CSP)
@@ -25,3 +69,46 @@ def init_app(app: Flask) -> None:
     if app.config["FPIC_ENV"] == "production":
         # Flask's defaults already hold SESSION_COOKIE_SECURE=False, so setdefault did nothing
         app.config["SESSION_COOKIE_SECURE"] = True
+
+
+def _unsafe_character(c: str) -> bool:
+    # white space and every control or format character (tabs, CR/LF, bidi marks): browsers
+    # strip some of them from a Location header, which turns "/\t/evil" into "//evil"
+    return c.isspace() or unicodedata.category(c).startswith("C")
+
+
+def _decoded(text: str) -> str:
+    """``text`` percent-decoded until it no longer changes (so %252F is judged as /)."""
+    for _round in range(4):
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
+def is_same_site_path(target: str) -> bool:
+    """True only for a path on this site: no scheme, no host, no ``//`` or backslash (which
+    browsers read as ``//``), and no white space or control character, before or after
+    percent-decoding."""
+    if not target.startswith("/") or any(_unsafe_character(c) or c == "\\" for c in target):
+        return False
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return False
+    path = _decoded(parts.path)
+    if path.startswith("//") or "\\" in path or any(_unsafe_character(c) for c in path):
+        return False
+    # a query or fragment cannot change where the browser goes, but an encoded CR/LF or NUL
+    # in it has no business in a redirect either; a space there (a filter "Ana Q") is fine
+    rest = _decoded(f"{parts.query}#{parts.fragment}")
+    return not any(unicodedata.category(c).startswith("C") for c in rest)
+
+
+def safe_redirect_target(target: str | None, fallback: str = "main.dashboard") -> str:
+    """Where to send the browser after a form that carries a user-chosen ``next``: the target
+    itself when it is a path on this site, else the ``fallback`` endpoint. Every redirect to a
+    target that came from the request goes through here."""
+    if target and is_same_site_path(target):
+        return target
+    return url_for(fallback)

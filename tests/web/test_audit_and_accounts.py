@@ -613,6 +613,70 @@ def test_sign_in_sends_only_to_local_pages_after(app):
     assert response.headers["Location"] == "/cases/"
 
 
+NEXT_FIELD = re.compile(r'name="next" value="([^"]*)"')
+
+
+def test_the_language_form_on_a_crafted_path_does_not_redirect_off_site(app):
+    """``GET /%09/evil.example`` puts ``/\t/evil.example?`` in the language form; a browser
+    drops the tab from a Location header and would go to //evil.example."""
+    browser = Browser(app.test_client())
+    page = browser.get("/%09/evil.example")
+    [target] = NEXT_FIELD.findall(page.text)
+    assert unescape(target).startswith("/\t/")
+    response = _post(browser, "/language", {"locale": "es", "next": unescape(target)})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/\t/evil.example",
+        "/\\evil.example",
+        "/\\/evil.example",
+        "/%09/evil.example",
+        "/%2F/evil.example",
+        "/%252F%252Fevil.example",
+        "/%5Cevil.example",
+        " //evil.example",
+        "/\u202e/evil.example",
+        "/cases/\r\nSet-Cookie: x=1",
+        "/cases/?q=%0d%0aX",
+        "javascript:alert(1)",
+        "evil.example",
+    ],
+)
+def test_every_redirect_to_a_requested_target_refuses_anything_but_a_local_path(app, target):
+    browser = Browser(app.test_client())
+    response = _post(browser, "/language", {"locale": "es", "next": target})
+    assert response.headers["Location"] == "/"
+    page = browser.get("/login")
+    response = browser.client.post(
+        "/login",
+        query_string={"next": target},
+        data={"username": "liaison", "password": PASSWORD, "csrf_token": csrf_token(page.text)},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+
+
+def test_local_targets_with_a_query_are_still_followed(app):
+    browser = Browser(app.test_client())
+    response = _post(browser, "/language", {"locale": "es", "next": "/audit/?person=Ana%20Q"})
+    assert response.headers["Location"] == "/audit/?person=Ana%20Q"
+
+
+def test_a_sign_in_with_a_line_break_in_next_goes_to_the_dashboard_not_a_500(app):
+    browser = Browser(app.test_client())
+    page = browser.get("/login?next=/%0d%0aX")
+    response = browser.client.post(
+        "/login?next=/%0d%0aX",
+        data={"username": "liaison", "password": PASSWORD, "csrf_token": csrf_token(page.text)},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+
+
 def test_the_trail_filters_by_whole_days(world, signed_in, trail_world):
     auditor = signed_in("auditor")
     # the world acted on 2 and 12 March 2026 only
