@@ -14,7 +14,7 @@ from bench.client import Job, Tally, run_job
 from bench.generate import Dataset
 from fpic import audit
 from fpic.db import Database
-from fpic.models import Case, ChainHead, TrailEvent
+from fpic.models import Case, ChainHead, RefusalWindow, TrailEvent
 
 #: time for spawned clients to start and sign in before the clock starts
 START_MARGIN = 3.0
@@ -33,6 +33,9 @@ class Target:
     base_version: int
     seq: int
     username: str
+    #: refusals on the case's chain counted into windows so far (fpic.refusals): past the
+    #: per-account limit they are summed, not recorded one by one
+    summarized: int = 0
 
 
 def targets(db: Database, dataset: Dataset, count: int) -> list[Target]:
@@ -86,7 +89,12 @@ def refresh(db: Database, target: Target) -> Target:
         head = session.get(ChainHead, audit.case_chain(target.case_id))
         assert case is not None
         assert head is not None
-        return replace(target, version=case.version, seq=head.seq)
+        summed = session.scalar(
+            select(func.coalesce(func.sum(RefusalWindow.count), 0)).where(
+                RefusalWindow.chain == audit.case_chain(target.case_id)
+            )
+        )
+        return replace(target, version=case.version, seq=head.seq, summarized=int(summed or 0))
 
 
 @dataclass(frozen=True)
@@ -106,7 +114,11 @@ def server_side(db: Database, before: Target) -> ServerSide:
         counts = dict(
             session.execute(
                 select(TrailEvent.outcome, func.count())
-                .where(TrailEvent.chain == chain, TrailEvent.seq > before.seq)
+                .where(
+                    TrailEvent.chain == chain,
+                    TrailEvent.seq > before.seq,
+                    TrailEvent.action != "refused_repeatedly",  # their counts are summed below
+                )
                 .group_by(TrailEvent.outcome)
             ).all()
         )
@@ -118,7 +130,7 @@ def server_side(db: Database, before: Target) -> ServerSide:
     return ServerSide(
         after.version - before.version,
         counts.get("done", 0),
-        counts.get("refused", 0),
+        counts.get("refused", 0) + after.summarized - before.summarized,
         verification.intact,
     )
 
