@@ -213,7 +213,7 @@ def record(slug: str) -> Any:
             if attach_error(form, bad.field, reason_text(bad.reasons[0])):
                 return _page(db, community, 400, mandate_form=form)
             return _page(db, community, 400, mandate_form=form, refusal=bad.reasons)
-    flash(_("Mandate recorded. It is in force once someone else confirms it."), "success")
+    flash(_("Mandate recorded. It is in force once it is confirmed."), "success")
     return redirect(url_for("communities.show", slug=slug, _anchor="h-register"))
 
 
