@@ -25,6 +25,7 @@ from fpic.payloads import printable
 from fpic.permissions import SYSTEM_ACTION_ROLES
 from fpic.registry import (
     NO_PASSWORD,
+    account_event,
     check_password,
     code_digest,
     end_open_sessions,
@@ -242,9 +243,7 @@ def enrol(engine: Engine, username: str, code: str, password: str) -> None:
             ended = end_open_sessions(session, user.id, now)
             engine.record_system_event(
                 session, user.username, user.role, "enrol",
-                {"user_id": user.id, "kind": enrolment.kind, "sessions_ended": ended,
-                 "community_id": user.representative.community_id if user.representative
-                 else None},
+                account_event(user, kind=enrolment.kind, sessions_ended=ended),
             )  # fmt: skip
             return
     if throttled:

@@ -21,6 +21,7 @@ from fpic.errors import FpicError
 from fpic.i18n import Reason
 from fpic.migrate import upgrade
 from fpic.models import ROLES, TrailEvent, User
+from fpic.permissions import USER_ADMIN_ROLES
 
 
 class Context:
@@ -372,7 +373,7 @@ def user_add(
                 )
             )
         if actor is None:
-            if role != "admin":
+            if role not in USER_ADMIN_ROLES:
                 raise click.UsageError(_("The first user must be an administrator (--role admin)."))
             bootstrap_admin(engine, username, password or _new_password())
             click.echo(_("User %(name)s added as %(role)s.", name=username, role=role))

@@ -14,7 +14,7 @@ from fpic.actors import Actor
 from fpic.grievances import next_review_due, next_step_due
 from fpic.i18n import N_
 from fpic.models import Case, Condition, Grievance, Mandate, Representative
-from fpic.permissions import can_read_case
+from fpic.permissions import can_read_case, community_scope
 from fpic.process import shipped_templates
 
 SOON_DAYS = 14
@@ -186,5 +186,5 @@ def _mandate_deadlines(session: Session, actor: Actor | None, today: date) -> li
             mandate.valid_until, "mandate", N_("The mandate of %(name)s ends."), {"name": rep.name}
         )
         for mandate, rep in rows
-        if actor is None or actor.role != "representative" or actor.community_id == rep.community_id
+        if actor is None or community_scope(actor) in (None, rep.community_id)
     ]

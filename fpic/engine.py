@@ -40,6 +40,7 @@ from fpic.permissions import (
     SYSTEM_ACTION_ROLES,
     Standing,
     can_read_case,
+    represents,
     role_refusal,
     standing_on_case,
     trigger_refusals,
@@ -121,9 +122,8 @@ class Engine:
         """The facts permissions rest on, read in the caller's transaction (one EXISTS, and
         only for a representative of the case's community)."""
         mandated = (
-            actor.role == "representative"
+            represents(actor, case.community_id)
             and actor.representative_id is not None
-            and actor.community_id == case.community_id
             and holds_mandate(session, actor.representative_id, now.date())
         )
         return standing_on_case(actor, case, mandated)

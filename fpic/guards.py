@@ -29,6 +29,7 @@ from fpic.models import (
     Protocol,
     Representative,
 )
+from fpic.permissions import represents
 from fpic.process import Template, Trigger
 
 
@@ -223,7 +224,7 @@ def chosen_by_community(ctx: GuardContext) -> list[Reason]:
     """The community agrees who its facilitator and mediator are. Only while nobody holds
     its mandate (the first representatives need someone independent to confirm them) may
     the proponent or the State propose one; every assignment is on the trail."""
-    if ctx.actor.role == "representative":
+    if represents(ctx.actor, ctx.case.community_id):
         return []
     if mandated_representatives(ctx.session, ctx.case.community_id, ctx.today):
         return [

@@ -76,8 +76,26 @@ class Standing:
     assigned: bool = False
 
 
+def represents(actor: Actor, community_id: int) -> bool:
+    """A representative's account of this community (a mandate is a separate fact)."""
+    return actor.role == "representative" and actor.community_id == community_id
+
+
+def community_scope(actor: Actor) -> int | None:
+    """The one community whose cases, register and trail this person reads; None for all.
+    Every query that lists what a person may see filters by it."""
+    if actor.role == "representative":
+        return actor.community_id or 0  # an unlinked account sees no community at all
+    return None
+
+
+def reads_every_chain(actor: Actor) -> bool:
+    """The system and access chains and the whole trail, beyond the cases one may read."""
+    return allows(actor, "system_trail:read")
+
+
 def standing_on_case(actor: Actor, case: Case, mandated: bool) -> Standing:
-    own = actor.role == "representative" and actor.community_id == case.community_id
+    own = represents(actor, case.community_id)
     assigned = (actor.role == "facilitator" and case.facilitator_id == actor.user_id) or (
         actor.role == "mediator" and case.mediator_id == actor.user_id
     )
@@ -86,8 +104,9 @@ def standing_on_case(actor: Actor, case: Case, mandated: bool) -> Standing:
 
 def can_read_case(actor: Actor, case: Case) -> bool:
     """Representatives see only their own community's cases; everyone else reads all."""
-    if actor.role == "representative":
-        return actor.community_id == case.community_id
+    scope = community_scope(actor)
+    if scope is not None:
+        return scope == case.community_id
     return actor.role in ROLE_TITLES
 
 
@@ -158,7 +177,7 @@ def can_see_complainant(actor: Actor, case: Case) -> bool:
         return True
     if actor.role == "mediator":
         return case.mediator_id == actor.user_id
-    return actor.role == "representative" and actor.community_id == case.community_id
+    return represents(actor, case.community_id)
 
 
 def _not_own_community() -> Reason:

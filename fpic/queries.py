@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, joinedload
 from fpic import audit
 from fpic.actors import Actor
 from fpic.models import Case, Community, Project, TrailEvent
+from fpic.permissions import can_read_case, community_scope, reads_every_chain, role_refusal
 from fpic.process import shipped_templates
 
 PER_PAGE = 25
@@ -52,8 +53,9 @@ class Page:
 
 def visible_cases(actor: Actor) -> Select[tuple[Case]]:
     stmt = select(Case)
-    if actor.role == "representative":
-        stmt = stmt.where(Case.community_id == actor.community_id)
+    scope = community_scope(actor)
+    if scope is not None:
+        stmt = stmt.where(Case.community_id == scope)
     return stmt
 
 
@@ -142,7 +144,8 @@ def cases_waiting_for(session: Session, actor: Actor, limit: int = 10) -> list[C
     for template in shipped_templates().values():
         for stage in template.stages:
             if any(
-                actor.role in t.roles and t.changes_stage for t in template.triggers_from(stage)
+                t.changes_stage and not role_refusal(actor, t.roles, t.name)
+                for t in template.triggers_from(stage)
             ):
                 waiting.append((template.id, stage))
     if not waiting:
@@ -154,8 +157,9 @@ def cases_waiting_for(session: Session, actor: Actor, limit: int = 10) -> list[C
 
 def filter_options(session: Session, actor: Actor) -> dict[str, list[tuple[Any, str]]]:
     communities = select(Community.id, Community.name).order_by(Community.name)
-    if actor.role == "representative":
-        communities = communities.where(Community.id == actor.community_id)
+    scope = community_scope(actor)
+    if scope is not None:
+        communities = communities.where(Community.id == scope)
     stages: dict[str, str] = {}
     for template in shipped_templates().values():
         for stage in template.stages.values():
@@ -186,10 +190,11 @@ def trail_events(
     per_page: int = 50,
 ) -> Page:
     stmt = select(TrailEvent)
-    if actor.role == "representative":
-        own = select(Case.id).where(Case.community_id == actor.community_id)
+    scope = community_scope(actor)
+    if scope is not None:
+        own = select(Case.id).where(Case.community_id == scope)
         stmt = stmt.where(TrailEvent.case_id.in_(own))
-    elif actor.role not in ("auditor", "admin"):
+    elif not reads_every_chain(actor):
         stmt = stmt.where(TrailEvent.chain.not_in(audit.NON_CASE_CHAINS))
     if case_id:
         stmt = stmt.where(TrailEvent.chain == audit.case_chain(case_id))
@@ -271,12 +276,10 @@ def exportable_rows(session: Session, actor: Actor, case_id: int | None = None) 
     """Whole chains this person may read, in order: an export of them verifies on its own."""
     if case_id is not None:
         case = session.get(Case, case_id)
-        if case is None or (
-            actor.role == "representative" and case.community_id != actor.community_id
-        ):
+        if case is None or not can_read_case(actor, case):
             return iter(())
         return audit.export_rows(session, case_id)
-    if actor.role in ("auditor", "admin"):
+    if reads_every_chain(actor):
         return audit.export_rows(session)
     return _chains_of(session, visible_cases(actor).with_only_columns(Case.id))
 

@@ -34,7 +34,7 @@ from fpic.models import (
     UserSession,
 )
 from fpic.payloads import SLUG, Fields
-from fpic.permissions import SYSTEM_ACTION_ROLES, Standing, register_refusals
+from fpic.permissions import SYSTEM_ACTION_ROLES, Standing, register_refusals, represents
 
 #: the stored hash of an account nobody can sign in to yet (no argon2 hash looks like it)
 NO_PASSWORD = "!"
@@ -111,7 +111,7 @@ def community_standing(session: Session, actor: Actor, community_id: int, day: d
     """A person's standing towards a community's register, read in the caller's transaction:
     their own mandate (a representative) or their assignment to one of its cases (a
     facilitator)."""
-    own = actor.role == "representative" and actor.community_id == community_id
+    own = represents(actor, community_id)
     mandated = (
         own
         and actor.representative_id is not None
@@ -378,7 +378,7 @@ def _issue_code(
     return IssuedCode(user.id, user.username, code, expires)
 
 
-def _account_event(user: User, **more: Any) -> dict[str, Any]:
+def account_event(user: User, **more: Any) -> dict[str, Any]:
     """What the trail says of an account change; a representative's names the community, so
     the community's page and its members can see every enrolment and reset."""
     rep = user.representative
@@ -438,7 +438,7 @@ def add_user(
         session.flush()  # the account's id goes on its code and on the trail
         code = _issue_code(engine, session, user, "enrolment", actor)
         issued.append(code)
-        return _account_event(user, expires_at=code.expires_at.isoformat())
+        return account_event(user, expires_at=code.expires_at.isoformat())
 
     engine.system_action(actor, "add_user", SYSTEM_ACTION_ROLES["add_user"], work)
     return issued[0]
@@ -476,7 +476,7 @@ def reset_account(engine: Engine, actor: Actor, user_id: int) -> IssuedCode:
         ended = end_open_sessions(session, user.id, engine.clock.now())
         code = _issue_code(engine, session, user, "reset", actor)
         issued.append(code)
-        return _account_event(user, sessions_ended=ended, expires_at=code.expires_at.isoformat())
+        return account_event(user, sessions_ended=ended, expires_at=code.expires_at.isoformat())
 
     engine.system_action(actor, "reset_account", SYSTEM_ACTION_ROLES["reset_account"], work)
     return issued[0]
@@ -521,7 +521,7 @@ def set_user_active(engine: Engine, actor: Actor, user_id: int, active: bool) ->
         user.active = active
         if not active:
             end_open_sessions(session, user.id, engine.clock.now())
-        return _account_event(user, active=active)
+        return account_event(user, active=active)
 
     action = "enable_user" if active else "disable_user"
     engine.system_action(actor, action, SYSTEM_ACTION_ROLES[action], work)

@@ -43,12 +43,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["fpic"] = Engine(database, app.config["FPIC_CLOCK"] or SystemClock())
 
     from web import auth, errors, i18n, refusals, security
-    from web.context import DatabaseId, page_url
+    from web.context import DatabaseId, may, page_url
     from web.extensions import csrf, login_manager
 
     # before any blueprint adds its rules: the converter is bound when a rule is added
     app.url_map.converters["int"] = DatabaseId
     app.jinja_env.globals["page_url"] = page_url
+    app.jinja_env.globals["may"] = may
 
     refusals.init_app(app)  # first: the origin must be known when CSRF refuses a request
     csrf.init_app(app)

@@ -23,7 +23,7 @@ from wtforms.validators import InputRequired, Length, Optional
 from fpic.errors import InvalidData
 from fpic.grievances import grievance_figures
 from fpic.models import Case, Community, Enrolment, Mandate, Representative, User
-from fpic.permissions import allows
+from fpic.permissions import allows, community_scope
 from fpic.process import shipped_templates
 from fpic.registry import GENDERS, confirm_mandate, record_mandate, revoke_mandate
 from web.auth import requires
@@ -36,9 +36,9 @@ bp = Blueprint("communities", __name__, url_prefix="/communities")
 
 
 def _visible(stmt: Any) -> Any:
-    me = actor()
-    if me.role == "representative":
-        stmt = stmt.where(Community.id == me.community_id)
+    scope = community_scope(actor())
+    if scope is not None:
+        stmt = stmt.where(Community.id == scope)
     return stmt
 
 

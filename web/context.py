@@ -13,6 +13,7 @@ from werkzeug.routing import IntegerConverter
 from fpic.actors import Actor
 from fpic.engine import Engine
 from fpic.payloads import EARLIEST_DAY, LATEST_DAY, MAX_ID
+from fpic.permissions import allows
 
 
 def engine() -> Engine:
@@ -21,6 +22,12 @@ def engine() -> Engine:
 
 def actor() -> Actor:
     return current_user.actor
+
+
+def may(permission: str) -> bool:
+    """For templates: whether the signed-in person holds an interface permission
+    (fpic.permissions), so no page names a role to decide what it shows."""
+    return bool(current_user.is_authenticated) and allows(current_user.actor, permission)
 
 
 def int_arg(name: str, default: int | None = None) -> int | None:

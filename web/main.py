@@ -9,6 +9,7 @@ from flask_login import current_user
 
 from fpic.accounts import set_locale
 from fpic.deadlines import deadlines
+from fpic.permissions import community_scope, reads_every_chain
 from fpic.queries import cases_touched_by, cases_waiting_for, list_cases, trail_events
 from web.auth import PUBLIC, requires
 from web.context import actor, engine
@@ -26,16 +27,14 @@ def dashboard() -> Any:
     me, now = actor(), engine().clock.now()
     with engine().db.read_session() as db:
         mine = cases_touched_by(db, me)
-        if me.role == "representative" and not mine:
+        if community_scope(me) is not None and not mine:
             mine = list_cases(db, me, now, per_page=10).items
         context = {
             "mine": mine,
             "waiting": cases_waiting_for(db, me),
             "overdue": list_cases(db, me, now, overdue=True, per_page=10),
             "due": [d for d in deadlines(db, now, me) if d.kind in DASHBOARD_DEADLINES][:10],
-            "recent": trail_events(db, me, per_page=10).items
-            if me.role in ("auditor", "admin")
-            else [],
+            "recent": trail_events(db, me, per_page=10).items if reads_every_chain(me) else [],
             "today": now.date(),
         }
         return render_template("dashboard.html", **context)

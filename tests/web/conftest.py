@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from html import unescape
 from html.parser import HTMLParser
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -15,6 +16,25 @@ from tests.factories import PASSWORD, Community, World, walk_to
 from web import create_app
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
+
+
+def decision_form(world: World, community: Community, **overrides: Any) -> dict[str, Any]:
+    """The decision form as a representative fills it in: all three present, a unanimous
+    vote, the original text in Quechua, and the password that confirms it."""
+    return {
+        "decided_on": world.clock.now().date().isoformat(),
+        "place": "Community hall",
+        "present": [str(r) for r in community.reps],
+        "votes_for": "3",
+        "votes_against": "0",
+        "abstentions": "0",
+        "scope_phases": ["exploration"],
+        "scope_activities": ["drilling"],
+        "text_language": "qu",
+        "text_original": "Ari, munayku.",
+        "password": PASSWORD,
+        **overrides,
+    }
 
 
 def csrf_token(html: str) -> str:

@@ -19,7 +19,7 @@ from fpic.models import Mandate, TrailEvent, User, UserSession
 from fpic.permissions import PERMISSIONS
 from fpic.registry import record_mandate
 from tests.factories import PASSWORD, World, make_world, walk_to
-from tests.web.conftest import Browser, csrf_token, snapshot
+from tests.web.conftest import Browser, csrf_token, decision_form, snapshot
 from web import create_app
 from web.auth import PUBLIC
 
@@ -107,19 +107,7 @@ def _question(m: Matrix, case_id: int) -> dict[str, Any]:
 
 
 def _decision(m: Matrix, case_id: int) -> dict[str, Any]:
-    return {
-        "decided_on": m.world.clock.now().date().isoformat(),
-        "place": "Community hall",
-        "present": [str(r) for r in m.world.communities["ayllu-qollana"].reps],
-        "votes_for": "3",
-        "votes_against": "0",
-        "abstentions": "0",
-        "scope_phases": ["exploration"],
-        "scope_activities": ["drilling"],
-        "text_language": "qu",
-        "text_original": "Ari, munayku.",
-        "password": PASSWORD,
-    }
+    return decision_form(m.world, m.world.communities["ayllu-qollana"])
 
 
 def _new_case(m: Matrix, case_id: int) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from fpic.errors import GuardRefused
 from fpic.models import Case, Decision, Disclosure, Question, TrailEvent
 from fpic.process import shipped_templates
 from fpic.registry import add_project
-from tests.factories import PASSWORD, World, walk_to
-from tests.web.conftest import csrf_token, field_errors, snapshot, table_rows
+from tests.factories import World, walk_to
+from tests.web.conftest import csrf_token, decision_form, field_errors, snapshot, table_rows
 
 VERSION = re.compile(r'id="version" name="version" type="hidden" value="(\d+)"')
 
@@ -27,23 +27,6 @@ def _case_id(response) -> int:
     match = re.fullmatch(r"/cases/(\d+)", urlsplit(response.headers["Location"]).path)
     assert match, response.headers["Location"]
     return int(match.group(1))
-
-
-def _decision_form(world: World, community, **overrides) -> dict:
-    return {
-        "decided_on": world.clock.now().date().isoformat(),
-        "place": "Community hall",
-        "present": [str(r) for r in community.reps],
-        "votes_for": "3",
-        "votes_against": "0",
-        "abstentions": "0",
-        "scope_phases": ["exploration"],
-        "scope_activities": ["drilling"],
-        "text_language": "qu",
-        "text_original": "Ari, munayku.",
-        "password": PASSWORD,
-        **overrides,
-    }
 
 
 def _disclosure_form(world: World, **overrides) -> dict:
@@ -162,7 +145,7 @@ def test_a_guard_refusal_shows_the_reason_and_records_nothing(world, signed_in, 
     browser = signed_in("rep-ayllu-qollana-1")
     before = snapshot(world)
     response = browser.submit(
-        f"/cases/{case_id}/actions/give_consent", _decision_form(world, community)
+        f"/cases/{case_id}/actions/give_consent", decision_form(world, community)
     )
     assert response.status_code == 409
     assert "This cannot be done now" in response.text
@@ -271,7 +254,7 @@ def test_a_decision_without_the_right_password_is_refused_and_not_recorded(
     before = snapshot(world)
     response = rep.submit(
         f"/cases/{case_at_decision}/actions/give_consent",
-        _decision_form(world, community, password=password),
+        decision_form(world, community, password=password),
     )
     assert response.status_code == 400
     assert field_errors(response.text, "password") == [message]
@@ -287,7 +270,7 @@ def test_an_action_another_role_may_do_is_not_offered_and_refused_when_sent(
     liaison = signed_in("liaison")
     before = snapshot(world)
     response = liaison.submit(
-        f"/cases/{case_at_decision}/actions/give_consent", _decision_form(world, community)
+        f"/cases/{case_at_decision}/actions/give_consent", decision_form(world, community)
     )
     assert response.status_code == 403
     assert "may not do this" in unescape(response.text)
@@ -497,7 +480,7 @@ def test_decision_record_shows_the_decision_its_conditions_and_the_trail_head(
     rep = signed_in("rep-ayllu-qollana-1")
     response = rep.submit(
         f"/cases/{case_at_decision}/actions/give_consent_with_conditions",
-        _decision_form(
+        decision_form(
             world,
             community,
             **{

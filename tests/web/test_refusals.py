@@ -16,8 +16,8 @@ from fpic.accounts import THROTTLE_FAILURES, sign_in
 from fpic.errors import NotPermitted
 from fpic.models import TrailEvent
 from fpic.refusals import WINDOW
-from tests.factories import PASSWORD, Community, World
-from tests.web.conftest import Browser, csrf_token
+from tests.factories import PASSWORD, World
+from tests.web.conftest import Browser, csrf_token, decision_form
 
 ATTACKER = {"REMOTE_ADDR": "203.0.113.7"}
 OWNER = {"REMOTE_ADDR": "198.51.100.20"}
@@ -45,22 +45,6 @@ def _post_action(browser: Browser, world: World, case_id: int, trigger: str, dat
     return browser.client.post(f"/cases/{case_id}/actions/{trigger}", data=fields)
 
 
-def _decision(world: World, community: Community, password: str) -> dict[str, Any]:
-    return {
-        "decided_on": world.clock.now().date().isoformat(),
-        "place": "Community hall",
-        "present": [str(r) for r in community.reps],
-        "votes_for": "3",
-        "votes_against": "0",
-        "abstentions": "0",
-        "scope_phases": ["exploration"],
-        "scope_activities": ["drilling"],
-        "text_language": "qu",
-        "text_original": "Ari, munayku.",
-        "password": password,
-    }
-
-
 # --- one test per refusal path -----------------------------------------------------------
 
 
@@ -70,7 +54,11 @@ def test_the_permission_decorator_records_its_403_on_the_case_chain(
     auditor = signed_in("auditor")
     before = len(_events(world))
     response = _post_action(
-        auditor, world, case_at_decision, "give_consent", _decision(world, community, PASSWORD)
+        auditor,
+        world,
+        case_at_decision,
+        "give_consent",
+        decision_form(world, community),
     )
     assert response.status_code == 403
     assert len(_events(world)) == before + 1
@@ -127,7 +115,11 @@ def test_a_wrong_confirmation_password_is_recorded_and_counts_like_a_failed_sign
 ):
     rep = signed_in("rep-ayllu-qollana-1")
     response = _post_action(
-        rep, world, case_at_decision, "give_consent", _decision(world, community, "not mine")
+        rep,
+        world,
+        case_at_decision,
+        "give_consent",
+        decision_form(world, community, password="not mine"),
     )
     assert response.status_code == 400
     assert "Your password is not right." in response.text
@@ -178,7 +170,11 @@ def test_an_engine_refusal_is_recorded_once(world, signed_in, community, case_at
     liaison = signed_in("liaison")
     before = len(_events(world))
     response = _post_action(
-        liaison, world, case_at_decision, "give_consent", _decision(world, community, PASSWORD)
+        liaison,
+        world,
+        case_at_decision,
+        "give_consent",
+        decision_form(world, community),
     )
     assert response.status_code == 403
     assert len(_events(world)) == before + 1  # not also by the web's error handler
@@ -200,7 +196,7 @@ def test_the_confirmation_answers_alike_right_or_wrong_until_the_action_is_check
     stale = {"version": "1"}  # the case moved on since: the action itself is refused
     answers = []
     for password in (PASSWORD, "not mine"):
-        fields = {**_decision(world, community, password), **stale}
+        fields = {**decision_form(world, community, password=password), **stale}
         response = rep.client.post(
             f"/cases/{case_at_decision}/actions/give_consent",
             data={"csrf_token": csrf_token(rep.get("/login").text), **fields},
@@ -216,9 +212,9 @@ def test_the_confirmation_is_throttled_with_sign_in(
 ):
     rep = signed_in("rep-ayllu-qollana-1")
     for _ in range(THROTTLE_FAILURES):
-        wrong = _decision(world, community, "not mine")
+        wrong = decision_form(world, community, password="not mine")
         assert _post_action(rep, world, case_at_decision, "give_consent", wrong).status_code == 400
-    right = _decision(world, community, PASSWORD)
+    right = decision_form(world, community)
     response = _post_action(rep, world, case_at_decision, "give_consent", right)
     assert response.status_code == 429  # even the right password waits
     assert "Too many wrong passwords" in response.text

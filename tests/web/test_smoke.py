@@ -1,4 +1,4 @@
-from tests.web.conftest import Browser
+from tests.web.conftest import Browser, decision_form
 
 
 def test_liaison_signs_in_and_sees_the_case(signed_in, case_at_decision):
@@ -13,19 +13,6 @@ def test_representative_records_consent_through_the_form(
 ):
     rep = signed_in("rep-ayllu-qollana-1")
     url = f"/cases/{case_at_decision}/actions/give_consent"
-    data = {
-        "decided_on": world.clock.now().date().isoformat(),
-        "place": "Community hall",
-        "present": [str(r) for r in community.reps],
-        "votes_for": "3",
-        "votes_against": "0",
-        "abstentions": "0",
-        "scope_phases": ["exploration"],
-        "scope_activities": ["drilling"],
-        "text_language": "qu",
-        "text_original": "Ari, munayku.",
-        "password": "correct horse battery",
-    }
-    response = rep.submit(url, data)
+    response = rep.submit(url, decision_form(world, community))
     assert response.status_code == 302, response.text[:3000]
     assert world.case(case_at_decision).stage == "agreement"
