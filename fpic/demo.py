@@ -463,7 +463,9 @@ class _Walker:
         actor = actor or self._actor_for(trigger.roles)
         if data is None:
             data = self._data_for(trigger.effect, name)
-        self.engine.advance(self.case_id, name, actor, data, self._version())
+        self.engine.advance(
+            self.case_id, name, actor, data, self._version(), confirmation=DEMO_PASSWORD
+        )
 
     def _actor_for(self, roles: tuple[str, ...]) -> Actor:
         """Who fires a trigger in the demo: the proponent's side where it may, else the State,

@@ -17,10 +17,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from fpic import audit, refusals
+from fpic.actions import ACTIONS
 from fpic.actors import Actor
 from fpic.clock import Clock, SystemClock
 from fpic.db import Database
-from fpic.effects import EFFECTS
 from fpic.errors import (
     FpicError,
     GuardRefused,
@@ -48,9 +48,6 @@ from fpic.permissions import (
 from fpic.process import Template, Trigger, shipped_templates, template_for
 
 T = TypeVar("T")
-
-#: effects weighty enough to ask the person's password again (the community's decision)
-CONFIRMED_EFFECTS = ("decision",)
 
 
 @dataclass(frozen=True)
@@ -170,10 +167,11 @@ class Engine:
     ) -> ActionResult:
         """Fire ``trigger`` on the case for ``actor`` with ``data``; see the module docstring.
 
-        ``confirmation`` is the person's password asked again; an interface that asks it
-        passes it, and for a decision it is then checked here, after everything else, so
-        the answer is the same for a right and a wrong password until the action itself
-        would go through."""
+        ``confirmation`` is the person's password asked again. An action declared with
+        ``needs_password`` (the community's decision) is refused without it, whatever the
+        interface (web, CLI, API); the password is checked after everything else, so the
+        answer is the same for a right and a wrong password until the action itself would
+        go through."""
         try:
             return self._write(
                 lambda s: self._advance(
@@ -207,17 +205,21 @@ class Engine:
             raise NotPermitted(*refusals)
         _check_stage(trigger, case)
         ctx = GuardContext(session, template, case, actor, trigger, now)
-        ctx.payload = EFFECTS[trigger.effect].parse(data, ctx)
+        action = ACTIONS[trigger.effect]
+        ctx.payload = action.parse(data, ctx)
+        if action.needs_password and not confirmation:
+            raise _password_required()
         reasons = evaluate(ctx)
         if reasons:
             raise GuardRefused(*reasons)
-        if confirmation is not None and trigger.effect in CONFIRMED_EFFECTS:
+        if action.needs_password:
+            assert confirmation is not None
             self._confirm(session, actor, confirmation, now)
         from_stage = case.stage
         if trigger.changes_stage:
             template.fire(case, trigger.name)
             case.stage_entered_at = now
-        records = EFFECTS[trigger.effect].apply(ctx, ctx.payload, from_stage)
+        records = action.write(ctx, ctx.payload, from_stage)
         case.version += 1
         case.updated_at = now
         event = audit.append(
@@ -646,6 +648,17 @@ def _check_stage(trigger: Trigger, case: Case) -> None:
                 {"trigger": name, "stage": case.stage},
             )
         )
+
+
+def _password_required() -> InvalidData:
+    return InvalidData(
+        "password",
+        Reason(
+            "password_required",
+            N_("Enter your password to confirm this action."),
+            {"field": "password"},
+        ),
+    )
 
 
 def _no_case(case_id: object) -> NotFound:

@@ -3,8 +3,8 @@ and the rehabilitation of the site (domain.md §5, §6).
 
 A grievance moves through known steps with time limits set by the template (UNGP 31:
 predictable), may be escalated to an independent mediator, and is closed only after a check
-that the complainant suffered no retaliation. The effects here are registered with the others
-in :mod:`fpic.effects`; the rules they trigger live in :mod:`fpic.guards`.
+that the complainant suffered no retaliation. Its actions are gathered with
+the process's in :mod:`fpic.actions`; the rules they trigger live in :mod:`fpic.guards`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fpic.effects import _not_future, _note, account_names, effect
+from fpic.effects import first_language, on_today
 from fpic.errors import invalid
 from fpic.guards import GuardContext
 from fpic.i18n import N_
@@ -32,8 +32,8 @@ from fpic.models import (
     Condition,
     Grievance,
 )
-from fpic.payloads import Fields
 from fpic.process import Template
+from fpic.schema import Action, Choice, Chooser, Field, Payload, Term, Text
 
 #: the step a grievance must be at for each effect (UNGP 31: predictable, known stages)
 STEP_BEFORE = {
@@ -52,18 +52,89 @@ NEXT_LIMIT = {
 }
 SATISFACTION = ("yes", "no", "not_asked")
 CONDITION_PROGRESS = ("in_progress", "met")
+#: the hint under the "concerns" field: the people named may not assess the grievance
+GRIEVANCE_CONCERNS_HINT = N_(
+    "User names of the accounts it is about, comma-separated (optional): none of them may "
+    "assess the grievance."
+)
 
 
-def _grievance(ctx: GuardContext, f: Fields) -> Grievance:
-    wanted = f.integer("grievance_id", minimum=1, maximum=2**62)
-    found = next((g for g in ctx.case.grievances if g.id == wanted), None)
+# --- what forms offer -----------------------------------------------------------------------
+
+
+def open_conditions(case: Case, _template: Template, _today: date) -> list[Choice]:
+    return [
+        Choice(str(c.id), Text(f"{c.obligated_party}: {c.text[:100]}", translate=False))
+        for d in case.decisions
+        for c in d.conditions
+        if c.status in ("open", "in_progress")
+    ]
+
+
+def _any_open_condition(case: Case, template: Template, today: date) -> list[Choice]:
+    return [Choice("", Text("—", translate=False)), *open_conditions(case, template, today)]
+
+
+def may_escalate(grievance: Grievance) -> bool:
+    """Only an open grievance, or one closed without satisfying the complainant, goes to the
+    mediator, and only once."""
+    reopening = grievance.status == "closed" and grievance.complainant_satisfied is False
+    return grievance.escalated_at is None and (grievance.status != "closed" or reopening)
+
+
+def grievances_for(effect: str) -> Chooser:
+    """The case's grievances this step can be taken on, for a form to offer."""
+
+    def chooser(case: Case, _template: Template, _today: date) -> list[Choice]:
+        return [
+            Choice(
+                str(g.id),
+                Text(
+                    "#%(id)s — %(category)s: %(text)s",
+                    {
+                        "id": g.id,
+                        "category": Term("grievance_categories", g.category),
+                        "text": g.text[:80],
+                    },
+                    translate=False,
+                ),
+            )
+            for g in case.grievances
+            if _takes(effect, g)
+        ]
+
+    return chooser
+
+
+def _takes(effect: str, grievance: Grievance) -> bool:
+    if effect == "grievance_escalation":
+        return may_escalate(grievance)
+    steps = STEP_BEFORE.get(effect)
+    return steps is None or grievance.status in steps
+
+
+def _grievance_field(effect: str) -> Field:
+    return Field("grievance_id", "id", N_("Grievance"), choices=grievances_for(effect))
+
+
+def _grievance(ctx: GuardContext, p: Payload) -> Grievance:
+    found = next((g for g in ctx.case.grievances if g.id == p["grievance_id"]), None)
     if found is None:
         raise invalid("grievance_id", N_("There is no such grievance on this case."))
     return found
 
 
-def _at_step(ctx: GuardContext, grievance: Grievance) -> None:
-    allowed = STEP_BEFORE.get(ctx.trigger.effect)
+def check_step(p: Payload, ctx: GuardContext) -> None:
+    """The grievance exists on the case and is at the step this action takes it from."""
+    grievance = _grievance(ctx, p)
+    effect = ctx.trigger.effect
+    if effect == "grievance_escalation" and not may_escalate(grievance):
+        raise invalid(
+            "grievance_id",
+            N_("Only an open grievance, or one closed without satisfying the complainant, "
+               "can be escalated, and only once."),
+        )  # fmt: skip
+    allowed = STEP_BEFORE.get(effect)
     if allowed is not None and grievance.status not in allowed:
         raise invalid(
             "grievance_id",
@@ -76,35 +147,7 @@ def _at_step(ctx: GuardContext, grievance: Grievance) -> None:
 # --- intake --------------------------------------------------------------------------------
 
 
-def parse_grievance(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
-    f = Fields(
-        data,
-        {
-            "category",
-            "channel",
-            "anonymous",
-            "complainant",
-            "language",
-            "text",
-            "received_on",
-            "condition_id",
-            "confidential",
-            "concerns",
-        },
-    )
-    p = {
-        "category": f.choice("category", GRIEVANCE_CATEGORIES),
-        "channel": f.choice("channel", GRIEVANCE_CHANNELS),
-        "anonymous": f.flag("anonymous"),
-        "confidential": f.flag("confidential"),
-        "complainant": f.name("complainant", required=False),
-        "language": f.language("language"),
-        "text": f.text("text"),
-        "received_on": f.day("received_on"),
-        "condition_id": f.integer("condition_id", required=False, minimum=1, maximum=2**62),
-        "concerns": account_names(ctx, f, "concerns"),
-    }
-    _not_future("received_on", p["received_on"], ctx)
+def check_grievance(p: Payload, ctx: GuardContext) -> None:
     if p["anonymous"] and p["complainant"]:
         raise invalid("complainant", N_("An anonymous grievance names no complainant."))
     if not p["anonymous"] and not p["complainant"]:
@@ -120,10 +163,9 @@ def parse_grievance(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[s
         condition = ctx.session.get(Condition, p["condition_id"])
         if condition is None or condition.case_id != ctx.case.id:
             raise invalid("condition_id", N_("There is no such condition on this case."))
-    return p
 
 
-def _seal_complainant(ctx: GuardContext, p: dict[str, Any]) -> None:
+def _seal_complainant(ctx: GuardContext, p: Payload) -> None:
     """Keep a confidential complainant's name off the trail and out of the proponent's reach
     (UNGP 31: no retaliation): the payload, which the trail stores, carries a salted SHA-256
     commitment; the name and salt go to a table only the permitted roles read
@@ -140,8 +182,7 @@ def complainant_commitment(salt: bytes, name: str) -> str:
     return hashlib.sha256(salt + name.encode("utf-8")).hexdigest()
 
 
-@effect("grievance", parse_grievance)
-def write_grievance(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+def write_grievance(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
     grievance = Grievance(
         case_id=ctx.case.id,
         received_by_id=ctx.actor.user_id,
@@ -156,69 +197,108 @@ def write_grievance(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[st
     return {"grievance_id": grievance.id}
 
 
+GRIEVANCE = Action(
+    "grievance",
+    (
+        Field(
+            "category", "choice", N_("What the grievance is about"),
+            options=GRIEVANCE_CATEGORIES, vocabulary="grievance_categories",
+        ),
+        Field(
+            "channel", "choice", N_("How it was received"),
+            options=GRIEVANCE_CHANNELS, vocabulary="grievance_channels",
+        ),
+        Field("anonymous", "flag", N_("The complainant wants to stay anonymous")),
+        Field(
+            "confidential", "flag", N_("Keep the complainant's name confidential"),
+            hint=N_("The proponent's staff will see what it is about, never who raised it."),
+        ),
+        Field("complainant", "name", N_("Complainant (unless anonymous)"), required=False),
+        Field(
+            "language", "language", N_("Language of the grievance (code)"),
+            default=first_language,
+        ),
+        Field("text", "text", N_("The grievance, in the complainant's words")),
+        Field("received_on", "day", N_("Received on"), past=True, default=on_today),
+        Field(
+            "condition_id", "id", N_("Condition concerned (if any)"), required=False,
+            choices=_any_open_condition,
+        ),
+        Field(
+            "concerns", "accounts", N_("Accounts the grievance is about"),
+            hint=GRIEVANCE_CONCERNS_HINT, required=False,
+        ),
+    ),
+    write_grievance,
+    check=check_grievance,
+)  # fmt: skip
+
+
 # --- the steps -----------------------------------------------------------------------------
 
 
-def parse_step(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
-    """Acknowledge or respond: the grievance and what was said to the complainant."""
-    f = Fields(data, {"grievance_id", "text", "language"})
-    grievance = _grievance(ctx, f)
-    _at_step(ctx, grievance)
-    return {
-        "grievance_id": grievance.id,
-        "text": f.text("text"),
-        "language": f.language("language", required=False),
-    }
+def _by_id(ctx: GuardContext, grievance_id: int) -> Grievance:
+    return next(g for g in ctx.case.grievances if g.id == grievance_id)
 
 
-@effect("grievance_acknowledgement", parse_step)
-def write_acknowledgement(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+def write_acknowledgement(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
     grievance = _by_id(ctx, p["grievance_id"])
     grievance.status, grievance.acknowledged_at = "acknowledged", ctx.now
     return {"grievance_id": grievance.id}
 
 
-@effect("grievance_response", parse_step)
-def write_response(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+def write_response(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
     grievance = _by_id(ctx, p["grievance_id"])
     grievance.status, grievance.responded_at, grievance.response = "responded", ctx.now, p["text"]
     return {"grievance_id": grievance.id}
 
 
-def parse_assessment(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
-    f = Fields(data, {"grievance_id", "assessment", "upheld"})
-    grievance = _grievance(ctx, f)
-    _at_step(ctx, grievance)
-    return {
-        "grievance_id": grievance.id,
-        "assessment": f.text("assessment"),
-        "upheld": f.flag("upheld"),
-    }
+def _said(effect: str, label: str) -> tuple[Field, ...]:
+    """Acknowledge or respond: the grievance and what was said to the complainant."""
+    return (
+        _grievance_field(effect),
+        Field("text", "text", label),
+        Field(
+            "language", "language", N_("Language (code, optional)"), required=False,
+            default=first_language,
+        ),
+    )  # fmt: skip
 
 
-@effect("grievance_assessment", parse_assessment)
-def write_assessment(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+ACKNOWLEDGEMENT = Action(
+    "grievance_acknowledgement",
+    _said("grievance_acknowledgement", N_("Message to the complainant")),
+    write_acknowledgement,
+    check=check_step,
+)
+RESPONSE = Action(
+    "grievance_response",
+    _said("grievance_response", N_("Response or remedy")),
+    write_response,
+    check=check_step,
+)
+
+
+def write_assessment(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
     grievance = _by_id(ctx, p["grievance_id"])
     grievance.status, grievance.assessed_at = "assessed", ctx.now
     grievance.assessment, grievance.upheld = p["assessment"], p["upheld"]
     return {"grievance_id": grievance.id}
 
 
-def parse_escalation(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
-    f = Fields(data, {"grievance_id", "mediator", "text"})
-    grievance = _grievance(ctx, f)
-    reopening = grievance.status == "closed" and grievance.complainant_satisfied is False
-    if grievance.escalated_at is not None or (grievance.status == "closed" and not reopening):
-        raise invalid(
-            "grievance_id",
-            N_("Only an open grievance, or one closed without satisfying the complainant, "
-               "can be escalated, and only once."),
-        )  # fmt: skip
-    return {"grievance_id": grievance.id, "mediator": f.short("mediator"), "text": f.text("text")}
+ASSESSMENT = Action(
+    "grievance_assessment",
+    (
+        _grievance_field("grievance_assessment"),
+        Field("assessment", "text", N_("Assessment")),
+        Field("upheld", "flag", N_("The grievance is founded (upheld)")),
+    ),
+    write_assessment,
+    check=check_step,
+)
 
 
-@effect("grievance_escalation", parse_escalation)
-def write_escalation(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+def write_escalation(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
     grievance = _by_id(ctx, p["grievance_id"])
     grievance.status, grievance.escalated_at, grievance.mediator = (
         "escalated",
@@ -229,37 +309,38 @@ def write_escalation(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[s
     return {"grievance_id": grievance.id}
 
 
-def parse_retaliation_check(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
-    f = Fields(data, {"grievance_id", "retaliation_found", "note"})
-    grievance = _grievance(ctx, f)
-    return {
-        "grievance_id": grievance.id,
-        "retaliation_found": f.flag("retaliation_found"),
-        "note": f.text("note"),
-    }
+ESCALATION = Action(
+    "grievance_escalation",
+    (
+        _grievance_field("grievance_escalation"),
+        Field("mediator", "short", N_("Independent mediator")),
+        Field("text", "text", N_("Why it is escalated")),
+    ),
+    write_escalation,
+    check=check_step,
+)
 
 
-@effect("retaliation_check", parse_retaliation_check)
-def write_retaliation_check(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+def write_retaliation_check(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
     grievance = _by_id(ctx, p["grievance_id"])
     grievance.retaliation_checked_at = ctx.now
     grievance.retaliation_found, grievance.retaliation_note = p["retaliation_found"], p["note"]
     return {"grievance_id": grievance.id}
 
 
-def parse_closure(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
-    f = Fields(data, {"grievance_id", "resolution", "complainant_satisfied"})
-    grievance = _grievance(ctx, f)
-    _at_step(ctx, grievance)
-    return {
-        "grievance_id": grievance.id,
-        "resolution": f.text("resolution"),
-        "complainant_satisfied": f.choice("complainant_satisfied", SATISFACTION),
-    }
+RETALIATION_CHECK = Action(
+    "retaliation_check",
+    (
+        _grievance_field("retaliation_check"),
+        Field("retaliation_found", "flag", N_("Retaliation was found")),
+        Field("note", "text", N_("How it was checked, and what was found")),
+    ),
+    write_retaliation_check,
+    check=check_step,
+)
 
 
-@effect("grievance_closure", parse_closure)
-def write_closure(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+def write_closure(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
     grievance = _by_id(ctx, p["grievance_id"])
     grievance.status, grievance.closed_at, grievance.resolution = "closed", ctx.now, p["resolution"]
     satisfied = p["complainant_satisfied"]
@@ -267,16 +348,26 @@ def write_closure(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str,
     return {"grievance_id": grievance.id}
 
 
-def _by_id(ctx: GuardContext, grievance_id: int) -> Grievance:
-    return next(g for g in ctx.case.grievances if g.id == grievance_id)
+CLOSURE = Action(
+    "grievance_closure",
+    (
+        _grievance_field("grievance_closure"),
+        Field("resolution", "text", N_("Resolution")),
+        Field(
+            "complainant_satisfied", "choice", N_("Did the complainant accept it?"),
+            options=SATISFACTION, vocabulary="satisfaction",
+        ),
+    ),
+    write_closure,
+    check=check_step,
+)  # fmt: skip
 
 
 # --- the conditions register ---------------------------------------------------------------
 
 
-def _condition(ctx: GuardContext, f: Fields) -> Condition:
-    wanted = f.integer("condition_id", minimum=1, maximum=2**62)
-    condition = ctx.session.get(Condition, wanted)
+def check_condition(p: Payload, ctx: GuardContext) -> None:
+    condition = ctx.session.get(Condition, p["condition_id"])
     if condition is None or condition.case_id != ctx.case.id:
         raise invalid("condition_id", N_("There is no such condition on this case."))
     if condition.status in ("met", "breached"):
@@ -285,26 +376,11 @@ def _condition(ctx: GuardContext, f: Fields) -> Condition:
             N_("This condition is already %(status)s; its record cannot change."),
             status=condition.status,
         )
-    return condition
+    if ctx.trigger.effect == "condition_breach":
+        p["status"] = "breached"
 
 
-def parse_condition_progress(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
-    f = Fields(data, {"condition_id", "status", "evidence"})
-    condition = _condition(ctx, f)
-    return {
-        "condition_id": condition.id,
-        "status": f.choice("status", CONDITION_PROGRESS),
-        "evidence": f.text("evidence"),
-    }
-
-
-def parse_condition_breach(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
-    f = Fields(data, {"condition_id", "evidence"})
-    condition = _condition(ctx, f)
-    return {"condition_id": condition.id, "status": "breached", "evidence": f.text("evidence")}
-
-
-def _write_condition(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
+def write_condition(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
     condition = ctx.session.get(Condition, p["condition_id"])
     assert condition is not None  # parse checked it
     condition.status, condition.evidence = p["status"], p["evidence"]
@@ -312,47 +388,37 @@ def _write_condition(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[s
     return {"condition_id": condition.id}
 
 
-effect("condition_progress", parse_condition_progress)(_write_condition)
-effect("condition_breach", parse_condition_breach)(_write_condition)
+CONDITION = Field("condition_id", "id", N_("Condition"), choices=open_conditions)
+EVIDENCE = Field("evidence", "text", N_("Evidence"))
+CONDITION_PROGRESS_ACTION = Action(
+    "condition_progress",
+    (
+        CONDITION,
+        Field(
+            "status", "choice", N_("Status"),
+            options=CONDITION_PROGRESS, vocabulary="condition_progress",
+        ),
+        EVIDENCE,
+    ),
+    write_condition,
+    check=check_condition,
+)  # fmt: skip
+CONDITION_BREACH = Action(
+    "condition_breach", (CONDITION, EVIDENCE), write_condition, check=check_condition
+)
 
-
-# --- monitoring and rehabilitation ---------------------------------------------------------
-
-
-def parse_monitoring_report(data: Mapping[str, Any] | None, _ctx: GuardContext) -> dict[str, Any]:
-    f = Fields(data, {"text", "language", "joint", "community_monitors"})
-    p = {
-        "text": f.text("text"),
-        "language": f.language("language", required=False),
-        "joint": f.flag("joint"),
-        "community_monitors": f.short("community_monitors", required=False),
-    }
-    if p["joint"] and not p["community_monitors"]:
-        raise invalid("community_monitors", N_("Name the community's monitors of a joint review."))
-    return p
-
-
-@effect("monitoring_report", parse_monitoring_report)
-def write_monitoring_report(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
-    ctx.case.last_review_at = ctx.now
-    return _note(ctx, ctx.trigger.name, p)
-
-
-def parse_rehabilitation(data: Mapping[str, Any] | None, ctx: GuardContext) -> dict[str, Any]:
-    f = Fields(data, {"text", "language", "completed_on"})
-    p = {
-        "text": f.text("text"),
-        "language": f.language("language", required=False),
-        "completed_on": f.day("completed_on"),
-    }
-    _not_future("completed_on", p["completed_on"], ctx)
-    return p
-
-
-@effect("rehabilitation", parse_rehabilitation)
-def write_rehabilitation(ctx: GuardContext, p: dict[str, Any], _from: str) -> dict[str, Any]:
-    ctx.case.rehabilitation_confirmed_at = ctx.now
-    return _note(ctx, ctx.trigger.name, p)
+#: the grievance mechanism's and the conditions register's actions (fpic.actions)
+ACTIONS: tuple[Action, ...] = (
+    GRIEVANCE,
+    ACKNOWLEDGEMENT,
+    ASSESSMENT,
+    RESPONSE,
+    ESCALATION,
+    RETALIATION_CHECK,
+    CLOSURE,
+    CONDITION_PROGRESS_ACTION,
+    CONDITION_BREACH,
+)
 
 
 def next_review_due(case: Case, template: Template) -> date | None:

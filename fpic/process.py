@@ -105,9 +105,9 @@ def _known_guards() -> set[str]:
 
 
 def _known_effects() -> set[str]:
-    from fpic.effects import EFFECTS
+    from fpic.actions import ACTIONS
 
-    return set(EFFECTS)
+    return set(ACTIONS)
 
 
 class _Reader:

@@ -210,8 +210,11 @@ class World:
     def act(
         self, case_id: int, trigger: str, actor: Actor, data: dict[str, Any] | None = None
     ) -> ActionResult:
-        """Fire with the current version, as a person who just loaded the page would."""
-        return self.engine.advance(case_id, trigger, actor, data, self.case(case_id).version)
+        """Fire with the current version, as a person who just loaded the page would, giving
+        their password where the action asks it again (every test account has PASSWORD)."""
+        return self.engine.advance(
+            case_id, trigger, actor, data, self.case(case_id).version, confirmation=PASSWORD
+        )
 
 
 def make_world(url: str, start: date = date(2026, 3, 2)) -> World:

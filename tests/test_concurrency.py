@@ -17,6 +17,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -24,13 +25,13 @@ import pytest
 from sqlalchemy import event, func, select, text
 
 from fpic import audit
+from fpic.actions import ACTIONS
 from fpic.clock import FrozenClock
 from fpic.db import Database
-from fpic.effects import EFFECTS, Effect
 from fpic.engine import Busy, Engine, user_actor
 from fpic.errors import FpicError, StaleCase
 from fpic.models import Case, CaseNote, Disclosure, IntegrityFlag, Meeting, Question, TrailEvent
-from tests.factories import World, walk_to
+from tests.factories import PASSWORD, World, walk_to
 
 BARRIER_TIMEOUT = 60  # seconds; a broken barrier fails the race instead of hanging it
 JOIN_TIMEOUT = 120
@@ -73,7 +74,9 @@ def _attempt(engine: Engine, actor: Any, plan: dict[str, Any], seen: int) -> dic
     outcome = {"tag": plan["tag"], "case_id": plan["case_id"], "trigger": plan["trigger"]}
     outcome |= {"seen": seen, "kind": "", "version": None, "detail": ""}
     try:
-        result = engine.advance(plan["case_id"], plan["trigger"], actor, plan["data"], seen)
+        result = engine.advance(
+            plan["case_id"], plan["trigger"], actor, plan["data"], seen, confirmation=PASSWORD
+        )
     except StaleCase as exc:
         kind = "stale" if exc.expected == seen else "stale-mismatch"
         outcome |= {"kind": kind, "version": exc.actual, "detail": str(exc)}
@@ -460,14 +463,14 @@ def test_the_case_lock_makes_the_second_writer_wait_then_refuses_it(
     case_id = world.open_case(community)
     seen = _version(world.db, case_id)
     a_inside, a_may_commit, b_begins = threading.Event(), threading.Event(), threading.Event()
-    original = EFFECTS["note"]
+    original = ACTIONS["note"]
 
     def held_note(ctx: Any, payload: dict[str, Any], from_stage: str) -> dict[str, Any]:
         a_inside.set()
         assert a_may_commit.wait(BARRIER_TIMEOUT), "A was never released"
-        return original.apply(ctx, payload, from_stage)
+        return original.write(ctx, payload, from_stage)
 
-    monkeypatch.setitem(EFFECTS, "note", Effect("note", original.parse, held_note))
+    monkeypatch.setitem(ACTIONS, "note", replace(original, write=held_note))
     outcomes: dict[str, dict[str, Any]] = {}
 
     def fire(name: str, trigger: str, data: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fpic.effects import EFFECTS
+from fpic.actions import ACTIONS
 from fpic.guards import GUARDS
 from fpic.process import shipped_templates
 
@@ -39,7 +39,7 @@ def test_every_guard_and_effect_is_used_by_a_template():
     used_guards = {g for t in templates for trig in t.triggers.values() for g in trig.guards}
     used_effects = {trig.effect for t in templates for trig in t.triggers.values()}
     assert set(GUARDS) == used_guards
-    assert set(EFFECTS) == used_effects
+    assert set(ACTIONS) == used_effects
 
 
 def _ruff() -> list[str]:

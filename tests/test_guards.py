@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from fpic import audit, queries
+from fpic.actions import ACTIONS
 from fpic.actors import Actor
-from fpic.effects import EFFECTS
 from fpic.errors import GuardRefused, InvalidData, NotFound, NotPermitted
 from fpic.guards import GUARDS, GuardContext, evaluate
 from fpic.i18n import Reason
@@ -110,7 +110,7 @@ def _check(
             session, template, case, actor, template.triggers[trigger], now or world.clock.now()
         )
         if data is not None:
-            ctx.payload = EFFECTS[ctx.trigger.effect].parse(data, ctx)
+            ctx.payload = ACTIONS[ctx.trigger.effect].parse(data, ctx)
         return _summary(GUARDS[guard].check(ctx))
 
 

@@ -89,7 +89,15 @@ from fpic.models import (
 )
 from fpic.process import shipped_templates
 from fpic.registry import confirm_mandate, record_mandate
-from tests.factories import CHEAP_HASHER, Community, World, decision, make_world, protocol
+from tests.factories import (
+    CHEAP_HASHER,
+    PASSWORD,
+    Community,
+    World,
+    decision,
+    make_world,
+    protocol,
+)
 
 TEMPLATE = shipped_templates()["fpic-general"]
 ITEMS = TEMPLATE.required_disclosure_items
@@ -388,7 +396,9 @@ class FpicCaseMachine(RuleBasedStateMachine):
         STATS["calls"] += 1
         STATS[f"model:{barred[0] if barred else 'may'}"] += 1
         try:
-            result = self.world.engine.advance(self.case_id, trigger, actor, data, self.version)
+            result = self.world.engine.advance(
+                self.case_id, trigger, actor, data, self.version, confirmation=PASSWORD
+            )
         except FpicError as refusal:
             STATS[f"refused:{refusal.code}"] += 1
             if trigger in CONSENT_TRIGGERS and self.stage == "decision":

@@ -1,0 +1,40 @@
+"""Every kind of action there is, gathered once: the process's (:mod:`fpic.effects`) and the
+grievance mechanism's (:mod:`fpic.grievances`). The engine parses and writes with these; the
+web builds its forms and the API its JSON Schemas from them.
+
+Adding a kind of action is one :class:`~fpic.schema.Action` declaration in one of those modules
+(its fields, its checks, its writer), listed in that module's ``ACTIONS``, and a trigger naming
+its effect in a template's TOML (docs/architecture.md, "Add an action").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fpic import effects, grievances
+from fpic.process import Template
+from fpic.schema import Action
+from fpic.schema import data_schema as _data_schema
+
+
+def _gathered(*groups: tuple[Action, ...]) -> dict[str, Action]:
+    found: dict[str, Action] = {}
+    for action in (a for group in groups for a in group):
+        if action.effect in found:
+            raise ValueError(f"the effect {action.effect!r} is declared twice")
+        found[action.effect] = action
+    return found
+
+
+ACTIONS: dict[str, Action] = _gathered(effects.ACTIONS, grievances.ACTIONS)
+
+
+def data_schema(effect: str, template: Template | None = None) -> dict[str, Any]:
+    """The JSON Schema (2020-12) of the data of an action with ``effect``; given a template,
+    choices read from it (its items of information) are listed too."""
+    return _data_schema(ACTIONS[effect], template)
+
+
+def needs_password(effect: str) -> bool:
+    """Whether the person enters their password again for this action (the engine checks)."""
+    return ACTIONS[effect].needs_password
