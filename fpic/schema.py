@@ -148,8 +148,17 @@ class Action:
     needs_password: bool = False
     summary: str = ""
 
-    def field(self, name: str) -> Field | None:
-        return next((f for f in self.fields if f.name == name), None)
+    def label_of(self, path: str) -> str | None:
+        """The label of the field the engine names ``path`` (``conditions.0.text``)."""
+        fields, label = self.fields, None
+        for part in path.split("."):
+            if part.isdigit():
+                continue
+            spec = next((f for f in fields if f.name == part), None)
+            if spec is None:
+                return None
+            fields, label = spec.rows, spec.label
+        return label
 
     def parse(self, data: Mapping[str, Any] | None, ctx: GuardContext) -> Payload:
         payload = read(self.fields, data, ctx, ctx.case)

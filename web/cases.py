@@ -15,6 +15,7 @@ from wtforms import SelectField, StringField
 from wtforms.validators import InputRequired, Length
 
 from fpic import audit
+from fpic.actions import ACTIONS
 from fpic.errors import GuardRefused, InvalidData, StaleCase
 from fpic.grievances import grievance_figures, next_step_due
 from fpic.models import Case, Community, ComplainantIdentity, Project, Representative
@@ -30,7 +31,8 @@ from fpic.queries import (
 )
 from web.auth import requires
 from web.context import actor, engine, int_arg, str_arg
-from web.forms import attach_error, data_of, form_for, options
+from web.forms import attach_error, csrf_holds, data_of, form_for, options
+from web.i18n import reason_text
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -124,15 +126,8 @@ def act(case_id: int, trigger: str) -> Any:
         if spec is None:
             abort(404)
         today = engine().clock.now().date()
-        reps = _representatives(db, case)
-        form = form_for(
-            spec,
-            case,
-            template,
-            reps,
-            today,
-            formdata=request.form if request.method == "POST" else None,
-        )
+        formdata = request.form if request.method == "POST" else None
+        form = form_for(spec, case, template, today, formdata=formdata)
 
         def page(status: int, **extra: Any) -> tuple[str, int]:
             # why the action is refused now: evaluated only for a page shown, not for an action
@@ -144,11 +139,12 @@ def act(case_id: int, trigger: str) -> Any:
 
         if request.method == "GET":
             return page(200)
-        if not form.validate():
+        if not csrf_holds(form):
             return page(400)
         version = int(form.version.data) if str(form.version.data).isdigit() else -1
-        # the engine checks the password last, under the sign-in throttle (fpic/engine.py)
-        confirmation = request.form.get("password", "") if "password" in form else None
+        # the engine asks it of the actions declared so, and checks it last, under the sign-in
+        # throttle (fpic/engine.py)
+        confirmation = request.form.get("password", "")
         try:
             engine().advance(case_id, trigger, me, data_of(form), version, confirmation)
         except StaleCase as stale:
@@ -159,20 +155,14 @@ def act(case_id: int, trigger: str) -> Any:
             changes = events_since_version(db, case_id, version)
             return page(409, stale=stale, changes=changes, case_now=fresh)
         except InvalidData as bad:
-            message = bad.reasons[0] if bad.reasons else None
-            if message is not None and not attach_error(form, bad.field, _reason(message)):
+            message = reason_text(bad.reasons[0], ACTIONS[spec.effect]) if bad.reasons else None
+            if message is not None and not attach_error(form, bad.field, message):
                 return page(400, refusal=bad.reasons)
             return page(400)
         except GuardRefused as refused:
             return page(409, refusal=refused.reasons)
     flash(_("Done: %(action)s.", action=_(spec.title)), "success")
     return redirect(url_for("cases.show", case_id=case_id))
-
-
-def _reason(reason: Any) -> str:
-    from web.i18n import reason_text
-
-    return reason_text(reason)
 
 
 class OpenCaseForm(FlaskForm):
@@ -201,7 +191,7 @@ def new() -> Any:
                 template_id=form.template_id.data, reference=form.reference.data or "",
             )  # fmt: skip
         except InvalidData as bad:
-            if not attach_error(form, bad.field, _reason(bad.reasons[0])):
+            if not attach_error(form, bad.field, reason_text(bad.reasons[0])):
                 raise
             return render_template("cases/new.html", form=form), 400
         flash(_("Case %(reference)s opened.", reference=form.reference.data), "success")

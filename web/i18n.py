@@ -20,6 +20,7 @@ from fpic.catalogs import compiled_directory
 from fpic.i18n import N_, Reason
 from fpic.permissions import ROLE_TITLES
 from fpic.process import shipped_templates
+from fpic.schema import Action
 from web.extensions import babel
 from web.labels import GLOBALS
 
@@ -119,9 +120,13 @@ def html_lang() -> str:
     return str(get_locale() or "en").replace("_", "-")
 
 
-def reason_text(reason: Reason) -> str:
-    """A guard's or the engine's reason in the reader's language."""
+def reason_text(reason: Reason, action: Action | None = None) -> str:
+    """A guard's or the engine's reason in the reader's language; given the action it refuses
+    the data of, the field it names is called by its label."""
     params = {k: _param(v) for k, v in reason.params.items()}
+    label = action.label_of(str(params["field"])) if action and "field" in params else None
+    if label is not None:
+        params["field"] = "“" + _(label) + "”"
     if "role" in params:
         params["role"] = role_title(str(params["role"]))
     try:

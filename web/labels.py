@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from fpic.i18n import Reason
+from fpic.permissions import ROLE_TITLES
+from fpic.schema import Term, Text
 
 RULE_LABELS = {
     "consensus": _l("Consensus"),
@@ -96,6 +99,39 @@ OUTCOME_LABELS = {
     "DEFERRED_MORE_INFO": _l("Decision deferred (more information requested)"),
     "DECLINED_TO_ENGAGE": _l("Declined to engage"),
 }
+
+
+#: the titles of each vocabulary an action's fields draw their options from (fpic.schema)
+VOCABULARIES: dict[str, dict[str, Any]] = {
+    "decision_rules": RULE_LABELS,
+    "voters": VOTER_LABELS,
+    "formats": FORMAT_LABELS,
+    "integrity_categories": CATEGORY_LABELS,
+    "grievance_categories": GRIEVANCE_CATEGORY_LABELS,
+    "grievance_channels": CHANNEL_LABELS,
+    "meeting_kinds": MEETING_LABELS,
+    "satisfaction": SATISFACTION_LABELS,
+    "condition_progress": CONDITION_STATUS_LABELS,
+    "roles": ROLE_TITLES,
+}
+
+
+def term_title(term: Term) -> str:
+    """A vocabulary's code by its title in the reader's language."""
+    table = VOCABULARIES.get(term.vocabulary, {})
+    if term.value not in table:
+        return term.value.replace("_", " ")
+    title = table[term.value]
+    return _(title) if isinstance(title, str) else str(title)
+
+
+def text_of(label: Text | Term) -> str:
+    """A label an action's declaration computed from the case, for the reader."""
+    if isinstance(label, Term):
+        return term_title(label)
+    params = {k: term_title(v) if isinstance(v, Term) else v for k, v in label.params.items()}
+    message = _(label.message) if label.translate and label.message else label.message
+    return message % params if params else message
 
 
 def _label(table: dict[str, Any], code: str) -> str:

@@ -107,11 +107,12 @@ def test_liaison_registers_a_disclosure_through_the_form(world, signed_in, commu
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("disclosed_on", "2026-02-30", "Not a valid date value."),
-        ("disclosed_on", "", "This field is required."),
-        ("title", "", "This field is required."),
-        ("channel", "   ", "channel is required."),  # the engine's message
-        ("disclosed_on", "tomorrow", "cannot be in the future."),  # the engine's message
+        # every message is the engine's, the field called by its label: the same as the API's
+        ("disclosed_on", "2026-02-30", "“Disclosed on” must be a date (YYYY-MM-DD)."),
+        ("disclosed_on", "", "“Disclosed on” is required."),
+        ("title", "", "“Title” is required."),
+        ("channel", "   ", "“Channel (assembly, radio, booklet ...)” is required."),
+        ("disclosed_on", "tomorrow", "“Disclosed on” cannot be in the future."),
     ],
     ids=["impossible date", "missing date", "missing title", "blank channel", "future date"],
 )
@@ -244,7 +245,10 @@ def test_a_form_overtaken_during_the_request_shows_the_version_that_overtook_it(
 
 @pytest.mark.parametrize(
     ("password", "message"),
-    [("not my password", "Your password is not right."), ("", "This field is required.")],
+    [
+        ("not my password", "Your password is not right."),
+        ("", "Enter your password to confirm this action."),
+    ],
     ids=["wrong password", "no password"],
 )
 def test_a_decision_without_the_right_password_is_refused_and_not_recorded(

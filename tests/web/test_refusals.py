@@ -150,17 +150,23 @@ def test_a_csrf_failure_is_recorded_on_the_case_chain(
     assert data["error"] == "csrf_failed"
 
 
-def test_an_invalid_form_is_recorded(world, signed_in, community, case_at_decision):
+def test_an_invalid_form_is_recorded_once_as_the_engine_refused_it(
+    world, signed_in, community, case_at_decision
+):
+    # the form checks nothing but the CSRF token: the engine reads the data, refuses it and
+    # records the refusal, exactly as for the same data sent through the API
     liaison = signed_in("liaison")
+    before = len(_events(world))
     response = _post_action(
         liaison, world, case_at_decision, "ask_question", {"text": "", "language": "qu"}
     )
     assert response.status_code == 400
+    assert len(_events(world)) == before + 1
     event, data = _last(world)
     assert (event.chain, event.action, data["error"]) == (
         audit.case_chain(case_at_decision),
         "ask_question",
-        "invalid_form",
+        "invalid_data",
     )
 
 
