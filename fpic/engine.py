@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from fpic import audit, refusals
 from fpic.actors import Actor
 from fpic.clock import Clock, SystemClock
-from fpic.db import Database
+from fpic.db import Database, rows_changed
 from fpic.effects import EFFECTS
 from fpic.errors import (
     FpicError,
@@ -586,7 +586,8 @@ class Engine:
         return written
 
     def _close_window(self, session: Session, key: str, start: str) -> int:
-        claimed = session.execute(
+        claimed = rows_changed(
+            session,
             update(RefusalWindow)
             .where(
                 RefusalWindow.key == key,
@@ -594,8 +595,8 @@ class Engine:
                 RefusalWindow.recorded.is_(False),
             )
             .values(recorded=True)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+            .execution_options(synchronize_session=False),
+        )
         if not claimed:
             return 0  # another worker wrote it
         row = session.get(RefusalWindow, (key, start))

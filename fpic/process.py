@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from transitions import Machine
 
@@ -26,6 +26,9 @@ from fpic.models import OUTCOMES, ROLES
 STAY = "="  #: a trigger that records something without changing the stage
 BACK = "@suspended_from"  #: go back to the stage the process was suspended in
 ANY = "*"  #: every stage that is not terminal
+
+_T = TypeVar("_T")
+_D = TypeVar("_D")
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,17 @@ class _Reader:
             )
         )
 
-    def get(self, table: dict[str, Any], key: str, where: str, kind: type, default: Any = ...):
+    @overload
+    def get(self, table: dict[str, Any], key: str, where: str, kind: type[_T]) -> _T: ...
+
+    @overload
+    def get(
+        self, table: dict[str, Any], key: str, where: str, kind: type[_T], default: _D
+    ) -> _T | _D: ...
+
+    def get(
+        self, table: dict[str, Any], key: str, where: str, kind: type[_T], default: object = ...
+    ) -> object:
         if key not in table:
             if default is ...:
                 raise self.fail(f"{where}.{key}" if where else key, "is missing")
@@ -153,25 +166,35 @@ def parse_template(text: str, path: str) -> Template:
     if initial not in stages:
         raise r.fail("initial", f"names unknown stage {initial!r}")
     triggers = _read_triggers(r, stages)
-    template_fields = dict(
-        id=r.get(data, "id", "", str),
-        version=r.get(data, "version", "", str),
-        title=r.get(data, "title", "", str),
-        description=r.get(data, "description", "", str),
-        sources=r.names(data, "sources", ""),
+    # read in this order so that a file with several problems names the same one first
+    template_id = r.get(data, "id", "", str)
+    version = r.get(data, "version", "", str)
+    title = r.get(data, "title", "", str)
+    description = r.get(data, "description", "", str)
+    sources = r.names(data, "sources", "")
+    required = r.names(data, "required_disclosure_items", "")
+    reconsideration_days = r.get(data, "reconsideration_days", "", int)
+    item_titles = _read_item_titles(r)
+    grievance_days = _read_grievance_days(r)
+    if not required:
+        raise r.fail("required_disclosure_items", "must name at least one item")
+    return Template(
+        id=template_id,
+        version=version,
+        title=title,
+        description=description,
+        sources=sources,
         initial=initial,
         content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         path=path,
         stages=stages,
         triggers=triggers,
-        required_disclosure_items=r.names(data, "required_disclosure_items", ""),
-        reconsideration_days=r.get(data, "reconsideration_days", "", int),
-        item_titles=_read_item_titles(r),
-        grievance_days=_read_grievance_days(r),
+        required_disclosure_items=required,
+        reconsideration_days=reconsideration_days,
+        item_titles=item_titles,
+        grievance_days=grievance_days,
+        machine=_build_machine(stages, triggers, initial),
     )
-    if not template_fields["required_disclosure_items"]:
-        raise r.fail("required_disclosure_items", "must name at least one item")
-    return Template(**template_fields, machine=_build_machine(stages, triggers, initial))
 
 
 def _read_item_titles(r: _Reader) -> dict[str, str]:
@@ -291,7 +314,7 @@ def _read_sources(
     return sources
 
 
-def _build_machine(stages: dict[str, Stage], triggers: dict[str, Trigger], initial: str):
+def _build_machine(stages: dict[str, Stage], triggers: dict[str, Trigger], initial: str) -> Machine:
     transitions: list[dict[str, Any]] = []
     suspendable = sorted({s for t in triggers.values() if t.effect == "suspend" for s in t.sources})
     for trigger in triggers.values():

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fpic.actors import Actor
+from fpic.db import rows_changed
 from fpic.engine import Engine
 from fpic.errors import NotPermitted, invalid
 from fpic.guards import holds_mandate
@@ -81,15 +82,16 @@ def check_password(user: User, password: str) -> bool:
 
 def add_community(engine: Engine, actor: Actor, data: dict[str, Any]) -> int:
     f = Fields(data, {"slug", "name", "region", "country", "institution", "content_languages"})
+    slug = f.short("slug")
     values = {
-        "slug": f.short("slug"),
+        "slug": slug,
         "name": f.name("name"),
         "region": f.short("region"),
         "country": f.short("country"),
         "institution": f.short("institution"),
         "content_languages": f.languages("content_languages"),
     }
-    if not SLUG.match(values["slug"] or ""):
+    if not SLUG.match(slug or ""):
         raise invalid("slug", N_("%(field)s may hold lower-case letters, digits, - and _."))
     if len(values["country"] or "") != 2:
         raise invalid("country", N_("%(field)s must be a two-letter country code."))
@@ -102,9 +104,9 @@ def add_community(engine: Engine, actor: Actor, data: dict[str, Any]) -> int:
         session.flush()
         return {"community_id": community.id, **values}
 
-    return engine.system_action(actor, "add_community", SYSTEM_ACTION_ROLES["add_community"], work)[
-        "community_id"
-    ]
+    done = engine.system_action(actor, "add_community", SYSTEM_ACTION_ROLES["add_community"], work)
+    community_id: int = done["community_id"]
+    return community_id
 
 
 def community_standing(session: Session, actor: Actor, community_id: int, day: date) -> Standing:
@@ -311,9 +313,9 @@ def add_project(engine: Engine, actor: Actor, data: dict[str, Any]) -> int:
         session.flush()
         return {"project_id": project.id, **values}
 
-    return engine.system_action(actor, "add_project", SYSTEM_ACTION_ROLES["add_project"], work)[
-        "project_id"
-    ]
+    done = engine.system_action(actor, "add_project", SYSTEM_ACTION_ROLES["add_project"], work)
+    project_id: int = done["project_id"]
+    return project_id
 
 
 #: how long a one-time enrolment code may be used
@@ -499,12 +501,12 @@ def bootstrap_admin(engine: Engine, username: str, password: str) -> int:
 def end_open_sessions(session: Session, user_id: int, at: datetime) -> int:
     """End every open session of a user inside the caller's transaction, so the change that
     calls for it (disabling, a new password or role) and the sign-out commit together."""
-    result = session.execute(
+    return rows_changed(
+        session,
         update(UserSession)
         .where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
-        .values(ended_at=at)
+        .values(ended_at=at),
     )
-    return result.rowcount or 0
 
 
 def set_user_active(engine: Engine, actor: Actor, user_id: int, active: bool) -> None:
