@@ -3,7 +3,15 @@
 A template is data (``fpic/processes/*.toml``): stages, triggers, the roles that may fire each
 trigger, the guards on it and the record it writes. Loading refuses anything that names an
 unknown stage, role, guard or effect, naming the file and the key. A case stays pinned to the
-template id, version and content hash it was opened with.
+template id, version and content hash it was opened with, so any edit of a template's text
+comes with a new ``version``.
+
+What a stage means for the rules is said by its settings, never by its name: ``terminal``,
+``loop`` (reached only through a loop), ``deadline_days`` (advisory), ``consent_in_force`` (a
+valid consent is in force there: conditions, withdrawal, joint monitoring) and
+``deliberation_period`` (the community deliberates on its own there, and the protocol's
+minimum deliberation period is shown as a deadline). Neither the engine nor the web interface
+names a stage of a shipped template.
 """
 
 from __future__ import annotations
@@ -39,6 +47,9 @@ class Stage:
     terminal: bool = False
     #: a valid consent is in force while the case stands here
     consent_in_force: bool = False
+    #: the community deliberates on its own here: the protocol's minimum deliberation period,
+    #: counted from complete disclosure, is shown as a deadline while the case stands here
+    deliberation_period: bool = False
     #: advisory only: a stage that lasts longer shows as overdue and never moves by itself
     deadline_days: int | None = None
     #: reached only through a loop (suspension, withholding ...), not on the main path
@@ -241,17 +252,21 @@ def _read_stages(r: _Reader) -> dict[str, Stage]:
             "description",
             "terminal",
             "consent_in_force",
+            "deliberation_period",
             "deadline_days",
             "loop",
         }
         if unknown:
             raise r.fail(f"{where}.{sorted(unknown)[0]}", "is not a stage setting")
+        if spec.get("terminal") is True and spec.get("deliberation_period") is True:
+            raise r.fail(f"{where}.deliberation_period", "a terminal stage has no deliberation")
         stages[name] = Stage(
             name=name,
             title=r.get(spec, "title", where, str),
             description=r.get(spec, "description", where, str),
             terminal=r.get(spec, "terminal", where, bool, False),
             consent_in_force=r.get(spec, "consent_in_force", where, bool, False),
+            deliberation_period=r.get(spec, "deliberation_period", where, bool, False),
             deadline_days=r.get(spec, "deadline_days", where, int, None),
             loop=r.get(spec, "loop", where, bool, False),
         )
