@@ -35,15 +35,21 @@ from fpic.models import (
     UserSession,
 )
 from fpic.payloads import SLUG, Fields
-from fpic.permissions import SYSTEM_ACTION_ROLES, Standing, register_refusals, represents
+from fpic.permissions import (
+    ASSIGNABLE_ROLES,
+    FIRST_ACCOUNT_ROLE,
+    SYSTEM_ACTION_ROLES,
+    Standing,
+    facilitates,
+    register_refusals,
+    represents,
+    speaks_for_a_community,
+)
 
 #: the stored hash of an account nobody can sign in to yet (no argon2 hash looks like it)
 NO_PASSWORD = "!"
 MIN_PASSWORD = 8
 MAX_PASSWORD = 128
-#: the roles an administrator may move an account between: a representative's account stays
-#: one, because it is tied to a registered representative and their community's mandate
-ASSIGNABLE_ROLES = tuple(role for role in ROLES if role != "representative")
 GENDERS = ("woman", "man", "other", "unspecified")
 _hasher = PasswordHasher()  # argon2id with argon2-cffi's defaults (OWASP ASVS 5.0 floor)
 
@@ -119,7 +125,7 @@ def community_standing(session: Session, actor: Actor, community_id: int, day: d
         and actor.representative_id is not None
         and holds_mandate(session, actor.representative_id, day)
     )
-    assigned = actor.role == "facilitator" and (
+    assigned = facilitates(actor) and (
         session.scalar(
             select(Case.id)
             .where(Case.community_id == community_id, Case.facilitator_id == actor.user_id)
@@ -414,7 +420,7 @@ def add_user(
     if not SLUG.match(name or ""):
         raise invalid("username", N_("%(field)s may hold lower-case letters, digits, - and _."))
     shown = f.name("display_name", required=False) or name
-    if (clean_role == "representative") != (representative_id is not None):
+    if speaks_for_a_community(clean_role or "") != (representative_id is not None):
         raise invalid(
             "representative_id",
             N_(
@@ -490,9 +496,9 @@ def bootstrap_admin(engine: Engine, username: str, password: str) -> int:
     from fpic.accounts import enrol
 
     hash_password(password, username)  # a refused password leaves no account behind
-    installer = Actor(user_id=0, username="installer", role="admin")
+    installer = Actor(user_id=0, username="installer", role=FIRST_ACCOUNT_ROLE)
     issued = add_user(
-        engine, installer, username=username, role="admin", display_name="Administrator"
+        engine, installer, username=username, role=FIRST_ACCOUNT_ROLE, display_name="Administrator"
     )
     enrol(engine, username, issued.code, password)
     return issued.user_id
@@ -571,7 +577,7 @@ def set_user_role(engine: Engine, actor: Actor, user_id: int, role: str) -> None
 def _check_role_change(actor: Actor, user: User, new_role: str) -> None:
     # a representative speaks for a community under its mandate: that is not a role to hand
     # out or take away here, it comes with the registry entry the account is linked to
-    if user.role == "representative":
+    if speaks_for_a_community(user.role):
         raise invalid(
             "role",
             N_(
