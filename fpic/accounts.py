@@ -186,7 +186,8 @@ def change_password(engine: Engine, actor: Actor, current_password: str, new_pas
     result = engine.system_action(
         actor, "change_password", SYSTEM_ACTION_ROLES["change_password"], work
     )
-    return result["sessions_ended"]
+    ended: int = result["sessions_ended"]
+    return ended
 
 
 def _wrong_current_password() -> InvalidData:

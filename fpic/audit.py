@@ -65,7 +65,10 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 
 def _c_canonical_encoder() -> Callable[[Any], str]:
     """_CANONICAL.encode without the encoder object it builds on every call (half its time)."""
-    make = json.encoder.c_make_encoder
+    # typeshed does not declare the accelerator (None where the C module is missing)
+    make: Callable[..., Callable[[Any, int], Iterable[str]]] | None = getattr(
+        json.encoder, "c_make_encoder", None
+    )
     if make is None:  # a Python without the C accelerator
         return _CANONICAL.encode
     # markers None: no cycle check, as in the one-shot encoding json.dumps does
@@ -173,7 +176,8 @@ def _no_float(text: str) -> Any:
 #: floats and NaN/Infinity refused while parsing: the hooks run only when one occurs, so they
 #: cost nothing on the data fpic writes
 _STORED_DECODER = json.JSONDecoder(parse_float=_no_float, parse_constant=_no_float)
-_scan_stored = _STORED_DECODER.scan_once
+#: set by JSONDecoder.__init__, which typeshed does not declare
+_scan_stored: Callable[[str, int], tuple[Any, int]] = _STORED_DECODER.scan_once  # type: ignore[attr-defined]
 
 
 def _decode_stored(text: str) -> Any:
@@ -218,7 +222,8 @@ def _first_duplicate(text: str) -> str | None:
 
 def _spliced_body(row: dict[str, Any], data: str) -> str | None:
     """None when a field is not of its plain type (the full path then decides)."""
-    get = row.get
+    # the row's values are whatever was read: the encoder raises TypeError for a non-str
+    get: Callable[[str], Any] = row.get
     case, seq, came, went = get("case"), get("seq"), get("from"), get("to")
     if type(seq) is not int or (case is not None and type(case) is not int):
         return None
@@ -284,9 +289,10 @@ def append(
     if head is None:
         head = ChainHead(chain=chain, seq=0, hash=GENESIS)
         session.add(head)
+    seq = head.seq + 1
     body = {
         "chain": chain,
-        "seq": head.seq + 1,
+        "seq": seq,
         "at": format_time(at),
         "actor": actor,
         "role": role,
@@ -314,7 +320,7 @@ def append(
         hash=digest,
     )
     session.add(event)
-    head.seq, head.hash = body["seq"], digest
+    head.seq, head.hash = seq, digest
     return event
 
 
@@ -397,7 +403,7 @@ def verify_rows(
     closed: set[str] = set()
     breaks: list[Break] = []
     result = Verification()
-    current: str | None = None
+    current = ""  # no chain is named "": the first row's name is checked like any change
     for row in rows:
         result.events += 1
         line = row.line if type(row) is FileRow else None
@@ -409,10 +415,10 @@ def verify_rows(
                 name = chain if type(chain) is str and _CHAIN_NAME.fullmatch(chain) else None
                 breaks.append(Break(name, _seq_of(row), f"malformed event: {bad_chain}", line))
                 continue
-            if current is not None:
+            if current:
                 _close(current, states, closed, heads)
-            current = chain
-        state = states.get(chain) or _reopen(chain, states, closed, heads)
+            current = row["chain"]  # a chain name: _chain_problem found none
+        state = states.get(current) or _reopen(current, states, closed, heads)
         if state.broken:
             continue
         problem = _link_problem(state, row)
@@ -664,8 +670,10 @@ def _csv_row(out: IO[str], cells: list[str]) -> None:
     bare carriage return (e.g. in a name typed at a failed sign-in), which readers take for
     the end of a line.
     """
-    quoting = csv.QUOTE_ALL if any("\r" in cell for cell in cells) else csv.QUOTE_MINIMAL
-    csv.writer(out, lineterminator="\n", quoting=quoting).writerow(cells)
+    quoted = any("\r" in cell for cell in cells)
+    csv.writer(
+        out, lineterminator="\n", quoting=csv.QUOTE_ALL if quoted else csv.QUOTE_MINIMAL
+    ).writerow(cells)
 
 
 def csv_line(row: dict[str, Any]) -> str:

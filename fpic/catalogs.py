@@ -21,7 +21,7 @@ from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.support import Translations
+from babel.support import NullTranslations, Translations
 
 
 def source_directory() -> Path:
@@ -101,7 +101,7 @@ def _own_temporary_directory() -> Path:
     return own
 
 
-def cli_translations(locale: str | None = None) -> Translations:
+def cli_translations(locale: str | None = None) -> NullTranslations:
     """Translations for the command line, in the locale of the environment (LANGUAGE, LC_ALL,
     LC_MESSAGES, LANG), falling back to English."""
     import os

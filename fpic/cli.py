@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy import func, select
@@ -22,6 +22,9 @@ from fpic.i18n import Reason
 from fpic.migrate import upgrade
 from fpic.models import ROLES, TrailEvent, User
 from fpic.permissions import USER_ADMIN_ROLES
+
+if TYPE_CHECKING:  # Babel is loaded only when a message is translated
+    from babel.support import NullTranslations
 
 
 class Context:
@@ -47,7 +50,7 @@ pass_context = click.make_pass_decorator(Context)
 
 
 @cache
-def _translations() -> Any:
+def _translations() -> NullTranslations:
     from fpic.catalogs import cli_translations
 
     return cli_translations()
@@ -504,7 +507,7 @@ def serve(ctx: Context, host: str, port: int, workers: int, with_demo: bool) -> 
 
     from web import create_app
 
-    class Server(BaseApplication):  # type: ignore[misc]
+    class Server(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)

@@ -15,7 +15,7 @@ from fpic.grievances import next_review_due, next_step_due
 from fpic.i18n import N_
 from fpic.models import Case, Condition, Grievance, Mandate, Representative
 from fpic.permissions import can_read_case, community_scope
-from fpic.process import shipped_templates
+from fpic.process import Stage, shipped_templates
 
 SOON_DAYS = 14
 
@@ -53,9 +53,7 @@ def deadlines(
         if template is None or template.stages[case.stage].terminal:
             continue
         found.extend(
-            _case_deadlines(
-                case, template.stages[case.stage].deadline_days, template.reconsideration_days
-            )
+            _case_deadlines(case, template.stages[case.stage], template.reconsideration_days)
         )
         review = next_review_due(case, template)
         if review is not None:
@@ -75,9 +73,10 @@ def deadlines(
     return sorted((d for d in found if d.due <= limit), key=lambda d: (d.due, d.kind))
 
 
-def _case_deadlines(case: Case, stage_days: int | None, window_days: int) -> list[Deadline]:
+def _case_deadlines(case: Case, stage: Stage, window_days: int) -> list[Deadline]:
     ref = {"case": case.reference}
     result = []
+    stage_days = stage.deadline_days
     if stage_days is not None:
         due = (case.stage_entered_at + timedelta(days=stage_days)).date()
         result.append(
@@ -90,7 +89,7 @@ def _case_deadlines(case: Case, stage_days: int | None, window_days: int) -> lis
                 case.reference,
             )
         )
-    if case.stage in ("deliberation", "consensus_building") and case.protocol is not None:
+    if stage.deliberation_period and case.protocol is not None:
         started = case.deliberation_started_at
         if started is not None:
             due = (started + timedelta(days=case.protocol.min_deliberation_days)).date()

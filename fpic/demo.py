@@ -706,9 +706,9 @@ class _Walker:
         )
 
     def _after_consent(self) -> None:
-        if self._stage() in ("monitoring", "implementation") and "record_activity_start" in (
-            t.name for t in self.template.triggers_from(self._stage())
-        ):
+        # the stage of implementation and joint monitoring, whatever a template calls it
+        offered = {t.name for t in self.template.triggers_from(self._stage())}
+        if {"record_monitoring_report", "record_activity_start"} <= offered:
             project = PROJECTS[self.community.project]
             self._fire(
                 "record_activity_start",

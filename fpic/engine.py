@@ -20,7 +20,7 @@ from fpic import audit, refusals
 from fpic.actions import ACTIONS
 from fpic.actors import Actor
 from fpic.clock import Clock, SystemClock
-from fpic.db import Database
+from fpic.db import Database, rows_changed
 from fpic.errors import (
     FpicError,
     GuardRefused,
@@ -588,7 +588,8 @@ class Engine:
         return written
 
     def _close_window(self, session: Session, key: str, start: str) -> int:
-        claimed = session.execute(
+        claimed = rows_changed(
+            session,
             update(RefusalWindow)
             .where(
                 RefusalWindow.key == key,
@@ -596,8 +597,8 @@ class Engine:
                 RefusalWindow.recorded.is_(False),
             )
             .values(recorded=True)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+            .execution_options(synchronize_session=False),
+        )
         if not claimed:
             return 0  # another worker wrote it
         row = session.get(RefusalWindow, (key, start))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Engine, text
 
-from fpic.models import Base
+from fpic.db import Base
 
 #: tables the application may only read and append to
 APPEND_ONLY = frozenset({"trail_events"})

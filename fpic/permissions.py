@@ -35,11 +35,25 @@ PROJECT_ROLES = ("liaison", "admin")
 REGISTER_ROLES = ("representative", "facilitator")
 CASE_OPENING_ROLES = ("liaison",)
 USER_ADMIN_ROLES = ("admin",)
+#: the installation's first account, and the installer who creates it: it adds the others
+FIRST_ACCOUNT_ROLE = "admin"
+assert FIRST_ACCOUNT_ROLE in USER_ADMIN_ROLES
 #: every account holder may change their own password (it changes no FPIC record)
 OWN_ACCOUNT_ROLES = ROLES
 #: who may read a confidential complainant's identity (UNGP 31: no retaliation); the case's
 #: own mediator and the community's representatives besides
 COMPLAINANT_READERS = ("auditor",)
+
+
+def speaks_for_a_community(role: str) -> bool:
+    """An account of this role belongs to a representative in a community's register: it is
+    created linked to one and is never given to, or taken from, an account by an
+    administrator (the community's mandate is what it rests on)."""
+    return role == "representative"
+
+
+#: the roles an administrator may move an account between
+ASSIGNABLE_ROLES = tuple(role for role in ROLES if not speaks_for_a_community(role))
 
 
 #: changes outside any case, each with the roles that may attempt it (the one table the
@@ -94,9 +108,15 @@ def reads_every_chain(actor: Actor) -> bool:
     return allows(actor, "system_trail:read")
 
 
+def facilitates(actor: Actor) -> bool:
+    """A facilitator: assigned to one of a community's cases, they may record and confirm its
+    register (the caller reads the assignment; a mediator's gives no such standing)."""
+    return actor.role == "facilitator"
+
+
 def standing_on_case(actor: Actor, case: Case, mandated: bool) -> Standing:
     own = represents(actor, case.community_id)
-    assigned = (actor.role == "facilitator" and case.facilitator_id == actor.user_id) or (
+    assigned = (facilitates(actor) and case.facilitator_id == actor.user_id) or (
         actor.role == "mediator" and case.mediator_id == actor.user_id
     )
     return Standing(own_community=own, mandated=own and mandated, assigned=assigned)

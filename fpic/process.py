@@ -3,7 +3,15 @@
 A template is data (``fpic/processes/*.toml``): stages, triggers, the roles that may fire each
 trigger, the guards on it and the record it writes. Loading refuses anything that names an
 unknown stage, role, guard or effect, naming the file and the key. A case stays pinned to the
-template id, version and content hash it was opened with.
+template id, version and content hash it was opened with, so any edit of a template's text
+comes with a new ``version``.
+
+What a stage means for the rules is said by its settings, never by its name: ``terminal``,
+``loop`` (reached only through a loop), ``deadline_days`` (advisory), ``consent_in_force`` (a
+valid consent is in force there: conditions, withdrawal, joint monitoring) and
+``deliberation_period`` (the community deliberates on its own there, and the protocol's
+minimum deliberation period is shown as a deadline). Neither the engine nor the web interface
+names a stage of a shipped template.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from transitions import Machine
 
@@ -27,6 +35,9 @@ STAY = "="  #: a trigger that records something without changing the stage
 BACK = "@suspended_from"  #: go back to the stage the process was suspended in
 ANY = "*"  #: every stage that is not terminal
 
+_T = TypeVar("_T")
+_D = TypeVar("_D")
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -36,6 +47,9 @@ class Stage:
     terminal: bool = False
     #: a valid consent is in force while the case stands here
     consent_in_force: bool = False
+    #: the community deliberates on its own here: the protocol's minimum deliberation period,
+    #: counted from complete disclosure, is shown as a deadline while the case stands here
+    deliberation_period: bool = False
     #: advisory only: a stage that lasts longer shows as overdue and never moves by itself
     deadline_days: int | None = None
     #: reached only through a loop (suspension, withholding ...), not on the main path
@@ -125,7 +139,17 @@ class _Reader:
             )
         )
 
-    def get(self, table: dict[str, Any], key: str, where: str, kind: type, default: Any = ...):
+    @overload
+    def get(self, table: dict[str, Any], key: str, where: str, kind: type[_T]) -> _T: ...
+
+    @overload
+    def get(
+        self, table: dict[str, Any], key: str, where: str, kind: type[_T], default: _D
+    ) -> _T | _D: ...
+
+    def get(
+        self, table: dict[str, Any], key: str, where: str, kind: type[_T], default: object = ...
+    ) -> object:
         if key not in table:
             if default is ...:
                 raise self.fail(f"{where}.{key}" if where else key, "is missing")
@@ -153,25 +177,35 @@ def parse_template(text: str, path: str) -> Template:
     if initial not in stages:
         raise r.fail("initial", f"names unknown stage {initial!r}")
     triggers = _read_triggers(r, stages)
-    template_fields = dict(
-        id=r.get(data, "id", "", str),
-        version=r.get(data, "version", "", str),
-        title=r.get(data, "title", "", str),
-        description=r.get(data, "description", "", str),
-        sources=r.names(data, "sources", ""),
+    # read in this order so that a file with several problems names the same one first
+    template_id = r.get(data, "id", "", str)
+    version = r.get(data, "version", "", str)
+    title = r.get(data, "title", "", str)
+    description = r.get(data, "description", "", str)
+    sources = r.names(data, "sources", "")
+    required = r.names(data, "required_disclosure_items", "")
+    reconsideration_days = r.get(data, "reconsideration_days", "", int)
+    item_titles = _read_item_titles(r)
+    grievance_days = _read_grievance_days(r)
+    if not required:
+        raise r.fail("required_disclosure_items", "must name at least one item")
+    return Template(
+        id=template_id,
+        version=version,
+        title=title,
+        description=description,
+        sources=sources,
         initial=initial,
         content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         path=path,
         stages=stages,
         triggers=triggers,
-        required_disclosure_items=r.names(data, "required_disclosure_items", ""),
-        reconsideration_days=r.get(data, "reconsideration_days", "", int),
-        item_titles=_read_item_titles(r),
-        grievance_days=_read_grievance_days(r),
+        required_disclosure_items=required,
+        reconsideration_days=reconsideration_days,
+        item_titles=item_titles,
+        grievance_days=grievance_days,
+        machine=_build_machine(stages, triggers, initial),
     )
-    if not template_fields["required_disclosure_items"]:
-        raise r.fail("required_disclosure_items", "must name at least one item")
-    return Template(**template_fields, machine=_build_machine(stages, triggers, initial))
 
 
 def _read_item_titles(r: _Reader) -> dict[str, str]:
@@ -218,17 +252,21 @@ def _read_stages(r: _Reader) -> dict[str, Stage]:
             "description",
             "terminal",
             "consent_in_force",
+            "deliberation_period",
             "deadline_days",
             "loop",
         }
         if unknown:
             raise r.fail(f"{where}.{sorted(unknown)[0]}", "is not a stage setting")
+        if spec.get("terminal") is True and spec.get("deliberation_period") is True:
+            raise r.fail(f"{where}.deliberation_period", "a terminal stage has no deliberation")
         stages[name] = Stage(
             name=name,
             title=r.get(spec, "title", where, str),
             description=r.get(spec, "description", where, str),
             terminal=r.get(spec, "terminal", where, bool, False),
             consent_in_force=r.get(spec, "consent_in_force", where, bool, False),
+            deliberation_period=r.get(spec, "deliberation_period", where, bool, False),
             deadline_days=r.get(spec, "deadline_days", where, int, None),
             loop=r.get(spec, "loop", where, bool, False),
         )
@@ -291,7 +329,7 @@ def _read_sources(
     return sources
 
 
-def _build_machine(stages: dict[str, Stage], triggers: dict[str, Trigger], initial: str):
+def _build_machine(stages: dict[str, Stage], triggers: dict[str, Trigger], initial: str) -> Machine:
     transitions: list[dict[str, Any]] = []
     suspendable = sorted({s for t in triggers.values() if t.effect == "suspend" for s in t.sources})
     for trigger in triggers.values():

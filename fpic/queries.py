@@ -51,7 +51,7 @@ class Page:
         return self.page > 1
 
 
-def visible_cases(actor: Actor) -> Select[tuple[Case]]:
+def visible_cases(actor: Actor) -> Select[Case]:
     stmt = select(Case)
     scope = community_scope(actor)
     if scope is not None:

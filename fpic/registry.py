@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fpic.actors import Actor
+from fpic.db import rows_changed
 from fpic.engine import Engine
 from fpic.errors import NotPermitted, invalid
 from fpic.guards import holds_mandate
@@ -34,15 +35,21 @@ from fpic.models import (
     UserSession,
 )
 from fpic.payloads import SLUG, Fields
-from fpic.permissions import SYSTEM_ACTION_ROLES, Standing, register_refusals, represents
+from fpic.permissions import (
+    ASSIGNABLE_ROLES,
+    FIRST_ACCOUNT_ROLE,
+    SYSTEM_ACTION_ROLES,
+    Standing,
+    facilitates,
+    register_refusals,
+    represents,
+    speaks_for_a_community,
+)
 
 #: the stored hash of an account nobody can sign in to yet (no argon2 hash looks like it)
 NO_PASSWORD = "!"
 MIN_PASSWORD = 8
 MAX_PASSWORD = 128
-#: the roles an administrator may move an account between: a representative's account stays
-#: one, because it is tied to a registered representative and their community's mandate
-ASSIGNABLE_ROLES = tuple(role for role in ROLES if role != "representative")
 GENDERS = ("woman", "man", "other", "unspecified")
 _hasher = PasswordHasher()  # argon2id with argon2-cffi's defaults (OWASP ASVS 5.0 floor)
 
@@ -81,15 +88,16 @@ def check_password(user: User, password: str) -> bool:
 
 def add_community(engine: Engine, actor: Actor, data: dict[str, Any]) -> int:
     f = Fields(data, {"slug", "name", "region", "country", "institution", "content_languages"})
+    slug = f.short("slug")
     values = {
-        "slug": f.short("slug"),
+        "slug": slug,
         "name": f.name("name"),
         "region": f.short("region"),
         "country": f.short("country"),
         "institution": f.short("institution"),
         "content_languages": f.languages("content_languages"),
     }
-    if not SLUG.match(values["slug"] or ""):
+    if not SLUG.match(slug or ""):
         raise invalid("slug", N_("%(field)s may hold lower-case letters, digits, - and _."))
     if len(values["country"] or "") != 2:
         raise invalid("country", N_("%(field)s must be a two-letter country code."))
@@ -102,9 +110,9 @@ def add_community(engine: Engine, actor: Actor, data: dict[str, Any]) -> int:
         session.flush()
         return {"community_id": community.id, **values}
 
-    return engine.system_action(actor, "add_community", SYSTEM_ACTION_ROLES["add_community"], work)[
-        "community_id"
-    ]
+    done = engine.system_action(actor, "add_community", SYSTEM_ACTION_ROLES["add_community"], work)
+    community_id: int = done["community_id"]
+    return community_id
 
 
 def community_standing(session: Session, actor: Actor, community_id: int, day: date) -> Standing:
@@ -117,7 +125,7 @@ def community_standing(session: Session, actor: Actor, community_id: int, day: d
         and actor.representative_id is not None
         and holds_mandate(session, actor.representative_id, day)
     )
-    assigned = actor.role == "facilitator" and (
+    assigned = facilitates(actor) and (
         session.scalar(
             select(Case.id)
             .where(Case.community_id == community_id, Case.facilitator_id == actor.user_id)
@@ -311,9 +319,9 @@ def add_project(engine: Engine, actor: Actor, data: dict[str, Any]) -> int:
         session.flush()
         return {"project_id": project.id, **values}
 
-    return engine.system_action(actor, "add_project", SYSTEM_ACTION_ROLES["add_project"], work)[
-        "project_id"
-    ]
+    done = engine.system_action(actor, "add_project", SYSTEM_ACTION_ROLES["add_project"], work)
+    project_id: int = done["project_id"]
+    return project_id
 
 
 #: how long a one-time enrolment code may be used
@@ -412,7 +420,7 @@ def add_user(
     if not SLUG.match(name or ""):
         raise invalid("username", N_("%(field)s may hold lower-case letters, digits, - and _."))
     shown = f.name("display_name", required=False) or name
-    if (clean_role == "representative") != (representative_id is not None):
+    if speaks_for_a_community(clean_role or "") != (representative_id is not None):
         raise invalid(
             "representative_id",
             N_(
@@ -488,9 +496,9 @@ def bootstrap_admin(engine: Engine, username: str, password: str) -> int:
     from fpic.accounts import enrol
 
     hash_password(password, username)  # a refused password leaves no account behind
-    installer = Actor(user_id=0, username="installer", role="admin")
+    installer = Actor(user_id=0, username="installer", role=FIRST_ACCOUNT_ROLE)
     issued = add_user(
-        engine, installer, username=username, role="admin", display_name="Administrator"
+        engine, installer, username=username, role=FIRST_ACCOUNT_ROLE, display_name="Administrator"
     )
     enrol(engine, username, issued.code, password)
     return issued.user_id
@@ -499,12 +507,12 @@ def bootstrap_admin(engine: Engine, username: str, password: str) -> int:
 def end_open_sessions(session: Session, user_id: int, at: datetime) -> int:
     """End every open session of a user inside the caller's transaction, so the change that
     calls for it (disabling, a new password or role) and the sign-out commit together."""
-    result = session.execute(
+    return rows_changed(
+        session,
         update(UserSession)
         .where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
-        .values(ended_at=at)
+        .values(ended_at=at),
     )
-    return result.rowcount or 0
 
 
 def set_user_active(engine: Engine, actor: Actor, user_id: int, active: bool) -> None:
@@ -569,7 +577,7 @@ def set_user_role(engine: Engine, actor: Actor, user_id: int, role: str) -> None
 def _check_role_change(actor: Actor, user: User, new_role: str) -> None:
     # a representative speaks for a community under its mandate: that is not a role to hand
     # out or take away here, it comes with the registry entry the account is linked to
-    if user.role == "representative":
+    if speaks_for_a_community(user.role):
         raise invalid(
             "role",
             N_(

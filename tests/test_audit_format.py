@@ -584,6 +584,20 @@ def test_an_event_without_a_chain_name_is_named_by_its_line(trail, tmp_path):
     )
 
 
+def test_a_first_event_without_a_chain_name_is_refused(trail, tmp_path):
+    """The chain name is checked when it changes from the previous row's; the first row has no
+    previous one, and a null name once compared equal to that nothing (found by mypy)."""
+    world, _ = trail
+    [first] = read_jsonl(export(world, tmp_path, "jsonl"))[:1]
+    first["chain"] = None
+    first["prev_hash"] = GENESIS
+    first["hash"] = event_hash(GENESIS, first)
+    path = _write_jsonl(tmp_path / "first.jsonl", [canonical(first)])
+    result = cli(world, "audit", "verify", str(path))
+    assert result.exit_code == 1, result.output
+    assert "line 1: malformed event: chain is not a string" in result.output
+
+
 def test_extra_and_missing_members_are_refused(trail, tmp_path):
     world, case_id = trail
     events = read_jsonl(export(world, tmp_path, "jsonl"))

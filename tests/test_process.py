@@ -4,10 +4,14 @@ with."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import timedelta
 from importlib import resources
 
 import pytest
 
+import fpic.process
+from fpic.deadlines import deadlines
 from fpic.errors import TemplateError
 from fpic.models import Case
 from fpic.process import (
@@ -18,6 +22,7 @@ from fpic.process import (
     shipped_templates,
     template_for,
 )
+from tests.factories import PROTOCOL, walk_to
 
 GENERAL_PATH = "fpic/processes/general.toml"
 SHIPPED_FILES = sorted(
@@ -80,7 +85,7 @@ def test_each_shipped_template_file_loads_and_is_the_one_served(name):
 
 def test_ncip_template_carries_its_fifteen_day_reconsideration_window():
     template = shipped_templates()["ncip-ao3-2012"]
-    assert template.version == "1.2.0"
+    assert template.version == "1.3.0"
     assert template.reconsideration_days == 15
     assert shipped_templates()["fpic-general"].reconsideration_days == 30
 
@@ -220,6 +225,13 @@ def test_unknown_stage_setting_is_refused():
     _assert_names(_refusal(text), "stages.screening.warp_speed", "is not a stage setting")
 
 
+def test_a_terminal_stage_with_a_deliberation_period_is_refused():
+    text = _changed("[stages.closed]\n", "[stages.closed]\ndeliberation_period = true\n")
+    _assert_names(
+        _refusal(text), "stages.closed.deliberation_period", "a terminal stage has no deliberation"
+    )
+
+
 def test_invalid_toml_is_refused_naming_the_file():
     path = "fpic/processes/broken.toml"
     error = _refusal(GENERAL + "\n[stages.oops\n", path)
@@ -303,3 +315,42 @@ def test_case_whose_template_changed_since_it_opened_cannot_move(world, communit
         world.act(case_id, "screen_in", world.liaison, {"text": "Customary lands affected."})
     assert caught.value.reasons[0].code == "template_mismatch"
     assert world.case(case_id).stage == "screening"
+
+
+# --- what a stage means is a setting, not its name -----------------------------------------
+
+
+@pytest.fixture
+def third_template(monkeypatch) -> Iterator[Template]:
+    """A third shipped template: the general one under another id, whose deliberation stage is
+    called "reflection"."""
+    text = (
+        GENERAL.replace('id = "fpic-general"', 'id = "third-process"')
+        .replace("[stages.deliberation]", "[stages.reflection]")
+        .replace('"deliberation"', '"reflection"')
+    )
+    files = [*fpic.process._shipped_files(), ("fpic/processes/third.toml", text)]
+    monkeypatch.setattr(fpic.process, "_shipped_files", lambda: files)
+    shipped_templates.cache_clear()
+    yield shipped_templates()["third-process"]
+    monkeypatch.undo()
+    shipped_templates.cache_clear()
+
+
+def test_a_third_template_gets_the_deliberation_deadline_on_its_own_stage(
+    world, community, third_template
+):
+    assert "deliberation" not in third_template.stages
+    assert third_template.stages["reflection"].deliberation_period
+    case_id = world.open_case(community, template="third-process")
+    walk_to(world, case_id, "reflection", community)
+    started = world.case(case_id).deliberation_started_at
+    assert started is not None
+    with world.db.read_session() as session:
+        found = [
+            d
+            for d in deadlines(session, world.clock.now(), horizon_days=60)
+            if d.kind == "deliberation"
+        ]
+    ends = (started + timedelta(days=PROTOCOL["min_deliberation_days"])).date()
+    assert [(d.case_id, d.due) for d in found] == [(case_id, ends)]

@@ -20,8 +20,8 @@ from wtforms.validators import InputRequired, Length, Optional
 
 from fpic.errors import InvalidData, NotPermitted
 from fpic.models import ROLES, Representative, User
+from fpic.permissions import ASSIGNABLE_ROLES
 from fpic.registry import (
-    ASSIGNABLE_ROLES,
     NO_PASSWORD,
     IssuedCode,
     add_user,

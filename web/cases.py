@@ -141,7 +141,8 @@ def act(case_id: int, trigger: str) -> Any:
             return page(200)
         if not csrf_holds(form):
             return page(400)
-        version = int(form.version.data) if str(form.version.data).isdigit() else -1
+        seen = str(form.version.data)
+        version = int(seen) if seen.isdigit() else -1
         # the engine asks it of the actions declared so, and checks it last, under the sign-in
         # throttle (fpic/engine.py)
         confirmation = request.form.get("password", "")

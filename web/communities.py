@@ -9,6 +9,7 @@ forms from roles that can never use them.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -123,14 +124,24 @@ def _mandate_form(community: Community, formdata: Any = None) -> MandateForm:
     return form
 
 
-def _revoke_forms(community: Community, failed: RevokeForm | None = None, failed_id: int = 0):
+def _given(day: date | None) -> date:
+    """A required date of a form that validated (InputRequired let no empty one through)."""
+    assert day is not None
+    return day
+
+
+def _revoke_forms(
+    community: Community, failed: RevokeForm | None = None, failed_id: int = 0
+) -> dict[int, RevokeForm]:
     forms = {}
     for rep in community.representatives:
         for mandate in rep.mandates:
             if mandate.revoked_on is None:
                 prefix = f"revoke-{mandate.id}"
-                same = failed is not None and failed_id == mandate.id
-                forms[mandate.id] = failed if same else RevokeForm(formdata=None, prefix=prefix)
+                if failed is not None and failed_id == mandate.id:
+                    forms[mandate.id] = failed
+                else:
+                    forms[mandate.id] = RevokeForm(formdata=None, prefix=prefix)
     return forms
 
 
@@ -201,8 +212,9 @@ def record(slug: str) -> Any:
             record_mandate(
                 engine(), actor(), community.id,
                 granted_by=form.granted_by.data or "", evidence=form.evidence.data or "",
-                resolved_on=form.resolved_on.data, valid_from=form.valid_from.data,
-                valid_until=form.valid_until.data,
+                resolved_on=_given(form.resolved_on.data),
+                valid_from=_given(form.valid_from.data),
+                valid_until=_given(form.valid_until.data),
                 representative_id=int(rep) if rep.isdigit() else None,
                 name=None if rep.isdigit() else (form.name.data or None),
                 gender=form.gender.data or "unspecified",
@@ -245,7 +257,7 @@ def revoke(slug: str, mandate_id: int) -> Any:
         try:
             revoke_mandate(
                 engine(), actor(), mandate_id,
-                resolution=form.resolution.data or "", effective_on=form.effective_on.data,
+                resolution=form.resolution.data or "", effective_on=_given(form.effective_on.data),
             )  # fmt: skip
         except InvalidData as bad:
             db.rollback()

@@ -25,7 +25,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # new in 3.2, not yet in types-WTForms
 from wtforms.validators import InputRequired
 from wtforms.widgets import CheckboxInput, DateInput, ListWidget, NumberInput
 
@@ -93,7 +93,10 @@ class _Shape:
             return SelectField(label, choices=choices, **kwargs)
         if spec.kind == "text":
             return TextAreaField(label, **kwargs)
-        return StringField(label, widget=_WIDGETS.get(spec.kind, StringField.widget), **kwargs)
+        widget = _WIDGETS.get(spec.kind)
+        if widget is not None:
+            kwargs["widget"] = widget
+        return StringField(label, **kwargs)
 
     def hint(self, spec: Declared) -> Any:
         if spec.hint is None:
