@@ -20,6 +20,7 @@ from fpic.catalogs import compiled_directory
 from fpic.i18n import N_, Reason
 from fpic.permissions import ROLE_TITLES
 from fpic.process import shipped_templates
+from web.context import is_api_request
 from web.extensions import babel
 from web.labels import GLOBALS
 
@@ -39,6 +40,10 @@ def available_locales() -> tuple[str, ...]:
 
 def select_locale() -> str:
     locales = available_locales()
+    if is_api_request():
+        # the API speaks the language each request asks for; a session cookie sent along
+        # with a token decides nothing, not even the language
+        return request.accept_languages.best_match(locales) or "en"
     if current_user and current_user.is_authenticated and current_user.locale in locales:
         return current_user.locale
     chosen = session.get("locale")
