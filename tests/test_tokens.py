@@ -175,9 +175,7 @@ def test_a_representative_s_token_events_name_their_community(world: World, comm
     rep = community.rep_actors[0]
     create_token(world.engine, rep, name="phone", scope="read", days=7)
     with world.db.read_session() as db:
-        event = db.scalars(
-            select(TrailEvent).where(TrailEvent.action == "create_api_token")
-        ).one()
+        event = db.scalars(select(TrailEvent).where(TrailEvent.action == "create_api_token")).one()
     data = json.loads(event.data)
     assert (data["representative_id"], data["community_id"]) == (rep.representative_id,
                                                                   community.id)  # fmt: skip

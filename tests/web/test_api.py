@@ -177,8 +177,14 @@ def test_filters_are_the_web_list_s(world, api, community, case_at_decision):
     at_decision = reader.get("/api/v1/cases?stage=decision").json["items"]
     assert [c["id"] for c in at_decision] == [case_at_decision]
     assert reader.get(f"/api/v1/cases?project={world.project_id}&overdue=false").status_code == 200
-    for bad in ("limit=0", "limit=101", "cursor=%%%", "community=abc", "overdue=yes",
-                "cursor=c2VxOjE"):  # a trail cursor is not a case cursor
+    for bad in (
+        "limit=0",
+        "limit=101",
+        "cursor=%%%",
+        "community=abc",
+        "overdue=yes",
+        "cursor=c2VxOjE",
+    ):  # a trail cursor is not a case cursor
         body = _problem(reader.get(f"/api/v1/cases?{bad}"), 400, "invalid_parameter")
         assert body["field"] == bad.split("=")[0]  # fmt: skip
 
@@ -266,7 +272,11 @@ def test_an_action_goes_through_and_answers_its_trail_event(world, api, communit
                 TrailEvent.chain == body["event"]["chain"], TrailEvent.seq == body["event"]["seq"]
             )
         ).one()
-    assert (event.action, event.outcome, event.actor) == ("ask_question", "done", rep_name(community))
+    assert (event.action, event.outcome, event.actor) == (
+        "ask_question",
+        "done",
+        rep_name(community),
+    )
     assert json.loads(event.data)["payload"]["text"] == QUESTION["text"]
 
 
