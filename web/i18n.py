@@ -91,6 +91,8 @@ SYSTEM_ACTIONS = {
     "reset_account": N_("Issue a new enrolment code (reset)"),
     "enrol": N_("Choose a password with an enrolment code"),
     "add_project": N_("Register a project"),
+    "create_api_token": N_("Create an API token"),
+    "revoke_api_token": N_("Revoke an API token"),
 }
 
 
