@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -488,3 +489,24 @@ def test_a_server_error_is_problem_json(app, world, api, monkeypatch):
     monkeypatch.setattr(web.api, "visible_communities", broken)
     app.logger.disabled = True
     _problem(api(world.liaison).get("/api/v1/communities"), 500, "internal_error")
+
+
+def test_the_tokens_page_shows_the_secret_once_and_refuses_an_auditor_an_act_token(
+    world, signed_in
+):
+    liaison = signed_in("liaison")
+    created = liaison.submit("/account/tokens", {"name": "sync", "scope": "act", "days": "30"})
+    assert created.status_code == 201
+    secret = re.search(r'<code class="secret">(fpic_[^<]+)</code>', created.text)
+    assert secret is not None
+    assert liaison.get("/api/v1/cases", headers={"Authorization": f"Bearer {secret.group(1)}"}
+                       ).status_code == 200  # fmt: skip
+    again = liaison.get("/account/tokens")
+    assert "sync" in again.text
+    assert secret.group(1) not in again.text
+    auditor = signed_in("auditor")
+    refused = auditor.submit("/account/tokens", {"name": "x", "scope": "act", "days": "30"})
+    assert refused.status_code == 400  # the form does not even offer it
+    with world.db.read_session() as db:
+        assert list(db.scalars(select(ApiToken.scope).where(
+            ApiToken.user_id == world.auditor.user_id))) == []  # fmt: skip
