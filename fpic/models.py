@@ -244,6 +244,32 @@ class UserSession(Base):
     user: Mapped[User] = relationship()
 
 
+#: what a personal API token may do: read what its holder may read, or act as well
+TOKEN_SCOPES = ("read", "act")
+
+
+class ApiToken(Base):
+    """A personal API token: its holder's standing, no more, for a bounded time.
+
+    Only a SHA-256 of the secret is stored (the secret has 256 random bits, so a plain hash
+    is enough: nobody can guess their way back from it); the secret is shown once.
+    """
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint(f"scope IN {TOKEN_SCOPES!r}", name="scope"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    scope: Mapped[str] = mapped_column(String(10))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    user: Mapped[User] = relationship()
+
+
 class Project(Base):
     __tablename__ = "projects"
 

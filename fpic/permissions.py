@@ -71,6 +71,9 @@ SYSTEM_ACTION_ROLES: dict[str, tuple[str, ...]] = {
     "disable_user": USER_ADMIN_ROLES,
     "change_role": USER_ADMIN_ROLES,
     "change_password": OWN_ACCOUNT_ROLES,
+    # a person's own API tokens: what a token may do is bounded by token_scope_refusal
+    "create_api_token": OWN_ACCOUNT_ROLES,
+    "revoke_api_token": OWN_ACCOUNT_ROLES,
 }
 #: system actions that also need the person's standing towards the community
 REGISTER_ACTIONS = ("record_mandate", "confirm_mandate", "revoke_mandate")
@@ -237,8 +240,36 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "system_trail:read": ("auditor", "admin"),
     "users:manage": USER_ADMIN_ROLES,
     "own_password:change": OWN_ACCOUNT_ROLES,
+    "own_tokens:manage": OWN_ACCOUNT_ROLES,
+}
+
+#: the interface permissions a personal API token of each scope carries, on top of its
+#: holder's: a token never lets anyone do more than they may in person
+TOKEN_SCOPE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "read": ("case:read", "community:read", "trail:read"),
+    "act": ("case:read", "community:read", "trail:read", "case:act"),
 }
 
 
 def allows(actor: Actor, permission: str) -> bool:
     return actor.role in PERMISSIONS[permission]
+
+
+def scope_carries(scope: str, permission: str) -> bool:
+    """Whether a token of ``scope`` reaches ``permission`` at all; its holder must hold the
+    permission too (``allows``, asked at every request: a role changed since stops it)."""
+    return permission in TOKEN_SCOPE_PERMISSIONS.get(scope, ())
+
+
+def token_scope_refusal(actor: Actor, scope: str) -> list[Reason]:
+    """Whether this person may hold a token of ``scope``: one that acts only if they may act
+    (an auditor's or an administrator's token reads, never acts)."""
+    if all(allows(actor, permission) for permission in TOKEN_SCOPE_PERMISSIONS[scope]):
+        return []
+    return [
+        Reason(
+            "scope_not_allowed",
+            N_("Your role (%(role)s) may not hold a token that acts; choose read only."),
+            {"role": actor.role, "scope": scope},
+        )
+    ]

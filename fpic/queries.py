@@ -87,15 +87,9 @@ def list_cases(
     page: int = 1,
     per_page: int = PER_PAGE,
 ) -> Page:
-    stmt = visible_cases(actor)
-    if stage:
-        stmt = stmt.where(Case.stage == stage)
-    if community_id:
-        stmt = stmt.where(Case.community_id == community_id)
-    if project_id:
-        stmt = stmt.where(Case.project_id == project_id)
-    if overdue:
-        stmt = stmt.where(overdue_condition(now))
+    stmt = filtered_cases(
+        actor, now, stage=stage, community_id=community_id, project_id=project_id, overdue=overdue
+    )
     return paginate(
         session,
         stmt,
@@ -105,6 +99,67 @@ def list_cases(
         page,
         per_page,
     )
+
+
+def filtered_cases(
+    actor: Actor,
+    now: datetime,
+    *,
+    stage: str | None = None,
+    community_id: int | None = None,
+    project_id: int | None = None,
+    overdue: bool = False,
+) -> Select[Case]:
+    """The cases this person may see that match the list's filters (the web list and the
+    API's filter the same way)."""
+    stmt = visible_cases(actor)
+    if stage:
+        stmt = stmt.where(Case.stage == stage)
+    if community_id:
+        stmt = stmt.where(Case.community_id == community_id)
+    if project_id:
+        stmt = stmt.where(Case.project_id == project_id)
+    if overdue:
+        stmt = stmt.where(overdue_condition(now))
+    return stmt
+
+
+def cases_after(
+    session: Session, matching: Select[Case], after_id: int | None, limit: int
+) -> tuple[list[Case], int | None]:
+    """Keyset pagination, newest case first: up to ``limit`` of ``matching`` with ids below
+    ``after_id``, and the id to continue after (None on the last page). Costs the same on
+    the thousandth page as on the first, and a case opened meanwhile shifts nothing."""
+    stmt = matching.options(joinedload(Case.community), joinedload(Case.project))
+    if after_id is not None:
+        stmt = stmt.where(Case.id < after_id)
+    rows = list(session.scalars(stmt.order_by(Case.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, rows[-1].id if more and rows else None
+
+
+def case_events_after(
+    session: Session, case_id: int, after_seq: int | None, limit: int
+) -> tuple[list[TrailEvent], int | None]:
+    """A case's chain in order, ``limit`` events after ``after_seq``, and the seq to continue
+    after (None on the last page)."""
+    stmt = select(TrailEvent).where(TrailEvent.chain == audit.case_chain(case_id))
+    if after_seq is not None:
+        stmt = stmt.where(TrailEvent.seq > after_seq)
+    rows = list(session.scalars(stmt.order_by(TrailEvent.seq).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, rows[-1].seq if more and rows else None
+
+
+def visible_communities(actor: Actor) -> Select[Community]:
+    """The communities whose pages this person reads (a representative: their own)."""
+    stmt = select(Community)
+    scope = community_scope(actor)
+    if scope is not None:
+        stmt = stmt.where(Community.id == scope)
+    return stmt
 
 
 def paginate(

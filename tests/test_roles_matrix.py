@@ -29,6 +29,7 @@ from fpic.registry import (
     set_user_active,
     set_user_role,
 )
+from fpic.tokens import create_token, revoke_token
 from tests.factories import World
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "roles.md"
@@ -155,6 +156,9 @@ class Cast:
                 w.engine, actor, self.target.user_id, "auditor" if n % 2 else "liaison"),
             "change_password": lambda: change_password(
                 w.engine, actor, "not the current one", "Another-pass-2026"),
+            "create_api_token": lambda: create_token(
+                w.engine, actor, name=f"token {n}", scope="read", days=30),
+            "revoke_api_token": lambda: revoke_token(w.engine, actor, 2**31 - 2),
         }  # fmt: skip
         return attempts[action]
 

@@ -61,6 +61,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from web.account import bp as account_bp
     from web.admin import bp as admin_bp
+    from web.api import bp as api_bp
     from web.audit import bp as audit_bp
     from web.cases import bp as cases_bp
     from web.communities import bp as communities_bp
@@ -69,6 +70,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     blueprints = (auth.bp, main_bp, cases_bp, communities_bp, audit_bp, admin_bp, account_bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
+    # a token request carries its credential in a header no other site can make a browser
+    # send, so there is nothing to forge; and it has no session to hold a CSRF token
+    csrf.exempt(api_bp)
+    app.register_blueprint(api_bp)
     return app
 
 

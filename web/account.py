@@ -1,4 +1,4 @@
-"""The signed-in person's own account: changing their password."""
+"""The signed-in person's own account: changing their password, and their API tokens."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import logout_user
 from flask_wtf import FlaskForm
-from wtforms import PasswordField
+from wtforms import IntegerField, PasswordField, SelectField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length
 
 from fpic.accounts import change_password
 from fpic.errors import InvalidData, NotPermitted
 from fpic.registry import MAX_PASSWORD, MIN_PASSWORD
+from fpic.tokens import MAX_DAYS, MIN_DAYS, IssuedToken, create_token, revoke_token, token_status
+from fpic.tokens import tokens_of as tokens_of_person
 from web.auth import requires
-from web.context import actor, engine
+from web.context import actor, engine, may
 from web.forms import attach_error
 from web.i18n import reason_text
 
@@ -75,3 +77,81 @@ def _sign_out_here() -> None:
     session.clear()
     if locale:
         session["locale"] = locale
+
+
+class TokenForm(FlaskForm):
+    name = StringField(
+        _l("Name"),
+        validators=[InputRequired(), Length(max=80)],
+        description=_l("What the token is for, e.g. the program that will use it."),
+    )
+    scope = SelectField(_l("What it may do"), choices=[])
+    # no range here: the engine's rule (and its message) decides
+    days = IntegerField(
+        _l("Valid for (days)"),
+        default=90,
+        validators=[InputRequired()],
+        description=_l("From %(min)s to %(max)s days; then it stops working.", min=MIN_DAYS,
+                       max=MAX_DAYS),
+    )  # fmt: skip
+
+
+class RevokeForm(FlaskForm):
+    """Only the CSRF token: which token to revoke is in the address."""
+
+
+def _scope_choices() -> list[tuple[str, str]]:
+    choices = [("read", _("Read only: cases, their trail, communities"))]
+    if may("case:act"):  # the engine refuses an act token to anyone else, whatever is sent
+        choices.append(("act", _("Read and act: do actions on cases, as you may")))
+    return choices
+
+
+@bp.route("/tokens", methods=["GET", "POST"])
+@requires("own_tokens:manage")
+def tokens() -> Any:
+    """A person's own API tokens: create one (its secret is shown once), list, revoke."""
+    form = TokenForm()
+    form.scope.choices = _scope_choices()
+    if not form.validate_on_submit():
+        return _tokens_page(form, None, 400 if form.is_submitted() else 200)
+    try:
+        issued = create_token(
+            engine(), actor(), name=form.name.data or "", scope=form.scope.data or "",
+            days=form.days.data or 0,
+        )  # fmt: skip
+    except InvalidData as bad:
+        attach_error(form, bad.field, reason_text(bad.reasons[0]))
+        return _tokens_page(form, None, 400)
+    except NotPermitted as refusal:
+        flash(reason_text(refusal.reasons[0]), "error")
+        return _tokens_page(form, None, 403)
+    # shown on this answer only, never stored nor redirected to: the page is not cached
+    return _tokens_page(TokenForm(formdata=None, scope=form.scope.data), issued, 201)
+
+
+@bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
+@requires("own_tokens:manage")
+def revoke(token_id: int) -> Any:
+    # CSRFProtect has checked the form's token before this view runs
+    try:
+        revoke_token(engine(), actor(), token_id)
+    except InvalidData as bad:
+        flash(reason_text(bad.reasons[0]), "error")
+        form = TokenForm(formdata=None)
+        form.scope.choices = _scope_choices()
+        return _tokens_page(form, None, 400)
+    flash(_("The token was revoked: it no longer works."), "success")
+    return redirect(url_for("account.tokens"))
+
+
+def _tokens_page(form: TokenForm, issued: IssuedToken | None, status: int) -> tuple[str, int]:
+    form.scope.choices = _scope_choices()
+    now = engine().clock.now()
+    with engine().db.read_session() as db:
+        rows = [(t, token_status(t, now)) for t in tokens_of_person(db, actor().user_id)]
+        page = render_template(
+            "account/tokens.html", form=form, tokens=rows, issued=issued,
+            revoke_form=RevokeForm(),
+        )  # fmt: skip
+    return page, status

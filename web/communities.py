@@ -24,8 +24,9 @@ from wtforms.validators import InputRequired, Length, Optional
 from fpic.errors import InvalidData
 from fpic.grievances import grievance_figures
 from fpic.models import Case, Community, Enrolment, Mandate, Representative, User
-from fpic.permissions import allows, community_scope
+from fpic.permissions import allows
 from fpic.process import shipped_templates
+from fpic.queries import visible_communities
 from fpic.registry import GENDERS, confirm_mandate, record_mandate, revoke_mandate
 from web.auth import requires
 from web.context import actor, engine
@@ -36,18 +37,11 @@ from web.labels import GENDER_LABELS
 bp = Blueprint("communities", __name__, url_prefix="/communities")
 
 
-def _visible(stmt: Any) -> Any:
-    scope = community_scope(actor())
-    if scope is not None:
-        stmt = stmt.where(Community.id == scope)
-    return stmt
-
-
 @bp.route("/")
 @requires("community:read")
 def index() -> Any:
     with engine().db.read_session() as db:
-        communities = db.scalars(_visible(select(Community)).order_by(Community.name)).all()
+        communities = db.scalars(visible_communities(actor()).order_by(Community.name)).all()
         return render_template("communities/index.html", communities=communities)
 
 
@@ -93,7 +87,7 @@ class RevokeForm(FlaskForm):
 
 def _community(db: Session, slug: str) -> Community:
     community = db.scalar(
-        _visible(select(Community))
+        visible_communities(actor())
         .where(Community.slug == slug[:80])
         .options(
             selectinload(Community.representatives)

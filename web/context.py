@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import abort, current_app, request, url_for
+from flask import abort, current_app, g, request, url_for
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
@@ -14,6 +14,22 @@ from fpic.actors import Actor
 from fpic.engine import Engine
 from fpic.payloads import EARLIEST_DAY, LATEST_DAY, MAX_ID
 from fpic.permissions import allows
+from fpic.tokens import TokenHolder
+
+#: every path of the JSON API starts with this: its answers, errors included, are JSON
+API_PREFIX = "/api/"
+
+
+def is_api_request() -> bool:
+    """A request to the JSON API (matched to a route or not): answered as problem+json, in
+    the language of Accept-Language, and never from the session cookie."""
+    return request.path.startswith(API_PREFIX)
+
+
+def api_holder() -> TokenHolder | None:
+    """The token holder an API request authenticated as (web/api.py), if any."""
+    holder = g.get("api_holder")
+    return holder if isinstance(holder, TokenHolder) else None
 
 
 def engine() -> Engine:

@@ -3,11 +3,12 @@ for bad input."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask, Response, jsonify, render_template, url_for
 from flask_babel import gettext as _
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from fpic.engine import Busy
 from fpic.errors import (
@@ -20,8 +21,14 @@ from fpic.errors import (
     StaleCase,
     Throttled,
 )
+from fpic.i18n import Reason
+from fpic.schema import Action
 from web import refusals
+from web.context import is_api_request
+from web.i18n import reason_text
 from web.security import InvalidText
+
+PROBLEM_JSON = "application/problem+json"
 
 STATUS = {
     Throttled: 429,  # before NotPermitted, which it is a kind of
@@ -50,9 +57,80 @@ TITLES = {
     405: lambda: _("This request cannot be handled"),
     409: lambda: _("This case changed or the action is not possible now"),
     413: lambda: _("What you sent is too large"),
+    422: lambda: _("What you sent is not valid for this action"),
+    429: lambda: _("Too many tries: please wait"),
     500: lambda: _("Something went wrong on our side"),
     503: lambda: _("Busy: please try again in a moment"),
 }
+
+
+#: what the API answers for each refusal of the engine (RFC 9110): as the pages, but data
+#: that does not pass an action's checks is 422 (400 is for a request the API cannot read)
+API_STATUS = {**STATUS, InvalidData: 422, InvalidTransition: 409}
+
+
+def api_status_of(error: FpicError) -> int:
+    for kind, status in API_STATUS.items():
+        if isinstance(error, kind):
+            return status
+    return 400
+
+
+#: what a refusal with no reason of its own says, per status
+DETAILS = {
+    401: lambda: _("Send a personal API token in the header Authorization: Bearer <token>."),
+    404: lambda: _("There is nothing at this address."),
+    405: lambda: _("This address does not take this method."),
+    413: lambda: _("What you sent is too large"),
+    500: lambda: _("Something went wrong on our side"),
+}
+
+
+def problem(
+    status: int,
+    code: str,
+    reasons: Iterable[Reason] = (),
+    *,
+    detail: str | None = None,
+    field: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, object] | None = None,
+    action: Action | None = None,
+) -> Response:
+    """An API refusal as an RFC 9457 problem, in the request's language: ``code`` the
+    refusal's code (the engine's, as on the trail), ``reasons`` each with its code; given the
+    action whose data is refused, the field is called by its label, as the web form does."""
+    listed = [{"code": r.code, "message": reason_text(r, action)} for r in reasons]
+    if detail is None:
+        detail = listed[0]["message"] if listed else DETAILS.get(status, TITLES[400])()
+    body: dict[str, object] = {
+        "type": url_for("api.docs", _anchor=f"problem-{code}"),
+        "title": (TITLES.get(status) or TITLES[400])(),
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "reasons": listed or [{"code": code, "message": detail}],
+        **(extra or {}),
+    }
+    if field is not None:
+        body["field"] = field
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = PROBLEM_JSON
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def http_problem(error: HTTPException) -> Response:
+    status = error.code or 500
+    code = {401: "unauthenticated", 404: "not_found", 405: "method_not_allowed"}.get(
+        status, "internal_error" if status >= 500 else f"http_{status}"
+    )
+    headers = {}
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    return problem(status, code, headers=headers)
 
 
 def error_page(status: int, reasons: Any = (), detail: str | None = None) -> tuple[str, int]:
@@ -64,7 +142,9 @@ def error_page(status: int, reasons: Any = (), detail: str | None = None) -> tup
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(FpicError)
-    def engine_refusal(error: FpicError) -> tuple[str, int]:
+    def engine_refusal(error: FpicError) -> Any:
+        if is_api_request():  # the API records its refusals itself (web/api.py)
+            return problem(api_status_of(error), error.code, error.reasons)
         # refused by the engine outside an action (reading a case one may not see): recorded
         # here; an action's refusal the engine recorded itself, and is not recorded twice
         refusals.record(error.code, error.reasons)
@@ -74,6 +154,8 @@ def init_app(app: Flask) -> None:
     def http_error(error: HTTPException) -> Any:
         if error.code is None or error.code < 400:
             return error
+        if is_api_request():
+            return http_problem(error)
         if error.code == 400 and "CSRF" in (error.description or ""):
             refusals.record("csrf_failed")
             return error_page(
@@ -94,6 +176,8 @@ def init_app(app: Flask) -> None:
         return error_page(error.code)
 
     @app.errorhandler(Exception)
-    def unexpected(error: Exception) -> tuple[str, int]:
+    def unexpected(error: Exception) -> Any:
         app.logger.exception("unexpected error")
+        if is_api_request():
+            return problem(500, "internal_error")
         return error_page(500)

@@ -21,6 +21,7 @@ from fpic.i18n import N_, Reason
 from fpic.permissions import ROLE_TITLES
 from fpic.process import shipped_templates
 from fpic.schema import Action
+from web.context import is_api_request
 from web.extensions import babel
 from web.labels import GLOBALS
 
@@ -40,6 +41,10 @@ def available_locales() -> tuple[str, ...]:
 
 def select_locale() -> str:
     locales = available_locales()
+    if is_api_request():
+        # the API speaks the language each request asks for; a session cookie sent along
+        # with a token decides nothing, not even the language
+        return request.accept_languages.best_match(locales) or "en"
     if current_user and current_user.is_authenticated and current_user.locale in locales:
         return current_user.locale
     chosen = session.get("locale")
@@ -87,6 +92,8 @@ SYSTEM_ACTIONS = {
     "reset_account": N_("Issue a new enrolment code (reset)"),
     "enrol": N_("Choose a password with an enrolment code"),
     "add_project": N_("Register a project"),
+    "create_api_token": N_("Create an API token"),
+    "revoke_api_token": N_("Revoke an API token"),
 }
 
 

@@ -20,7 +20,7 @@ from flask_login import current_user
 
 from fpic import refusals
 from fpic.i18n import Reason
-from web.context import engine
+from web.context import api_holder, engine, is_api_request
 
 READS = ("GET", "HEAD", "OPTIONS")
 
@@ -29,13 +29,18 @@ def record(error: str, reasons: Iterable[Reason] = ()) -> None:
     """Record the current request as refused, for ``error`` (a code, e.g. ``csrf_failed``)."""
     if refusals.origin().recorded:
         return  # the engine already recorded it (one event per refusal, never two)
-    signed_in = current_user.is_authenticated
+    if is_api_request():
+        # the API is answered for its token's holder, never for a session cookie sent along
+        holder = api_holder()
+        who = holder.actor if holder is not None else None
+    else:
+        who = current_user.actor if current_user.is_authenticated else None
     view_args: dict[str, Any] = request.view_args or {}
     trigger = view_args.get("trigger")
     case_id = view_args.get("case_id")
-    version = request.form.get("version", "") if request.method not in READS else ""
+    version = _version_seen()
     engine().record_refusal(
-        current_user.actor if signed_in else None,
+        who,
         trigger if isinstance(trigger, str) else (request.endpoint or "-"),
         {
             "error": error,
@@ -44,6 +49,17 @@ def record(error: str, reasons: Iterable[Reason] = ()) -> None:
         },
         case_id=case_id if isinstance(case_id, int) and case_id < 2**31 else None,
     )
+
+
+def _version_seen() -> str:
+    """The case version a refused write was sent with: a form's field, or the API's JSON."""
+    if request.method in READS:
+        return ""
+    if is_api_request():
+        body = request.get_json(silent=True) if request.is_json else None
+        seen = body.get("version") if isinstance(body, dict) else None
+        return str(seen) if isinstance(seen, int) and not isinstance(seen, bool) else ""
+    return request.form.get("version", "")
 
 
 def init_app(app: Flask) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from fpic.models import Mandate, TrailEvent, User, UserSession
 from fpic.permissions import PERMISSIONS
 from fpic.registry import record_mandate
+from fpic.tokens import create_token
 from tests.factories import PASSWORD, World, make_world, walk_to
 from tests.web.conftest import Browser, csrf_token, decision_form, snapshot
 from web import create_app
@@ -64,6 +65,12 @@ class Matrix:
         walk_to(self.world, case_id, "decision", community)
         return case_id
 
+    def fresh_token(self) -> int:
+        """An active API token of the liaison's, for requests that revoke one."""
+        issued = create_token(self.world.engine, self.world.liaison, name="matrix",
+                              scope="read", days=30)  # fmt: skip
+        return issued.token_id
+
     def fresh_mandate(self) -> int:
         """A pending mandate of a new representative of ayllu-qollana (recorded by the
         facilitator), for requests that confirm or end one: nobody in the table holds it."""
@@ -108,6 +115,10 @@ def _question(m: Matrix, case_id: int) -> dict[str, Any]:
 
 def _decision(m: Matrix, case_id: int) -> dict[str, Any]:
     return decision_form(m.world, m.world.communities["ayllu-qollana"])
+
+
+def _read_token(m: Matrix, case_id: int) -> dict[str, Any]:
+    return {"name": "matrix", "scope": "read", "days": "30"}
 
 
 def _new_case(m: Matrix, case_id: int) -> dict[str, Any]:
@@ -217,6 +228,7 @@ EVERYONE_SIGNED_IN = (LOGIN, 200, 200, 200, 200, 200, 200, 200, 200)
 CASE_READERS = (LOGIN, 200, 200, 404, 200, 200, 200, 200, 200)
 CASE_ACTORS = (LOGIN, 200, 200, 404, 403, 403, 200, 200, 200)
 ADMIN_ONLY_PAGE = (LOGIN, 403, 403, 403, 403, 200, 403, 403, 403)
+API_WITHOUT_TOKEN = (401,) * len(ROLES)
 ADMIN_ONLY_CHANGE = (LOGIN, 403, 403, 403, 403, 302, 403, 403, 403)
 #: the community's side: its own mandated representative and the facilitator of its case
 REGISTER_CHANGE = (LOGIN, 403, 302, 404, 403, 403, 302, 403, 403)
@@ -379,6 +391,39 @@ ROUTES = [
         data=_same_password,
         writes=True,
     ),
+    route("API tokens page", "account.tokens", EVERYONE_SIGNED_IN),
+    route(
+        "create an API token",
+        "account.tokens",
+        (LOGIN, *(201,) * (len(ROLES) - 1)),
+        method="POST",
+        data=_read_token,
+        writes=True,
+    ),
+    route(
+        # only the holder revokes a token; anyone else's try is as if it did not exist
+        "revoke an API token",
+        "account.revoke",
+        (LOGIN, 302, 400, 400, 400, 400, 400, 400, 400),
+        method="POST",
+        args={"token_id": "fresh token"},
+        writes=True,
+    ),
+    # the JSON API answers a token, never a session cookie: every signed-in browser is 401
+    route("API case list", "api.cases", API_WITHOUT_TOKEN),
+    route("API case", "api.case", API_WITHOUT_TOKEN, args={"case_id": "case"}),
+    route("API trail", "api.trail", API_WITHOUT_TOKEN, args={"case_id": "case"}),
+    route("API communities", "api.communities", API_WITHOUT_TOKEN),
+    route(
+        "API action",
+        "api.act",
+        API_WITHOUT_TOKEN,
+        method="POST",
+        args={"case_id": "case", "trigger": "ask_question"},
+        data=_question,
+    ),
+    route("API document", "api.openapi_json", EVERYONE),
+    route("API reference", "api.docs", EVERYONE),
     route(
         "static file",
         "static",
@@ -396,7 +441,9 @@ def _concrete(m: Matrix, r: Route) -> tuple[str, int]:
     mandate) it acts on."""
     case_id = m.fresh_case() if ("case_id", "fresh case") in r.args else m.case_id
     mandate_id = m.fresh_mandate() if ("mandate_id", "fresh mandate") in r.args else 0
+    token_id = m.fresh_token() if ("token_id", "fresh token") in r.args else 0
     named = {
+        "fresh token": token_id,
         "case": case_id,
         "fresh case": case_id,
         "slug": m.slug,
@@ -479,13 +526,23 @@ def test_every_view_declares_the_permission_it_needs(matrix: Matrix):
         assert permission == PUBLIC or permission in PERMISSIONS, (rule.endpoint, permission)
 
 
-def test_only_sign_in_enrolment_sign_out_and_the_language_switch_are_public(matrix: Matrix):
+def test_only_sign_in_enrolment_sign_out_language_and_the_api_description_are_public(
+    matrix: Matrix,
+):
     public = {
         endpoint
         for endpoint, view in matrix.app.view_functions.items()
         if getattr(view, "fpic_permission", None) == PUBLIC
     }
-    assert public == {"auth.login", "auth.enrol", "auth.logout", "main.set_language"}
+    # and the API's description, which holds no one's data (the shipped templates' actions)
+    assert public == {
+        "auth.login",
+        "auth.enrol",
+        "auth.logout",
+        "main.set_language",
+        "api.openapi_json",
+        "api.docs",
+    }
 
 
 # --- CSRF ----------------------------------------------------------------------------------
