@@ -1,0 +1,171 @@
+"""Every kind of action: its web form and the JSON API accept the same input and refuse the
+same bad input with the same message, because both hand it to the one declaration.
+
+For each declared action, a sample of good data and one bad value per field are sent twice:
+as the JSON object an API client sends, and as the form a browser posts (every input present,
+blank where empty; ticked boxes only). The engine's reading of both must be the same: the same
+cleaned data, or the same refusal naming the same field.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.datastructures import MultiDict
+
+from fpic.actions import ACTIONS
+from fpic.errors import InvalidData
+from fpic.guards import GuardContext
+from fpic.models import Case
+from fpic.process import Template, shipped_templates
+from fpic.schema import Action, Field
+from tests.factories import World
+from web.forms import data_of, form_for
+from web.i18n import reason_text
+
+MULTIPLE = ("choices", "list", "ids", "languages")
+#: one bad value per kind of field (flags have none a checkbox can carry; records are lists
+#: of the other kinds)
+BAD = {
+    "text": "   ",
+    "short": " ",
+    "name": "Ana\u202equispe",
+    "language": "not a language",
+    "day": "2026-02-30",
+    "integer": "many",
+    "choice": "nonsense",
+    "choices": ["nonsense"],
+    "id": "x",
+    "ids": ["x"],
+    "languages": ["??"],
+    "accounts": ["nobody-has-this-name"],
+}
+
+
+def _trigger_for(effect: str) -> tuple[Template, str]:
+    for template in shipped_templates().values():
+        for name, trigger in template.triggers.items():
+            if trigger.effect == effect:
+                return template, name
+    raise AssertionError(f"no shipped template fires {effect}")
+
+
+def _shown(fields: tuple[Field, ...], case: Case) -> list[Field]:
+    return [f for f in fields if f.shown is None or f.shown(case)]
+
+
+def _sample(spec: Field, case: Case, template: Template, today: date) -> Any:
+    offered = [c.value for c in spec.choices(case, template, today)] if spec.choices else []
+    offered = [v for v in offered if v] or list(spec.allowed(template) or ())
+    kind = spec.kind
+    if kind == "records":
+        return [{r.name: _sample(r, case, template, today) for r in _shown(spec.rows, case)}]
+    if kind in ("choice", "choices", "list", "ids") and offered:
+        first = int(offered[0]) if kind == "ids" else offered[0]
+        return first if kind == "choice" else [first]
+    simple: dict[str, Any] = {
+        "text": "Ñawpa rimanakuy, written down.",
+        "short": "Casa comunal",
+        "name": "Ana Quispe",
+        "language": "qu",
+        "languages": ["qu", "es"],
+        "day": today.isoformat(),
+        "integer": spec.minimum,
+        "flag": False,
+        "id": 1,
+        "ids": [1],
+        "list": ["Asamblea"],
+        "accounts": ["liaison"],
+    }
+    return simple[kind]
+
+
+def _form_post(
+    fields: list[Field], data: dict[str, Any], case: Case, prefix: str = ""
+) -> MultiDict:
+    """The body a browser posts for ``data``: every shown input, blank when empty."""
+    posted: MultiDict = MultiDict()
+    for spec in fields:
+        name, value = prefix + spec.name, data.get(spec.name)
+        if spec.kind == "records":
+            for index, row in enumerate(value or []):
+                posted.update(_form_post(_shown(spec.rows, case), row, case, f"{name}-{index}-"))
+        elif spec.kind == "flag":
+            if value:
+                posted.add(name, "y")
+        elif spec.kind in MULTIPLE and spec.choices is not None:  # boxes: only the ticked
+            for item in value or []:
+                posted.add(name, str(item))
+        elif isinstance(value, list):
+            posted.add(name, ", ".join(str(v) for v in value))
+        else:
+            posted.add(name, "" if value is None else str(value))
+    return posted
+
+
+def _outcome(action: Action, data: Any, ctx: GuardContext) -> tuple[Any, ...]:
+    try:
+        return ("accepted", action.parse(data, ctx))
+    except InvalidData as refused:
+        return ("refused", refused.field, refused.reasons)
+
+
+def _variants(action: Action, good: dict[str, Any], case: Case) -> list[tuple[str, dict]]:
+    found = [("good", good)]
+    for spec in _shown(action.fields, case):
+        if spec.kind in BAD:
+            found.append((f"bad {spec.name}", {**good, spec.name: BAD[spec.kind]}))
+        if spec.is_required(case) and spec.kind not in ("flag", "records"):
+            found.append((f"no {spec.name}", {k: v for k, v in good.items() if k != spec.name}))
+    return found
+
+
+def test_the_form_and_the_api_read_every_action_alike(
+    app: Flask, world: World, case_at_decision: int
+) -> None:
+    seen: Counter[str] = Counter()
+    differences: list[str] = []
+    today = world.clock.now().date()
+    with world.db.read_session() as db, app.test_request_context():
+        case = db.get(Case, case_at_decision)
+        assert case is not None
+        for effect, action in sorted(ACTIONS.items()):
+            template, name = _trigger_for(effect)
+            ctx = GuardContext(
+                db, template, case, world.liaison, template.triggers[name], world.clock.now()
+            )
+            fields = _shown(action.fields, case)
+            good = {f.name: _sample(f, case, template, today) for f in fields}
+            for label, data in _variants(action, good, case):
+                form = form_for(
+                    template.triggers[name], case, template, today, _form_post(fields, data, case)
+                )
+                by_api, by_form = _outcome(action, data, ctx), _outcome(action, data_of(form), ctx)
+                seen[by_api[0]] += 1
+                seen[effect] += 1
+                if by_api != by_form:
+                    differences.append(f"{effect} ({label}): API {by_api!r} / form {by_form!r}")
+                elif by_api[0] == "refused":
+                    # the message a person reads: the same text, the field called by its label
+                    assert reason_text(by_api[2][0], action) == reason_text(by_form[2][0], action)
+    assert not differences, "\n".join(differences)
+    # every action was tried, and both the accepting and the refusing paths were taken
+    assert all(seen[effect] >= 2 for effect in ACTIONS), seen
+    assert seen["accepted"] >= 20, seen
+    assert seen["refused"] >= 150, seen
+
+
+@pytest.mark.parametrize("effect", sorted(ACTIONS))
+def test_every_declared_field_has_a_label_and_a_kind_the_form_knows(effect: str) -> None:
+    action = ACTIONS[effect]
+    names = [f.name for f in action.fields]
+    assert len(names) == len(set(names)), "a field declared twice"
+    for spec in action.fields:
+        assert spec.label.strip(), spec.name
+        if spec.kind in ("choice", "choices") and spec.choices is None:
+            assert spec.options is not None, f"{spec.name}: no options to offer"
+            assert spec.vocabulary, f"{spec.name}: no titles for its options"
