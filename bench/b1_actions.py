@@ -16,10 +16,10 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert, s
 
 from bench.common import Figure, Stopwatch, interleaved, ratio_figure, scratch_database
 from bench.generate import Dataset, Directory, generate
-from fpic.actors import Actor
-from fpic.db import WRITE_OPTION, Database
-from fpic.engine import Engine, user_actor
-from fpic.models import Case
+from fpic.storage.db import WRITE_OPTION, Database
+from fpic.storage.models import Case
+from fpic.workflow.actors import Actor
+from fpic.workflow.engine import Engine, user_actor
 
 TARGETS = {"sqlite": 0.7, "postgresql": 0.6}
 SUSPENDABLE = (

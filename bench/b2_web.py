@@ -15,7 +15,7 @@ from typing import Any
 from bench.common import Figure, interleaved, ratio_figure
 from bench.generate import Dataset
 from bench.web_load import Checks, act_round, fire, targets, total
-from fpic.db import Database
+from fpic.storage.db import Database
 
 TARGET = 0.4
 CLIENTS = 4

@@ -1,6 +1,7 @@
 """B3: trail events verified per second against SHA-256 over the same bytes, read the same way.
 
-fpic's verification (fpic.audit.verify_database) reads every event chain by chain, rebuilds the
+fpic's verification (fpic.trail.audit.verify_database) reads every event chain by chain, rebuilds
+the
 canonical JSON of each, and checks its sequence number, its link to the previous hash and its
 own hash. The baseline runs the same SQL (same columns, same order, same batch size, streamed)
 and hashes each row's stored text with hashlib: the cost of reading and hashing alone.
@@ -13,9 +14,9 @@ import hashlib
 from sqlalchemy import select
 
 from bench.common import Figure, Stopwatch, interleaved, ratio_figure
-from fpic import audit
-from fpic.db import Database
-from fpic.models import TrailEvent
+from fpic.storage.db import Database
+from fpic.storage.models import TrailEvent
+from fpic.trail import audit
 
 TARGET = 0.5
 MILLION_SECONDS = 60.0

@@ -16,7 +16,7 @@ from typing import Any
 from bench.common import Figure, interleaved, ratio_figure
 from bench.generate import Dataset
 from bench.web_load import Checks, act_round, targets
-from fpic.db import Database
+from fpic.storage.db import Database
 
 TARGET = 0.5
 CLIENTS = 16

@@ -24,9 +24,9 @@ from sqlalchemy import String, cast, func, literal, select
 
 from bench.common import PASSWORD, Figure, ratio_figure
 from bench.generate import Dataset
-from fpic import audit
-from fpic.db import Database
-from fpic.models import Case, ChainHead, TrailEvent
+from fpic.storage.db import Database
+from fpic.storage.models import Case, ChainHead, TrailEvent
+from fpic.trail import audit
 from web import create_app
 
 TARGET = 1.5

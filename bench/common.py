@@ -20,7 +20,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from sqlalchemy import create_engine, text
 
-from fpic.db import reachable, scratch_postgres
+from fpic.storage.db import reachable, scratch_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get(

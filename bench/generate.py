@@ -7,7 +7,7 @@ walks the general template's main path for a number of events drawn at random (s
 mapping, the protocol, every disclosure in each agreed language and format, deliberation,
 negotiation, the decision), some stop early, decline, or are suspended by the community, and a
 few carry a refused attempt. Every case writes what the engine would: the case row, its notes,
-protocol and disclosures, its trail events hashed with fpic.audit's own functions, and its
+protocol and disclosures, its trail events hashed with fpic.trail.audit's own functions, and its
 chain head, so ``fpic audit verify`` accepts the result.
 """
 
@@ -31,15 +31,16 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import CHEAP_HASHER, PASSWORD, Stopwatch
-from fpic import audit, registry
-from fpic.accounts import enrol
-from fpic.clock import FrozenClock
-from fpic.db import Base, Database
-from fpic.engine import Engine, user_actor
-from fpic.errors import StaleCase
-from fpic.migrate import upgrade
-from fpic.models import ChainHead
-from fpic.process import Template, shipped_templates
+from fpic.accounts import passwords, registry
+from fpic.accounts.sessions import enrol
+from fpic.storage.db import Base, Database
+from fpic.storage.migrate import upgrade
+from fpic.storage.models import ChainHead
+from fpic.trail import audit
+from fpic.workflow.clock import FrozenClock
+from fpic.workflow.engine import Engine, user_actor
+from fpic.workflow.errors import StaleCase
+from fpic.workflow.process import Template, shipped_templates
 
 TEMPLATE_ID = "fpic-general"
 HISTORY = timedelta(days=3 * 365)
@@ -113,12 +114,12 @@ class Dataset:
 
 @contextmanager
 def cheap_passwords() -> Iterator[None]:
-    previous = registry._hasher
-    registry._hasher = CHEAP_HASHER
+    previous = passwords._hasher
+    passwords._hasher = CHEAP_HASHER
     try:
         yield
     finally:
-        registry._hasher = previous
+        passwords._hasher = previous
 
 
 def seed_directory(db: Database, communities: int, start: datetime, until: date) -> Directory:
@@ -603,7 +604,7 @@ class CaseWriter:
         }
 
     def _link(self, rows: Rows, body: dict[str, Any], prev: str) -> str:
-        """Hash the event exactly as fpic.audit does, and keep it as the stored row."""
+        """Hash the event exactly as fpic.trail.audit does, and keep it as the stored row."""
         digest = audit.link_hash(prev, audit.event_body(body))
         rows.trail_events.append(
             {

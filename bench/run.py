@@ -35,7 +35,7 @@ from bench.common import (
 )
 from bench.generate import Dataset, generate
 from bench.server import gunicorn
-from fpic.db import Database
+from fpic.storage.db import Database
 
 TITLES = {
     "B1": "durable case actions per second",

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 
 from bench.client import Job, Tally, run_job
 from bench.generate import Dataset
-from fpic import audit
-from fpic.db import Database
-from fpic.models import Case, ChainHead, RefusalWindow, TrailEvent
+from fpic.storage.db import Database
+from fpic.storage.models import Case, ChainHead, RefusalWindow, TrailEvent
+from fpic.trail import audit
 
 #: time for spawned clients to start and sign in before the clock starts
 START_MARGIN = 3.0
@@ -33,7 +33,7 @@ class Target:
     base_version: int
     seq: int
     username: str
-    #: refusals on the case's chain counted into windows so far (fpic.refusals): past the
+    #: refusals on the case's chain counted into windows so far (fpic.trail.refusals): past the
     #: per-account limit they are summed, not recorded one by one
     summarized: int = 0
 

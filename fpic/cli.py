@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 import click
 from sqlalchemy import func, select
 
-from fpic import audit
-from fpic.clock import SystemClock
-from fpic.db import Database
-from fpic.engine import Engine, user_actor
-from fpic.errors import FpicError
 from fpic.i18n import Reason
-from fpic.migrate import upgrade
-from fpic.models import ROLES, TrailEvent, User
-from fpic.permissions import USER_ADMIN_ROLES
+from fpic.storage.db import Database
+from fpic.storage.migrate import upgrade
+from fpic.storage.models import ROLES, TrailEvent, User
+from fpic.trail import audit
+from fpic.workflow.clock import SystemClock
+from fpic.workflow.engine import Engine, user_actor
+from fpic.workflow.errors import FpicError
+from fpic.workflow.permissions import USER_ADMIN_ROLES
 
 if TYPE_CHECKING:  # Babel is loaded only when a message is translated
     from babel.support import NullTranslations
@@ -51,7 +51,7 @@ pass_context = click.make_pass_decorator(Context)
 
 @cache
 def _translations() -> NullTranslations:
-    from fpic.catalogs import cli_translations
+    from fpic.i18n.catalogs import cli_translations
 
     return cli_translations()
 
@@ -105,7 +105,7 @@ def init_db(ctx: Context, app_role: str | None) -> None:
 
 
 def _grant_app_role(ctx: Context, role: str) -> None:
-    from fpic.grants import RoleProblem, grant_app_role
+    from fpic.storage.grants import RoleProblem, grant_app_role
 
     try:
         grant_app_role(ctx.db.engine, role)
@@ -138,7 +138,7 @@ def _role_problem_text(problem: Any) -> str:
 @pass_context
 def demo(ctx: Context, quiet: bool) -> None:
     """Seed realistic demo data (once; running it again changes nothing) and print the logins."""
-    from fpic.demo import DEMO_PASSWORD, print_case_trail, seed
+    from fpic.demo.seed import DEMO_PASSWORD, print_case_trail, seed
 
     upgrade(ctx.db.engine)
     created = seed(ctx.db, progress=_progress)
@@ -358,7 +358,7 @@ def user_add(
 ) -> None:
     """Add a user; the change is an event on the system chain. The very first administrator
     chooses a password here; everyone else gets a one-time code to choose their own."""
-    from fpic.registry import add_user, bootstrap_admin
+    from fpic.accounts.registry import add_user, bootstrap_admin
 
     upgrade(ctx.db.engine)
     engine = ctx.engine()
@@ -422,7 +422,7 @@ def _show_code(issued: Any) -> None:
 def user_reset(ctx: Context, username: str, by: str) -> None:
     """End an account's password and sessions and issue a new one-time code (on the trail,
     and on the community's page for a representative)."""
-    from fpic.registry import reset_account
+    from fpic.accounts.registry import reset_account
 
     engine = ctx.engine()
     try:
@@ -442,7 +442,7 @@ def user_reset(ctx: Context, username: str, by: str) -> None:
 @pass_context
 def user_enrol(ctx: Context, username: str) -> None:
     """Choose your own password with the one-time code you were given."""
-    from fpic.accounts import enrol
+    from fpic.accounts.sessions import enrol
 
     code = os.environ.get("FPIC_ENROLMENT_CODE") or click.prompt(_("Enrolment code"))
     try:
@@ -460,7 +460,7 @@ def deadlines(ctx: Context, days: int) -> None:
 
     Deadlines are shown, never acted on: none of them moves a case.
     """
-    from fpic.deadlines import deadlines as due_items
+    from fpic.read.deadlines import deadlines as due_items
 
     now = SystemClock().now()
     with ctx.db.read_session() as session:

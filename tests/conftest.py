@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from fpic import registry
-from fpic.db import reachable, scratch_postgres
+from fpic.accounts import passwords
+from fpic.storage.db import reachable, scratch_postgres
 from tests.factories import CHEAP_HASHER, Community, World, make_world
 
 PG_ADMIN_URL = os.environ.get(
@@ -28,7 +28,7 @@ def _cheap_password_hashing(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(registry, "_hasher", CHEAP_HASHER)
+        patch.setattr(passwords, "_hasher", CHEAP_HASHER)
         yield
 
 
@@ -68,7 +68,7 @@ def pg_url() -> Iterator[str]:
 
 @pytest.fixture
 def app_role(pg_url: str) -> Iterator[str]:
-    """A login role for the application (see fpic/grants.py), dropped after the test."""
+    """A login role for the application (see fpic/storage/grants.py), dropped after the test."""
     role = f"fpic_app_{uuid.uuid4().hex[:8]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

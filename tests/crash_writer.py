@@ -9,11 +9,11 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 
-from fpic.clock import FrozenClock
-from fpic.db import Database
-from fpic.engine import Busy, Engine, user_actor
-from fpic.errors import StaleCase
-from fpic.models import Case
+from fpic.storage.db import Database
+from fpic.storage.models import Case
+from fpic.workflow.clock import FrozenClock
+from fpic.workflow.engine import Busy, Engine, user_actor
+from fpic.workflow.errors import StaleCase
 
 
 def main(url: str, case_id: int, at: str) -> None:

@@ -9,14 +9,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 
-from fpic.accounts import enrol
-from fpic.actors import Actor
-from fpic.clock import FrozenClock
-from fpic.db import Database
-from fpic.engine import ActionResult, Engine
-from fpic.models import Case
-from fpic.process import shipped_templates
-from fpic.registry import (
+from fpic.accounts.registry import (
     add_community,
     add_project,
     add_user,
@@ -24,6 +17,13 @@ from fpic.registry import (
     confirm_mandate,
     record_mandate,
 )
+from fpic.accounts.sessions import enrol
+from fpic.storage.db import Database
+from fpic.storage.models import Case
+from fpic.workflow.actors import Actor
+from fpic.workflow.clock import FrozenClock
+from fpic.workflow.engine import ActionResult, Engine
+from fpic.workflow.process import shipped_templates
 
 PASSWORD = "correct horse battery"
 #: argon2id at a token cost: tests make many accounts and only one test looks at the real cost
@@ -56,7 +56,7 @@ class World:
     _refs: int = 0
 
     def actor(self, username: str) -> Actor:
-        from fpic.engine import user_actor
+        from fpic.workflow.engine import user_actor
 
         with self.db.read_session() as session:
             return user_actor(session, username)
@@ -220,7 +220,7 @@ class World:
 def make_world(url: str, start: date = date(2026, 3, 2)) -> World:
     from datetime import UTC, datetime
 
-    from fpic.migrate import upgrade
+    from fpic.storage.migrate import upgrade
 
     db = Database(url)
     upgrade(db.engine)
@@ -228,7 +228,7 @@ def make_world(url: str, start: date = date(2026, 3, 2)) -> World:
     engine = Engine(db, clock)
     bootstrap_admin(engine, "admin", PASSWORD)
     with db.read_session() as session:
-        from fpic.engine import user_actor
+        from fpic.workflow.engine import user_actor
 
         admin = user_actor(session, "admin")
     people = {}

@@ -9,12 +9,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from fpic.accounts.passwords import check_password
 from fpic.cli import main
-from fpic.db import Database
-from fpic.demo import COMMUNITIES, DEMO_PASSWORD
-from fpic.models import ROLES, Case, Community, Mandate, TrailEvent, User
-from fpic.process import shipped_templates
-from fpic.registry import check_password
+from fpic.demo.seed import COMMUNITIES, DEMO_PASSWORD
+from fpic.storage.db import Database
+from fpic.storage.models import ROLES, Case, Community, Mandate, TrailEvent, User
+from fpic.workflow.process import shipped_templates
 
 
 @pytest.fixture

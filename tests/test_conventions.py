@@ -1,6 +1,8 @@
 """Project rules that keep the code honest: the engine has no Flask and imports no web, the CLI
-imports the web app only to serve it, role names decide nothing outside fpic.permissions, lint
-and types are clean, every guard and effect is used by a shipped template."""
+imports the web app only to serve it, the packages of fpic depend on each other only downwards
+and no module imports itself round a cycle, role names decide nothing outside
+fpic.workflow.permissions, lint and types are clean, every guard and effect is used by a shipped
+template."""
 
 from __future__ import annotations
 
@@ -11,10 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fpic.actions import ACTIONS
-from fpic.guards import GUARDS
-from fpic.models import ROLES
-from fpic.process import shipped_templates
+from fpic.storage.models import ROLES
+from fpic.workflow.actions import ACTIONS
+from fpic.workflow.guards import GUARDS
+from fpic.workflow.process import shipped_templates
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,6 +53,103 @@ def test_engine_never_imports_web():
         assert not any(_imports_web(node) for node in ast.walk(tree)), path
 
 
+#: what each package of fpic may import (docs/architecture.md): each builds only on those below
+#: it. The engine checks a password asked again with fpic.accounts.passwords, a leaf module.
+LAYERS = {
+    "i18n": set(),
+    "storage": {"i18n"},
+    "trail": {"i18n", "storage"},
+    "workflow": {"i18n", "storage", "trail", "accounts.passwords"},
+    "accounts": {"i18n", "storage", "trail", "workflow"},
+    "read": {"i18n", "storage", "trail", "workflow", "accounts"},
+    "demo": {"i18n", "storage", "trail", "workflow", "accounts", "read"},
+}
+
+
+def _module_of(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _fpic_imports(path: Path, module_level_only: bool) -> set[str]:
+    """The fpic modules ``path`` imports; with ``module_level_only``, only those imported when
+    it is loaded (not inside a function, not for the type checker alone)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    nodes: list[ast.AST] = list(ast.walk(tree))
+    if module_level_only:
+        nodes = [n for n in tree.body if not _type_checking_only(n)]
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fpic"):
+            found |= {
+                _existing(f"{node.module}.{alias.name}") or node.module for alias in node.names
+            }
+        else:
+            found |= {n for n in _imported(node) if n.split(".")[0] == "fpic"}
+    return found
+
+
+def _existing(module: str) -> str | None:
+    base = ROOT.joinpath(*module.split("."))
+    return module if base.with_suffix(".py").exists() or (base / "__init__.py").exists() else None
+
+
+def _type_checking_only(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _engine_modules() -> dict[str, Path]:
+    return {_module_of(p): p for p in (ROOT / "fpic").rglob("*.py") if "migrations" not in p.parts}
+
+
+def test_the_packages_of_fpic_depend_only_downwards():
+    broken = []
+    for module, path in _engine_modules().items():
+        package = module.split(".")[1] if module.count(".") >= 2 else None
+        if package not in LAYERS:
+            continue  # fpic itself and fpic.cli, the command that uses them all
+        for target in _fpic_imports(path, module_level_only=False):
+            parts = target.split(".")
+            if len(parts) < 2 or parts[1] == package:
+                continue
+            allowed = LAYERS[package]
+            if parts[1] not in allowed and ".".join(parts[1:3]) not in allowed:
+                broken.append(f"{module} imports {target}")
+    assert not broken, "\n".join(broken)
+
+
+def test_no_module_of_fpic_imports_itself_round_a_cycle():
+    modules = _engine_modules()
+    graph = {m: _fpic_imports(p, module_level_only=True) & set(modules) for m, p in modules.items()}
+    cycles = [_cycle_from(m, graph) for m in graph]
+    assert not [c for c in cycles if c], cycles
+
+
+def _cycle_from(start: str, graph: dict[str, set[str]]) -> list[str]:
+    """A chain of module-level imports from ``start`` back to it, if there is one."""
+    stack, seen = [(start, [start])], set()
+    while stack:
+        module, path = stack.pop()
+        for target in graph.get(module, ()):
+            if target == start:
+                return [*path, start]
+            if target not in seen:
+                seen.add(target)
+                stack.append((target, [*path, target]))
+    return []
+
+
+def test_the_layering_tests_see_a_planted_violation(tmp_path):
+    """The two tests above are not vacuous: a cycle and an upward import are found."""
+    graph = {"fpic.a": {"fpic.b"}, "fpic.b": {"fpic.a"}, "fpic.c": set()}
+    assert _cycle_from("fpic.a", graph) == ["fpic.a", "fpic.b", "fpic.a"]
+    assert _cycle_from("fpic.c", graph) == []
+    planted = tmp_path / "planted.py"
+    planted.write_text("from fpic.read.queries import list_cases\n", encoding="utf-8")
+    assert _fpic_imports(planted, module_level_only=True) == {"fpic.read.queries"}
+    assert "read" not in LAYERS["workflow"]
+
+
 #: the one CLI command that needs the web app: it serves it
 SERVING_COMMAND = "serve"
 
@@ -72,8 +171,13 @@ def test_cli_imports_web_only_in_the_command_that_serves_it():
 #: where role names may stand in code: the permissions module decides by them, the models
 #: define them, the role matrix generator (docs/roles.md) enumerates them and the demo seeds
 #: one account of each; the web package only labels them (not compared, not queried)
-ROLE_NAMES_ALLOWED = {"fpic/permissions.py", "fpic/models.py", "fpic/roles.py", "fpic/demo.py"}
-ROLE_NAMES_ALLOWED_UNDER = ("fpic/migrations/versions/",)  # history: never edited
+ROLE_NAMES_ALLOWED = {
+    "fpic/workflow/permissions.py",
+    "fpic/storage/models.py",
+    "fpic/read/roles.py",
+    "fpic/demo/seed.py",
+}
+ROLE_NAMES_ALLOWED_UNDER = ("fpic/storage/migrations/versions/",)  # history: never edited
 
 
 def _strings(node: ast.AST | None) -> list[str]:
@@ -120,7 +224,7 @@ def test_no_role_name_decides_anything_outside_the_permissions_module():
             if name in ROLE_NAMES_ALLOWED or name.startswith(ROLE_NAMES_ALLOWED_UNDER):
                 continue
             found += [f"{name}:{line}: {role!r}" for line, role in role_decisions(path.read_text())]
-    assert found == [], "ask fpic.permissions instead:\n" + "\n".join(found)
+    assert found == [], "ask fpic.workflow.permissions instead:\n" + "\n".join(found)
 
 
 def test_no_role_name_in_the_web_templates():

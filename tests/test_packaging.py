@@ -39,9 +39,9 @@ def test_wheel_contains_every_runtime_file(wheel):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     wanted = _shipped(
-        "fpic/processes/*.toml",
-        "fpic/common_passwords.txt",
-        "fpic/migrations/versions/*.py",
+        "fpic/workflow/processes/*.toml",
+        "fpic/accounts/common_passwords.txt",
+        "fpic/storage/migrations/versions/*.py",
         "web/templates/**/*.html",
         "web/static/*",
         "translations/*/LC_MESSAGES/messages.po",
@@ -55,7 +55,7 @@ def test_catalogs_from_the_wheel_translate_without_a_compile_step(wheel, tmp_pat
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(tmp_path / "site")
     probe = (
-        "from fpic.catalogs import cli_translations, source_directory;"
+        "from fpic.i18n.catalogs import cli_translations, source_directory;"
         "print(source_directory());"
         "print(cli_translations('es').gettext('Demo data created.'))"
     )

@@ -24,9 +24,9 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import func, select
 
-from fpic.audit import verify_database
-from fpic.grants import grant_app_role
-from fpic.models import Case, Question
+from fpic.storage.grants import grant_app_role
+from fpic.storage.models import Case, Question
+from fpic.trail.audit import verify_database
 from tests.conftest import as_role
 from tests.factories import PASSWORD, World, make_world, walk_to
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from flask import Flask
 
-from fpic.clock import SystemClock
-from fpic.db import Database
-from fpic.engine import Engine
+from fpic.storage.db import Database
+from fpic.workflow.clock import SystemClock
+from fpic.workflow.engine import Engine
 
 
 class ConfigurationError(RuntimeError):

@@ -12,11 +12,18 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, PasswordField, SelectField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length
 
-from fpic.accounts import change_password
-from fpic.errors import InvalidData, NotPermitted
-from fpic.registry import MAX_PASSWORD, MIN_PASSWORD
-from fpic.tokens import MAX_DAYS, MIN_DAYS, IssuedToken, create_token, revoke_token, token_status
-from fpic.tokens import tokens_of as tokens_of_person
+from fpic.accounts.passwords import MAX_PASSWORD, MIN_PASSWORD
+from fpic.accounts.sessions import change_password
+from fpic.accounts.tokens import (
+    MAX_DAYS,
+    MIN_DAYS,
+    IssuedToken,
+    create_token,
+    revoke_token,
+    token_status,
+)
+from fpic.accounts.tokens import tokens_of as tokens_of_person
+from fpic.workflow.errors import InvalidData, NotPermitted
 from web.auth import requires
 from web.context import actor, engine, may
 from web.forms import attach_error

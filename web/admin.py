@@ -18,17 +18,17 @@ from sqlalchemy.orm import selectinload
 from wtforms import SelectField, StringField
 from wtforms.validators import InputRequired, Length, Optional
 
-from fpic.errors import InvalidData, NotPermitted
-from fpic.models import ROLES, Representative, User
-from fpic.permissions import ASSIGNABLE_ROLES
-from fpic.registry import (
-    NO_PASSWORD,
+from fpic.accounts.passwords import NO_PASSWORD
+from fpic.accounts.registry import (
     IssuedCode,
     add_user,
     reset_account,
     set_user_active,
     set_user_role,
 )
+from fpic.storage.models import ROLES, Representative, User
+from fpic.workflow.errors import InvalidData, NotPermitted
+from fpic.workflow.permissions import ASSIGNABLE_ROLES
 from web.auth import requires
 from web.context import actor, engine
 from web.forms import attach_error, options

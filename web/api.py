@@ -20,17 +20,10 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from fpic import audit
-from fpic.actions import ACTIONS, needs_password
-from fpic.engine import Option
-from fpic.errors import FpicError, InvalidData, NotFound, StaleCase
-from fpic.grievances import grievance_figures
+from fpic.accounts.tokens import TokenHolder, holder_of
 from fpic.i18n import N_, Reason
-from fpic.models import Case, Community
-from fpic.payloads import MAX_ID
-from fpic.permissions import PERMISSIONS, TOKEN_SCOPE_PERMISSIONS, allows, scope_carries
-from fpic.process import Trigger, shipped_templates
-from fpic.queries import (
+from fpic.read.figures import grievance_figures
+from fpic.read.queries import (
     case_events_after,
     cases_after,
     disclosure_matrix,
@@ -38,7 +31,14 @@ from fpic.queries import (
     is_overdue,
     visible_communities,
 )
-from fpic.tokens import TokenHolder, holder_of
+from fpic.storage.models import Case, Community
+from fpic.trail import audit
+from fpic.workflow.actions import ACTIONS, needs_password
+from fpic.workflow.engine import Option
+from fpic.workflow.errors import FpicError, InvalidData, NotFound, StaleCase
+from fpic.workflow.payloads import MAX_ID
+from fpic.workflow.permissions import PERMISSIONS, TOKEN_SCOPE_PERMISSIONS, allows, scope_carries
+from fpic.workflow.process import Trigger, shipped_templates
 from web import openapi, refusals
 from web.auth import PUBLIC
 from web.context import api_holder, engine

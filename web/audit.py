@@ -9,9 +9,9 @@ from typing import Any
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
 from sqlalchemy import select
 
-from fpic import audit
-from fpic.permissions import allows
-from fpic.queries import exportable_rows, trail_events
+from fpic.read.queries import exportable_rows, trail_events
+from fpic.trail import audit
+from fpic.workflow.permissions import allows
 from web.auth import requires
 from web.context import actor, date_arg, engine, int_arg, str_arg
 
@@ -58,7 +58,7 @@ def export() -> Any:
     me = actor()
     if case_id is not None:
         with engine().db.read_session() as db:
-            from fpic.models import Case
+            from fpic.storage.models import Case
 
             if db.scalar(select(Case.id).where(Case.id == case_id)) is None:
                 abort(404)

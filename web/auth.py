@@ -24,12 +24,12 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
 
-from fpic import accounts
-from fpic.accounts import actor_for_session, sign_in, sign_out
-from fpic.actors import Actor
-from fpic.errors import InvalidData, NotPermitted
+from fpic.accounts import sessions as accounts
+from fpic.accounts.sessions import actor_for_session, sign_in, sign_out
 from fpic.i18n import N_, Reason
-from fpic.permissions import PERMISSIONS, allows
+from fpic.workflow.actors import Actor
+from fpic.workflow.errors import InvalidData, NotPermitted
+from fpic.workflow.permissions import PERMISSIONS, allows
 from web import refusals
 from web.context import engine
 from web.extensions import login_manager
@@ -152,7 +152,7 @@ class EnrolForm(FlaskForm):
 @requires(PUBLIC)
 def enrol() -> Any:
     """A person chooses their own password with the one-time code they were given."""
-    from fpic.registry import MAX_PASSWORD, MIN_PASSWORD
+    from fpic.accounts.passwords import MAX_PASSWORD, MIN_PASSWORD
 
     form = EnrolForm()
 

@@ -14,14 +14,8 @@ from sqlalchemy.orm import Session
 from wtforms import SelectField, StringField
 from wtforms.validators import InputRequired, Length
 
-from fpic import audit
-from fpic.actions import ACTIONS
-from fpic.errors import GuardRefused, InvalidData, StaleCase
-from fpic.grievances import grievance_figures, next_step_due
-from fpic.models import Case, Community, ComplainantIdentity, Project, Representative
-from fpic.permissions import can_see_complainant
-from fpic.process import shipped_templates
-from fpic.queries import (
+from fpic.read.figures import grievance_figures, next_step_due
+from fpic.read.queries import (
     case_events,
     disclosure_matrix,
     events_since_version,
@@ -29,6 +23,12 @@ from fpic.queries import (
     is_overdue,
     list_cases,
 )
+from fpic.storage.models import Case, Community, ComplainantIdentity, Project, Representative
+from fpic.trail import audit
+from fpic.workflow.actions import ACTIONS
+from fpic.workflow.errors import GuardRefused, InvalidData, StaleCase
+from fpic.workflow.permissions import can_see_complainant
+from fpic.workflow.process import shipped_templates
 from web.auth import requires
 from web.context import actor, engine, int_arg, str_arg
 from web.forms import attach_error, csrf_holds, data_of, form_for, options
@@ -107,7 +107,7 @@ def _case_context(db: Session, case: Case) -> dict[str, Any]:
 
 def complainant_names(db: Session, case: Case) -> dict[int, str]:
     """The names of the case's confidential complainants, for those the engine lets see
-    them (fpic.permissions.can_see_complainant); for everyone else, nothing is read."""
+    them (fpic.workflow.permissions.can_see_complainant); for everyone else, nothing is read."""
     ids = [g.id for g in case.grievances if g.confidential]
     if not ids or not can_see_complainant(actor(), case):
         return {}
@@ -144,7 +144,7 @@ def act(case_id: int, trigger: str) -> Any:
         seen = str(form.version.data)
         version = int(seen) if seen.isdigit() else -1
         # the engine asks it of the actions declared so, and checks it last, under the sign-in
-        # throttle (fpic/engine.py)
+        # throttle (fpic/workflow/engine.py)
         confirmation = request.form.get("password", "")
         try:
             engine().advance(case_id, trigger, me, data_of(form), version, confirmation)

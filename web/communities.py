@@ -3,7 +3,7 @@ mandate with the community's resolution, who recorded and who confirmed it, and 
 enrolment and reset of the representatives' accounts).
 
 Recording, confirming and ending a mandate are the engine's decisions
-(fpic.registry.record_mandate, confirm_mandate, revoke_mandate): the page only hides the
+(fpic.accounts.registry.record_mandate, confirm_mandate, revoke_mandate): the page only hides the
 forms from roles that can never use them.
 """
 
@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session, selectinload
 from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
-from fpic.errors import InvalidData
-from fpic.grievances import grievance_figures
-from fpic.models import Case, Community, Enrolment, Mandate, Representative, User
-from fpic.permissions import allows
-from fpic.process import shipped_templates
-from fpic.queries import visible_communities
-from fpic.registry import GENDERS, confirm_mandate, record_mandate, revoke_mandate
+from fpic.accounts.registry import GENDERS, confirm_mandate, record_mandate, revoke_mandate
+from fpic.read.figures import grievance_figures
+from fpic.read.queries import visible_communities
+from fpic.storage.models import Case, Community, Enrolment, Mandate, Representative, User
+from fpic.workflow.errors import InvalidData
+from fpic.workflow.permissions import allows
+from fpic.workflow.process import shipped_templates
 from web.auth import requires
 from web.context import actor, engine
 from web.forms import attach_error, options

@@ -10,11 +10,11 @@ from flask import abort, current_app, g, request, url_for
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
-from fpic.actors import Actor
-from fpic.engine import Engine
-from fpic.payloads import EARLIEST_DAY, LATEST_DAY, MAX_ID
-from fpic.permissions import allows
-from fpic.tokens import TokenHolder
+from fpic.accounts.tokens import TokenHolder
+from fpic.workflow.actors import Actor
+from fpic.workflow.engine import Engine
+from fpic.workflow.payloads import EARLIEST_DAY, LATEST_DAY, MAX_ID
+from fpic.workflow.permissions import allows
 
 #: every path of the JSON API starts with this: its answers, errors included, are JSON
 API_PREFIX = "/api/"
@@ -42,7 +42,7 @@ def actor() -> Actor:
 
 def may(permission: str) -> bool:
     """For templates: whether the signed-in person holds an interface permission
-    (fpic.permissions), so no page names a role to decide what it shows."""
+    (fpic.workflow.permissions), so no page names a role to decide what it shows."""
     return bool(current_user.is_authenticated) and allows(current_user.actor, permission)
 
 

@@ -10,8 +10,9 @@ from flask import Flask, Response, jsonify, render_template, url_for
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from fpic.engine import Busy
-from fpic.errors import (
+from fpic.i18n import Reason
+from fpic.workflow.engine import Busy
+from fpic.workflow.errors import (
     FpicError,
     GuardRefused,
     InvalidData,
@@ -21,8 +22,7 @@ from fpic.errors import (
     StaleCase,
     Throttled,
 )
-from fpic.i18n import Reason
-from fpic.schema import Action
+from fpic.workflow.schema import Action
 from web import refusals
 from web.context import is_api_request
 from web.i18n import reason_text

@@ -1,4 +1,5 @@
-"""The action forms, built from each action's declaration (fpic.schema, fpic.actions).
+"""The action forms, built from each action's declaration (fpic.workflow.schema,
+fpic.workflow.actions).
 
 A form only shapes the input: it sends what was typed, as typed, to the engine, which reads and
 checks it with the same declaration the JSON API uses, so the web and the API accept and refuse
@@ -29,11 +30,11 @@ from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  #
 from wtforms.validators import InputRequired
 from wtforms.widgets import CheckboxInput, DateInput, ListWidget, NumberInput
 
-from fpic.actions import ACTIONS
-from fpic.models import Case
-from fpic.process import Template, Trigger
-from fpic.schema import Choice, Term, Text
-from fpic.schema import Field as Declared
+from fpic.storage.models import Case
+from fpic.workflow.actions import ACTIONS
+from fpic.workflow.process import Template, Trigger
+from fpic.workflow.schema import Choice, Term, Text
+from fpic.workflow.schema import Field as Declared
 from web.labels import text_of
 
 

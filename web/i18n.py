@@ -16,11 +16,11 @@ from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from fpic.catalogs import compiled_directory
 from fpic.i18n import N_, Reason
-from fpic.permissions import ROLE_TITLES
-from fpic.process import shipped_templates
-from fpic.schema import Action
+from fpic.i18n.catalogs import compiled_directory
+from fpic.workflow.permissions import ROLE_TITLES
+from fpic.workflow.process import shipped_templates
+from fpic.workflow.schema import Action
 from web.context import is_api_request
 from web.extensions import babel
 from web.labels import GLOBALS

@@ -9,8 +9,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from fpic.i18n import Reason
-from fpic.permissions import ROLE_TITLES
-from fpic.schema import Term, Text
+from fpic.workflow.permissions import ROLE_TITLES
+from fpic.workflow.schema import Term, Text
 
 RULE_LABELS = {
     "consensus": _l("Consensus"),
@@ -101,7 +101,7 @@ OUTCOME_LABELS = {
 }
 
 
-#: the titles of each vocabulary an action's fields draw their options from (fpic.schema)
+#: the titles of each vocabulary an action's fields draw their options from (fpic.workflow.schema)
 VOCABULARIES: dict[str, dict[str, Any]] = {
     "decision_rules": RULE_LABELS,
     "voters": VOTER_LABELS,

@@ -7,10 +7,10 @@ from typing import Any
 from flask import Blueprint, abort, redirect, render_template, request, session
 from flask_login import current_user
 
-from fpic.accounts import set_locale
-from fpic.deadlines import deadlines
-from fpic.permissions import community_scope, reads_every_chain
-from fpic.queries import cases_touched_by, cases_waiting_for, list_cases, trail_events
+from fpic.accounts.sessions import set_locale
+from fpic.read.deadlines import deadlines
+from fpic.read.queries import cases_touched_by, cases_waiting_for, list_cases, trail_events
+from fpic.workflow.permissions import community_scope, reads_every_chain
 from web.auth import PUBLIC, requires
 from web.context import actor, engine
 from web.i18n import available_locales

@@ -3,7 +3,7 @@
 Each route under /api/v1 is described by the entry of its endpoint in OPERATIONS (a route
 without one stops generation: nothing is served undocumented); the action route becomes one
 path per trigger of the shipped templates, its ``data`` the JSON Schema of the trigger's
-effect (fpic.actions). The same document is served as JSON and rendered for people.
+effect (fpic.workflow.actions). The same document is served as JSON and rendered for people.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 
 from flask import Flask
 
-from fpic.actions import data_schema, needs_password
-from fpic.payloads import MAX_ID
-from fpic.process import Template, Trigger, shipped_templates
+from fpic.workflow.actions import data_schema, needs_password
+from fpic.workflow.payloads import MAX_ID
+from fpic.workflow.process import Template, Trigger, shipped_templates
 
 API_PREFIX = "/api/v1"
 PROBLEM = "application/problem+json"

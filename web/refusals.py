@@ -18,8 +18,8 @@ from typing import Any
 from flask import Flask, Response, request
 from flask_login import current_user
 
-from fpic import refusals
 from fpic.i18n import Reason
+from fpic.trail import refusals
 from web.context import api_holder, engine, is_api_request
 
 READS = ("GET", "HEAD", "OPTIONS")

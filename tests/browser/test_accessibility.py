@@ -13,7 +13,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 
-from fpic.models import Grievance, IntegrityFlag, Question
+from fpic.storage.models import Grievance, IntegrityFlag, Question
 from tests.browser.conftest import (
     LiveServer,
     fill_sign_in,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from fpic.models import Grievance
+from fpic.storage.models import Grievance
 from tests.browser.conftest import LiveServer, PageFactory, sign_in
 from tests.browser.test_walkthrough import current_stage, do_action, submit_action
 from tests.factories import Community, walk_to

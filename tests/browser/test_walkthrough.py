@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from fpic import audit
+from fpic.trail import audit
 from tests.browser.conftest import (
     LiveServer,
     PageFactory,

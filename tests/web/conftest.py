@@ -161,7 +161,7 @@ def snapshot(world: World) -> dict[str, int]:
     out)."""
     from sqlalchemy import func, select
 
-    from fpic.models import Base, Case, TrailEvent, User
+    from fpic.storage.models import Base, Case, TrailEvent, User
 
     counts: dict[str, int] = {}
     with world.db.read_session() as db:

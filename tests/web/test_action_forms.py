@@ -17,12 +17,12 @@ import pytest
 from flask import Flask
 from werkzeug.datastructures import MultiDict
 
-from fpic.actions import ACTIONS
-from fpic.errors import InvalidData
-from fpic.guards import GuardContext
-from fpic.models import Case
-from fpic.process import Template, shipped_templates
-from fpic.schema import Action, Field
+from fpic.storage.models import Case
+from fpic.workflow.actions import ACTIONS
+from fpic.workflow.errors import InvalidData
+from fpic.workflow.guards import GuardContext
+from fpic.workflow.process import Template, shipped_templates
+from fpic.workflow.schema import Action, Field
 from tests.factories import World
 from web.forms import data_of, form_for
 from web.i18n import reason_text

@@ -14,13 +14,13 @@ from flask.testing import FlaskClient
 from flask_babel import force_locale
 from sqlalchemy import select
 
-from fpic import audit
-from fpic.actions import ACTIONS
-from fpic.actors import Actor
+from fpic.accounts.registry import set_user_active, set_user_role
+from fpic.accounts.tokens import create_token, revoke_token
 from fpic.i18n import Reason
-from fpic.models import ApiToken, TrailEvent
-from fpic.registry import set_user_active, set_user_role
-from fpic.tokens import create_token, revoke_token
+from fpic.storage.models import ApiToken, TrailEvent
+from fpic.trail import audit
+from fpic.workflow.actions import ACTIONS
+from fpic.workflow.actors import Actor
 from tests.factories import PASSWORD, Community, World, make_world, walk_to
 from tests.web.conftest import decision_form
 from web import create_app

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
-from fpic import audit
-from fpic.errors import InvalidTransition
-from fpic.models import TrailEvent, User, UserSession
+from fpic.storage.models import TrailEvent, User, UserSession
+from fpic.trail import audit
+from fpic.workflow.errors import InvalidTransition
 from tests.factories import PASSWORD, World
 from tests.web.conftest import Browser, csrf_token, field_errors, snapshot, table_rows
 from web import ConfigurationError, create_app
@@ -418,7 +418,7 @@ def test_a_refused_password_change_is_explained_next_to_the_field_in_spanish(
 
 
 def test_repeated_wrong_current_passwords_are_throttled_in_the_readers_language(signed_in):
-    from fpic.accounts import THROTTLE_FAILURES
+    from fpic.accounts.sessions import THROTTLE_FAILURES
 
     liaison = _in_spanish(signed_in("liaison"))
     wrong = {
@@ -691,7 +691,7 @@ def test_the_trail_filters_by_whole_days(world, signed_in, trail_world):
 
 
 def test_repeated_failed_sign_ins_get_a_translated_wait_message(browser):
-    from fpic.accounts import THROTTLE_FAILURES
+    from fpic.accounts.sessions import THROTTLE_FAILURES
 
     for _ in range(THROTTLE_FAILURES):
         assert browser.login("liaison", "not the password").status_code == 401

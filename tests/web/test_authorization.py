@@ -15,10 +15,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from fpic.models import Mandate, TrailEvent, User, UserSession
-from fpic.permissions import PERMISSIONS
-from fpic.registry import record_mandate
-from fpic.tokens import create_token
+from fpic.accounts.registry import record_mandate
+from fpic.accounts.tokens import create_token
+from fpic.storage.models import Mandate, TrailEvent, User, UserSession
+from fpic.workflow.permissions import PERMISSIONS
 from tests.factories import PASSWORD, World, make_world, walk_to
 from tests.web.conftest import Browser, csrf_token, decision_form, snapshot
 from web import create_app
@@ -239,7 +239,8 @@ ROUTES = [
         "auth.login",
         (401,) * len(ROLES),
         method="POST",
-        # a new name each time: five failures for one name throttle it (tests/test_accounts.py)
+        # a new name each time: five failures for one name throttle it
+        # (tests/accounts/test_accounts.py)
         data=lambda m, c: {"username": f"visitor-{next(VISITORS)}", "password": "not it"},
     ),
     route("enrolment page", "auth.enrol", EVERYONE),

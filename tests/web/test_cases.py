@@ -11,11 +11,11 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
-from fpic import audit
-from fpic.errors import GuardRefused
-from fpic.models import Case, Decision, Disclosure, Question, TrailEvent
-from fpic.process import shipped_templates
-from fpic.registry import add_project
+from fpic.accounts.registry import add_project
+from fpic.storage.models import Case, Decision, Disclosure, Question, TrailEvent
+from fpic.trail import audit
+from fpic.workflow.errors import GuardRefused
+from fpic.workflow.process import shipped_templates
 from tests.factories import World, walk_to
 from tests.web.conftest import csrf_token, decision_form, field_errors, snapshot, table_rows
 
@@ -363,7 +363,7 @@ def test_case_list_pages_hold_25_cases_and_together_list_each_case_once(
 def test_a_long_case_list_counts_only_so_far_ahead_and_says_there_are_more(
     world, signed_in, many_cases, monkeypatch
 ):
-    from fpic import queries
+    from fpic.read import queries
 
     monkeypatch.setattr(queries, "COUNT_AHEAD", 1)  # counts a page ahead, no further
     liaison = signed_in("liaison")

@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from fpic.process import shipped_templates
+from fpic.workflow.process import shipped_templates
 from tests.conftest import postgres_database
 from tests.factories import PASSWORD, Community, World, make_world, walk_to
 from tests.web.conftest import csrf_token, snapshot

@@ -8,7 +8,7 @@ from html import unescape
 
 import pytest
 
-from fpic.models import Case, Condition, Grievance
+from fpic.storage.models import Case, Condition, Grievance
 from tests.factories import World, decision, walk_to
 from tests.web.conftest import field_errors, snapshot
 

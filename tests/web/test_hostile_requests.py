@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from fpic.models import Meeting
+from fpic.storage.models import Meeting
 from tests.factories import World, walk_to
 from tests.web.conftest import Browser, csrf_token, field_errors
 

@@ -21,9 +21,9 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from sqlalchemy import String, Text, select
 
-from fpic import audit
-from fpic.db import Base
-from fpic.models import Meeting
+from fpic.storage.db import Base
+from fpic.storage.models import Meeting
+from fpic.trail import audit
 from tests.factories import walk_to
 from tests.web.conftest import Browser, csrf_token
 from web import create_app
@@ -155,7 +155,7 @@ def _pseudo(text: str) -> str:
 def _fresh_template() -> bytes:
     """Every message marked in the sources now, extracted as `make i18n-extract` does: the
     check is that each visible text is marked for translation, whether or not the shipped
-    template was extracted again since (tests/test_catalogs.py checks that)."""
+    template was extracted again since (tests/i18n/test_catalogs.py checks that)."""
     with tempfile.TemporaryDirectory() as scratch:
         fresh = Path(scratch) / "messages.pot"
         subprocess.run(

@@ -23,10 +23,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from fpic.actions import data_schema, needs_password
-from fpic.audit import verify_database
-from fpic.process import shipped_templates
-from fpic.tokens import create_token
+from fpic.accounts.tokens import create_token
+from fpic.trail.audit import verify_database
+from fpic.workflow.actions import data_schema, needs_password
+from fpic.workflow.process import shipped_templates
 from tests.factories import World, make_world, walk_to
 from web import create_app
 from web.openapi import ERRORS, openapi_path

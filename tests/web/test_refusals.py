@@ -11,11 +11,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from fpic import audit
-from fpic.accounts import THROTTLE_FAILURES, sign_in
-from fpic.errors import NotPermitted
-from fpic.models import TrailEvent
-from fpic.refusals import WINDOW
+from fpic.accounts.sessions import THROTTLE_FAILURES, sign_in
+from fpic.storage.models import TrailEvent
+from fpic.trail import audit
+from fpic.trail.refusals import WINDOW
+from fpic.workflow.errors import NotPermitted
 from tests.factories import PASSWORD, World
 from tests.web.conftest import Browser, csrf_token, decision_form
 

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
-from fpic.models import ComplainantIdentity, Enrolment, Grievance, Mandate, User
+from fpic.storage.models import ComplainantIdentity, Enrolment, Grievance, Mandate, User
 from tests.factories import PASSWORD, World, walk_to
 from tests.web.conftest import Browser, csrf_token, field_errors, snapshot, table_rows
 
@@ -115,7 +115,7 @@ def test_the_users_page_never_shows_nor_sets_a_password_for_another_person(world
 
 
 def test_every_role_can_be_chosen_when_adding_a_user(signed_in):
-    from fpic.models import ROLES
+    from fpic.storage.models import ROLES
 
     page = signed_in("admin").get("/admin/users").text
     add_form = page[page.index('id="h-add"') :]

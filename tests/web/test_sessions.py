@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fpic.accounts import ABSOLUTE_TIMEOUT, IDLE_TIMEOUT, TOUCH_INTERVAL
+from fpic.accounts.sessions import ABSOLUTE_TIMEOUT, IDLE_TIMEOUT, TOUCH_INTERVAL
 from tests.factories import World
 from tests.web.conftest import Browser
 

@@ -1,0 +1,2 @@
+"""People: accounts and sign-in, API tokens, and the register of communities,
+representatives and their mandates."""

@@ -1,0 +1,1 @@
+"""Demo data: seeded once, for trying fpic."""

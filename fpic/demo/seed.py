@@ -1,0 +1,804 @@
+"""Demo data: communities in four regions with their own languages, a case standing in every
+stage of each shipped template, and users for every role. Seeded once; running again is a no-op.
+
+Cases are walked through the real engine on a clock that starts in the past, so every record
+and every trail event is exactly what a real process would have produced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fpic.accounts.registry import (
+    add_community,
+    add_project,
+    add_user,
+    bootstrap_admin,
+    confirm_mandate,
+    record_mandate,
+)
+from fpic.accounts.sessions import enrol
+from fpic.i18n import N_
+from fpic.storage.db import Database
+from fpic.storage.models import Case, Community, Project, TrailEvent, User
+from fpic.trail import audit
+from fpic.workflow.actors import Actor
+from fpic.workflow.clock import FrozenClock
+from fpic.workflow.engine import Engine, user_actor
+from fpic.workflow.process import Template, shipped_templates
+
+DEMO_PASSWORD = "fpic-demo"
+DISCLOSE = "@disclose"  #: register every required item in every language and format
+WAIT = "@wait"  #: let the community's deliberation period pass
+FLAG_UPHELD = "@flag_upheld"  #: raise an integrity flag and have the community uphold it
+
+Progress = Callable[[list[Any], str], Iterable[Any]]
+
+
+@dataclass(frozen=True)
+class DemoCommunity:
+    slug: str
+    name: str
+    region: str
+    country: str
+    institution: str
+    languages: tuple[str, ...]
+    formats: tuple[str, ...]
+    rule: str
+    majority: int | None
+    representatives: tuple[tuple[str, str], ...]
+    project: str
+    #: an assembly votes: (households entitled to vote, where that number comes from)
+    assembly: tuple[int, str] | None = None
+    quorum: int = 60
+    #: the tally of the assembly's vote in favour: (present, for, against, abstaining)
+    tally: tuple[int, int, int, int] | None = None
+
+
+COMMUNITIES = (
+    DemoCommunity(
+        "ayllu-qollana",
+        "Ayllu Qollana",
+        "Cusco, Peru",
+        "PE",
+        "Asamblea comunal del Ayllu Qollana",
+        ("qu", "es"),
+        ("written", "oral"),
+        "consensus",
+        None,
+        (
+            ("Juana Quispe Huamán", "woman"),
+            ("Mario Ccori Mamani", "man"),
+            ("Lucía Condori Apaza", "woman"),
+        ),
+        "copper",
+    ),
+    DemoCommunity(
+        "uma-jaqi",
+        "Comunidad Uma Jaqi",
+        "Altiplano, La Paz, Bolivia",
+        "BO",
+        "Consejo de mallkus y mama t'allas",
+        ("ay", "es"),
+        ("written", "oral"),
+        "simple_majority",
+        None,
+        (
+            ("Felipa Choque Limachi", "woman"),
+            ("Román Layme Ticona", "man"),
+            ("Sabina Mamani Alanoca", "woman"),
+            ("Ernesto Poma Quispe", "man"),
+        ),
+        "lithium",
+        # the households decide in their general assembly (jach'a tantachawi), one vote each
+        assembly=(
+            180,
+            "Padrón comunal de familias (census of households), 2025, kept by the secretary of "
+            "the Consejo de mallkus y mama t'allas; the protocol's clause 4",
+        ),
+        quorum=50,
+        tally=(96, 61, 22, 13),
+    ),
+    DemoCommunity(
+        "qurluqtuq",
+        "Qurluqtuq (Kugluktuk) Inuit",
+        "Kitikmeot, Nunavut, Canada",
+        "CA",
+        "Hunters and Trappers Organization and community assembly",
+        ("iu", "en"),
+        ("written", "oral", "audio"),
+        "qualified_majority",
+        67,
+        (
+            ("ᐊᓂᑕ ᑲᑉᐸᓐ Anita Kapakatoak", "woman"),
+            ("Joseph Niptanatiak", "man"),
+            ("Martha Angohiatok", "woman"),
+        ),
+        "road",
+    ),
+    DemoCommunity(
+        "vunamami",
+        "Vunamami clans",
+        "East New Britain, Papua New Guinea",
+        "PG",
+        "Council of clan leaders (luluai)",
+        ("tpi", "en"),
+        ("oral", "visual"),
+        "consensus",
+        None,
+        (("Grace ToVurvur", "woman"), ("Peter IaKarai", "man")),
+        "gold",
+    ),
+    DemoCommunity(
+        "tuwali-hungduan",
+        "Tuwali Ifugao of Hungduan",
+        "Ifugao, Cordillera Administrative Region, Philippines",
+        "PH",
+        "Council of Elders (amammaduwa)",
+        ("ifk", "fil"),
+        ("written", "oral"),
+        "consensus",
+        None,
+        (("Rosalina Bumidang", "woman"), ("Manuel Dulnuan", "man"), ("Teresita Gumangan", "woman")),
+        "hydro",
+    ),
+)
+
+PROJECTS = {
+    "copper": {
+        "name": "Cerro Qollana copper exploration",
+        "proponent": "Andes Copper S.A.",
+        "description": "Exploration drilling and a possible open-pit copper mine.",
+        "phases": ["exploration", "construction", "operation", "closure"],
+        "activities": [
+            "drilling",
+            "access_road",
+            "exploration_camp",
+            "open_pit",
+            "tailings_facility",
+        ],
+        "design_freeze_on": "2028-03-31",
+    },
+    "lithium": {
+        "name": "Salar Jach'a lithium brine pilot",
+        "proponent": "Litio Andino S.R.L.",
+        "description": "A pilot brine extraction plant on the salt flat's edge.",
+        "phases": ["pilot", "operation"],
+        "activities": ["brine_wells", "evaporation_ponds", "water_abstraction"],
+    },
+    "road": {
+        "name": "Kitikmeot all-season road",
+        "proponent": "Arctic Corridor Ltd.",
+        "description": "An all-season road to a proposed zinc deposit across caribou range.",
+        "phases": ["survey", "construction", "operation"],
+        "activities": ["geotechnical_survey", "quarrying", "road_construction"],
+    },
+    "gold": {
+        "name": "Gazelle Peninsula gold exploration",
+        "proponent": "Pacific Ridge Mining",
+        "description": "Trenching and drilling on customary land.",
+        "phases": ["exploration"],
+        "activities": ["trenching", "drilling"],
+    },
+    "hydro": {
+        "name": "Hungduan run-of-river mini-hydro",
+        "proponent": "Cordillera Power Corp.",
+        "description": "A 4 MW mini-hydro plant near the rice terraces.",
+        "phases": ["construction", "operation"],
+        "activities": ["weir_construction", "penstock", "powerhouse"],
+    },
+}
+
+# Which community's cases follow which template, and where each case should stand.
+GENERAL_MAIN = [
+    "screen_in",
+    "confirm_rights_holders",
+    "complete_mapping",
+    "agree_protocol",
+    DISCLOSE,
+    "complete_disclosure",
+    WAIT,
+    "open_negotiation",
+    "convene_decision",
+    "give_consent_with_conditions",
+    "validate_agreement",
+    "confirm_rehabilitation",
+    "close_case",
+]
+GENERAL_BRANCHES: dict[str, tuple[str, list[str]]] = {
+    "not_required": ("screening", ["screen_out"]),
+    "suspended": ("negotiation", ["suspend_process"]),
+    "withheld": ("decision", ["withhold_consent"]),
+    "withdrawn": ("monitoring", ["withdraw_consent"]),
+    "invalidated": ("negotiation", [FLAG_UPHELD, "invalidate_process"]),
+    "abandoned": ("mapping", ["abandon"]),
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    template: str
+    main: list[str]
+    branches: dict[str, tuple[str, list[str]]]
+    communities: tuple[str, ...]
+
+
+PLANS = [
+    Plan(
+        "fpic-general",
+        GENERAL_MAIN,
+        GENERAL_BRANCHES,
+        ("ayllu-qollana", "uma-jaqi", "qurluqtuq", "vunamami"),
+    ),
+]
+
+
+def seed(db: Database, now: datetime | None = None, progress: Progress | None = None) -> bool:
+    """Create the demo data unless it is there; True when something was created."""
+    with db.read_session() as session:
+        if session.scalar(select(func.count()).select_from(User)):
+            return False
+    now = now or datetime.now(UTC)
+    start = now - timedelta(days=420)
+    engine = Engine(db, FrozenClock(start))
+    people = _seed_people(engine)
+    jobs = [(plan, stage) for plan in _plans() for stage in _targets(plan)]
+    steps: Iterable[Any] = progress(jobs, N_("Walking demo cases")) if progress else jobs
+    for number, (plan, stage) in enumerate(steps, start=1):
+        slug = plan.communities[number % len(plan.communities)]
+        clock = FrozenClock(start + timedelta(days=number * 3))
+        walker = _Walker(Engine(db, clock), clock, people, slug, plan)
+        walker.walk_to(stage, reference=f"DEMO-{number:03d}")
+    return True
+
+
+def _plans() -> list[Plan]:
+    known = shipped_templates()
+    return [plan for plan in PLANS + _extra_plans() if plan.template in known]
+
+
+def _extra_plans() -> list[Plan]:
+    """Plans for other shipped templates, declared beside them in fpic.demo.plans."""
+    try:
+        from fpic.demo.plans import PLANS as more
+    except ImportError:
+        return []
+    return list(more)
+
+
+def _targets(plan: Plan) -> list[str]:
+    template = shipped_templates()[plan.template]
+    return list(template.stages)
+
+
+@dataclass
+class _People:
+    admin: Actor
+    liaison: Actor
+    #: the independent people and the State, by role
+    independents: dict[str, Actor]
+    reps: dict[str, list[int]]
+    rep_actor: dict[str, Actor]
+    projects: dict[str, int]
+    communities: dict[str, int]
+
+
+#: accounts besides the representatives': (user name, role, display name)
+STAFF = (
+    ("liaison", "liaison", "Daniela Rojas (community liaison officer)"),
+    ("auditor", "auditor", "Kwame Mensah (independent auditor)"),
+    ("facilitator", "facilitator", "Ana Lucía Torres (independent facilitator, an NGO)"),
+    ("mediator", "mediator", "Samuel Tjapaltjarri (independent grievance mediator)"),
+    ("state-authority", "state_authority", "Maria Dulawan (NCIP provincial officer)"),
+)
+
+
+def _account(
+    engine: Engine, admin: Actor, username: str, role: str, display: str, rep: int | None = None
+) -> Actor:
+    """Made as every account is: a one-time code, with which the person (here the demo)
+    chooses the password."""
+    issued = add_user(
+        engine,
+        admin,
+        username=username,
+        role=role,
+        display_name=display,
+        representative_id=rep,
+    )
+    enrol(engine, username, issued.code, DEMO_PASSWORD)
+    with engine.db.read_session() as session:
+        return user_actor(session, username)
+
+
+def _seed_people(engine: Engine) -> _People:
+    bootstrap_admin(engine, "admin", DEMO_PASSWORD)
+    with engine.db.read_session() as session:
+        admin = user_actor(session, "admin")
+    staff = {role: _account(engine, admin, name, role, shown) for name, role, shown in STAFF}
+    liaison = staff.pop("liaison")
+    staff.pop("auditor")
+    projects = {key: add_project(engine, liaison, data) for key, data in PROJECTS.items()}
+    communities = {
+        c.slug: add_community(
+            engine,
+            liaison,  # a proposal: it confers no mandate on anyone
+            {
+                "slug": c.slug,
+                "name": c.name,
+                "region": c.region,
+                "country": c.country,
+                "institution": c.institution,
+                "content_languages": list(c.languages),
+            },
+        )
+        for c in COMMUNITIES
+    }
+    return _People(admin, liaison, staff, {}, {}, projects, communities)
+
+
+class _Walker:
+    """Drives one demo case along its plan with realistic data for each effect."""
+
+    def __init__(
+        self, engine: Engine, clock: FrozenClock, people: _People, slug: str, plan: Plan
+    ) -> None:
+        self.engine, self.clock, self.people, self.plan = engine, clock, people, plan
+        self.community = next(c for c in COMMUNITIES if c.slug == slug)
+        self.template: Template = shipped_templates()[plan.template]
+        self.case_id = 0
+
+    @property
+    def rep(self) -> Actor:
+        return self.people.rep_actor[self.community.slug]
+
+    def walk_to(self, stage: str, reference: str) -> None:
+        result = self.engine.open_case(
+            self.people.liaison,
+            project_id=self.people.projects[self.community.project],
+            community_id=self.people.communities[self.community.slug],
+            template_id=self.plan.template,
+            reference=reference,
+        )
+        self.case_id = result.case_id
+        self._independents()
+        via, extra = self.plan.branches.get(stage, (stage, []))
+        for step in self.plan.main:
+            if self._stage() == via:
+                break
+            self._do(step)
+        for step in extra:
+            self._do(step)
+        if self._stage() != stage:
+            raise RuntimeError(f"demo case {reference} reached {self._stage()}, not {stage}")
+
+    def _independents(self) -> None:
+        """The case's facilitator and mediator. For a community nobody speaks for yet, the
+        liaison proposes the facilitator, who then records and confirms the first mandate
+        from the assembly's resolution; from then on the community chooses."""
+        slug = self.community.slug
+        facilitator = self.people.independents["facilitator"]
+        mediator = self.people.independents["mediator"]
+        first = slug not in self.people.rep_actor
+        self._fire(
+            "assign_independent",
+            {"role": "facilitator", "username": facilitator.username},
+            actor=self.people.liaison if first else self.rep,
+        )
+        if first:
+            self._register_community(facilitator)
+        self._fire(
+            "assign_independent",
+            {"role": "mediator", "username": mediator.username},
+            actor=self.rep,
+        )
+
+    def _register_community(self, facilitator: Actor) -> None:
+        c, engine = self.community, self.engine
+        today = self.clock.now().date()
+        ids: list[int] = []
+        for number, (name, gender) in enumerate(c.representatives, start=1):
+            # the first mandate is recorded by the facilitator; the others by the first
+            # representative, once mandated, and confirmed by the facilitator
+            recorder = facilitator if number == 1 else self.rep
+            recorded = record_mandate(
+                engine,
+                recorder,
+                self.people.communities[c.slug],
+                name=name,
+                gender=gender,
+                granted_by=c.institution,
+                evidence=f"Resolution {number}/{today.year} of the {c.institution} appointing "
+                f"{name}; minute book, page {10 + number}",
+                resolved_on=today - timedelta(days=12),
+                valid_from=today - timedelta(days=10),
+                valid_until=today + timedelta(days=3 * 365),
+            )
+            confirm_mandate(engine, facilitator, recorded.mandate_id)
+            ids.append(recorded.representative_id)
+            if number == 1:
+                self.people.rep_actor[c.slug] = _account(
+                    engine, self.people.admin, f"rep-{c.slug}", "representative", name, ids[0]
+                )
+        self.people.reps[c.slug] = ids
+
+    def _stage(self) -> str:
+        with self.engine.db.read_session() as session:
+            case = session.get(Case, self.case_id)
+            assert case is not None
+            return case.stage
+
+    def _version(self) -> int:
+        with self.engine.db.read_session() as session:
+            case = session.get(Case, self.case_id)
+            assert case is not None
+            return case.version
+
+    def _do(self, step: str) -> None:
+        self.clock.advance(days=2)
+        if step == DISCLOSE:
+            self._meeting("information")
+            self._question_and_answer()
+            self._disclose_everything()
+        elif step == WAIT:
+            self.clock.advance(days=self._protocol_days() + 1)
+        elif step == FLAG_UPHELD:
+            self._flag_upheld()
+        else:
+            self._fire(step)
+            if self.template.stages[self._stage()].consent_in_force:
+                self._after_consent()
+
+    def _fire(
+        self, name: str, data: dict[str, Any] | None = None, actor: Actor | None = None
+    ) -> None:
+        self.clock.advance(minutes=7)
+        trigger = self.template.triggers[name]
+        actor = actor or self._actor_for(trigger.roles)
+        if data is None:
+            data = self._data_for(trigger.effect, name)
+        self.engine.advance(
+            self.case_id, name, actor, data, self._version(), confirmation=DEMO_PASSWORD
+        )
+
+    def _actor_for(self, roles: tuple[str, ...]) -> Actor:
+        """Who fires a trigger in the demo: the proponent's side where it may, else the State,
+        else the community, else the case's independent people."""
+        for role in ("liaison", "state_authority", "representative", "facilitator", "mediator"):
+            if role in roles:
+                if role == "liaison":
+                    return self.people.liaison
+                if role == "representative":
+                    return self.rep
+                return self.people.independents[role]
+        raise RuntimeError(f"no demo person holds any of {roles}")
+
+    def _today(self) -> str:
+        return self.clock.now().date().isoformat()
+
+    def _protocol_days(self) -> int:
+        return 21 if self.community.rule == "consensus" else 30
+
+    def _data_for(self, effect: str, name: str) -> dict[str, Any]:
+        c = self.community
+        title = self.template.triggers[name].title
+        if effect == "protocol":
+            return {
+                "deciding_body": c.institution,
+                "decision_rule": c.rule,
+                "majority_percent": c.majority,
+                "quorum_percent": c.quorum,
+                **self._voters(),
+                "min_deliberation_days": self._protocol_days(),
+                "content_languages": list(c.languages),
+                "formats": list(c.formats),
+                "grievance_route": f"Complaints to the {c.institution}, orally or in writing, "
+                f"in {' or '.join(c.languages)}; anonymous complaints through "
+                "the community's representatives.",
+                "source": f"Minutes of the {c.institution}, first assembly on {self._today()}",
+            }
+        if effect == "decision":
+            return self._decision(name)
+        if effect == "agreement":
+            return {
+                "text": "The assembly validated the written agreement in both languages.",
+                "signed_on": self._today(),
+                "signatories": [c.representatives[0][0], "Proponent's country manager"],
+            }
+        if effect == "rehabilitation":
+            return {
+                "text": "Drill pads levelled, topsoil back and native grass seeded; the "
+                "assembly walked the site with its monitors.",
+                "completed_on": self._today(),
+            }
+        if effect == "withdrawal":
+            return {
+                "text": "Water in the springs above the camp dried up; the community "
+                "withdraws its consent until the cause is found.",
+                "decided_on": self._today(),
+                "deciding_body": c.institution,
+                "activities_affected": list(PROJECTS[c.project]["activities"][:2]),
+            }
+        return {"text": f"{title}. Recorded by the field team with the community's agreement."}
+
+    def _voters(self) -> dict[str, Any]:
+        c = self.community
+        if c.assembly is None:
+            return {"voters": "representatives", "abstentions_count": False}
+        eligible, source = c.assembly
+        return {
+            "voters": "assembly",
+            "deciding_body": f"Jach'a tantachawi (general assembly of the households of {c.name})",
+            "eligible_voters": eligible,
+            "eligible_voters_source": source,
+            # the community's rule: who abstains has not voted
+            "abstentions_count": False,
+        }
+
+    def _counting(self, consenting: bool) -> dict[str, Any]:
+        """Who was present and how they decided, as the community's protocol counts it."""
+        c = self.community
+        reps = self.people.reps[c.slug]
+        if c.rule == "consensus":
+            note = (
+                "Agreed after two days of discussion; the facilitator asked three times in both "
+                "languages whether anyone objected, and no one did."
+                if consenting
+                else "After two days of discussion no one spoke for the project; the assembly "
+                "agreed without objection to withhold its consent."
+            )
+            return {"present": reps, "consensus": True, "consensus_note": note}
+        if c.tally is not None:
+            present, for_, against, abstaining = c.tally
+            if not consenting:
+                for_, against = against, for_
+            return {
+                "present": reps,
+                "present_count": present,
+                "votes_for": for_,
+                "votes_against": against,
+                "abstentions": abstaining,
+                "consensus_note": "Vote by raised hands, one per household, counted by two "
+                "tellers named by the assembly.",
+            }
+        return {
+            "present": reps,
+            "votes_for": len(reps) if consenting else 0,
+            "votes_against": 0 if consenting else len(reps),
+        }
+
+    def _decision(self, name: str) -> dict[str, Any]:
+        c = self.community
+        outcome = self.template.triggers[name].outcome
+        consenting = outcome in ("CONSENT", "CONSENT_WITH_CONDITIONS", "PARTIAL")
+        project = PROJECTS[c.project]
+        data: dict[str, Any] = {
+            "decided_on": self._today(),
+            "place": f"Assembly hall, {c.name}",
+            **self._counting(consenting),
+            "dissent": "Two elders asked that the sacred spring be excluded from any works.",
+            "scope_phases": list(project["phases"][:1]),
+            "scope_activities": list(project["activities"][:2]),
+            "text_language": c.languages[0],
+            "text_original": _ORIGINAL_TEXT.get(c.languages[0], "The assembly decided."),
+            "translations": [
+                {
+                    "language": c.languages[1],
+                    "text": "The assembly decided as recorded.",
+                    "translator": "Community interpreter",
+                }
+            ],
+        }
+        if outcome == "CONSENT_WITH_CONDITIONS":
+            due = (self.clock.now() + timedelta(days=120)).date().isoformat()
+            data["conditions"] = [
+                {
+                    "text": "Independent water monitoring at the three springs, with community "
+                    "monitors trained and paid.",
+                    "language": c.languages[1],
+                    "obligated_party": PROJECTS[c.project]["proponent"],
+                    "due_on": due,
+                    "verification": "Joint quarterly monitoring report",
+                },
+                {
+                    "text": "Restore the drilling pads and access tracks to pasture at closure.",
+                    "language": c.languages[1],
+                    "obligated_party": PROJECTS[c.project]["proponent"],
+                    "due_on": None,
+                    "verification": "Site inspection with the assembly",
+                },
+            ]
+        return data
+
+    def _meeting(self, kind: str) -> None:
+        c = self.community
+        self._fire(
+            "log_meeting",
+            {
+                "kind": kind,
+                "held_on": self._today(),
+                "place": f"Community hall, {c.name}",
+                "languages_used": list(c.languages),
+                "interpreter": "Community interpreter",
+                "attendance_women": 41,
+                "attendance_men": 37,
+                "attendance_youth": 12,
+                "minutes_language": c.languages[0],
+                "minutes_original": _ORIGINAL_TEXT.get(c.languages[0], "Minutes."),
+                "minutes_translations": [
+                    {
+                        "language": c.languages[1],
+                        "text": "The proponent presented the project; questions "
+                        "were asked about water and land.",
+                        "translator": "Community interpreter",
+                    }
+                ],
+            },
+        )
+
+    def _question_and_answer(self) -> None:
+        c = self.community
+        self._fire(
+            "ask_question",
+            {"text": "What happens to the springs if you drill here?", "language": c.languages[1]},
+        )
+        with self.engine.db.read_session() as session:
+            case = session.get(Case, self.case_id)
+            assert case is not None
+            question_id = case.questions[-1].id
+        self._fire(
+            "answer_question",
+            {
+                "question_id": question_id,
+                "language": c.languages[1],
+                "answer": "Drilling uses closed water circuits; the hydrogeology study and the "
+                "monitoring plan are in the impact assessment you received.",
+            },
+        )
+
+    def _disclose_everything(self) -> None:
+        c = self.community
+        for item in self.template.required_disclosure_items:
+            for language in c.languages:
+                for fmt in c.formats:
+                    self._fire(
+                        "register_disclosure",
+                        {
+                            "item": item,
+                            "language": language,
+                            "format": fmt,
+                            "title": f"{item.replace('_', ' ').capitalize()} ({language}, {fmt})",
+                            "channel": "community assembly" if fmt == "oral" else "printed booklet",
+                            "disclosed_on": self._today(),
+                            "translator": None
+                            if language in ("es", "en")
+                            else "Community interpreter",
+                            "back_translation_attested": language not in ("es", "en"),
+                        },
+                    )
+
+    def _flag_upheld(self) -> None:
+        self._fire(
+            "raise_integrity_flag",
+            {
+                "category": "gift_outside_budget",
+                "description": "Cash gifts to two families before the assembly, outside the "
+                "agreed budget.",
+            },
+        )
+        with self.engine.db.read_session() as session:
+            case = session.get(Case, self.case_id)
+            assert case is not None
+            flag_id = case.integrity_flags[-1].id
+        self._fire(
+            "review_integrity_flag",
+            {
+                "flag_id": flag_id,
+                "upheld": True,
+                "resolution": "The assembly heard both families and the field team: upheld.",
+            },
+        )
+
+    def _after_consent(self) -> None:
+        # the stage of implementation and joint monitoring, whatever a template calls it
+        offered = {t.name for t in self.template.triggers_from(self._stage())}
+        if {"record_monitoring_report", "record_activity_start"} <= offered:
+            project = PROJECTS[self.community.project]
+            self._fire(
+                "record_activity_start",
+                {
+                    "activity": project["activities"][0],
+                    "phase": project["phases"][0],
+                    "started_on": self._today(),
+                },
+            )
+            self._grievance()
+
+    def _grievance(self) -> None:
+        """A complaint about the activity just started, acknowledged and under assessment."""
+        with self.engine.db.read_session() as session:
+            case = session.get(Case, self.case_id)
+            if case is None or case.grievances:
+                return
+        language = next((c for c in self.community.languages if c in _COMPLAINT), "en")
+        self.clock.advance(days=3)
+        self._fire(
+            "lodge_grievance",
+            {
+                "category": "impacts",
+                "channel": "through_representative",
+                "anonymous": True,
+                "language": language,
+                "text": _COMPLAINT[language],
+                "received_on": self._today(),
+            },
+        )
+        with self.engine.db.read_session() as session:
+            case = session.get(Case, self.case_id)
+            assert case is not None
+            grievance_id = case.grievances[-1].id
+        self._fire(
+            "acknowledge_grievance",
+            {"grievance_id": grievance_id, "text": "Received; a joint visit is planned."},
+        )
+
+
+_COMPLAINT = {
+    "es": "El polvo de los camiones cubre las chacras y el agua del canal.",
+    "fil": "Tinatakpan ng alikabok mula sa mga trak ang mga palayan at ang tubig.",
+    "en": "Dust from the trucks covers the gardens and the water of the creek.",
+}
+_ORIGINAL_TEXT = {
+    "qu": "Ayllu tantanakuypi llapa runakuna rimanakurqayku, yakunchikta waqaychanapaq.",
+    "ay": "Jach'a tantachäwinxa taqi jaqinakampi amtasiwayi, umasa jark'aqasiñataki.",
+    "iu": "ᓄᓇᓕᒻᒥ ᑲᑎᖅᓱᐃᓂᖅ ᐊᖏᖃᑎᒌᒃᑐᑦ ᐊᐃᑉᐸᕆᔭᐅᔪᓐᓇᖅᑐᑦ ᑐᒃᑐᐃᑦ ᐊᖁᑎᖓᑦ ᓴᐳᒻᒥᔭᐅᓂᐊᖅᑐᑦ.",
+    "tpi": "Ol lida bilong ol klen i bung na tok orait, tasol wara i mas stap klin.",
+    "ifk": "Inammung di amammaduwa ya nun-ahhinnan hi bale di ili.",
+}
+
+
+def print_case_trail(session: Session, echo: Callable[[str], None]) -> None:
+    """A summary of the demo cases and the trail of the most advanced one."""
+    counts = session.execute(
+        select(Case.template_id, Case.stage, func.count())
+        .group_by(Case.template_id, Case.stage)
+        .order_by(Case.template_id, Case.stage)
+    ).all()
+    echo("Cases by stage:")
+    for template_id, stage, count in counts:
+        echo(f"  {template_id:<16} {stage:<22} {count}")
+    case = session.scalar(select(Case).where(Case.stage == "monitoring").order_by(Case.id))
+    if case is None:
+        return
+    echo(f"\nDecision trail of {case.reference} ({case.community.name}):")
+    events = list(_events(session, case.id))
+    skipped = 0
+    for index, event in enumerate(events):
+        before = events[index - 1].action if index else None
+        after = events[index + 1].action if index + 1 < len(events) else None
+        if before == event.action == after:
+            skipped += 1  # a run of one action shows its first and last event
+            continue
+        if skipped:
+            echo(f"      ... {skipped} more {event.action} events")
+            skipped = 0
+        move = f"{event.from_stage or '-'} -> {event.to_stage}"
+        mark = "" if event.outcome == "done" else f" [{event.outcome}]"
+        echo(f"  {event.seq:>3} {event.at[:16]}  {event.actor:<24} {event.action:<30} {move}{mark}")
+    heads = audit.stored_heads(session)
+    echo(f"\nTrail head (keep it outside the system): {audit.trail_head(heads)}")
+
+
+def _events(session: Session, case_id: int) -> Iterator[TrailEvent]:
+    yield from session.scalars(
+        select(TrailEvent).where(TrailEvent.chain == f"case:{case_id}").order_by(TrailEvent.seq)
+    )
+
+
+__all__ = ["DEMO_PASSWORD", "Community", "Project", "print_case_trail", "seed"]

@@ -1,0 +1,189 @@
+"""What is due or overdue. Deadlines are computed from stored dates and only ever shown:
+a deadline passing never moves a case (the community's time is its own)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from fpic.i18n import N_
+from fpic.read.figures import next_review_due, next_step_due
+from fpic.storage.models import Case, Condition, Grievance, Mandate, Representative
+from fpic.workflow.actors import Actor
+from fpic.workflow.permissions import can_read_case, community_scope
+from fpic.workflow.process import Stage, shipped_templates
+
+SOON_DAYS = 14
+
+
+@dataclass(frozen=True)
+class Deadline:
+    due: date
+    kind: str
+    message: str  #: a translatable message id
+    params: dict[str, str]
+    case_id: int | None = None
+    case_reference: str | None = None
+
+    def overdue_on(self, today: date) -> bool:
+        return self.due < today
+
+    def render(self) -> str:
+        return self.message % self.params
+
+
+def deadlines(
+    session: Session, now: datetime, actor: Actor | None = None, horizon_days: int = SOON_DAYS
+) -> list[Deadline]:
+    """Everything due by ``now + horizon_days`` (overdue first), as ``actor`` may see it."""
+    limit = now.date() + timedelta(days=horizon_days)
+    found: list[Deadline] = []
+    cases = session.scalars(
+        select(Case).options(selectinload(Case.protocol)).order_by(Case.id)
+    ).all()
+    templates = shipped_templates()
+    for case in cases:
+        if actor is not None and not can_read_case(actor, case):
+            continue
+        template = templates.get(case.template_id)
+        if template is None or template.stages[case.stage].terminal:
+            continue
+        found.extend(
+            _case_deadlines(case, template.stages[case.stage], template.reconsideration_days)
+        )
+        review = next_review_due(case, template)
+        if review is not None:
+            found.append(
+                Deadline(
+                    review,
+                    "review",
+                    N_("%(case)s: the joint monitoring review is due."),
+                    {"case": case.reference},
+                    case.id,
+                    case.reference,
+                )
+            )
+    found.extend(_condition_deadlines(session, actor))
+    found.extend(_grievance_deadlines(session, actor, templates))
+    found.extend(_mandate_deadlines(session, actor, now.date()))
+    return sorted((d for d in found if d.due <= limit), key=lambda d: (d.due, d.kind))
+
+
+def _case_deadlines(case: Case, stage: Stage, window_days: int) -> list[Deadline]:
+    ref = {"case": case.reference}
+    result = []
+    stage_days = stage.deadline_days
+    if stage_days is not None:
+        due = (case.stage_entered_at + timedelta(days=stage_days)).date()
+        result.append(
+            Deadline(
+                due,
+                "stage",
+                N_("%(case)s: the stage %(stage)s was planned to take %(days)s days."),
+                {**ref, "stage": case.stage, "days": str(stage_days)},
+                case.id,
+                case.reference,
+            )
+        )
+    if stage.deliberation_period and case.protocol is not None:
+        started = case.deliberation_started_at
+        if started is not None:
+            due = (started + timedelta(days=case.protocol.min_deliberation_days)).date()
+            result.append(
+                Deadline(
+                    due,
+                    "deliberation",
+                    N_("%(case)s: the community's minimum deliberation period ends."),
+                    ref,
+                    case.id,
+                    case.reference,
+                )
+            )
+    if case.withheld_at is not None and case.reconsideration_requested_at is None:
+        due = (case.withheld_at + timedelta(days=window_days)).date()
+        result.append(
+            Deadline(
+                due,
+                "reconsideration",
+                N_("%(case)s: the window to ask for reconsideration closes."),
+                ref,
+                case.id,
+                case.reference,
+            )
+        )
+    return result
+
+
+def _condition_deadlines(session: Session, actor: Actor | None) -> list[Deadline]:
+    rows = session.execute(
+        select(Condition, Case)
+        .join(Case, Case.id == Condition.case_id)
+        .where(Condition.status.in_(("open", "in_progress")), Condition.due_on.is_not(None))
+    ).all()
+    return [
+        Deadline(
+            cond.due_on,
+            "condition",
+            N_("%(case)s: condition due (%(party)s): %(text)s"),
+            {"case": case.reference, "party": cond.obligated_party, "text": cond.text[:80]},
+            case.id,
+            case.reference,
+        )
+        for cond, case in rows
+        if cond.due_on is not None and (actor is None or can_read_case(actor, case))
+    ]
+
+
+GRIEVANCE_STEP_MESSAGES = {
+    "acknowledge": N_("%(case)s: grievance %(number)s is to be acknowledged."),
+    "assess": N_("%(case)s: grievance %(number)s is to be assessed."),
+    "respond": N_("%(case)s: grievance %(number)s is to be answered."),
+    "close": N_("%(case)s: grievance %(number)s is to be resolved and closed."),
+}
+
+
+def _grievance_deadlines(
+    session: Session, actor: Actor | None, templates: dict[str, Any]
+) -> list[Deadline]:
+    rows = session.execute(
+        select(Grievance, Case)
+        .join(Case, Case.id == Grievance.case_id)
+        .where(Grievance.status != "closed")
+    ).all()
+    found = []
+    for grievance, case in rows:
+        template = templates.get(case.template_id)
+        due = next_step_due(grievance, template.grievance_days) if template else None
+        if due is None or (actor is not None and not can_read_case(actor, case)):
+            continue
+        step, day = due
+        found.append(
+            Deadline(
+                day,
+                "grievance",
+                GRIEVANCE_STEP_MESSAGES[step],
+                {"case": case.reference, "number": str(grievance.id)},
+                case.id,
+                case.reference,
+            )
+        )
+    return found
+
+
+def _mandate_deadlines(session: Session, actor: Actor | None, today: date) -> list[Deadline]:
+    rows = session.execute(
+        select(Mandate, Representative)
+        .join(Representative, Representative.id == Mandate.representative_id)
+        .where(Mandate.valid_until >= today, Mandate.revoked_on.is_(None))
+    ).all()
+    return [
+        Deadline(
+            mandate.valid_until, "mandate", N_("The mandate of %(name)s ends."), {"name": rep.name}
+        )
+        for mandate, rep in rows
+        if actor is None or community_scope(actor) in (None, rep.community_id)
+    ]

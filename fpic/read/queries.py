@@ -1,0 +1,350 @@
+"""Read-side queries for interfaces: filtered, paginated, and limited to what a person may see.
+
+Filters are applied in SQL (indexed columns) so lists stay fast with many cases.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, func, literal, or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from fpic.storage.models import Case, Community, Project, TrailEvent
+from fpic.trail import audit
+from fpic.workflow.actors import Actor
+from fpic.workflow.permissions import (
+    can_read_case,
+    community_scope,
+    reads_every_chain,
+    role_refusal,
+)
+from fpic.workflow.process import shipped_templates
+
+PER_PAGE = 25
+#: a list counts its rows this far past the page shown and no further: an exact count reads
+#: every matching row, so its cost grows with the table (docs/performance.md, B5: 11 of the
+#: 40 ms of the case list at 100,000 cases on PostgreSQL)
+COUNT_AHEAD = 10_000
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    #: the rows that match, or, when ``more``, how many were counted (there are more)
+    total: int
+    page: int
+    per_page: int
+    more: bool = False
+
+    @property
+    def pages(self) -> int:
+        """The number of pages, or, when ``more``, a number of pages there are more than."""
+        if self.more:
+            return self.total // self.per_page
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        return self.more or self.page < self.pages
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+
+def visible_cases(actor: Actor) -> Select[Case]:
+    stmt = select(Case)
+    scope = community_scope(actor)
+    if scope is not None:
+        stmt = stmt.where(Case.community_id == scope)
+    return stmt
+
+
+def overdue_condition(now: datetime) -> Any:
+    """Cases whose current stage has outlived its planned days (advisory, never acted on)."""
+    clauses = []
+    for template in shipped_templates().values():
+        for stage in template.stages.values():
+            if stage.deadline_days is not None and not stage.terminal:
+                clauses.append(
+                    and_(
+                        Case.template_id == template.id,
+                        Case.stage == stage.name,
+                        Case.stage_entered_at < now - timedelta(days=stage.deadline_days),
+                    )
+                )
+    return or_(*clauses) if clauses else Case.id.is_(None)
+
+
+def list_cases(
+    session: Session,
+    actor: Actor,
+    now: datetime,
+    *,
+    stage: str | None = None,
+    community_id: int | None = None,
+    project_id: int | None = None,
+    overdue: bool = False,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> Page:
+    stmt = filtered_cases(
+        actor, now, stage=stage, community_id=community_id, project_id=project_id, overdue=overdue
+    )
+    return paginate(
+        session,
+        stmt,
+        stmt.options(joinedload(Case.community), joinedload(Case.project)).order_by(
+            Case.updated_at.desc(), Case.id.desc()
+        ),
+        page,
+        per_page,
+    )
+
+
+def filtered_cases(
+    actor: Actor,
+    now: datetime,
+    *,
+    stage: str | None = None,
+    community_id: int | None = None,
+    project_id: int | None = None,
+    overdue: bool = False,
+) -> Select[Case]:
+    """The cases this person may see that match the list's filters (the web list and the
+    API's filter the same way)."""
+    stmt = visible_cases(actor)
+    if stage:
+        stmt = stmt.where(Case.stage == stage)
+    if community_id:
+        stmt = stmt.where(Case.community_id == community_id)
+    if project_id:
+        stmt = stmt.where(Case.project_id == project_id)
+    if overdue:
+        stmt = stmt.where(overdue_condition(now))
+    return stmt
+
+
+def cases_after(
+    session: Session, matching: Select[Case], after_id: int | None, limit: int
+) -> tuple[list[Case], int | None]:
+    """Keyset pagination, newest case first: up to ``limit`` of ``matching`` with ids below
+    ``after_id``, and the id to continue after (None on the last page). Costs the same on
+    the thousandth page as on the first, and a case opened meanwhile shifts nothing."""
+    stmt = matching.options(joinedload(Case.community), joinedload(Case.project))
+    if after_id is not None:
+        stmt = stmt.where(Case.id < after_id)
+    rows = list(session.scalars(stmt.order_by(Case.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, rows[-1].id if more and rows else None
+
+
+def case_events_after(
+    session: Session, case_id: int, after_seq: int | None, limit: int
+) -> tuple[list[TrailEvent], int | None]:
+    """A case's chain in order, ``limit`` events after ``after_seq``, and the seq to continue
+    after (None on the last page)."""
+    stmt = select(TrailEvent).where(TrailEvent.chain == audit.case_chain(case_id))
+    if after_seq is not None:
+        stmt = stmt.where(TrailEvent.seq > after_seq)
+    rows = list(session.scalars(stmt.order_by(TrailEvent.seq).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, rows[-1].seq if more and rows else None
+
+
+def visible_communities(actor: Actor) -> Select[Community]:
+    """The communities whose pages this person reads (a representative: their own)."""
+    stmt = select(Community)
+    scope = community_scope(actor)
+    if scope is not None:
+        stmt = stmt.where(Community.id == scope)
+    return stmt
+
+
+def paginate(
+    session: Session, matching: Select[Any], ordered: Select[Any], page: int, per_page: int
+) -> Page:
+    """Page ``page`` of ``ordered``; ``matching`` is the same rows unordered, for counting.
+
+    Rows are counted up to COUNT_AHEAD past the page asked for, so a page costs the same
+    however many rows match; past that, the page says there are more than it counted.
+    """
+    page = max(1, page)
+    # at least a page ahead, so that "more than this many pages" is always true
+    ahead = (page - 1) * per_page + max(COUNT_AHEAD, per_page)
+    # counting a constant, not the rows' columns: a third less work on PostgreSQL
+    rows_matching = matching.with_only_columns(literal(1), maintain_column_froms=True)
+    counted = session.scalar(
+        select(func.count()).select_from(rows_matching.limit(ahead + 1).subquery())
+    )
+    total, more = min(counted or 0, ahead), (counted or 0) > ahead
+    if not more:
+        page = min(page, max(1, -(-total // per_page)))
+    rows = session.scalars(ordered.limit(per_page).offset((page - 1) * per_page)).all()
+    return Page(list(rows), total, page, per_page, more)
+
+
+def is_overdue(case: Case, now: datetime) -> bool:
+    template = shipped_templates().get(case.template_id)
+    if template is None:
+        return False
+    days = template.stages[case.stage].deadline_days
+    return days is not None and case.stage_entered_at < now - timedelta(days=days)
+
+
+def cases_waiting_for(session: Session, actor: Actor, limit: int = 10) -> list[Case]:
+    """Cases standing where this person's role has a move to make."""
+    waiting: list[tuple[str, str]] = []
+    for template in shipped_templates().values():
+        for stage in template.stages:
+            if any(
+                t.changes_stage and not role_refusal(actor, t.roles, t.name)
+                for t in template.triggers_from(stage)
+            ):
+                waiting.append((template.id, stage))
+    if not waiting:
+        return []
+    clause = or_(*(and_(Case.template_id == t, Case.stage == s) for t, s in waiting))
+    stmt = visible_cases(actor).where(clause).options(joinedload(Case.community))
+    return list(session.scalars(stmt.order_by(Case.updated_at).limit(limit)))
+
+
+def filter_options(session: Session, actor: Actor) -> dict[str, list[tuple[Any, str]]]:
+    communities = select(Community.id, Community.name).order_by(Community.name)
+    scope = community_scope(actor)
+    if scope is not None:
+        communities = communities.where(Community.id == scope)
+    stages: dict[str, str] = {}
+    for template in shipped_templates().values():
+        for stage in template.stages.values():
+            stages.setdefault(stage.name, stage.title)
+    return {
+        "communities": [(row.id, row.name) for row in session.execute(communities)],
+        "projects": [
+            (row.id, row.name)
+            for row in session.execute(select(Project.id, Project.name).order_by(Project.name))
+        ],
+        "stages": sorted(stages.items(), key=lambda item: item[1]),
+    }
+
+
+# --- the trail -----------------------------------------------------------------------------
+
+
+def trail_events(
+    session: Session,
+    actor: Actor,
+    *,
+    case_id: int | None = None,
+    person: str | None = None,
+    action: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> Page:
+    stmt = select(TrailEvent)
+    scope = community_scope(actor)
+    if scope is not None:
+        own = select(Case.id).where(Case.community_id == scope)
+        stmt = stmt.where(TrailEvent.case_id.in_(own))
+    elif not reads_every_chain(actor):
+        stmt = stmt.where(TrailEvent.chain.not_in(audit.NON_CASE_CHAINS))
+    if case_id:
+        stmt = stmt.where(TrailEvent.chain == audit.case_chain(case_id))
+    if person:
+        stmt = stmt.where(TrailEvent.actor == person)
+    if action:
+        stmt = stmt.where(TrailEvent.action == action)
+    if since:
+        stmt = stmt.where(TrailEvent.at >= since.isoformat())
+    if until:
+        stmt = stmt.where(TrailEvent.at < (until + timedelta(days=1)).isoformat())
+    return paginate(session, stmt, stmt.order_by(TrailEvent.id.desc()), page, per_page)
+
+
+def case_events(session: Session, case_id: int) -> list[TrailEvent]:
+    return list(
+        session.scalars(
+            select(TrailEvent)
+            .where(TrailEvent.chain == audit.case_chain(case_id))
+            .order_by(TrailEvent.seq)
+        )
+    )
+
+
+def events_since_version(session: Session, case_id: int, version: int) -> list[TrailEvent]:
+    """What happened to a case after the version a person saw (for the 'case changed' page).
+
+    Read newest first and only as far back as that version: a case with a long trail answers
+    a stale form as fast as a new one (each done action raised the version by one, so the
+    versions fall as the sequence numbers do).
+    """
+    newest_first = (
+        select(TrailEvent)
+        .where(TrailEvent.chain == audit.case_chain(case_id), TrailEvent.outcome == "done")
+        .order_by(TrailEvent.seq.desc())
+        .execution_options(yield_per=20)
+    )
+    newer = []
+    with session.scalars(newest_first) as events:  # closed here, read through or not
+        for event in events:
+            seen = json.loads(event.data).get("version")
+            if isinstance(seen, int) and seen <= version:
+                break
+            if isinstance(seen, int):
+                newer.append(event)
+    return newer[::-1]
+
+
+def disclosure_matrix(
+    items: tuple[str, ...], languages: list[str], formats: list[str], disclosures: list[Any]
+) -> list[tuple[str, list[tuple[str, list[Any]]]]]:
+    """Rows of items, each with languages × formats cells holding the current disclosure."""
+    current = {(d.item, d.language, d.format): d for d in disclosures if d.superseded_at is None}
+    return [
+        (item, [(lang, [current.get((item, lang, fmt)) for fmt in formats]) for lang in languages])
+        for item in items
+    ]
+
+
+def cases_touched_by(session: Session, actor: Actor, limit: int = 10) -> list[Case]:
+    """The cases this person acted on most recently ("my cases")."""
+    recent = (
+        select(TrailEvent.case_id, func.max(TrailEvent.id).label("last"))
+        .where(TrailEvent.actor == actor.username, TrailEvent.case_id.is_not(None))
+        .group_by(TrailEvent.case_id)
+        .subquery()
+    )
+    stmt = (
+        visible_cases(actor)
+        .join(recent, recent.c.case_id == Case.id)
+        .options(joinedload(Case.community))
+        .order_by(recent.c.last.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def exportable_rows(session: Session, actor: Actor, case_id: int | None = None) -> Any:
+    """Whole chains this person may read, in order: an export of them verifies on its own."""
+    if case_id is not None:
+        case = session.get(Case, case_id)
+        if case is None or not can_read_case(actor, case):
+            return iter(())
+        return audit.export_rows(session, case_id)
+    if reads_every_chain(actor):
+        return audit.export_rows(session)
+    return _chains_of(session, visible_cases(actor).with_only_columns(Case.id))
+
+
+def _chains_of(session: Session, case_ids: Any) -> Any:
+    ids = list(session.scalars(case_ids.order_by(Case.id)))
+    for case_id in ids:
+        yield from audit.export_rows(session, case_id)

@@ -1,0 +1,701 @@
+"""SQLAlchemy models: who takes part, what was disclosed and decided, and the trail.
+
+Lists of short codes (languages, formats, activities) are JSON columns: they are read and
+written whole with their owner and never queried by element.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql import text
+
+from fpic.storage.db import Base, UTCDateTime
+
+ROLES = (
+    "liaison",
+    "representative",
+    "auditor",
+    "admin",
+    "facilitator",
+    "mediator",
+    "state_authority",
+)
+#: people the proponent employs or whose IT runs the installation: they may propose a
+#: community, never create, confirm, change or end a representative or a mandate
+PROPONENT_ROLES = ("liaison", "admin")
+#: independent people who act on a case only once assigned to it (domain.md §3)
+CASE_ASSIGNED_ROLES = ("facilitator", "mediator")
+#: why a one-time code was issued: a new account, or a reset that ended the old password
+ENROLMENT_KINDS = ("enrolment", "reset")
+DECISION_RULES = ("consensus", "simple_majority", "qualified_majority")
+#: who votes: the council of mandated representatives, or an assembly of members or households
+VOTERS = ("representatives", "assembly")
+FORMATS = ("written", "oral", "audio", "visual")
+OUTCOMES = (
+    "CONSENT",
+    "CONSENT_WITH_CONDITIONS",
+    "PARTIAL",
+    "WITHHELD",
+    "NO_BUT_CONTINUE_DIALOGUE",
+    "DEFERRED_MORE_INFO",
+    "DECLINED_TO_ENGAGE",
+)
+CONSENTING_OUTCOMES = ("CONSENT", "CONSENT_WITH_CONDITIONS", "PARTIAL")
+INTEGRITY_CATEGORIES = (
+    "force_or_threat",
+    "firearms",
+    "bribery",
+    "gift_outside_budget",
+    "secret_side_deal",
+    "donation_to_influence",
+    "wining_and_dining",
+    "deliberate_delay",
+    "undue_influence",
+    "criminalisation",
+)
+#: domain.md §6; a process-integrity grievance blocks the decision and can invalidate consent
+GRIEVANCE_CATEGORIES = (
+    "process_integrity",
+    "impacts",
+    "agreement_non_compliance",
+    "benefit_distribution",
+)
+GRIEVANCE_CHANNELS = ("oral", "written", "through_representative", "meeting", "anonymous_box")
+#: a grievance's steps, in order; "escalated" is a detour to an independent mediator
+GRIEVANCE_STEPS = ("received", "acknowledged", "assessed", "responded", "escalated", "closed")
+
+
+class Community(Base):
+    __tablename__ = "communities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    region: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(2))  #: ISO 3166-1 alpha-2
+    #: the community's own institution that appoints representatives and decides
+    institution: Mapped[str] = mapped_column(String(300))
+    #: ISO 639 codes of the languages the community asks information in
+    content_languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    representatives: Mapped[list[Representative]] = relationship(back_populates="community")
+
+
+class Representative(Base):
+    __tablename__ = "representatives"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    gender: Mapped[str] = mapped_column(String(20), default="unspecified")
+
+    community: Mapped[Community] = relationship(back_populates="representatives")
+    mandates: Mapped[list[Mandate]] = relationship(
+        back_populates="representative", order_by="Mandate.valid_from"
+    )
+
+    def mandate_on(self, day: date) -> Mandate | None:
+        """The mandate in force on ``day``, if any (valid on both its end dates)."""
+        for mandate in self.mandates:
+            if mandate.in_force_on(day):
+                return mandate
+        return None
+
+
+class Mandate(Base):
+    """A time-bounded, evidenced appointment by the community's institution (EMRIP18 ¶23).
+
+    It comes from the community's own act (a resolution of its institution), is recorded and
+    confirmed only by people the proponent does not employ, and is in force only once
+    confirmed; the community ends it by a new resolution with effect from a date.
+    """
+
+    __tablename__ = "mandates"
+    __table_args__ = (CheckConstraint("valid_from <= valid_until", name="period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    representative_id: Mapped[int] = mapped_column(ForeignKey("representatives.id"), index=True)
+    #: the community's institution that passed the resolution
+    granted_by: Mapped[str] = mapped_column(String(300))
+    #: where the resolution is minuted (minute book, page, resolution number)
+    evidence: Mapped[str] = mapped_column(Text)
+    #: the day the institution passed the resolution
+    resolved_on: Mapped[date | None] = mapped_column(Date, default=None)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date] = mapped_column(Date)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: said of a confirmation that was not an independent person's act (see migration 0005)
+    confirmation_note: Mapped[str | None] = mapped_column(Text, default=None)
+    #: the mandate ends on this day (it is not in force from it on)
+    revoked_on: Mapped[date | None] = mapped_column(Date, default=None)
+    #: the community's resolution that ended the mandate, and where it is minuted
+    revocation: Mapped[str | None] = mapped_column(Text, default=None)
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+
+    representative: Mapped[Representative] = relationship(back_populates="mandates")
+    recorded_by: Mapped[User | None] = relationship(foreign_keys=[recorded_by_id])
+    confirmed_by: Mapped[User | None] = relationship(foreign_keys=[confirmed_by_id])
+    revoked_by: Mapped[User | None] = relationship(foreign_keys=[revoked_by_id])
+
+    def in_force_on(self, day: date) -> bool:
+        """Confirmed, within its period, and not ended by the community before ``day``."""
+        return (
+            self.confirmed_at is not None
+            and self.valid_from <= day <= self.valid_until
+            and (self.revoked_on is None or day < self.revoked_on)
+        )
+
+    @property
+    def status(self) -> str:
+        if self.revoked_on is not None:
+            return "revoked"
+        return "confirmed" if self.confirmed_at is not None else "pending"
+
+
+class User(Base):
+    """One account per person. Nobody sets another person's password: the holder chooses it
+    with a one-time enrolment code (see :class:`Enrolment`)."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(f"role IN {ROLES!r}", name="role"),
+        CheckConstraint(
+            "(role = 'representative') = (representative_id IS NOT NULL)", name="rep_link"
+        ),
+        #: one active account per registered representative (a second one is refused in
+        #: fpic.accounts.registry too; migration 0005 disabled the extra accounts that existed)
+        Index(
+            "uq_users_active_representative",
+            "representative_id",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    representative_id: Mapped[int | None] = mapped_column(
+        ForeignKey("representatives.id"), default=None
+    )
+    locale: Mapped[str | None] = mapped_column(String(10), default=None)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    representative: Mapped[Representative | None] = relationship()
+
+
+class Enrolment(Base):
+    """A one-time code with which a person chooses their own password (at enrolment or after
+    a reset). Only a SHA-256 of the code is kept; it expires after seven days."""
+
+    __tablename__ = "enrolments"
+    __table_args__ = (CheckConstraint(f"kind IN {ENROLMENT_KINDS!r}", name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: a newer code for the same account replaced this one before it was used
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    issued_by: Mapped[User | None] = relationship(foreign_keys=[issued_by_id])
+
+
+class UserSession(Base):
+    """A signed-in session, kept on the server so sign-out and disabling really end it.
+
+    Only a SHA-256 of the token is stored: a copy of the database does not let anyone in.
+    """
+
+    __tablename__ = "user_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    user: Mapped[User] = relationship()
+
+
+#: what a personal API token may do: read what its holder may read, or act as well
+TOKEN_SCOPES = ("read", "act")
+
+
+class ApiToken(Base):
+    """A personal API token: its holder's standing, no more, for a bounded time.
+
+    Only a SHA-256 of the secret is stored (the secret has 256 random bits, so a plain hash
+    is enough: nobody can guess their way back from it); the secret is shown once.
+    """
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint(f"scope IN {TOKEN_SCOPES!r}", name="scope"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    scope: Mapped[str] = mapped_column(String(10))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    user: Mapped[User] = relationship()
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    proponent: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    phases: Mapped[list[str]] = mapped_column(JSON, default=list)
+    activities: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: "prior" means before design freeze and permit application (EMRIP18 ¶21)
+    design_freeze_on: Mapped[date | None] = mapped_column(Date, default=None)
+    permit_applied_on: Mapped[date | None] = mapped_column(Date, default=None)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_stage", "stage"),
+        #: the case list's order (latest change first), read from the index a page at a time
+        Index("ix_cases_updated_at", "updated_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(40), unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"), index=True)
+    template_id: Mapped[str] = mapped_column(String(80))
+    template_version: Mapped[str] = mapped_column(String(20))
+    template_hash: Mapped[str] = mapped_column(String(64))
+    stage: Mapped[str] = mapped_column(String(60))
+    #: bumped by every action; callers pass the version they saw (optimistic check)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: when the case entered its current stage: stage deadlines run from here
+    stage_entered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: when disclosure was declared complete: the deliberation clock runs from here
+    deliberation_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: the stage to go back to when the community resumes a suspended process
+    suspended_from: Mapped[str | None] = mapped_column(String(60), default=None)
+    withheld_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    reconsideration_requested_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), default=None
+    )
+    state_approved_without_agreement: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the last joint monitoring review: the next one is due review_every_days later
+    last_review_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    #: the community confirmed the agreed rehabilitation of the site: only then can it close
+    rehabilitation_confirmed_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), default=None
+    )
+    #: the independent facilitator and grievance mediator of this case: proposed while nobody
+    #: holds the community's mandate, then agreed by the community (in its protocol)
+    facilitator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    mediator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+
+    project: Mapped[Project] = relationship()
+    community: Mapped[Community] = relationship()
+    facilitator: Mapped[User | None] = relationship(foreign_keys=[facilitator_id])
+    mediator: Mapped[User | None] = relationship(foreign_keys=[mediator_id])
+    protocol: Mapped[Protocol | None] = relationship(back_populates="case", uselist=False)
+    disclosures: Mapped[list[Disclosure]] = relationship(
+        back_populates="case", order_by="Disclosure.id"
+    )
+    meetings: Mapped[list[Meeting]] = relationship(order_by="Meeting.id")
+    questions: Mapped[list[Question]] = relationship(order_by="Question.id")
+    integrity_flags: Mapped[list[IntegrityFlag]] = relationship(order_by="IntegrityFlag.id")
+    grievances: Mapped[list[Grievance]] = relationship(order_by="Grievance.id")
+    decisions: Mapped[list[Decision]] = relationship(back_populates="case", order_by="Decision.id")
+    activities: Mapped[list[ActivityRecord]] = relationship(order_by="ActivityRecord.id")
+    notes: Mapped[list[CaseNote]] = relationship(order_by="CaseNote.id")
+
+
+class Protocol(Base):
+    """The process the community agreed for this case (PS7 ¶12; EMRIP18 ¶42)."""
+
+    __tablename__ = "protocols"
+    __table_args__ = (
+        CheckConstraint(f"decision_rule IN {DECISION_RULES!r}", name="rule"),
+        CheckConstraint("quorum_percent BETWEEN 0 AND 100", name="quorum"),
+        CheckConstraint("min_deliberation_days >= 0", name="deliberation"),
+        CheckConstraint(f"voters IN {VOTERS!r}", name="voters"),
+        CheckConstraint("eligible_voters >= 1", name="eligible_voters"),
+        # an assembly's quorum and tally are counted over a number the protocol states
+        CheckConstraint(
+            "voters = 'representatives' OR "
+            "(eligible_voters IS NOT NULL AND eligible_voters_source IS NOT NULL)",
+            name="assembly_counted",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    deciding_body: Mapped[str] = mapped_column(String(300))
+    decision_rule: Mapped[str] = mapped_column(String(30))
+    #: for a qualified majority only: the share of the votes cast needed for consent
+    majority_percent: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: of those entitled to vote (the mandated representatives, or ``eligible_voters``)
+    quorum_percent: Mapped[int] = mapped_column(Integer)
+    voters: Mapped[str] = mapped_column(String(20), default="representatives")
+    #: for an assembly: how many members or households are entitled to vote, and where that
+    #: number comes from (the protocol's clause, the census); a council counts its mandates
+    eligible_voters: Mapped[int | None] = mapped_column(Integer, default=None)
+    eligible_voters_source: Mapped[str | None] = mapped_column(Text, default=None)
+    #: whether abstentions count as votes cast (they then weigh like votes against)
+    abstentions_count: Mapped[bool] = mapped_column(Boolean, default=False)
+    min_deliberation_days: Mapped[int] = mapped_column(Integer)
+    content_languages: Mapped[list[str]] = mapped_column(JSON)
+    formats: Mapped[list[str]] = mapped_column(JSON)
+    grievance_route: Mapped[str] = mapped_column(Text)
+    #: how often the joint monitoring reviews are due once consent is in force
+    review_every_days: Mapped[int] = mapped_column(Integer, default=90)
+    #: where the parameters come from: the assembly resolution, minutes, the community protocol
+    source: Mapped[str] = mapped_column(Text)
+    agreed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    agreed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+    case: Mapped[Case] = relationship(back_populates="protocol")
+
+
+class Disclosure(Base):
+    """One item of the information package in one language and one format (EMRIP18 ¶22)."""
+
+    __tablename__ = "disclosures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    item: Mapped[str] = mapped_column(String(60))
+    language: Mapped[str] = mapped_column(String(12))
+    format: Mapped[str] = mapped_column(String(12))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    title: Mapped[str] = mapped_column(String(300))
+    channel: Mapped[str] = mapped_column(String(200))
+    disclosed_on: Mapped[date] = mapped_column(Date)
+    translator: Mapped[str | None] = mapped_column(String(200), default=None)
+    back_translation_attested: Mapped[bool] = mapped_column(Boolean, default=False)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: set when a material change made this version out of date
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    case: Mapped[Case] = relationship(back_populates="disclosures")
+
+
+class Meeting(Base):
+    __tablename__ = "meetings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    held_on: Mapped[date] = mapped_column(Date)
+    place: Mapped[str] = mapped_column(String(200))
+    languages_used: Mapped[list[str]] = mapped_column(JSON)
+    interpreter: Mapped[str | None] = mapped_column(String(200), default=None)
+    attendance_women: Mapped[int] = mapped_column(Integer, default=0)
+    attendance_men: Mapped[int] = mapped_column(Integer, default=0)
+    attendance_other: Mapped[int] = mapped_column(Integer, default=0)
+    attendance_youth: Mapped[int] = mapped_column(Integer, default=0)
+    minutes_language: Mapped[str] = mapped_column(String(12))
+    minutes_original: Mapped[str] = mapped_column(Text)
+    #: [{"language", "text", "translator"}]: translations kept beside the original
+    minutes_translations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Question(Base):
+    """A question from the community; none may stay unanswered when the community decides."""
+
+    __tablename__ = "questions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(12))
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    answer: Mapped[str | None] = mapped_column(Text, default=None)
+    answer_language: Mapped[str | None] = mapped_column(String(12), default=None)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class IntegrityFlag(Base):
+    """A suspected prohibited act (NCIP-AO3 §65; EMRIP18 ¶20): open flags block consent."""
+
+    __tablename__ = "integrity_flags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    category: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    raised_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    #: user names of the accounts the flag is about: none of them may review it
+    concerns: Mapped[list[str]] = mapped_column(JSON, default=list)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    resolution: Mapped[str | None] = mapped_column(Text, default=None)
+    #: after review: was the prohibited act found to have happened?
+    upheld: Mapped[bool | None] = mapped_column(Boolean, default=None)
+
+
+class Grievance(Base):
+    """A complaint through the mechanism agreed with the community (UNGP 31; domain.md §6).
+
+    The complainant may stay anonymous; judicial and administrative routes stay open whatever
+    happens here (EMRIP18 ¶41), so nothing on this record waives them.
+    """
+
+    __tablename__ = "grievances"
+    __table_args__ = (
+        CheckConstraint(f"category IN {GRIEVANCE_CATEGORIES!r}", name="category"),
+        CheckConstraint(f"status IN {GRIEVANCE_STEPS!r}", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    category: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(40))
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the complainant asked that the proponent's side never learn who they are
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the name, unless anonymous or confidential (then it is in ComplainantIdentity)
+    complainant: Mapped[str | None] = mapped_column(String(300), default=None)
+    #: SHA-256 over salt and name of a confidential complainant, as on the trail
+    complainant_commitment: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: user names of the accounts the grievance is about: none of them may assess it
+    concerns: Mapped[list[str]] = mapped_column(JSON, default=list)
+    language: Mapped[str] = mapped_column(String(12))
+    text: Mapped[str] = mapped_column(Text)
+    condition_id: Mapped[int | None] = mapped_column(ForeignKey("conditions.id"), default=None)
+    received_on: Mapped[date] = mapped_column(Date)
+    received_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(20), default="received")
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    assessed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    assessment: Mapped[str | None] = mapped_column(Text, default=None)
+    #: after assessment: is the complaint founded?
+    upheld: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    response: Mapped[str | None] = mapped_column(Text, default=None)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    mediator: Mapped[str | None] = mapped_column(String(300), default=None)
+    retaliation_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    retaliation_found: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    retaliation_note: Mapped[str | None] = mapped_column(Text, default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    resolution: Mapped[str | None] = mapped_column(Text, default=None)
+    #: None when the complainant could not be asked (anonymous) or did not say
+    complainant_satisfied: Mapped[bool | None] = mapped_column(Boolean, default=None)
+
+
+class ComplainantIdentity(Base):
+    """Who raised a confidential grievance: read only by those permissions allow
+    (fpic.workflow.permissions.can_see_complainant); the trail holds only the salted commitment."""
+
+    __tablename__ = "complainant_identities"
+
+    grievance_id: Mapped[int] = mapped_column(ForeignKey("grievances.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    #: 16 random bytes, hex: with the name it opens the commitment on the trail
+    salt: Mapped[str] = mapped_column(String(32))
+
+
+class Decision(Base):
+    """The community's decision as recorded by its representative (domain §5)."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (
+        CheckConstraint(f"outcome IN {OUTCOMES!r}", name="outcome"),
+        CheckConstraint(f"voters IN {VOTERS!r}", name="voters"),
+        CheckConstraint("present_count BETWEEN 0 AND eligible", name="present_count"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    outcome: Mapped[str] = mapped_column(String(40))
+    decided_on: Mapped[date] = mapped_column(Date)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    place: Mapped[str] = mapped_column(String(200))
+    deciding_body: Mapped[str] = mapped_column(String(300))
+    decision_rule: Mapped[str] = mapped_column(String(30))
+    #: the mandated representatives present (for an assembly: those who attended, if listed)
+    present_representative_ids: Mapped[list[int]] = mapped_column(JSON)
+    #: who voted, as the protocol said on the day: "representatives" or "assembly"
+    voters: Mapped[str] = mapped_column(String(20), default="representatives")
+    #: entitled to vote on the day: the representatives mandated, or the assembly's number
+    eligible: Mapped[int] = mapped_column(Integer)
+    #: of those, how many were present
+    present_count: Mapped[int] = mapped_column(Integer)
+    #: decided by consensus: no objection was raised (``consensus_note`` says how)
+    consensus: Mapped[bool] = mapped_column(Boolean, default=False)
+    votes_for: Mapped[int] = mapped_column(Integer, default=0)
+    votes_against: Mapped[int] = mapped_column(Integer, default=0)
+    abstentions: Mapped[int] = mapped_column(Integer, default=0)
+    consensus_note: Mapped[str | None] = mapped_column(Text, default=None)
+    dissent: Mapped[str | None] = mapped_column(Text, default=None)
+    scope_phases: Mapped[list[str]] = mapped_column(JSON, default=list)
+    scope_activities: Mapped[list[str]] = mapped_column(JSON, default=list)
+    scope_area: Mapped[str | None] = mapped_column(Text, default=None)
+    rejected_components: Mapped[list[str]] = mapped_column(JSON, default=list)
+    text_language: Mapped[str] = mapped_column(String(12))
+    text_original: Mapped[str] = mapped_column(Text)
+    translations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    #: ids of the disclosure rows in force when the community decided
+    disclosure_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+
+    case: Mapped[Case] = relationship(back_populates="decisions")
+    conditions: Mapped[list[Condition]] = relationship(order_by="Condition.id")
+
+
+class Condition(Base):
+    __tablename__ = "conditions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(12))
+    obligated_party: Mapped[str] = mapped_column(String(200))
+    due_on: Mapped[date | None] = mapped_column(Date, default=None)
+    verification: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    #: the condition in the community's other languages: [{language, text, translator}]
+    translations: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    #: what starts the obligation when there is no date ("before the access road is built")
+    due_event: Mapped[str | None] = mapped_column(Text, default=None)
+    #: the latest evidence of progress, met or breach; the full history is on the trail
+    evidence: Mapped[str | None] = mapped_column(Text, default=None)
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class ActivityRecord(Base):
+    """The start of a project activity: only allowed under a consent that covers it."""
+
+    __tablename__ = "activity_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    activity: Mapped[str] = mapped_column(String(120))
+    phase: Mapped[str | None] = mapped_column(String(120), default=None)
+    started_on: Mapped[date] = mapped_column(Date)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CaseNote(Base):
+    """A free-text record attached to an action (screening memo, withdrawal reasons, ...)."""
+
+    __tablename__ = "case_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(12), default=None)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class TrailEvent(Base):
+    """One link of a hash chain; the database refuses UPDATE and DELETE (see migrations).
+
+    The encoding that ``hash`` covers is specified in docs/audit-format.md.
+    """
+
+    __tablename__ = "trail_events"
+    __table_args__ = (
+        UniqueConstraint("chain", "seq", name="chain_seq"),
+        Index("ix_trail_events_case_id", "case_id"),
+        Index("ix_trail_events_actor_at", "actor", "at"),
+        #: the trail filtered by person, newest first, counted without reading the rows
+        Index("ix_trail_events_actor_id", "actor", "id", "chain"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chain: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int] = mapped_column(Integer)
+    #: the exact ISO-8601 UTC text that was hashed
+    at: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(80))
+    actor_role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(60))
+    outcome: Mapped[str] = mapped_column(String(10))
+    case_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    from_stage: Mapped[str | None] = mapped_column(String(60), default=None)
+    to_stage: Mapped[str | None] = mapped_column(String(60), default=None)
+    #: canonical JSON text of the event's data, stored exactly as hashed
+    data: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ChainHead(Base):
+    """The last link of each chain; also the row that is locked to append to the system chain."""
+
+    __tablename__ = "chain_heads"
+
+    chain: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class RefusalWindow(Base):
+    """Refused attempts counted per address or account and fixed window (fpic/trail/refusals.py).
+
+    Counter rows (``chain`` NULL) hold how many refusals came from one address or account in a
+    window, so every worker and machine sharing the database applies the same limits. Summary
+    rows (``chain`` set) count the refusals beyond a limit that were not recorded one by one;
+    each becomes one ``refused_repeatedly`` event on ``chain`` once its window has ended. A
+    working table, not the trail: rows are only added and counted up.
+    """
+
+    __tablename__ = "refusal_windows"
+    __table_args__ = (
+        #: the summaries still to be written, found without reading the counters
+        Index("ix_refusal_windows_open", "recorded", "window_end"),
+    )
+
+    #: "addr:<address>", "user:<name>", "signin:<address>", or "sum:<chain> <actor> <role>"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    #: the window as the trail's timestamp text (audit.format_time), so it sorts and compares
+    window_start: Mapped[str] = mapped_column(String(32), primary_key=True)
+    window_end: Mapped[str] = mapped_column(String(32))
+    count: Mapped[int] = mapped_column(Integer)
+    chain: Mapped[str | None] = mapped_column(String(40), default=None)
+    actor: Mapped[str | None] = mapped_column(String(80), default=None)
+    actor_role: Mapped[str | None] = mapped_column(String(20), default=None)
+    case_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: counters are born recorded; a summary once its event is on the trail
+    recorded: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -1,0 +1,1 @@
+"""The decision trail: hash chains, verification, export, and refusals on the record."""

@@ -1,0 +1,414 @@
+"""Process templates: loaded from TOML, validated, and turned into one shared state machine.
+
+A template is data (``fpic/workflow/processes/*.toml``): stages, triggers, the roles that may fire
+each
+trigger, the guards on it and the record it writes. Loading refuses anything that names an
+unknown stage, role, guard or effect, naming the file and the key. A case stays pinned to the
+template id, version and content hash it was opened with, so any edit of a template's text
+comes with a new ``version``.
+
+What a stage means for the rules is said by its settings, never by its name: ``terminal``,
+``loop`` (reached only through a loop), ``deadline_days`` (advisory), ``consent_in_force`` (a
+valid consent is in force there: conditions, withdrawal, joint monitoring) and
+``deliberation_period`` (the community deliberates on its own there, and the protocol's
+minimum deliberation period is shown as a deadline). Neither the engine nor the web interface
+names a stage of a shipped template.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar, overload
+
+from transitions import Machine
+
+from fpic.i18n import N_, Reason
+from fpic.storage.models import OUTCOMES, ROLES
+from fpic.workflow.errors import TemplateError
+
+STAY = "="  #: a trigger that records something without changing the stage
+BACK = "@suspended_from"  #: go back to the stage the process was suspended in
+ANY = "*"  #: every stage that is not terminal
+
+_T = TypeVar("_T")
+_D = TypeVar("_D")
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    title: str
+    description: str
+    terminal: bool = False
+    #: a valid consent is in force while the case stands here
+    consent_in_force: bool = False
+    #: the community deliberates on its own here: the protocol's minimum deliberation period,
+    #: counted from complete disclosure, is shown as a deadline while the case stands here
+    deliberation_period: bool = False
+    #: advisory only: a stage that lasts longer shows as overdue and never moves by itself
+    deadline_days: int | None = None
+    #: reached only through a loop (suspension, withholding ...), not on the main path
+    loop: bool = False
+
+
+@dataclass(frozen=True)
+class Trigger:
+    name: str
+    title: str
+    description: str
+    sources: tuple[str, ...]
+    dest: str
+    roles: tuple[str, ...]
+    guards: tuple[str, ...]
+    effect: str
+    outcome: str | None = None
+    #: a representative fires it in the community's name, so only under a mandate in force;
+    #: ``without_mandate = true`` in the template opens it to every representative of the
+    #: community (asking a question, lodging a grievance: anyone may)
+    speaks_for_community: bool = True
+
+    @property
+    def changes_stage(self) -> bool:
+        return self.dest != STAY
+
+
+@dataclass(frozen=True)
+class Template:
+    id: str
+    version: str
+    title: str
+    description: str
+    sources: tuple[str, ...]
+    initial: str
+    content_hash: str
+    path: str
+    stages: dict[str, Stage]
+    triggers: dict[str, Trigger]
+    required_disclosure_items: tuple[str, ...]
+    #: what each disclosure item is called in the interface (translated like other texts)
+    item_titles: dict[str, str]
+    reconsideration_days: int
+    #: days from receipt by which each step of a grievance is due (UNGP 31: predictable)
+    grievance_days: dict[str, int]
+    machine: Machine = field(repr=False, compare=False)
+
+    def item_title(self, item: str) -> str:
+        return self.item_titles.get(item, item.replace("_", " "))
+
+    def triggers_from(self, stage: str) -> list[Trigger]:
+        return [t for t in self.triggers.values() if stage in t.sources]
+
+    def fire(self, case: Any, trigger: str) -> None:
+        """Move ``case`` (any object with ``stage`` and ``suspended_from``) along ``trigger``.
+
+        Fired on the shared machine, so ORM rows that never ran ``__init__`` work too.
+        """
+        if not self.machine.events[trigger].trigger(case):
+            raise RuntimeError(f"no transition of {trigger!r} applied from {case.stage!r}")
+
+
+def _known_guards() -> set[str]:
+    from fpic.workflow.guards import GUARDS
+
+    return set(GUARDS)
+
+
+def _known_effects() -> set[str]:
+    from fpic.workflow.actions import ACTIONS
+
+    return set(ACTIONS)
+
+
+class _Reader:
+    """Reads one TOML file and names the file and key in every complaint."""
+
+    def __init__(self, path: str, data: dict[str, Any]) -> None:
+        self.path, self.data = path, data
+
+    def fail(self, key: str, message: str) -> TemplateError:
+        return TemplateError(
+            Reason(
+                "template_invalid",
+                N_("Process template %(file)s, key %(key)s: %(problem)s"),
+                {"file": self.path, "key": key, "problem": message},
+            )
+        )
+
+    @overload
+    def get(self, table: dict[str, Any], key: str, where: str, kind: type[_T]) -> _T: ...
+
+    @overload
+    def get(
+        self, table: dict[str, Any], key: str, where: str, kind: type[_T], default: _D
+    ) -> _T | _D: ...
+
+    def get(
+        self, table: dict[str, Any], key: str, where: str, kind: type[_T], default: object = ...
+    ) -> object:
+        if key not in table:
+            if default is ...:
+                raise self.fail(f"{where}.{key}" if where else key, "is missing")
+            return default
+        value = table[key]
+        if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
+            raise self.fail(f"{where}.{key}" if where else key, f"must be a {kind.__name__}")
+        return value
+
+    def names(self, table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+        value = self.get(table, key, where, list)
+        if not all(isinstance(v, str) for v in value):
+            raise self.fail(f"{where}.{key}", "must be a list of strings")
+        return tuple(value)
+
+
+def parse_template(text: str, path: str) -> Template:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _Reader(path, {}).fail("(file)", f"is not valid TOML: {exc}") from exc
+    r = _Reader(path, data)
+    stages = _read_stages(r)
+    initial = r.get(data, "initial", "", str)
+    if initial not in stages:
+        raise r.fail("initial", f"names unknown stage {initial!r}")
+    triggers = _read_triggers(r, stages)
+    # read in this order so that a file with several problems names the same one first
+    template_id = r.get(data, "id", "", str)
+    version = r.get(data, "version", "", str)
+    title = r.get(data, "title", "", str)
+    description = r.get(data, "description", "", str)
+    sources = r.names(data, "sources", "")
+    required = r.names(data, "required_disclosure_items", "")
+    reconsideration_days = r.get(data, "reconsideration_days", "", int)
+    item_titles = _read_item_titles(r)
+    grievance_days = _read_grievance_days(r)
+    if not required:
+        raise r.fail("required_disclosure_items", "must name at least one item")
+    return Template(
+        id=template_id,
+        version=version,
+        title=title,
+        description=description,
+        sources=sources,
+        initial=initial,
+        content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        path=path,
+        stages=stages,
+        triggers=triggers,
+        required_disclosure_items=required,
+        reconsideration_days=reconsideration_days,
+        item_titles=item_titles,
+        grievance_days=grievance_days,
+        machine=_build_machine(stages, triggers, initial),
+    )
+
+
+def _read_item_titles(r: _Reader) -> dict[str, str]:
+    titles = r.get(r.data, "disclosure_item_titles", "", dict, {})
+    items = set(r.names(r.data, "required_disclosure_items", ""))
+    for item, title in titles.items():
+        if item not in items:
+            raise r.fail(f"disclosure_item_titles.{item}", "is not a required disclosure item")
+        if not isinstance(title, str):
+            raise r.fail(f"disclosure_item_titles.{item}", "must be a string")
+    return dict(titles)
+
+
+#: steps of a grievance that have a time limit, and the limit when a template sets none
+GRIEVANCE_DAYS = {"acknowledge": 7, "assess": 30, "respond": 45, "close": 90}
+
+
+def _read_grievance_days(r: _Reader) -> dict[str, int]:
+    table = r.get(r.data, "grievance_days", "", dict, {})
+    days = dict(GRIEVANCE_DAYS)
+    for step in table:
+        where = f"grievance_days.{step}"
+        if step not in GRIEVANCE_DAYS:
+            raise r.fail(where, f"is not a grievance step (one of {', '.join(GRIEVANCE_DAYS)})")
+        days[step] = r.get(table, step, "grievance_days", int)
+        if days[step] < 1:
+            raise r.fail(where, "must be at least 1")
+    if list(days.values()) != sorted(days.values()):
+        raise r.fail("grievance_days", "each step must be due no earlier than the one before")
+    return days
+
+
+def _read_stages(r: _Reader) -> dict[str, Stage]:
+    table = r.get(r.data, "stages", "", dict)
+    if not table:
+        raise r.fail("stages", "must define at least one stage")
+    stages: dict[str, Stage] = {}
+    for name, spec in table.items():
+        where = f"stages.{name}"
+        if not isinstance(spec, dict):
+            raise r.fail(where, "must be a table")
+        unknown = set(spec) - {
+            "title",
+            "description",
+            "terminal",
+            "consent_in_force",
+            "deliberation_period",
+            "deadline_days",
+            "loop",
+        }
+        if unknown:
+            raise r.fail(f"{where}.{sorted(unknown)[0]}", "is not a stage setting")
+        if spec.get("terminal") is True and spec.get("deliberation_period") is True:
+            raise r.fail(f"{where}.deliberation_period", "a terminal stage has no deliberation")
+        stages[name] = Stage(
+            name=name,
+            title=r.get(spec, "title", where, str),
+            description=r.get(spec, "description", where, str),
+            terminal=r.get(spec, "terminal", where, bool, False),
+            consent_in_force=r.get(spec, "consent_in_force", where, bool, False),
+            deliberation_period=r.get(spec, "deliberation_period", where, bool, False),
+            deadline_days=r.get(spec, "deadline_days", where, int, None),
+            loop=r.get(spec, "loop", where, bool, False),
+        )
+    return stages
+
+
+def _read_triggers(r: _Reader, stages: dict[str, Stage]) -> dict[str, Trigger]:
+    guards, effects = _known_guards(), _known_effects()
+    triggers: dict[str, Trigger] = {}
+    for name, spec in r.get(r.data, "triggers", "", dict).items():
+        where = f"triggers.{name}"
+        if not isinstance(spec, dict):
+            raise r.fail(where, "must be a table")
+        sources = _read_sources(r, spec, where, stages)
+        dest = r.get(spec, "dest", where, str)
+        if dest not in (STAY, BACK) and dest not in stages:
+            raise r.fail(f"{where}.dest", f"names unknown stage {dest!r}")
+        roles = r.names(spec, "roles", where)
+        for role in roles:
+            if role not in ROLES:
+                raise r.fail(f"{where}.roles", f"names unknown role {role!r}")
+        trigger_guards = r.names(spec, "guards", where) if "guards" in spec else ()
+        for guard in trigger_guards:
+            if guard not in guards:
+                raise r.fail(f"{where}.guards", f"names unknown guard {guard!r}")
+        effect = r.get(spec, "effect", where, str)
+        if effect not in effects:
+            raise r.fail(f"{where}.effect", f"names unknown effect {effect!r}")
+        outcome = r.get(spec, "outcome", where, str, None)
+        if (effect == "decision") != (outcome is not None):
+            raise r.fail(f"{where}.outcome", "is needed by, and only by, the decision effect")
+        if outcome is not None and outcome not in OUTCOMES:
+            raise r.fail(f"{where}.outcome", f"names unknown outcome {outcome!r}")
+        triggers[name] = Trigger(
+            name=name,
+            title=r.get(spec, "title", where, str),
+            description=r.get(spec, "description", where, str),
+            sources=sources,
+            dest=dest,
+            roles=roles,
+            guards=trigger_guards,
+            effect=effect,
+            outcome=outcome,
+            speaks_for_community=not r.get(spec, "without_mandate", where, bool, False),
+        )
+    return triggers
+
+
+def _read_sources(
+    r: _Reader, spec: dict[str, Any], where: str, stages: dict[str, Stage]
+) -> tuple[str, ...]:
+    sources = r.names(spec, "source", where)
+    if sources == (ANY,):
+        return tuple(name for name, stage in stages.items() if not stage.terminal)
+    for source in sources:
+        if source not in stages:
+            raise r.fail(f"{where}.source", f"names unknown stage {source!r}")
+        if stages[source].terminal:
+            raise r.fail(f"{where}.source", f"stage {source!r} is terminal")
+    return sources
+
+
+def _build_machine(stages: dict[str, Stage], triggers: dict[str, Trigger], initial: str) -> Machine:
+    transitions: list[dict[str, Any]] = []
+    suspendable = sorted({s for t in triggers.values() if t.effect == "suspend" for s in t.sources})
+    for trigger in triggers.values():
+        for source in trigger.sources:
+            if trigger.dest == STAY:
+                transitions.append({"trigger": trigger.name, "source": source, "dest": None})
+            elif trigger.dest == BACK:
+                transitions.extend(
+                    {
+                        "trigger": trigger.name,
+                        "source": source,
+                        "dest": stage,
+                        "conditions": [_was_suspended_in(stage)],
+                    }
+                    for stage in suspendable
+                )
+            else:
+                transitions.append(
+                    {"trigger": trigger.name, "source": source, "dest": trigger.dest}
+                )
+    return Machine(
+        model=None,
+        states=list(stages),
+        transitions=transitions,
+        initial=initial,
+        auto_transitions=False,
+        send_event=True,
+        model_attribute="stage",
+    )
+
+
+def _was_suspended_in(stage: str) -> Callable[[Any], bool]:
+    def condition(event: Any) -> bool:
+        return bool(event.model.suspended_from == stage)
+
+    return condition
+
+
+# --- the shipped templates -----------------------------------------------------------------
+
+
+def _shipped_files() -> list[tuple[str, str]]:
+    folder = resources.files("fpic.workflow") / "processes"
+    return sorted(
+        (f"fpic/workflow/processes/{entry.name}", entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".toml")
+    )
+
+
+@cache
+def shipped_templates() -> dict[str, Template]:
+    """Every template in ``fpic/workflow/processes``, by id; built once per process."""
+    templates: dict[str, Template] = {}
+    for path, text in _shipped_files():
+        template = parse_template(text, path)
+        if template.id in templates:
+            raise _Reader(path, {}).fail("id", f"{template.id!r} is used by another template")
+        templates[template.id] = template
+    return templates
+
+
+def load_template_file(path: Path) -> Template:
+    return parse_template(path.read_text(encoding="utf-8"), str(path))
+
+
+def template_for(template_id: str, version: str, content_hash: str) -> Template:
+    """The template a case is pinned to; refused if what is installed differs."""
+    template = shipped_templates().get(template_id)
+    if template is None or template.version != version or template.content_hash != content_hash:
+        raise TemplateError(
+            Reason(
+                "template_mismatch",
+                N_(
+                    "This case follows process template %(id)s version %(version)s, which is "
+                    "not installed in that exact form."
+                ),
+                {"id": template_id, "version": version},
+            )
+        )
+    return template
