@@ -60,7 +60,6 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import func, select
 
-from fpic import engine as fpic_engine
 from fpic.accounts import passwords
 from fpic.accounts.registry import confirm_mandate, record_mandate
 from fpic.storage.models import (
@@ -85,6 +84,7 @@ from fpic.storage.models import (
     User,
 )
 from fpic.trail import audit
+from fpic.workflow import engine as fpic_engine
 from fpic.workflow.actors import Actor
 from fpic.workflow.engine import ActionResult
 from fpic.workflow.errors import FpicError, InvalidTransition, NotFound, NotPermitted
