@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from functools import cache, wraps
+from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, g, jsonify, render_template, request, url_for
@@ -53,7 +53,6 @@ DEFAULT_LIMIT, MAX_LIMIT = 25, 100
 MAX_STAGE = 60
 
 
-@cache
 def shipped_triggers() -> dict[str, Trigger]:
     """Every trigger of the shipped templates by name (a name means one action, with one
     effect, in every template that has it)."""
@@ -495,9 +494,16 @@ def openapi_json() -> Any:
 @api_view(PUBLIC)
 def docs() -> Any:
     """The API reference for people, rendered from the same document."""
+    doc = document()
+    operations = [
+        (path, method, op) for path, item in doc["paths"].items() for method, op in item.items()
+    ]
     return render_template(
         "api/docs.html",
-        doc=document(),
+        doc=doc,
+        # the actions share their parameters and answers: the page lists those once
+        others=[entry for entry in operations if "actions" not in entry[2]["tags"]],
+        actions=[(path, op) for path, _m, op in operations if "actions" in op["tags"]],
         scopes=TOKEN_SCOPE_PERMISSIONS,
         problem_codes=openapi.PROBLEM_CODES,
         title=_("API reference"),

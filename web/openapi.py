@@ -136,6 +136,7 @@ def openapi_path(rule: str) -> str:
 
 def document(app: Flask, triggers: Mapping[str, Trigger]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
+    data: dict[str, dict[str, Any]] = {}  # the actions' data schemas, one component each
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if not rule.rule.startswith(API_PREFIX + "/"):
             continue
@@ -145,7 +146,7 @@ def document(app: Flask, triggers: Mapping[str, Trigger]) -> dict[str, Any]:
         if rule.endpoint == "api.act":
             for name, trigger in sorted(triggers.items()):
                 paths[path.replace("{trigger}", name)] = {
-                    "post": _action(operation, rule.endpoint, name, trigger)
+                    "post": _action(operation, rule.endpoint, name, trigger, data)
                 }
             continue
         for method in methods:
@@ -177,7 +178,7 @@ def document(app: Flask, triggers: Mapping[str, Trigger]) -> dict[str, Any]:
             {"name": "about"},
         ],
         "paths": paths,
-        "components": _components(),
+        "components": _components(data),
     }
 
 
@@ -220,7 +221,27 @@ def _template_with(trigger_name: str) -> Template | None:
     return having[0] if len(having) == 1 else None
 
 
-def _action(operation: Operation, endpoint: str, name: str, trigger: Trigger) -> dict[str, Any]:
+def data_component(trigger_name: str, trigger: Trigger, found: dict[str, dict[str, Any]]) -> str:
+    """The name of the component holding the data schema of ``trigger``'s effect, added to
+    ``found``: one per effect (``NoteData``), or per effect and template where the template's
+    choices make it differ (``MaterialChangeFpicGeneralData``)."""
+    template = _template_with(trigger_name)
+    schema = data_schema(trigger.effect, template)
+    parts = [trigger.effect]
+    if template is not None and schema != data_schema(trigger.effect):
+        parts.append(template.id)
+    name = "".join(w.capitalize() for p in parts for w in re.split(r"[-_]", p)) + "Data"
+    found.setdefault(name, schema)
+    return name
+
+
+def _action(
+    operation: Operation,
+    endpoint: str,
+    name: str,
+    trigger: Trigger,
+    data: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
     answer = _operation(operation, endpoint)
     answer["operationId"] = f"act_{name}"
     answer["summary"] = trigger.title
@@ -240,7 +261,7 @@ def _action(operation: Operation, endpoint: str, name: str, trigger: Trigger) ->
                 "maximum": MAX_ID,
                 "description": "The case version you saw; another one is a 409 stale_case.",
             },
-            "data": data_schema(trigger.effect, _template_with(name)),
+            "data": {"$ref": f"#/components/schemas/{data_component(name, trigger, data)}"},
             "password": {
                 "type": "string",
                 "minLength": 1,
@@ -265,7 +286,7 @@ def _problem_response(description: str) -> dict[str, Any]:
     }
 
 
-def _components() -> dict[str, Any]:
+def _components(data: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     responses = {name: _problem_response(text) for name, text in ERRORS.values()}
     responses["Unauthenticated"]["headers"] = {
         "WWW-Authenticate": {
@@ -283,7 +304,7 @@ def _components() -> dict[str, Any]:
         },
         "parameters": _parameters(),
         "responses": responses,
-        "schemas": _schemas(),
+        "schemas": _schemas() | dict(sorted(data.items())),
     }
 
 

@@ -19,6 +19,7 @@ from fpic.i18n import N_
 from fpic.storage.db import rows_changed
 from fpic.storage.models import (
     ROLES,
+    ApiToken,
     Case,
     Community,
     Enrolment,
@@ -432,8 +433,9 @@ def _one_account_per_representative(session: Session, representative_id: int) ->
 
 
 def reset_account(engine: Engine, actor: Actor, user_id: int) -> IssuedCode:
-    """A new one-time code for an account: its password stops working and every session of
-    it ends at once, so a reset can never go unnoticed by the holder."""
+    """A new one-time code for an account: its password stops working, and every session and
+    every API token of it ends at once (whoever took the account over keeps none of them),
+    so a reset can never go unnoticed by the holder."""
     issued: list[IssuedCode] = []
 
     def work(session: Session) -> dict[str, Any]:
@@ -443,10 +445,17 @@ def reset_account(engine: Engine, actor: Actor, user_id: int) -> IssuedCode:
         if user.id == actor.user_id:
             raise invalid("user_id", N_("Change your own password on your account page."))
         user.password_hash = NO_PASSWORD
-        ended = end_open_sessions(session, user.id, engine.clock.now())
+        now = engine.clock.now()
+        ended = end_open_sessions(session, user.id, now)
+        revoked = revoke_api_tokens(session, user.id, now)
         code = _issue_code(engine, session, user, "reset", actor)
         issued.append(code)
-        return account_event(user, sessions_ended=ended, expires_at=code.expires_at.isoformat())
+        return account_event(
+            user,
+            sessions_ended=ended,
+            tokens_revoked=revoked,
+            expires_at=code.expires_at.isoformat(),
+        )
 
     engine.system_action(actor, "reset_account", SYSTEM_ACTION_ROLES["reset_account"], work)
     return issued[0]
@@ -474,6 +483,16 @@ def end_open_sessions(session: Session, user_id: int, at: datetime) -> int:
         update(UserSession)
         .where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
         .values(ended_at=at),
+    )
+
+
+def revoke_api_tokens(session: Session, user_id: int, at: datetime) -> int:
+    """Revoke every API token of a user still in force, inside the caller's transaction."""
+    return rows_changed(
+        session,
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=at),
     )
 
 

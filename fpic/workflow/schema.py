@@ -146,7 +146,6 @@ class Action:
     check: Check | None = None
     #: the person enters their password again (the community's decision)
     needs_password: bool = False
-    summary: str = ""
 
     def label_of(self, path: str) -> str | None:
         """The label of the field the engine names ``path`` (``conditions.0.text``)."""

@@ -9,7 +9,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from fpic.accounts.registry import set_user_active, set_user_role
+from fpic.accounts.registry import reset_account, set_user_active, set_user_role
 from fpic.accounts.tokens import PREFIX, create_token, holder_of, revoke_token
 from fpic.storage.models import ApiToken, TrailEvent
 from fpic.trail import audit
@@ -64,6 +64,17 @@ def test_a_revoked_token_stops_working_at_once(world: World):
     assert holder_of(world.engine, kept.secret) is not None
     with pytest.raises(InvalidData):
         revoke_token(world.engine, world.liaison, issued.token_id)  # already revoked
+
+
+def test_a_reset_account_keeps_no_token_in_force_and_the_trail_says_how_many(world: World):
+    issued, other = _token(world), _token(world)
+    revoke_token(world.engine, world.liaison, other.token_id)
+    reset_account(world.engine, world.admin, world.liaison.user_id)
+    assert holder_of(world.engine, issued.secret) is None
+    with world.db.read_session() as db:
+        event = db.scalars(select(TrailEvent).where(TrailEvent.action == "reset_account")).one()
+        assert json.loads(event.data)["tokens_revoked"] == 1  # the other was revoked before
+        assert audit.verify_database(db).intact
 
 
 def test_nobody_revokes_another_persons_token(world: World):
