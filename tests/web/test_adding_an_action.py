@@ -64,7 +64,11 @@ effect = "site_visit"
 def test_the_example_is_the_one_the_docs_give() -> None:
     doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     # the same declaration and the same trigger
-    for line in ('Action(\n    "site_visit",', '"visited_on", "day"', '"text", "text", N_("What they found")'):
+    for line in (
+        'Action(\n    "site_visit",',
+        '"visited_on", "day"',
+        '"text", "text", N_("What they found")',
+    ):
         assert line.replace("\n", "") in doc.replace("\n", ""), line
     for line in TOML.strip().splitlines():
         assert line in doc, line

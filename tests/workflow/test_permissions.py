@@ -304,6 +304,9 @@ EXPECTED_PERMISSIONS: dict[str, set[str]] = {
     "system_trail:read": {"auditor", "admin"},
     "users:manage": {"admin"},
     "own_password:change": EVERYONE,
+    # everyone manages their own API tokens; what a token may do is its holder's (an
+    # auditor's can never act: tests/accounts/test_tokens.py)
+    "own_tokens:manage": EVERYONE,
 }
 
 
@@ -326,9 +329,11 @@ def test_an_unknown_permission_is_an_error_not_a_silent_no():
 
 
 def test_auditor_permissions_are_all_reading():
-    # an auditor's own password is theirs to change: it changes no record of any process
+    # an auditor's own password and API tokens are theirs to manage: they change no record
+    # of any process, and an auditor's token only reads
     granted = {p for p, roles in PERMISSIONS.items() if "auditor" in roles} - {
-        "own_password:change"
+        "own_password:change",
+        "own_tokens:manage",
     }
     assert granted == {
         "dashboard:read",
