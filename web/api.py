@@ -37,7 +37,13 @@ from fpic.workflow.actions import ACTIONS, needs_password
 from fpic.workflow.engine import Option
 from fpic.workflow.errors import FpicError, InvalidData, NotFound, StaleCase
 from fpic.workflow.payloads import MAX_ID
-from fpic.workflow.permissions import PERMISSIONS, TOKEN_SCOPE_PERMISSIONS, allows, scope_carries
+from fpic.workflow.permissions import (
+    PERMISSIONS,
+    TOKEN_SCOPE_PERMISSIONS,
+    allows,
+    permission_refusal,
+    scope_carries,
+)
 from fpic.workflow.process import Trigger, shipped_templates
 from web import openapi, refusals
 from web.auth import PUBLIC
@@ -132,7 +138,7 @@ def api_view(permission: str) -> Callable[[F], F]:
                     )
                 if not allows(holder.actor, permission):
                     return refuse(
-                        403, "not_permitted", [_permission_reason(permission)], access_rule=True
+                        403, "not_permitted", [permission_refusal(permission)], access_rule=True
                     )
             return view(*args, **kwargs)
 
@@ -147,14 +153,6 @@ def _scope_reason(scope: str) -> Reason:
         "insufficient_scope",
         N_("This token may only read (scope %(scope)s); create a token with the scope act."),
         {"scope": scope},
-    )
-
-
-def _permission_reason(permission: str) -> Reason:
-    return Reason(
-        "permission_denied",
-        N_("Your role may not use this page (%(permission)s)."),
-        {"permission": permission},
     )
 
 

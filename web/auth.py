@@ -26,10 +26,9 @@ from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
 
 from fpic.accounts import sessions as accounts
 from fpic.accounts.sessions import actor_for_session, sign_in, sign_out
-from fpic.i18n import N_, Reason
 from fpic.workflow.actors import Actor
 from fpic.workflow.errors import InvalidData, NotPermitted
-from fpic.workflow.permissions import PERMISSIONS, allows
+from fpic.workflow.permissions import PERMISSIONS, allows, permission_refusal
 from web import refusals
 from web.context import engine
 from web.extensions import login_manager
@@ -80,7 +79,7 @@ def requires(permission: str) -> Callable[[F], F]:
                         refusals.record("sign_in_required")
                     return login_manager.unauthorized()
                 if not allows(current_user.actor, permission):
-                    refusals.record("not_permitted", [_permission_reason(permission)])
+                    refusals.record("not_permitted", [permission_refusal(permission)])
                     abort(403)
             return view(*args, **kwargs)
 
@@ -88,14 +87,6 @@ def requires(permission: str) -> Callable[[F], F]:
         return guarded  # type: ignore[return-value]
 
     return decorate
-
-
-def _permission_reason(permission: str) -> Reason:
-    return Reason(
-        "permission_denied",
-        N_("Your role may not use this page (%(permission)s)."),
-        {"permission": permission},
-    )
 
 
 class SignInForm(FlaskForm):

@@ -255,6 +255,15 @@ def allows(actor: Actor, permission: str) -> bool:
     return actor.role in PERMISSIONS[permission]
 
 
+def permission_refusal(permission: str) -> Reason:
+    """Why a page or an API route is refused to a person who does not hold ``permission``."""
+    return Reason(
+        "permission_denied",
+        N_("Your role may not use this page (%(permission)s)."),
+        {"permission": permission},
+    )
+
+
 def scope_carries(scope: str, permission: str) -> bool:
     """Whether a token of ``scope`` reaches ``permission`` at all; its holder must hold the
     permission too (``allows``, asked at every request: a role changed since stops it)."""
