@@ -50,8 +50,12 @@ CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_ESCAPE = "'"
 
 
+#: a case's chain is named by this prefix and the case's id
+CASE_CHAIN_PREFIX = "case:"
+
+
 def case_chain(case_id: int) -> str:
-    return f"case:{case_id}"
+    return f"{CASE_CHAIN_PREFIX}{case_id}"
 
 
 def format_time(moment: datetime) -> str:
@@ -264,6 +268,10 @@ def row_of(event: TrailEvent) -> dict[str, Any]:
     }
 
 
+#: ``append``'s default: read the chain's head (the caller has not)
+LOOK_UP = object()
+
+
 def append(
     session: Session,
     *,
@@ -277,15 +285,19 @@ def append(
     case_id: int | None = None,
     from_stage: str | None = None,
     to_stage: str | None = None,
+    head: ChainHead | object | None = LOOK_UP,
 ) -> TrailEvent:
     """Add the next link of ``chain`` to the session; the caller's transaction commits it.
 
     The caller must hold the lock that serialises writers of this chain (the case row for a
-    case chain); for the system chain the head row is locked here.
+    case chain); for the system chain the head row is locked here. A caller that read the
+    chain's ``head`` under that lock already (None: the chain has none yet) passes it.
     """
-    head = session.execute(
-        select(ChainHead).where(ChainHead.chain == chain).with_for_update()
-    ).scalar_one_or_none()
+    if head is LOOK_UP:
+        head = session.execute(
+            select(ChainHead).where(ChainHead.chain == chain).with_for_update()
+        ).scalar_one_or_none()
+    assert head is None or isinstance(head, ChainHead)
     if head is None:
         head = ChainHead(chain=chain, seq=0, hash=GENESIS)
         session.add(head)

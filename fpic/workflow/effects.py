@@ -564,7 +564,6 @@ def write_meeting(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
         **{**p, "held_on": date.fromisoformat(p["held_on"])},
     )
     ctx.session.add(meeting)
-    ctx.case.meetings.append(meeting)
     ctx.session.flush()
     return {"meeting_id": meeting.id}
 
@@ -607,7 +606,6 @@ MEETING = Action(
 def write_question(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
     question = Question(case_id=ctx.case.id, asked_at=ctx.now, **p)
     ctx.session.add(question)
-    ctx.case.questions.append(question)
     ctx.session.flush()
     return {"question_id": question.id}
 
@@ -665,7 +663,6 @@ def write_flag(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
         case_id=ctx.case.id, raised_at=ctx.now, raised_by_id=ctx.actor.user_id, **p
     )
     ctx.session.add(flag)
-    ctx.case.integrity_flags.append(flag)
     ctx.session.flush()
     return {"flag_id": flag.id}
 
@@ -876,20 +873,24 @@ def write_decision(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
         },
         disclosure_ids=[d.id for d in ctx.case.disclosures if d.superseded_at is None],
     )
-    ctx.session.add(decision)
-    ctx.case.decisions.append(decision)
-    ctx.session.flush()
-    for c in p["conditions"]:
-        due = date.fromisoformat(c["due_on"]) if c["due_on"] else None
-        ctx.session.add(
-            Condition(decision_id=decision.id, case_id=ctx.case.id, **{**c, "due_on": due})
-        )
+    # the case's changes before the first flush, which sends them in the case's one UPDATE
     if outcome in ("WITHHELD", "DECLINED_TO_ENGAGE"):
         ctx.case.withheld_at = ctx.now
     if outcome == "DEFERRED_MORE_INFO":
         _restart_clock(ctx)
+    ctx.session.add(decision)
     ctx.session.flush()
-    return {"decision_id": decision.id, "condition_ids": [c.id for c in decision.conditions]}
+    conditions = [
+        Condition(
+            decision_id=decision.id,
+            case_id=ctx.case.id,
+            **{**c, "due_on": date.fromisoformat(c["due_on"]) if c["due_on"] else None},
+        )
+        for c in p["conditions"]
+    ]
+    ctx.session.add_all(conditions)
+    ctx.session.flush()
+    return {"decision_id": decision.id, "condition_ids": [c.id for c in conditions]}
 
 
 DECISION = Action(
@@ -966,7 +967,6 @@ def write_activity(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
         recorded_at=ctx.now,
     )
     ctx.session.add(record)
-    ctx.case.activities.append(record)
     ctx.session.flush()
     return {"activity_id": record.id, "decision_id": consent.id}
 

@@ -9,17 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import String, cast, literal, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from fpic.accounts.passwords import check_password
 from fpic.i18n import N_, Reason
 from fpic.storage.db import Database, rows_changed
-from fpic.storage.models import Case, ChainHead, Community, Project, RefusalWindow, User
+from fpic.storage.models import (
+    Case,
+    ChainHead,
+    Community,
+    Project,
+    RefusalWindow,
+    User,
+)
 from fpic.trail import audit, refusals
 from fpic.workflow.actions import ACTIONS
 from fpic.workflow.actors import Actor
@@ -35,7 +42,7 @@ from fpic.workflow.errors import (
     Throttled,
     WrongConfirmation,
 )
-from fpic.workflow.guards import GuardContext, evaluate, holds_mandate
+from fpic.workflow.guards import GuardContext, evaluate, holds_mandate, mandate_held
 from fpic.workflow.payloads import printable
 from fpic.workflow.permissions import (
     SYSTEM_ACTION_ROLES,
@@ -193,15 +200,17 @@ class Engine:
         expected_version: int,
         confirmation: str | None = None,
     ) -> ActionResult:
-        require_active(session, actor)
-        case = self._lock_case(session, case_id, actor)
+        day = self.clock.now().date()
+        case, head, mandated = self._lock_for_action(session, case_id, actor, day)
         if case.version != expected_version:
             raise StaleCase(case_id, expected_version, case.version)
         template = self.template_of(case)
         trigger = _trigger_named(template, trigger_name)
         now = self.clock.now()
+        if now.date() != day:  # midnight passed while the lock was awaited: ask again
+            mandated = self._mandated(session, case, actor, now.date())
         # who may comes before when: a person who may never do this is told so in any stage
-        refusals = trigger_refusals(actor, trigger, self.standing(session, case, actor, now))
+        refusals = trigger_refusals(actor, trigger, standing_on_case(actor, case, mandated))
         if refusals:
             raise NotPermitted(*refusals)
         _check_stage(trigger, case)
@@ -220,9 +229,11 @@ class Engine:
         if trigger.changes_stage:
             template.fire(case, trigger.name)
             case.stage_entered_at = now
-        records = action.write(ctx, ctx.payload, from_stage)
+        # every change to the case row before the records are written: the flush that gives
+        # a record its id then sends the case's one UPDATE with it
         case.version += 1
         case.updated_at = now
+        records = action.write(ctx, ctx.payload, from_stage)
         event = audit.append(
             session,
             chain=audit.case_chain(case.id),
@@ -235,6 +246,7 @@ class Engine:
             from_stage=from_stage,
             to_stage=case.stage,
             data={"version": case.version, "payload": ctx.payload, "records": records},
+            head=head,
         )
         return ActionResult(case.id, case.stage, case.version, event.seq, records)
 
@@ -402,6 +414,50 @@ class Engine:
                     "conflict", N_("The data conflicts with what is stored; nothing was saved.")
                 ),
             ) from exc
+
+    def _lock_for_action(
+        self, session: Session, case_id: int, actor: Actor, day: date
+    ) -> tuple[Case, ChainHead | object, bool]:
+        """The case and the head of its chain, both locked, with what an action on the case
+        needs, in one statement: whether the person's account is still active and whether
+        they hold a mandate in force on ``day``. The head row is locked too because refusals
+        are appended to the case's chain in transactions of their own, which lock only it."""
+        active = select(User.active).where(User.id == actor.user_id).scalar_subquery()
+        rep = actor.representative_id
+        mandated = mandate_held(rep, day) if rep is not None else literal(False)
+        chain = literal(audit.CASE_CHAIN_PREFIX).concat(cast(Case.id, String))
+        row = session.execute(
+            select(Case, ChainHead, active, mandated)
+            .join(ChainHead, ChainHead.chain == chain)
+            .where(Case.id == case_id)
+            .with_for_update()
+        ).one_or_none()
+        if row is None:  # no such case, as every case's chain starts when it is opened
+            require_active(session, actor)  # a disabled account is told so first
+            case = self._lock_case(session, case_id, actor)  # raises NotFound
+            return case, audit.LOOK_UP, self._mandated(session, case, actor, day)
+        case, head, is_active, holds = row
+        if not is_active:
+            raise _disabled()
+        if not can_read_case(actor, case):
+            raise _no_case(case_id)
+        return (
+            case,
+            head,
+            (
+                represents(actor, case.community_id)
+                and rep is not None
+                and holds_mandate(session, rep, day, bool(holds))
+            ),
+        )
+
+    @staticmethod
+    def _mandated(session: Session, case: Case, actor: Actor, day: date) -> bool:
+        return (
+            represents(actor, case.community_id)
+            and actor.representative_id is not None
+            and holds_mandate(session, actor.representative_id, day)
+        )
 
     def _lock_case(self, session: Session, case_id: int, actor: Actor) -> Case:
         case = session.execute(
@@ -710,6 +766,10 @@ def require_active(session: Session, actor: Actor) -> None:
     action's own transaction, so a disabling that commits first always wins)."""
     user = session.get(User, actor.user_id)
     if user is None or not user.active:
-        raise NotPermitted(
-            Reason("account_disabled", N_("Your account is disabled; you can no longer act."))
-        )
+        raise _disabled()
+
+
+def _disabled() -> NotPermitted:
+    return NotPermitted(
+        Reason("account_disabled", N_("Your account is disabled; you can no longer act."))
+    )

@@ -176,7 +176,6 @@ def write_grievance(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]
         **{**p, "received_on": date.fromisoformat(p["received_on"])},
     )
     ctx.session.add(grievance)
-    ctx.case.grievances.append(grievance)
     ctx.session.flush()
     sealed = ctx.sealed.get("complainant")
     if sealed is not None:

@@ -114,16 +114,21 @@ def mandated_representatives(session: Session, community_id: int, day: date) -> 
     )
 
 
-def holds_mandate(session: Session, representative_id: int, day: date) -> bool:
-    """One EXISTS, read in the action's transaction: a revocation that commits first wins."""
-    return bool(
-        session.scalar(
-            select(
-                exists()
-                .where(Mandate.representative_id == representative_id)
-                .where(mandate_in_force(day))
-            )
-        )
+def holds_mandate(
+    session: Session, representative_id: int, day: date, read: bool | None = None
+) -> bool:
+    """Whether the representative holds a mandate in force on ``day``, read in the action's
+    transaction so a revocation that commits first wins: ``mandate_held`` as one EXISTS, or
+    its value as the engine already ``read`` it in the statement that locked the case."""
+    if read is not None:
+        return read
+    return bool(session.scalar(select(mandate_held(representative_id, day))))
+
+
+def mandate_held(representative_id: int, day: date) -> ColumnElement[bool]:
+    """SQL for "this representative holds a mandate in force on ``day``"."""
+    return (
+        exists().where(Mandate.representative_id == representative_id).where(mandate_in_force(day))
     )
 
 
