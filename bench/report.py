@@ -51,6 +51,48 @@ def rows(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+PEER_HEADER = (
+    "| system | SQLite actions/s | ratio to floor | PostgreSQL actions/s | ratio to floor "
+    "| statements per action |",
+    "|---|---:|---:|---:|---:|---|",
+)
+
+
+def peer_rows(b7: dict[str, Any]) -> list[str]:
+    """B7 as one row a system, both databases side by side, then its targets."""
+    systems: dict[str, dict[str, dict[str, Any]]] = {}
+    labels: dict[str, str] = {}
+    targets = []
+    for figure in b7.get("figures", []):
+        details = figure.get("details", {})
+        if "system" in details:
+            labels[details["system"]] = details["system_label"]
+            systems.setdefault(details["system"], {})[details["backend"]] = figure
+        else:
+            targets.append(figure)
+    lines = list(PEER_HEADER)
+    for key, label in labels.items():
+        cells, counts = [], []
+        for backend in ("sqlite", "postgresql"):
+            figure = systems[key].get(backend)
+            if figure is None:
+                cells += ["not measured", "–"]
+                continue
+            cells += [amount(figure["value"], "actions/s"), f"{figure['ratio']:.2f}"]
+            counts.append(f"{figure['details']['statements']:g}")
+        lines.append(f"| {label} | {' | '.join(cells)} | {' / '.join(dict.fromkeys(counts))} |")
+    for label in b7.get("invariants", {}).get("not_installed", []):
+        lines.append(f"| {label} | not installed | – | not installed | – | – |")
+    lines += ["", "| target | fpic | against | ratio | result |", "|---|---:|---:|---:|---|"]
+    for figure in [f for f in b7.get("figures", []) if not f.get("informational")]:
+        lines.append(
+            f"| {figure['label']}: {figure['target']} | {amount(figure['value'], 'actions/s')} "
+            f"| {amount(figure['baseline'], 'actions/s')} | {figure['ratio']:.2f} "
+            f"| {verdict(figure)} |"
+        )
+    return lines
+
+
 def markdown(results: dict[str, Any]) -> str:
     machine = results.get("machine", {})
     when = str(machine.get("date", "")).replace("T", " ")[:19]
@@ -59,7 +101,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"{when} UTC; load average {machine.get('load_average_start')} at the start, "
         f"{machine.get('load_average_end')} at the end."
     )
-    return "\n".join([heading, "", *rows(results)]) + "\n"
+    peers = ["", *peer_rows(results["B7"])] if results.get("B7", {}).get("figures") else []
+    return "\n".join([heading, "", *rows(results), *peers]) + "\n"
 
 
 @click.command()
@@ -71,7 +114,7 @@ def main(json_file: Path) -> None:
     except (UnicodeDecodeError, json.JSONDecodeError) as bad:
         raise click.ClickException(f"{json_file} is not the JSON of bench/run.py: {bad}") from None
     if not isinstance(results, dict) or not any(k.startswith("B") for k in results):
-        raise click.ClickException(f"{json_file} holds no benchmark results (B1...B6)")
+        raise click.ClickException(f"{json_file} holds no benchmark results (B1...B7)")
     sys.stdout.write(markdown(results))
 
 

@@ -23,7 +23,18 @@ import click
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import b1_actions, b2_web, b3_verify, b4_contention, b5_pages, b6_memory
+from bench import (
+    b1_actions,
+    b2_web,
+    b3_verify,
+    b4_contention,
+    b5_pages,
+    b6_memory,
+    b7_peers,
+)
+from bench import (
+    report as markdown_report,
+)
 from bench.common import (
     Benchmark,
     Figure,
@@ -44,6 +55,7 @@ TITLES = {
     "B4": "16 clients acting on one case",
     "B5": "page latency at 100,000 cases and 1,000,000 events",
     "B6": "peak memory verifying or exporting the whole trail",
+    "B7": "fpic against its peers: the same unit of work",
 }
 
 
@@ -92,6 +104,13 @@ def run_b1(run: Run) -> None:
         bench.invariants["postgresql_reachable"] = postgres_available()
         if bench.invariants["postgresql_reachable"]:
             bench.figures.append(b1_actions.run("postgresql", run.workdir, run.quick))
+
+
+def run_b7(run: Run) -> None:
+    with run.timed("B7") as bench:
+        figures, checks = b7_peers.run(run.workdir, run.quick)
+        bench.figures.extend(figures)
+        bench.invariants.update(checks)
 
 
 def run_web(run: Run, sizes: Sizes) -> None:
@@ -230,12 +249,17 @@ def main(
             run_b1(run)
         run_web(run, sizes)
         run_data(run, sizes, datasets)
+        if run.wants("B7"):
+            run_b7(run)
     finally:
         if workdir is None:
             shutil.rmtree(scratch, ignore_errors=True)
     info["load_average_end"] = load_average()
     result = report(run, info, datasets)
     click.echo("\n".join(table(run.results)))
+    if "B7" in run.results:
+        click.echo("\nB7, each system as a ratio to the floor of the same database:\n")
+        click.echo("\n".join(markdown_report.peer_rows(result["B7"])))
     click.echo(
         f"\n{info['cpu']}, {info['cores']} cores, {info['ram_gb']} GB; Python {info['python']}, "
         f"SQLite {info['sqlite']}, PostgreSQL {info['postgresql']}; load "

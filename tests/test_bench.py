@@ -1,9 +1,11 @@
 """The benchmarks' smoke test: ``bench/run.py --quick`` runs every benchmark end to end on
-small data and writes its JSON. No timing is asserted (the figures depend on the machine);
-the invariants are: no lost update, no server error, every chain verifies."""
+small data and writes its JSON (B7 with or without the optional bench extra). No timing is
+asserted (the figures depend on the machine); the invariants are: no lost update, no server
+error, every chain verifies."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -12,10 +14,10 @@ from pathlib import Path
 from tests.conftest import _postgres_available
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYS = ("B1", "B2", "B3", "B4", "B5", "B6")
+KEYS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7")
 
 
-def test_the_quick_benchmark_run_measures_all_six_and_keeps_every_invariant(tmp_path):
+def test_the_quick_benchmark_run_measures_all_seven_and_keeps_every_invariant(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--json", str(out),
@@ -50,11 +52,29 @@ def test_the_quick_benchmark_run_measures_all_six_and_keeps_every_invariant(tmp_
     assert report["B3"]["invariants"]["chains_intact"]
     assert report["B3"]["invariants"]["events_verified"] >= 5000
     assert all(report["B6"]["invariants"].values()), report["B6"]["invariants"]
+    _check_b7(report["B7"])
     assert "B1" in result.stdout  # the table
     markdown = _report(out)
     assert markdown.returncode == 0, markdown.stderr
     figures = sum(len(report[key]["figures"]) for key in KEYS)
     assert len([line for line in markdown.stdout.splitlines() if line.startswith("| B")]) == figures
+
+
+def _check_b7(b7: dict) -> None:
+    """fpic, the floor and the transitions peer are always measured; a peer whose package (the
+    optional bench extra) is missing is reported as not installed, never as a failure."""
+    measured = {f["details"]["system"] for f in b7["figures"] if "system" in f["details"]}
+    assert {"fpic", "core", "raw", "transitions"} <= measured
+    for peer, module in (("django", "django_fsm_log"), ("spiff", "SpiffWorkflow")):
+        present = importlib.util.find_spec(module) is not None
+        assert (peer in measured) == present, (peer, b7["invariants"]["not_installed"])
+    backends = ["sqlite", "postgresql"] if _postgres_available() else ["sqlite"]
+    for backend in backends:
+        counts = b7["invariants"][f"statements_{backend}"]
+        assert counts["core"] == counts["raw"] == 4, counts
+        assert set(counts) == measured, counts
+    targets = [f for f in b7["figures"] if not f["informational"]]
+    assert len(targets) == len(backends) * (3 if "spiff" in measured else 2)
 
 
 def _report(path: Path) -> subprocess.CompletedProcess[str]:
