@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import encode_basestring as _json_string
-from typing import IO, Any
+from typing import IO, Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from fpic.storage.models import ChainHead, TrailEvent
 
@@ -286,8 +287,8 @@ def append(
     from_stage: str | None = None,
     to_stage: str | None = None,
     head: ChainHead | object | None = LOOK_UP,
-) -> TrailEvent:
-    """Add the next link of ``chain`` to the session; the caller's transaction commits it.
+) -> Appended:
+    """Add the next link of ``chain`` in the session's transaction, which commits it.
 
     The caller must hold the lock that serialises writers of this chain (the case row for a
     case chain); for the system chain the head row is locked here. A caller that read the
@@ -298,10 +299,8 @@ def append(
             select(ChainHead).where(ChainHead.chain == chain).with_for_update()
         ).scalar_one_or_none()
     assert head is None or isinstance(head, ChainHead)
-    if head is None:
-        head = ChainHead(chain=chain, seq=0, hash=GENESIS)
-        session.add(head)
-    seq = head.seq + 1
+    previous = head.hash if head is not None else GENESIS
+    seq = head.seq + 1 if head is not None else 1
     body = {
         "chain": chain,
         "seq": seq,
@@ -315,25 +314,43 @@ def append(
         "to": to_stage,
         "data": data,
     }
-    digest = link_hash(head.hash, body)
-    event = TrailEvent(
-        chain=chain,
-        seq=body["seq"],
-        at=body["at"],
-        actor=actor,
-        actor_role=role,
-        action=action,
-        outcome=outcome,
-        case_id=case_id,
-        from_stage=from_stage,
-        to_stage=to_stage,
-        data=canonical_json(data),
-        prev_hash=head.hash,
-        hash=digest,
+    digest = link_hash(previous, body)
+    # two Core statements: the trail is append-only, so the ORM's bookkeeping buys nothing
+    heads = cast(Table, ChainHead.__table__)
+    if head is None:
+        session.execute(insert(heads).values(chain=chain, seq=seq, hash=digest))
+    else:
+        session.execute(update(heads).where(heads.c.chain == chain).values(seq=seq, hash=digest))
+        # the loaded head says what the database now holds, without a second UPDATE
+        set_committed_value(head, "seq", seq)
+        set_committed_value(head, "hash", digest)
+    session.execute(
+        insert(cast(Table, TrailEvent.__table__)).values(
+            chain=chain,
+            seq=seq,
+            at=body["at"],
+            actor=actor,
+            actor_role=role,
+            action=action,
+            outcome=outcome,
+            case_id=case_id,
+            from_stage=from_stage,
+            to_stage=to_stage,
+            data=canonical_json(data),
+            prev_hash=previous,
+            hash=digest,
+        )
     )
-    session.add(event)
-    head.seq, head.hash = seq, digest
-    return event
+    return Appended(chain, seq, digest)
+
+
+@dataclass(frozen=True)
+class Appended:
+    """The link ``append`` added."""
+
+    chain: str
+    seq: int
+    hash: str
 
 
 # --- verification -------------------------------------------------------------------------

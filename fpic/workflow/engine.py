@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import String, cast, literal, select, update
+from sqlalchemy import Date, Integer, Select, String, bindparam, cast, literal, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -422,15 +422,10 @@ class Engine:
         needs, in one statement: whether the person's account is still active and whether
         they hold a mandate in force on ``day``. The head row is locked too because refusals
         are appended to the case's chain in transactions of their own, which lock only it."""
-        active = select(User.active).where(User.id == actor.user_id).scalar_subquery()
         rep = actor.representative_id
-        mandated = mandate_held(rep, day) if rep is not None else literal(False)
-        chain = literal(audit.CASE_CHAIN_PREFIX).concat(cast(Case.id, String))
         row = session.execute(
-            select(Case, ChainHead, active, mandated)
-            .join(ChainHead, ChainHead.chain == chain)
-            .where(Case.id == case_id)
-            .with_for_update()
+            _LOCK_FOR_ACTION,
+            {"case_id": case_id, "user_id": actor.user_id, "rep_id": rep or 0, "day": day},
         ).one_or_none()
         if row is None:  # no such case, as every case's chain starts when it is opened
             require_active(session, actor)  # a disabled account is told so first
@@ -704,6 +699,26 @@ def _check_stage(trigger: Trigger, case: Case) -> None:
                 {"trigger": name, "stage": case.stage},
             )
         )
+
+
+def _lock_for_action_statement() -> Select[Case, ChainHead, bool, bool]:
+    """Built once: an action pays for executing it, not for building it."""
+    active = select(User.active).where(User.id == bindparam("user_id")).scalar_subquery()
+    chain = literal(audit.CASE_CHAIN_PREFIX).concat(cast(Case.id, String))
+    return (
+        select(
+            Case,
+            ChainHead,
+            active,
+            mandate_held(bindparam("rep_id", type_=Integer), bindparam("day", type_=Date)),
+        )
+        .join(ChainHead, ChainHead.chain == chain)
+        .where(Case.id == bindparam("case_id"))
+        .with_for_update()
+    )
+
+
+_LOCK_FOR_ACTION = _lock_for_action_statement()
 
 
 def _password_required() -> InvalidData:

@@ -87,7 +87,7 @@ def evaluate(ctx: GuardContext) -> list[Reason]:
 # --- Free ----------------------------------------------------------------------------------
 
 
-def mandate_in_force(day: date) -> ColumnElement[bool]:
+def mandate_in_force(day: date | ColumnElement[date]) -> ColumnElement[bool]:
     """SQL for "this mandate is in force on ``day``": the one definition the queries use,
     mirroring :meth:`fpic.storage.models.Mandate.in_force_on`."""
     return and_(
@@ -125,7 +125,9 @@ def holds_mandate(
     return bool(session.scalar(select(mandate_held(representative_id, day))))
 
 
-def mandate_held(representative_id: int, day: date) -> ColumnElement[bool]:
+def mandate_held(
+    representative_id: int | ColumnElement[int], day: date | ColumnElement[date]
+) -> ColumnElement[bool]:
     """SQL for "this representative holds a mandate in force on ``day``"."""
     return (
         exists().where(Mandate.representative_id == representative_id).where(mandate_in_force(day))
