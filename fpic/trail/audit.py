@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring as _json_string
 from typing import IO, Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -271,6 +271,14 @@ def row_of(event: TrailEvent) -> dict[str, Any]:
 
 #: ``append``'s default: read the chain's head (the caller has not)
 LOOK_UP = object()
+_HEADS = cast(Table, ChainHead.__table__)
+_INSERT_HEAD = insert(_HEADS)
+_MOVE_HEAD = (
+    update(_HEADS)
+    .where(_HEADS.c.chain == bindparam("head"))
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+_INSERT_EVENT = insert(cast(Table, TrailEvent.__table__))
 
 
 def append(
@@ -315,31 +323,33 @@ def append(
         "data": data,
     }
     digest = link_hash(previous, body)
-    # two Core statements: the trail is append-only, so the ORM's bookkeeping buys nothing
-    heads = cast(Table, ChainHead.__table__)
+    # two Core statements, built once: the trail is append-only, so the ORM's bookkeeping
+    # buys nothing here
+    connection = session.connection()
     if head is None:
-        session.execute(insert(heads).values(chain=chain, seq=seq, hash=digest))
+        connection.execute(_INSERT_HEAD, {"chain": chain, "seq": seq, "hash": digest})
     else:
-        session.execute(update(heads).where(heads.c.chain == chain).values(seq=seq, hash=digest))
+        connection.execute(_MOVE_HEAD, {"head": chain, "new_seq": seq, "new_hash": digest})
         # the loaded head says what the database now holds, without a second UPDATE
         set_committed_value(head, "seq", seq)
         set_committed_value(head, "hash", digest)
-    session.execute(
-        insert(cast(Table, TrailEvent.__table__)).values(
-            chain=chain,
-            seq=seq,
-            at=body["at"],
-            actor=actor,
-            actor_role=role,
-            action=action,
-            outcome=outcome,
-            case_id=case_id,
-            from_stage=from_stage,
-            to_stage=to_stage,
-            data=canonical_json(data),
-            prev_hash=previous,
-            hash=digest,
-        )
+    connection.execute(
+        _INSERT_EVENT,
+        {
+            "chain": chain,
+            "seq": seq,
+            "at": body["at"],
+            "actor": actor,
+            "actor_role": role,
+            "action": action,
+            "outcome": outcome,
+            "case_id": case_id,
+            "from_stage": from_stage,
+            "to_stage": to_stage,
+            "data": canonical_json(data),
+            "prev_hash": previous,
+            "hash": digest,
+        },
     )
     return Appended(chain, seq, digest)
 

@@ -10,9 +10,9 @@ action's transaction and returns the ids for the trail. Templates name these by 
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import object_session
 
 from fpic.i18n import N_
@@ -206,19 +206,29 @@ def _language(label: str, required: bool = True) -> Field:
 
 
 def record_note(ctx: GuardContext, kind: str, p: Payload, **data: Any) -> dict[str, Any]:
-    """A note on the case: the text, and the rest of the action's data as it was given."""
-    note = CaseNote(
-        case_id=ctx.case.id,
-        kind=kind,
-        text=p.get("text") or "",
-        language=p.get("language"),
-        data={k: v for k, v in p.items() if k not in ("text", "language")} | data,
-        recorded_at=ctx.now,
-        recorded_by_id=ctx.actor.user_id,
+    """A note on the case: the text, and the rest of the action's data as it was given. One
+    Core INSERT: a note is written once and never changed, and only its id goes on."""
+    note_id = (
+        ctx.session.connection()
+        .execute(
+            _INSERT_NOTE,
+            {
+                "case_id": ctx.case.id,
+                "kind": kind,
+                "text": p.get("text") or "",
+                "language": p.get("language"),
+                "data": {k: v for k, v in p.items() if k not in ("text", "language")} | data,
+                "recorded_at": ctx.now,
+                "recorded_by_id": ctx.actor.user_id,
+            },
+        )
+        .scalar_one()
     )
-    ctx.session.add(note)
-    ctx.session.flush()  # the note id goes on the trail
-    return {"note_id": note.id}
+    return {"note_id": note_id}
+
+
+_NOTES = cast(Table, CaseNote.__table__)
+_INSERT_NOTE = insert(_NOTES).returning(_NOTES.c.id)
 
 
 def _restart_clock(ctx: GuardContext) -> None:
