@@ -359,3 +359,20 @@ def test_every_sign_in_path_checks_exactly_one_password(
         with pytest.raises(NotPermitted):
             sign_in(world.engine, who, password)
     assert counting.verified == 1
+
+
+@pytest.mark.real_password_hashing
+def test_the_demo_hashes_its_shared_password_once_and_nothing_else_is_shortened():
+    shared, other = "kusi-ayllu-demo", "another-long-phrase"
+    user = User(username="rosa", password_hash=passwords.hash_password(shared))
+    with passwords.one_shared_password(shared):
+        first, second = passwords.hash_password(shared), passwords.hash_password(shared)
+        assert first == second  # one argon2 run for every demo account
+        assert passwords.check_password(User(password_hash=first), shared)
+        # another password, or the shared one against another hash, is checked for real
+        assert passwords.hash_password(other) != passwords.hash_password(other)
+        assert passwords.check_password(user, shared)
+        assert not passwords.check_password(User(password_hash=first), other)
+    # outside the demo's seeding, every hash has its own salt again
+    assert passwords.hash_password(shared) != passwords.hash_password(shared)
+    assert passwords._shared is None
