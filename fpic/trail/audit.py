@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import encode_basestring as _json_string
-from typing import IO, Any, cast
+from typing import IO, Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from fpic.storage.db import table_of
 from fpic.storage.models import ChainHead, TrailEvent
 
 GENESIS = "0" * 64
@@ -271,14 +272,14 @@ def row_of(event: TrailEvent) -> dict[str, Any]:
 
 #: ``append``'s default: read the chain's head (the caller has not)
 LOOK_UP = object()
-_HEADS = cast(Table, ChainHead.__table__)
+_HEADS = table_of(ChainHead)
 _INSERT_HEAD = insert(_HEADS)
 _MOVE_HEAD = (
     update(_HEADS)
     .where(_HEADS.c.chain == bindparam("head"))
     .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 )
-_INSERT_EVENT = insert(cast(Table, TrailEvent.__table__))
+_INSERT_EVENT = insert(table_of(TrailEvent))
 
 
 def append(

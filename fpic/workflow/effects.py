@@ -10,12 +10,13 @@ action's transaction and returns the ids for the trail. Templates name these by 
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import object_session
 
 from fpic.i18n import N_
+from fpic.storage.db import table_of
 from fpic.storage.models import (
     CASE_ASSIGNED_ROLES,
     DECISION_RULES,
@@ -227,7 +228,7 @@ def record_note(ctx: GuardContext, kind: str, p: Payload, **data: Any) -> dict[s
     return {"note_id": note_id}
 
 
-_NOTES = cast(Table, CaseNote.__table__)
+_NOTES = table_of(CaseNote)
 _INSERT_NOTE = insert(_NOTES).returning(_NOTES.c.id)
 
 

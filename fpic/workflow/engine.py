@@ -12,13 +12,25 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Date, Integer, Select, String, bindparam, cast, literal, select, update
+from sqlalchemy import (
+    Date,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    cast,
+    inspect,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from fpic.accounts.passwords import check_password
 from fpic.i18n import N_, Reason
-from fpic.storage.db import Database, rows_changed
+from fpic.storage.db import Database, rows_changed, table_of
 from fpic.storage.models import (
     Case,
     ChainHead,
@@ -248,6 +260,7 @@ class Engine:
             data={"version": case.version, "payload": ctx.payload, "records": records},
             head=head,
         )
+        _write_case_row(session, case)
         return ActionResult(case.id, case.stage, case.version, event.seq, records)
 
     def open_case(
@@ -699,6 +712,45 @@ def _check_stage(trigger: Trigger, case: Case) -> None:
                 {"trigger": name, "stage": case.stage},
             )
         )
+
+
+#: the columns of a case an action may change (its stage, version and clocks, the state of
+#: its loops, its independent people); written by one statement built once
+_CASE_STATE = (
+    "stage",
+    "version",
+    "updated_at",
+    "stage_entered_at",
+    "deliberation_started_at",
+    "suspended_from",
+    "withheld_at",
+    "reconsideration_requested_at",
+    "state_approved_without_agreement",
+    "last_review_at",
+    "rehabilitation_confirmed_at",
+    "facilitator_id",
+    "mediator_id",
+)
+_CASES = table_of(Case)
+_UPDATE_CASE = (
+    update(_CASES)
+    .where(_CASES.c.id == bindparam("case_id"))
+    .values({column: bindparam(f"new_{column}") for column in _CASE_STATE})
+)
+
+
+def _write_case_row(session: Session, case: Case) -> None:
+    """The case's changes in one UPDATE, unless a record's flush sent them already: the
+    ORM's unit of work costs more than the statement for this one row."""
+    state = inspect(case)
+    if not state.modified:
+        return
+    changed = {k for k in state.committed_state if k not in _CASE_STATE}
+    assert not changed, f"an action changed {changed} of a case: add it to _CASE_STATE"
+    values = {f"new_{column}": getattr(case, column) for column in _CASE_STATE}
+    session.connection().execute(_UPDATE_CASE, {"case_id": case.id, **values})
+    for column in _CASE_STATE:
+        set_committed_value(case, column, getattr(case, column))
 
 
 def _lock_for_action_statement() -> Select[Case, ChainHead, bool, bool]:
