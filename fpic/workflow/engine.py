@@ -26,7 +26,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from fpic.accounts.passwords import check_password
 from fpic.i18n import N_, Reason
@@ -260,8 +259,9 @@ class Engine:
             data={"version": case.version, "payload": ctx.payload, "records": records},
             head=head,
         )
+        result = ActionResult(case.id, case.stage, case.version, event.seq, records)
         _write_case_row(session, case)
-        return ActionResult(case.id, case.stage, case.version, event.seq, records)
+        return result
 
     def open_case(
         self,
@@ -741,7 +741,8 @@ _UPDATE_CASE = (
 
 def _write_case_row(session: Session, case: Case) -> None:
     """The case's changes in one UPDATE, unless a record's flush sent them already: the
-    ORM's unit of work costs more than the statement for this one row."""
+    ORM's unit of work costs more than the statement for this one row. The last thing an
+    action does with its case."""
     state = inspect(case)
     if not state.modified:
         return
@@ -749,8 +750,9 @@ def _write_case_row(session: Session, case: Case) -> None:
     assert not changed, f"an action changed {changed} of a case: add it to _CASE_STATE"
     values = {f"new_{column}": getattr(case, column) for column in _CASE_STATE}
     session.connection().execute(_UPDATE_CASE, {"case_id": case.id, **values})
-    for column in _CASE_STATE:
-        set_committed_value(case, column, getattr(case, column))
+    # the row holds the changes now: expiring the object leaves the commit nothing to flush
+    # for it (the transaction ends here; nothing reads the case again)
+    session.expire(case)
 
 
 def _lock_for_action_statement() -> Select[Case, ChainHead, bool, bool]:
