@@ -4,7 +4,8 @@ An ordinary action is five: the case and its chain head locked in one SELECT tha
 whether the account is active and the mandate; the record's INSERT; the chain head's UPDATE;
 the trail event's INSERT; the case's one UPDATE. Guards that read the case's evidence, and
 actions that write several records, cost what they read and write. Every count below is a
-ceiling: a change that makes an action cost more fails here and must say why.
+ceiling: a change that makes an action cost more fails here and must say why. The main path
+of the general template and the actions after consent are counted.
 """
 
 from __future__ import annotations
@@ -15,8 +16,17 @@ from typing import Any
 
 from sqlalchemy import event
 
+from fpic.storage.models import Grievance, Question
 from fpic.workflow.process import shipped_templates
-from tests.factories import PASSWORD, Community, World, decision, disclose_everything, protocol
+from tests.factories import (
+    PASSWORD,
+    Community,
+    World,
+    decision,
+    disclose_everything,
+    protocol,
+    walk_to,
+)
 
 GENERAL = shipped_templates()["fpic-general"]
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
@@ -82,8 +92,6 @@ def test_each_action_costs_no_more_statements_than_its_ceiling(
     step("resume_process", rep, {"text": "The assembly resumes."})
     step("ask_question", rep, {"text": "Who repairs the road?", "language": "es"})
     with world.db.read_session() as db:
-        from fpic.storage.models import Question
-
         question = db.query(Question).filter_by(case_id=case_id).one()
     step("answer_question", liaison, {"question_id": question.id, "answer": "We do.",
                                       "language": "es"})  # fmt: skip
@@ -113,3 +121,51 @@ def test_each_action_costs_no_more_statements_than_its_ceiling(
         "UPDATE cases SET",
         "UPDATE chain_heads SET",
     ]
+
+
+#: after consent: the grievance mechanism's steps, monitoring, and a project activity
+AFTER_CONSENT_CEILING = {
+    "lodge_grievance": 5,
+    # each step reads the case's grievances to find the one it takes and check its step
+    "acknowledge_grievance": 6,
+    "assess_grievance": 6,
+    "respond_to_grievance": 6,
+    "check_retaliation": 6,
+    "close_grievance": 6,
+    "record_monitoring_report": 5,
+    "record_activity_start": 6,  # guard consent_covers_activity: the decisions in force
+}
+
+
+def test_after_consent_each_action_costs_no_more_than_its_ceiling(
+    world: World, community: Community
+) -> None:
+    rep, liaison = community.rep_actors[0], world.liaison
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "monitoring", community)
+    day = world.clock.now().date().isoformat()
+    costs: dict[str, list[str]] = {}
+
+    def step(trigger: str, actor: Any, data: Any) -> None:
+        costs[trigger] = fire(world, case_id, trigger, actor, data)
+
+    step("lodge_grievance", rep, {
+        "category": "impacts", "channel": "oral", "complainant": "Juana Quispe",
+        "language": "qu", "text": "Mayupi yaku qhillichakun.", "received_on": day,
+    })  # fmt: skip
+    with world.db.read_session() as db:
+        gid = {"grievance_id": db.query(Grievance).filter_by(case_id=case_id).one().id}
+    step("acknowledge_grievance", liaison, {**gid, "text": "Received; we visit."})
+    step("assess_grievance", liaison, {**gid, "assessment": "Confirmed.", "upheld": True})
+    step("respond_to_grievance", liaison, {**gid, "text": "Silt fences, water tankers."})
+    step("check_retaliation", rep, {**gid, "retaliation_found": False, "note": "Visited."})
+    step("close_grievance", liaison, {**gid, "resolution": "Water clear again.",
+                                      "complainant_satisfied": "yes"})  # fmt: skip
+    step("record_monitoring_report", rep, {"text": "Joint visit to the spring."})
+    step("record_activity_start", liaison, {"activity": "drilling", "phase": "exploration",
+                                            "started_on": day})  # fmt: skip
+    over = {t: s for t, s in costs.items() if len(s) > AFTER_CONSENT_CEILING[t]}
+    assert not over, "\n".join(
+        f"{t}: {len(s)} > {AFTER_CONSENT_CEILING[t]}: {s}" for t, s in over.items()
+    )
+    assert set(costs) == set(AFTER_CONSENT_CEILING)
