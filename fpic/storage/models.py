@@ -26,6 +26,8 @@ from sqlalchemy.sql import text
 
 from fpic.storage.db import Base, UTCDateTime
 
+#: the roles an account may hold: the column's vocabulary (a CHECK constraint). Who may do
+#: what with each is decided only in fpic.workflow.permissions.
 ROLES = (
     "liaison",
     "representative",
@@ -35,11 +37,6 @@ ROLES = (
     "mediator",
     "state_authority",
 )
-#: people the proponent employs or whose IT runs the installation: they may propose a
-#: community, never create, confirm, change or end a representative or a mandate
-PROPONENT_ROLES = ("liaison", "admin")
-#: independent people who act on a case only once assigned to it (domain.md §3)
-CASE_ASSIGNED_ROLES = ("facilitator", "mediator")
 #: why a one-time code was issued: a new account, or a reset that ended the old password
 ENROLMENT_KINDS = ("enrolment", "reset")
 DECISION_RULES = ("consensus", "simple_majority", "qualified_majority")

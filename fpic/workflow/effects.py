@@ -18,7 +18,6 @@ from sqlalchemy.orm import object_session
 from fpic.i18n import N_
 from fpic.storage.db import table_of
 from fpic.storage.models import (
-    CASE_ASSIGNED_ROLES,
     DECISION_RULES,
     FORMATS,
     INTEGRITY_CATEGORIES,
@@ -38,8 +37,19 @@ from fpic.storage.models import (
 )
 from fpic.workflow.errors import invalid
 from fpic.workflow.guards import GuardContext, consent_in_force, mandated_representatives
+from fpic.workflow.permissions import CASE_ASSIGNED_ROLES
 from fpic.workflow.process import Template
-from fpic.workflow.schema import Action, CaseText, Choice, Field, Payload, Term, Text
+from fpic.workflow.schema import (
+    Action,
+    CaseText,
+    Choice,
+    Chooser,
+    Default,
+    Field,
+    Payload,
+    Term,
+    Text,
+)
 
 MEETING_KINDS = (
     "information",
@@ -50,7 +60,9 @@ MEETING_KINDS = (
     "validation",
     "monitoring",
 )
-INDEPENDENT_FIELDS = ("facilitator", "mediator")
+#: the protocol names the community's choice of each independent person in a field of that
+#: role's name
+INDEPENDENT_FIELDS = CASE_ASSIGNED_ROLES
 
 
 # --- what forms offer, computed from the case ----------------------------------------------
@@ -171,24 +183,27 @@ def _blank(choices: list[Choice]) -> list[Choice]:
     return [Choice("", Text("—", translate=False)), *choices]
 
 
-def _facilitators(case: Case, _template: Template, _today: date) -> list[Choice]:
-    return _blank(_accounts_of(case, ("facilitator",)))
+def _people_in(role: str) -> Chooser:
+    """The active accounts of ``role`` a protocol may name, or nobody."""
 
+    def chooser(case: Case, _template: Template, _today: date) -> list[Choice]:
+        return _blank(_accounts_of(case, (role,)))
 
-def _mediators(case: Case, _template: Template, _today: date) -> list[Choice]:
-    return _blank(_accounts_of(case, ("mediator",)))
+    return chooser
 
 
 def _independents(case: Case, _template: Template, _today: date) -> list[Choice]:
     return _accounts_of(case, CASE_ASSIGNED_ROLES)
 
 
-def _current_facilitator(case: Case, _today: date) -> str:
-    return case.facilitator.username if case.facilitator is not None else ""
+def _assigned_now(role: str) -> Default:
+    """The form shows who holds ``role`` on the case now."""
 
+    def default(case: Case, _today: date) -> str:
+        person = getattr(case, role)
+        return person.username if person is not None else ""
 
-def _current_mediator(case: Case, _today: date) -> str:
-    return case.mediator.username if case.mediator is not None else ""
+    return default
 
 
 def _translation_rows() -> tuple[Field, ...]:
@@ -438,12 +453,13 @@ PROTOCOL = Action(
         Field("source", "text", N_("Source (resolution, minutes, protocol)")),
         Field(
             "facilitator", "short", N_("Independent facilitator the community agrees (optional)"),
-            required=False, choices=_facilitators, default=_current_facilitator,
+            required=False, choices=_people_in("facilitator"),
+            default=_assigned_now("facilitator"),
         ),
         Field(
             "mediator", "short",
             N_("Independent grievance mediator the community agrees (optional)"),
-            required=False, choices=_mediators, default=_current_mediator,
+            required=False, choices=_people_in("mediator"), default=_assigned_now("mediator"),
         ),
     ),
     write_protocol,

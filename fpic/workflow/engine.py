@@ -137,12 +137,7 @@ class Engine:
     def standing(session: Session, case: Case, actor: Actor, now: datetime) -> Standing:
         """The facts permissions rest on, read in the caller's transaction (one EXISTS, and
         only for a representative of the case's community)."""
-        mandated = (
-            represents(actor, case.community_id)
-            and actor.representative_id is not None
-            and holds_mandate(session, actor.representative_id, now.date())
-        )
-        return standing_on_case(actor, case, mandated)
+        return standing_on_case(actor, case, _mandated(session, case, actor, now.date()))
 
     def option(
         self, session: Session, case: Case, actor: Actor, trigger_name: str
@@ -219,7 +214,7 @@ class Engine:
         trigger = _trigger_named(template, trigger_name)
         now = self.clock.now()
         if now.date() != day:  # midnight passed while the lock was awaited: ask again
-            mandated = self._mandated(session, case, actor, now.date())
+            mandated = _mandated(session, case, actor, now.date())
         # who may comes before when: a person who may never do this is told so in any stage
         refusals = trigger_refusals(actor, trigger, standing_on_case(actor, case, mandated))
         if refusals:
@@ -430,54 +425,29 @@ class Engine:
 
     def _lock_for_action(
         self, session: Session, case_id: int, actor: Actor, day: date
-    ) -> tuple[Case, ChainHead | object, bool]:
+    ) -> tuple[Case, ChainHead, bool]:
         """The case and the head of its chain, both locked, with what an action on the case
         needs, in one statement: whether the person's account is still active and whether
         they hold a mandate in force on ``day``. The head row is locked too because refusals
         are appended to the case's chain in transactions of their own, which lock only it."""
-        rep = actor.representative_id
+        rep = actor.representative_id or 0  # no representative: no mandate is held
         row = session.execute(
             _LOCK_FOR_ACTION,
-            {"case_id": case_id, "user_id": actor.user_id, "rep_id": rep or 0, "day": day},
+            {"case_id": case_id, "user_id": actor.user_id, "rep_id": rep, "day": day},
         ).one_or_none()
-        if row is None:  # no such case, as every case's chain starts when it is opened
+        if row is None:  # no such case: every case's chain starts when it is opened
             require_active(session, actor)  # a disabled account is told so first
-            case = self._lock_case(session, case_id, actor)  # raises NotFound
-            return case, audit.LOOK_UP, self._mandated(session, case, actor, day)
+            raise _no_case(case_id)
         case, head, is_active, holds = row
         if not is_active:
             raise _disabled()
         if not can_read_case(actor, case):
             raise _no_case(case_id)
-        return (
-            case,
-            head,
-            (
-                represents(actor, case.community_id)
-                and rep is not None
-                and holds_mandate(session, rep, day, bool(holds))
-            ),
-        )
-
-    @staticmethod
-    def _mandated(session: Session, case: Case, actor: Actor, day: date) -> bool:
-        return (
-            represents(actor, case.community_id)
-            and actor.representative_id is not None
-            and holds_mandate(session, actor.representative_id, day)
-        )
-
-    def _lock_case(self, session: Session, case_id: int, actor: Actor) -> Case:
-        case = session.execute(
-            select(Case).where(Case.id == case_id).with_for_update()
-        ).scalar_one_or_none()
-        if case is None or not can_read_case(actor, case):
-            raise _no_case(case_id)
-        return case
+        return case, head, _mandated(session, case, actor, day, bool(holds))
 
     def _confirm(self, session: Session, actor: Actor, password: str, now: datetime) -> None:
         """The password asked again, under the sign-in throttle of the person's name (only
-        for a decision, so other actions gain no statement)."""
+        for an action declared with ``needs_password``, so others gain no statement)."""
         if refusals.credentials_throttled(session, actor.username, now, self.limits):
             raise Throttled(
                 Reason(
@@ -714,28 +684,27 @@ def _check_stage(trigger: Trigger, case: Case) -> None:
         )
 
 
-#: the columns of a case an action may change (its stage, version and clocks, the state of
-#: its loops, its independent people); written by one statement built once
-_CASE_STATE = (
-    "stage",
-    "version",
-    "updated_at",
-    "stage_entered_at",
-    "deliberation_started_at",
-    "suspended_from",
-    "withheld_at",
-    "reconsideration_requested_at",
-    "state_approved_without_agreement",
-    "last_review_at",
-    "rehabilitation_confirmed_at",
-    "facilitator_id",
-    "mediator_id",
-)
+def _mandated(
+    session: Session, case: Case, actor: Actor, day: date, read: bool | None = None
+) -> bool:
+    """Whether ``actor`` is a representative of the case's community holding a mandate in
+    force on ``day`` (``read``: as the statement that locked the case read it)."""
+    rep = actor.representative_id
+    return (
+        represents(actor, case.community_id)
+        and rep is not None
+        and holds_mandate(session, rep, day, read)
+    )
+
+
 _CASES = table_of(Case)
+#: every column of a case but its id: an action's one UPDATE writes them all, so no list of
+#: the columns an action may change can go stale
+_CASE_COLUMNS = tuple(column.key for column in _CASES.columns if not column.primary_key)
 _UPDATE_CASE = (
     update(_CASES)
     .where(_CASES.c.id == bindparam("case_id"))
-    .values({column: bindparam(f"new_{column}") for column in _CASE_STATE})
+    .values({column: bindparam(f"new_{column}") for column in _CASE_COLUMNS})
 )
 
 
@@ -743,12 +712,9 @@ def _write_case_row(session: Session, case: Case) -> None:
     """The case's changes in one UPDATE, unless a record's flush sent them already: the
     ORM's unit of work costs more than the statement for this one row. The last thing an
     action does with its case."""
-    state = inspect(case)
-    if not state.modified:
+    if not inspect(case).modified:
         return
-    changed = {k for k in state.committed_state if k not in _CASE_STATE}
-    assert not changed, f"an action changed {changed} of a case: add it to _CASE_STATE"
-    values = {f"new_{column}": getattr(case, column) for column in _CASE_STATE}
+    values = {f"new_{column}": getattr(case, column) for column in _CASE_COLUMNS}
     session.connection().execute(_UPDATE_CASE, {"case_id": case.id, **values})
     # the row holds the changes now: expiring the object leaves the commit nothing to flush
     # for it (the transaction ends here; nothing reads the case again)

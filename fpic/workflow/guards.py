@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from fpic.i18n import N_, Reason
 from fpic.storage.models import (
-    CASE_ASSIGNED_ROLES,
     CONSENTING_OUTCOMES,
     Case,
     Decision,
@@ -29,7 +28,7 @@ from fpic.storage.models import (
     Representative,
 )
 from fpic.workflow.actors import Actor
-from fpic.workflow.permissions import represents
+from fpic.workflow.permissions import independent_of_the_parties, represents
 from fpic.workflow.process import Template, Trigger
 
 
@@ -202,7 +201,7 @@ def integrity_judged_independently(ctx: GuardContext) -> list[Reason]:
         return []
     if grievance.category != "process_integrity":
         return [_named_in_it()] if _concerns(ctx, grievance) else []
-    if ctx.actor.role not in CASE_ASSIGNED_ROLES:
+    if not independent_of_the_parties(ctx.actor):
         return [
             Reason(
                 "integrity_needs_independent",

@@ -11,9 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fpic.i18n import N_, Reason
-from fpic.storage.models import CASE_ASSIGNED_ROLES, ROLES, Case
+from fpic.storage.models import ROLES, Case
 from fpic.workflow.actors import Actor
 from fpic.workflow.process import Trigger
+
+#: independent people who act on a case only once assigned to it (domain.md §3); a case
+#: names each in the field of its role (``facilitator_id``, ``mediator_id``)
+CASE_ASSIGNED_ROLES = ("facilitator", "mediator")
+assert set(CASE_ASSIGNED_ROLES) <= set(ROLES)
 
 ROLE_TITLES = {
     "liaison": N_("community liaison officer"),
@@ -109,6 +114,12 @@ def community_scope(actor: Actor) -> int | None:
 def reads_every_chain(actor: Actor) -> bool:
     """The system and access chains and the whole trail, beyond the cases one may read."""
     return allows(actor, "system_trail:read")
+
+
+def independent_of_the_parties(actor: Actor) -> bool:
+    """One of the case's independent people (a facilitator or a mediator), as against the
+    proponent's staff and the community's representatives."""
+    return actor.role in CASE_ASSIGNED_ROLES
 
 
 def facilitates(actor: Actor) -> bool:

@@ -63,7 +63,6 @@ from sqlalchemy import func, select
 from fpic.accounts import passwords
 from fpic.accounts.registry import confirm_mandate, record_mandate
 from fpic.storage.models import (
-    CASE_ASSIGNED_ROLES,
     GRIEVANCE_CATEGORIES,
     GRIEVANCE_CHANNELS,
     ROLES,
@@ -89,6 +88,7 @@ from fpic.workflow.actors import Actor
 from fpic.workflow.engine import ActionResult
 from fpic.workflow.errors import FpicError, InvalidTransition, NotFound, NotPermitted
 from fpic.workflow.guards import GUARDS, Guard
+from fpic.workflow.permissions import CASE_ASSIGNED_ROLES
 from fpic.workflow.process import shipped_templates
 from tests.factories import (
     CHEAP_HASHER,
