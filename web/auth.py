@@ -61,8 +61,7 @@ def init_app(app: Flask) -> None:
         found = actor_for_session(engine(), token)
         if found is None:
             return None
-        actor, user = found
-        return SignedInUser(token, actor, user.display_name, user.locale)
+        return SignedInUser(token, found.actor, found.display_name, found.locale)
 
 
 def requires(permission: str) -> Callable[[F], F]:

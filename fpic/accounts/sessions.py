@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from fpic.accounts.passwords import NO_PASSWORD, check_password, hash_password
@@ -20,7 +20,7 @@ from fpic.accounts.registry import account_event, code_digest, end_open_sessions
 from fpic.i18n import N_, Reason
 from fpic.storage.models import Enrolment, User, UserSession
 from fpic.trail import audit, refusals
-from fpic.workflow.actors import Actor
+from fpic.workflow.actors import Actor, actor_of_row, person_lookup
 from fpic.workflow.engine import Engine, require_active
 from fpic.workflow.errors import InvalidData, NotPermitted, Throttled
 from fpic.workflow.payloads import printable
@@ -127,26 +127,43 @@ def sign_out(engine: Engine, token: str) -> None:
         )
 
 
-def actor_for_session(engine: Engine, token: str) -> tuple[Actor, User] | None:
-    """The person behind a session token, or None when it ended, idled or aged out."""
+@dataclass(frozen=True)
+class SessionHolder:
+    """The person a session belongs to, as each request needs them."""
+
+    actor: Actor
+    display_name: str
+    locale: str | None
+
+
+_SESSION_HOLDER = (
+    person_lookup(User.display_name, User.locale, UserSession.created_at, UserSession.last_seen_at)
+    .join(UserSession, UserSession.user_id == User.id)
+    .where(
+        UserSession.token_hash == bindparam("digest"),
+        UserSession.ended_at.is_(None),
+        User.active,
+    )
+)
+
+
+def actor_for_session(engine: Engine, token: str) -> SessionHolder | None:
+    """The person behind a session token, or None when it ended, idled or aged out, or the
+    account was disabled. One statement, outside any transaction: it runs at every request."""
     now = engine.clock.now()
     digest = _digest(token)
-    with engine.db.read_session() as session:
-        row = session.get(UserSession, digest)
-        if row is None or row.ended_at is not None or not row.user.active:
-            return None
-        if now - row.last_seen_at > IDLE_TIMEOUT or now - row.created_at > ABSOLUTE_TIMEOUT:
-            return None
-        user = row.user
-        actor = Actor.of(user)
-        stale = now - row.last_seen_at > TOUCH_INTERVAL
-        session.expunge(user)
-    if stale:
+    row = engine.db.read_row(_SESSION_HOLDER, {"digest": digest})
+    if row is None:
+        return None
+    created_at, last_seen_at = row[7], row[8]
+    if now - last_seen_at > IDLE_TIMEOUT or now - created_at > ABSOLUTE_TIMEOUT:
+        return None
+    if now - last_seen_at > TOUCH_INTERVAL:
         with engine.db.write_session() as session, session.begin():
             session.execute(
                 update(UserSession).where(UserSession.token_hash == digest).values(last_seen_at=now)
             )
-    return actor, user
+    return SessionHolder(actor_of_row(row), row[5], row[6])
 
 
 def end_all_sessions(engine: Engine, user_id: int) -> int:

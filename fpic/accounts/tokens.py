@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from fpic.accounts.registry import account_event
 from fpic.i18n import N_
 from fpic.storage.models import TOKEN_SCOPES, ApiToken, User
-from fpic.workflow.actors import Actor
+from fpic.workflow.actors import Actor, actor_of_row, person_lookup
 from fpic.workflow.engine import Engine, require_active
 from fpic.workflow.errors import NotPermitted, invalid
 from fpic.workflow.payloads import Fields
@@ -131,14 +131,17 @@ def holder_of(engine: Engine, secret: str) -> TokenHolder | None:
     account disabled. Read at every request, so each of those takes effect at once."""
     if not secret.startswith(PREFIX) or len(secret) > 200:
         return None
-    now = engine.clock.now()
-    with engine.db.read_session() as session:
-        token = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(secret)))
-        if token is None or token.revoked_at is not None or token.expires_at <= now:
-            return None
-        if not token.user.active:
-            return None
-        return TokenHolder(Actor.of(token.user), token.scope, token.id, token.user.locale)
+    row = engine.db.read_row(_TOKEN_HOLDER, {"digest": token_digest(secret)})
+    if row is None or row[8] <= engine.clock.now():
+        return None
+    return TokenHolder(actor_of_row(row), row[5], row[7], row[6])
+
+
+_TOKEN_HOLDER = (
+    person_lookup(ApiToken.scope, User.locale, ApiToken.id, ApiToken.expires_at)
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .where(ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None), User.active)
+)
 
 
 def tokens_of(session: Session, user_id: int) -> list[ApiToken]:

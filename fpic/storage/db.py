@@ -29,12 +29,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql import Executable
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.types import TypeDecorator
 
 DEFAULT_DATABASE_FILE = "fpic.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "fpic_write"
+SINGLE_READ_OPTION = "fpic_single_read"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -146,8 +148,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        immediate = conn.get_execution_options().get(WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get(SINGLE_READ_OPTION, False):
+            return  # the statement is its own transaction (the driver runs it in autocommit)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE_OPTION, False) else "BEGIN")
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -163,6 +167,11 @@ class Database:
         self._write = sessionmaker(
             self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
+        # PostgreSQL: autocommit, so no BEGIN and ROLLBACK around the one statement; SQLite:
+        # no BEGIN of ours (an isolation level set by SQLAlchemy would undo ours when the
+        # connection goes back to the pool)
+        single = {"isolation_level": "AUTOCOMMIT"} if not is_sqlite(self.engine) else {}
+        self._single = self.engine.execution_options(**{SINGLE_READ_OPTION: True, **single})
 
     @property
     def url(self) -> str:
@@ -171,6 +180,14 @@ class Database:
     def read_session(self) -> Session:
         """A session for reading; on SQLite its transaction is deferred and never blocks."""
         return self._read()
+
+    def read_row(self, statement: Executable, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The one row (or None) of one SELECT, read outside any transaction: a single
+        statement sees one consistent state by itself. For the lookups made at every request
+        (who a session or a token belongs to), which need no transaction of their own."""
+        with self._single.connect() as connection:
+            row = connection.execute(statement, params).one_or_none()
+        return None if row is None else tuple(row)
 
     def write_session(self) -> Session:
         """A session whose transaction takes the write lock first (SQLite: BEGIN IMMEDIATE)."""
