@@ -26,12 +26,12 @@ from fpic.read.queries import (
 from fpic.storage.models import Case, Community, ComplainantIdentity, Project, Representative
 from fpic.trail import audit
 from fpic.workflow.actions import ACTIONS
-from fpic.workflow.errors import GuardRefused, InvalidData, StaleCase
+from fpic.workflow.errors import GuardRefused, InvalidData, InvalidTransition, StaleCase
 from fpic.workflow.permissions import can_see_complainant
 from fpic.workflow.process import shipped_templates
 from web.auth import requires
 from web.context import actor, engine, int_arg, str_arg
-from web.forms import attach_error, csrf_holds, data_of, form_for, options
+from web.forms import attach_error, form_for, options, submitted
 from web.i18n import reason_text
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
@@ -118,6 +118,46 @@ def complainant_names(db: Session, case: Case) -> dict[int, str]:
 @bp.route("/<int:case_id>/actions/<trigger>", methods=["GET", "POST"])
 @requires("case:act")
 def act(case_id: int, trigger: str) -> Any:
+    """The action's form, and sending it. CSRFProtect has checked the token of a POST; the
+    engine reads the rest, with the action's declaration, once it holds the case: an action
+    that goes through builds no form and reads nothing here."""
+    if request.method == "GET":
+        return _action_page(case_id, trigger, 200)
+    seen = request.form.get("version", "")
+    version = int(seen) if seen.isdigit() else -1
+    try:
+        # the engine asks the password of the actions declared so, and checks it last, under
+        # the sign-in throttle (fpic/workflow/engine.py)
+        result = engine().advance(
+            case_id, trigger, actor(), submitted(request.form), version,
+            request.form.get("password", ""),
+        )  # fmt: skip
+    except StaleCase as stale:
+        return _action_page(case_id, trigger, 409, stale=stale, version_seen=version)
+    except InvalidData as bad:
+        return _action_page(case_id, trigger, 400, bad=bad)
+    except GuardRefused as refused:
+        return _action_page(case_id, trigger, 409, refusal=refused.reasons)
+    except InvalidTransition as wrong:
+        if wrong.reasons and wrong.reasons[0].code == "unknown_trigger":
+            abort(404)
+        raise
+    flash(_("Done: %(action)s.", action=_(result.title)), "success")
+    return redirect(url_for("cases.show", case_id=case_id))
+
+
+def _action_page(
+    case_id: int,
+    trigger: str,
+    status: int,
+    *,
+    bad: InvalidData | None = None,
+    stale: StaleCase | None = None,
+    version_seen: int = -1,
+    **extra: Any,
+) -> tuple[str, int]:
+    """The action's page: its form (with what was sent, after a POST) and why the action is
+    refused now, if it is (every guard of the trigger evaluated: only for a page shown)."""
     me = actor()
     with engine().db.read_session() as db:
         case = _load(db, case_id)
@@ -125,45 +165,20 @@ def act(case_id: int, trigger: str) -> Any:
         spec = template.triggers.get(trigger)
         if spec is None:
             abort(404)
-        today = engine().clock.now().date()
-        formdata = request.form if request.method == "POST" else None
-        form = form_for(spec, case, template, today, formdata=formdata)
-
-        def page(status: int, **extra: Any) -> tuple[str, int]:
-            # why the action is refused now: evaluated only for a page shown, not for an action
-            # that goes through (it would cost every guard of the trigger once more)
-            option = engine().option(db, case, me, trigger)
-            return render_template(
-                "cases/action.html", case=case, trigger=spec, form=form, option=option, **extra
-            ), status
-
-        if request.method == "GET":
-            return page(200)
-        if not csrf_holds(form):
-            return page(400)
-        seen = str(form.version.data)
-        version = int(seen) if seen.isdigit() else -1
-        # the engine asks it of the actions declared so, and checks it last, under the sign-in
-        # throttle (fpic/workflow/engine.py)
-        confirmation = request.form.get("password", "")
-        try:
-            engine().advance(case_id, trigger, me, data_of(form), version, confirmation)
-        except StaleCase as stale:
-            # a new read transaction: on SQLite the first one still sees the case as it was
-            db.rollback()
-            fresh = _load(db, case_id)
-            form.version.data = str(fresh.version)
-            changes = events_since_version(db, case_id, version)
-            return page(409, stale=stale, changes=changes, case_now=fresh)
-        except InvalidData as bad:
+        sent = request.form if request.method == "POST" else None
+        form = form_for(spec, case, template, engine().clock.now().date(), formdata=sent)
+        if bad is not None:
             message = reason_text(bad.reasons[0], ACTIONS[spec.effect]) if bad.reasons else None
             if message is not None and not attach_error(form, bad.field, message):
-                return page(400, refusal=bad.reasons)
-            return page(400)
-        except GuardRefused as refused:
-            return page(409, refusal=refused.reasons)
-    flash(_("Done: %(action)s.", action=_(spec.title)), "success")
-    return redirect(url_for("cases.show", case_id=case_id))
+                extra["refusal"] = bad.reasons
+        if stale is not None:
+            form.version.data = str(case.version)
+            extra.update(stale=stale, changes=events_since_version(db, case_id, version_seen))
+        option = engine().option(db, case, me, trigger)
+        page = render_template(
+            "cases/action.html", case=case, trigger=spec, form=form, option=option, **extra
+        )
+        return page, status
 
 
 class OpenCaseForm(FlaskForm):

@@ -33,7 +33,7 @@ from wtforms.widgets import CheckboxInput, DateInput, ListWidget, NumberInput
 from fpic.storage.models import Case
 from fpic.workflow.actions import ACTIONS
 from fpic.workflow.process import Template, Trigger
-from fpic.workflow.schema import Choice, Term, Text
+from fpic.workflow.schema import Action, Choice, Submission, Term, Text
 from fpic.workflow.schema import Field as Declared
 from web.labels import text_of
 
@@ -58,6 +58,22 @@ def options(pairs: Any) -> list[SelectChoice]:
 #: them, so a form and the API get the same message for the same bad input
 _WIDGETS: dict[str, Any] = {"day": DateInput(), "integer": NumberInput()}
 _MULTIPLE = ("choices", "list", "ids")
+#: what a checkbox sends for "no" (WTForms' BooleanField.false_values)
+_FALSE = ("false", "")
+
+
+def _input_of(spec: Declared) -> str:
+    """The kind of input a declared field becomes: rows, a checkbox, a list to tick, a list
+    to pick one from, or text typed in. The form and the reading of what it sent share it."""
+    if spec.kind in ("records", "flag"):
+        return spec.kind
+    if spec.choices is not None or spec.kind in ("choice", "choices"):
+        return "ticked" if spec.kind in _MULTIPLE else "picked"
+    return "typed"
+
+
+def _shown(fields: tuple[Declared, ...], case: Case) -> list[Declared]:
+    return [spec for spec in fields if spec.shown is None or spec.shown(case)]
 
 
 class _Shape:
@@ -67,11 +83,7 @@ class _Shape:
         self.case, self.template, self.today = case, template, today
 
     def fields(self, declared: tuple[Declared, ...]) -> dict[str, Field]:
-        return {
-            spec.name: self.field(spec)
-            for spec in declared
-            if spec.shown is None or spec.shown(self.case)
-        }
+        return {spec.name: self.field(spec) for spec in _shown(declared, self.case)}
 
     def field(self, spec: Declared) -> Field:
         label = _case_text(spec.case_label(self.case)) if spec.case_label else _l(spec.label)
@@ -81,17 +93,17 @@ class _Shape:
         }
         if spec.default is not None:
             kwargs["default"] = spec.default(self.case, self.today)
-        if spec.kind == "records":
+        shape = _input_of(spec)
+        if shape == "records":
             row = type(f"{spec.name.title()}Row", (Form,), self.fields(spec.rows))
             low, high = spec.form_rows
             return FieldList(FormField(row), label, min_entries=low, max_entries=high)
-        if spec.kind == "flag":
+        if shape == "flag":
             return BooleanField(label, description=kwargs["description"])
-        choices = self.choices(spec)
-        if choices is not None and spec.kind in _MULTIPLE:
-            return MultiCheckboxField(label, choices=choices, **kwargs)
-        if choices is not None:
-            return SelectField(label, choices=choices, **kwargs)
+        if shape == "ticked":
+            return MultiCheckboxField(label, choices=self.choices(spec), **kwargs)
+        if shape == "picked":
+            return SelectField(label, choices=self.choices(spec), **kwargs)
         if spec.kind == "text":
             return TextAreaField(label, **kwargs)
         widget = _WIDGETS.get(spec.kind)
@@ -106,14 +118,12 @@ class _Shape:
             return _l(spec.hint)
         return _case_text(spec.hint(self.case))
 
-    def choices(self, spec: Declared) -> list[SelectChoice] | None:
+    def choices(self, spec: Declared) -> list[SelectChoice]:
         if spec.choices is not None:
             found = spec.choices(self.case, self.template, self.today)
-        elif spec.kind in ("choice", "choices"):
+        else:
             allowed = spec.allowed(self.template) or ()
             found = [Choice(v, Term(spec.vocabulary or "", v)) for v in allowed]
-        else:
-            return None
         return [SelectChoice(c.value, _Label(c.label)) for c in found]
 
 
@@ -154,22 +164,61 @@ def form_for(
     return form
 
 
-def data_of(form: ActionForm) -> dict[str, Any]:
-    """The form's values, as typed, for the engine; blank entries of lists are left out."""
-    return {
-        name: _value(field)
-        for name, field in form._fields.items()
-        if name not in ("csrf_token", "version", "password")
-    }
+def submitted(formdata: Any) -> Submission:
+    """What an action's form sent, for the engine to read once it holds the case, the way the
+    form's own fields would read it (``form_for``), with the values as typed. No form is built
+    and the case is not read a second time for an action that goes through; the form is built
+    only for a page to show."""
+
+    def read(action: Action, case: Case, today: date) -> dict[str, Any]:
+        return _Sent(formdata, case, today).values(action.fields, "")
+
+    return read
 
 
-def _value(field: Field) -> Any:
-    if isinstance(field, FieldList):
-        rows = [_value(entry) for entry in field.entries]
+class _Sent:
+    """A form submission read field by field as WTForms reads it into the form's fields."""
+
+    def __init__(self, formdata: Any, case: Case, today: date) -> None:
+        self.formdata, self.case, self.today = formdata, case, today
+
+    def values(self, declared: tuple[Declared, ...], prefix: str) -> dict[str, Any]:
+        return {
+            spec.name: self.value(spec, prefix + spec.name) for spec in _shown(declared, self.case)
+        }
+
+    def value(self, spec: Declared, name: str) -> Any:
+        shape = _input_of(spec)
+        if shape == "records":
+            return self.rows(spec, name)
+        sent = self.formdata.getlist(name)
+        if shape == "flag":
+            return bool(sent) and sent[0] not in _FALSE
+        if shape == "ticked":
+            return list(sent)
+        if sent:
+            return sent[0]
+        default = spec.default(self.case, self.today) if spec.default is not None else None
+        return str(default) if shape == "picked" and default is not None else default
+
+    def rows(self, spec: Declared, name: str) -> list[Any]:
+        """Rows as a FieldList reads them: the numbers sent, in order, up to the most a form
+        shows, then blank rows up to the fewest it shows; rows left blank are left out."""
+        prefix = f"{name}-"
+        numbers = sorted(
+            {
+                int(number)
+                for key in self.formdata
+                if key.startswith(prefix)
+                and (number := key[len(prefix) :].split("-", 1)[0]).isdecimal()
+            }
+        )
+        fewest, most = spec.form_rows
+        if most:
+            numbers = numbers[:most]
+        numbers += range(len(numbers), fewest)
+        rows = [self.values(spec.rows, f"{name}-{number}-") for number in numbers]
         return [row for row in rows if not _blank(row)]
-    if isinstance(field, FormField):
-        return {name: _value(sub) for name, sub in field.form._fields.items()}
-    return field.data
 
 
 def _blank(value: Any) -> bool:
@@ -178,12 +227,6 @@ def _blank(value: Any) -> bool:
     if isinstance(value, list):
         return all(_blank(v) for v in value)
     return value in (None, "", False)
-
-
-def csrf_holds(form: FlaskForm) -> bool:
-    """Only the CSRF token is checked in the web; every other check is the engine's."""
-    token = getattr(form, "csrf_token", None)
-    return token is None or token.validate(form)
 
 
 def field_name(engine_field: str) -> str:

@@ -65,6 +65,7 @@ from fpic.workflow.permissions import (
     trigger_refusals,
 )
 from fpic.workflow.process import Template, Trigger, shipped_templates, template_for
+from fpic.workflow.schema import Submission
 
 T = TypeVar("T")
 
@@ -76,6 +77,8 @@ class ActionResult:
     version: int
     event_seq: int
     records: dict[str, Any]
+    #: the action's title in the case's process template, for the interface to translate
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,7 @@ class Engine:
         case_id: int,
         trigger: str,
         actor: Actor,
-        data: Mapping[str, Any] | None,
+        data: Mapping[str, Any] | Submission | None,
         expected_version: int,
         confirmation: str | None = None,
     ) -> ActionResult:
@@ -202,7 +205,7 @@ class Engine:
         case_id: int,
         trigger_name: str,
         actor: Actor,
-        data: Mapping[str, Any] | None,
+        data: Mapping[str, Any] | Submission | None,
         expected_version: int,
         confirmation: str | None = None,
     ) -> ActionResult:
@@ -254,7 +257,7 @@ class Engine:
             data={"version": case.version, "payload": ctx.payload, "records": records},
             head=head,
         )
-        result = ActionResult(case.id, case.stage, case.version, event.seq, records)
+        result = ActionResult(case.id, case.stage, case.version, event.seq, records, trigger.title)
         _write_case_row(session, case)
         return result
 

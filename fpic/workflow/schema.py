@@ -132,6 +132,10 @@ class Field:
 
 Payload = dict[str, Any]
 Check = Callable[[Payload, "GuardContext"], Payload | None]
+#: an action's input still in the shape an interface received it, read once the engine holds
+#: the case: which fields a web form has, and their defaults, depend on the case, so the web
+#: hands over how to read its form rather than read the case a second time (web/forms.py)
+Submission = Callable[["Action", "Case", date], Mapping[str, Any]]
 Writer = Callable[["GuardContext", Payload, str], dict[str, Any]]
 
 
@@ -159,7 +163,9 @@ class Action:
             fields, label = spec.rows, spec.label
         return label
 
-    def parse(self, data: Mapping[str, Any] | None, ctx: GuardContext) -> Payload:
+    def parse(self, data: Mapping[str, Any] | Submission | None, ctx: GuardContext) -> Payload:
+        if callable(data):
+            data = data(self, ctx.case, ctx.today)
         payload = read(self.fields, data, ctx, ctx.case)
         if self.check is not None:
             payload = self.check(payload, ctx) or payload
