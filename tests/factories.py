@@ -3,12 +3,17 @@ a project, and helpers that walk a case along the general template."""
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
+from fpic.accounts import passwords
 from fpic.accounts.registry import (
     add_community,
     add_project,
@@ -19,10 +24,10 @@ from fpic.accounts.registry import (
 )
 from fpic.accounts.sessions import enrol
 from fpic.storage.db import Database
-from fpic.storage.models import Case
+from fpic.storage.models import Case, Project
 from fpic.workflow.actors import Actor
 from fpic.workflow.clock import FrozenClock
-from fpic.workflow.engine import ActionResult, Engine
+from fpic.workflow.engine import ActionResult, Engine, user_actor
 from fpic.workflow.process import shipped_templates
 
 PASSWORD = "correct horse battery"
@@ -56,8 +61,6 @@ class World:
     _refs: int = 0
 
     def actor(self, username: str) -> Actor:
-        from fpic.workflow.engine import user_actor
-
         with self.db.read_session() as session:
             return user_actor(session, username)
 
@@ -218,26 +221,49 @@ class World:
 
 
 def make_world(url: str, start: date = date(2026, 3, 2)) -> World:
-    from datetime import UTC, datetime
+    """Everyone but the communities, and one project, on a new database at ``url``.
 
+    On SQLite the database is a copy of one built the same way once per process (migrations
+    and six accounts are most of a world's cost, and most tests need one)."""
+    clock = FrozenClock(datetime(start.year, start.month, start.day, 9, 0, tzinfo=UTC))
+    target = make_url(url)
+    if target.get_backend_name() != "sqlite" or not target.database:
+        return _build_world(url, clock)
+    key = (start, passwords._hasher)
+    if key not in _BUILT:
+        _BUILT[key] = _built_once(clock)
+    Path(target.database).write_bytes(_BUILT[key])
+    return _world_on(Database(url), clock)
+
+
+#: the bytes of a world's SQLite file, by start date and password hasher
+_BUILT: dict[tuple[date, object], bytes] = {}
+
+
+def _built_once(clock: FrozenClock) -> bytes:
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch, "world.sqlite3")
+        world = _build_world(f"sqlite:///{path}", clock)
+        with world.db.engine.connect() as connection:
+            # everything into the main file, so a copy of it alone is the whole database
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        world.db.dispose()
+        return path.read_bytes()
+
+
+def _build_world(url: str, clock: FrozenClock) -> World:
     from fpic.storage.migrate import upgrade
 
     db = Database(url)
     upgrade(db.engine)
-    clock = FrozenClock(datetime(start.year, start.month, start.day, 9, 0, tzinfo=UTC))
     engine = Engine(db, clock)
     bootstrap_admin(engine, "admin", PASSWORD)
     with db.read_session() as session:
-        from fpic.workflow.engine import user_actor
-
         admin = user_actor(session, "admin")
-    people = {}
-    for role in ("liaison", "auditor", "facilitator", "mediator", "state_authority"):
+    for role in PEOPLE:
         issued = add_user(engine, admin, username=role.replace("_", "-"), role=role)
         enrol(engine, issued.username, issued.code, PASSWORD)
-        with db.read_session() as session:
-            people[role] = user_actor(session, issued.username)
-    project_id = add_project(
+    add_project(
         engine,
         admin,
         {
@@ -248,18 +274,19 @@ def make_world(url: str, start: date = date(2026, 3, 2)) -> World:
             "design_freeze_on": "2027-06-30",
         },
     )
-    return World(
-        db,
-        engine,
-        clock,
-        admin,
-        people["liaison"],
-        people["auditor"],
-        people["facilitator"],
-        people["mediator"],
-        people["state_authority"],
-        project_id,
-    )
+    return _world_on(db, clock)
+
+
+PEOPLE = ("liaison", "auditor", "facilitator", "mediator", "state_authority")
+
+
+def _world_on(db: Database, clock: FrozenClock) -> World:
+    with db.read_session() as session:
+        names = ["admin", *(role.replace("_", "-") for role in PEOPLE)]
+        people = [user_actor(session, name) for name in names]
+        project_id = session.scalar(select(Project.id))
+    assert project_id is not None
+    return World(db, Engine(db, clock), clock, *people, project_id)
 
 
 # --- walking a case along the general template -----------------------------------------------
