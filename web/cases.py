@@ -3,6 +3,7 @@ decision record."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -23,7 +24,14 @@ from fpic.read.queries import (
     is_overdue,
     list_cases,
 )
-from fpic.storage.models import Case, Community, ComplainantIdentity, Project, Representative
+from fpic.storage.models import (
+    Case,
+    Community,
+    ComplainantIdentity,
+    Project,
+    Representative,
+    TrailEvent,
+)
 from fpic.trail import audit
 from fpic.workflow.actions import ACTIONS
 from fpic.workflow.errors import GuardRefused, InvalidData, InvalidTransition, StaleCase
@@ -79,6 +87,7 @@ def show(case_id: int) -> Any:
 def _case_context(db: Session, case: Case) -> dict[str, Any]:
     template = engine().template_of(case)
     events = case_events(db, case.id)
+    done = _done(events, int_arg("done"))
     visited = {e.to_stage for e in events if e.outcome == "done"}
     protocol = case.protocol
     matrix = disclosure_matrix(
@@ -93,6 +102,7 @@ def _case_context(db: Session, case: Case) -> dict[str, Any]:
         "visited": visited,
         "options": engine().options(db, case, actor()),
         "events": events,
+        "done": done,
         "matrix": matrix,
         "reps": {r.id: r for r in _representatives(db, case)},
         "overdue": is_overdue(case, engine().clock.now()),
@@ -103,6 +113,24 @@ def _case_context(db: Session, case: Case) -> dict[str, Any]:
             db, engine().clock.now(), {template.id: template.grievance_days}, case_id=case.id
         ),
     }
+
+
+#: how long after an action its case page still says it was done (a reload, the back button)
+DONE_SHOWN_FOR = timedelta(minutes=15)
+
+
+def _done(events: list[TrailEvent], seq: int | None) -> TrailEvent | None:
+    """The action the person has just done, as the trail recorded it. The redirect after an
+    action names its event; the page confirms only an event of this case that this person
+    did in the last minutes, so a link made by someone else confirms nothing."""
+    if seq is None:
+        return None
+    since = audit.format_time(engine().clock.now() - DONE_SHOWN_FOR)  # the same fixed width
+    for event in reversed(events):
+        if event.seq == seq:
+            mine = event.actor == actor().username and event.outcome == "done"
+            return event if mine and event.at >= since else None
+    return None
 
 
 def complainant_names(db: Session, case: Case) -> dict[int, str]:
@@ -142,8 +170,8 @@ def act(case_id: int, trigger: str) -> Any:
         if wrong.reasons and wrong.reasons[0].code == "unknown_trigger":
             abort(404)
         raise
-    flash(_("Done: %(action)s.", action=_(result.title)), "success")
-    return redirect(url_for("cases.show", case_id=case_id))
+    # the case page says it was done from the trail event (``_done``): no session to write
+    return redirect(url_for("cases.show", case_id=case_id, done=result.event_seq))
 
 
 def _action_page(

@@ -167,7 +167,10 @@ def test_a_case_from_opening_to_consent_with_conditions(
     rep.reload()
     expect(rep).to_have_url(re.compile(r"/login\?next="))
     fill_sign_in(rep, f"rep-{SLUG}-1")
-    expect(rep).to_have_url(case_url)  # back to the case they were reading
+    # back to the case they were reading, after their last action: days later, its page
+    # no longer says "Done"
+    expect(rep).to_have_url(re.compile(rf"^{re.escape(case_url)}\?done=\d+$"))
+    expect(rep.locator(".flash.success")).to_have_count(0)
     do_action(rep, "Record consent with conditions")
     rep.get_by_label("Place", exact=True).fill("Casa comunal de Qollana")
     present = rep.get_by_role("group", name="Representatives present")

@@ -101,7 +101,30 @@ def test_liaison_registers_a_disclosure_through_the_form(world, signed_in, commu
         assert [(d.item, d.language, d.format, d.title) for d in stored] == [
             ("nature_scope_and_pace", "qu", "written", "Imaynataq proyecto")
         ]
-    assert "Done: Register a disclosure." in liaison.get(f"/cases/{case_id}").text
+    # the redirect names the trail event; the case page confirms it from the trail
+    assert "Done: Register a disclosure." in liaison.get(response.location).text
+    assert "Done:" not in liaison.get(f"/cases/{case_id}").text
+
+
+def test_only_the_person_who_did_it_is_told_it_was_done_and_only_for_a_while(
+    world, signed_in, community
+):
+    """A link to the page after an action confirms nothing to anyone else, nor later: the
+    confirmation is read from the trail event it names, not taken from the link."""
+    case_id = world.open_case(community)
+    liaison = signed_in("liaison")
+    response = liaison.submit(
+        f"/cases/{case_id}/actions/screen_in", {"text": "Screened in at the desk."}
+    )
+    after = response.location
+    assert "done=" in after
+    assert "Done: Record that FPIC is required." in liaison.get(after).text
+    assert "Done:" not in signed_in("auditor").get(after).text  # someone else's action
+    other = world.open_case(community)
+    assert "Done:" not in liaison.get(after.replace(f"/cases/{case_id}", f"/cases/{other}")).text
+    world.clock.advance(minutes=16)
+    assert "Done:" not in liaison.get(after).text
+    assert liaison.get(f"/cases/{case_id}?done=x").status_code == 400
 
 
 @pytest.mark.parametrize(
