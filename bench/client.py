@@ -75,7 +75,7 @@ class Browser:
             self.cookie = header.split(";", 1)[0]
 
 
-def _csrf(page: str) -> str:
+def csrf_token(page: str) -> str:
     match = CSRF.search(page)
     if not match:
         raise RuntimeError("the page has no CSRF token")
@@ -90,7 +90,9 @@ def _version(page: str) -> int | None:
 def sign_in(browser: Browser, username: str) -> None:
     _, page = browser.send("GET", "/login")
     status, _ = browser.send(
-        "POST", "/login", {"username": username, "password": PASSWORD, "csrf_token": _csrf(page)}
+        "POST",
+        "/login",
+        {"username": username, "password": PASSWORD, "csrf_token": csrf_token(page)},
     )
     if status != 302:
         raise RuntimeError(f"sign-in as {username} answered {status}")
@@ -132,7 +134,7 @@ def _form(browser: Browser, job: Job, trigger: str) -> tuple[str, int]:
     version = _version(page)
     if status != 200 or version is None:
         raise RuntimeError(f"the form of case {job.case_id} answered {status}")
-    return _csrf(page), version
+    return csrf_token(page), version
 
 
 def _act(browser: Browser, tally: Tally, job: Job, token: str, version: int) -> None:

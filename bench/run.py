@@ -25,6 +25,7 @@ if __package__ in (None, ""):
 
 from bench import (
     b1_actions,
+    b2_overhead,
     b2_web,
     b3_verify,
     b4_contention,
@@ -46,6 +47,7 @@ from bench.common import (
 )
 from bench.generate import Dataset, generate
 from bench.server import gunicorn
+from bench.web_load import refresh, targets
 from fpic.storage.db import Database
 
 TITLES = {
@@ -129,6 +131,10 @@ def run_web(run: Run, sizes: Sizes) -> None:
                         figure, checks = modules[key].run(port, db, dataset, run.quick)
                         bench.figures.append(figure)
                         bench.invariants.update(checks)
+            if "B2" in keys:  # in process, once the server is gone
+                with run.timed("B2") as bench:
+                    target = refresh(db, targets(db, dataset, 1)[0])
+                    bench.figures.append(b2_overhead.run(url, target, run.quick))
         finally:
             db.dispose()
 
