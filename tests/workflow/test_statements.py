@@ -5,8 +5,8 @@ whether the account is active and the mandate; the record's INSERT; the chain he
 the trail event's INSERT; the case's one UPDATE. Guards that read the case's evidence, and
 actions that write several records, cost what they read and write. Every count below is a
 ceiling: a change that makes an action cost more fails here and must say why. Every trigger
-of the general template (fpic-general) is fired and counted, each against its own ceiling; a
-trigger the template gains fails here until it is given one and fired.
+of both shipped templates (fpic-general and ncip-ao3-2012) is fired and counted, each against
+its own ceiling; a trigger a template gains fails here until it is given one and fired.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from tests.factories import (
 )
 
 GENERAL = shipped_templates()["fpic-general"]
+NCIP = shipped_templates()["ncip-ao3-2012"]
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 NOTE = {"text": "Recorded in the field."}
 #: the five of an ordinary action: the lock, the record, the chain head, the event, the case
@@ -49,12 +50,8 @@ ORDINARY = [
 # person's row (the password); the case's UPDATE; the case's disclosures (the decision names
 # those in force); the decision's INSERT; the chain head; the event.
 
-#: the ceiling of each trigger of fpic-general (an ordinary one: 5)
-GENERAL_CEILING = {
-    "screen_in": 5,
-    "screen_out": 5,
-    "confirm_rights_holders": 6,  # guard community_registered: the community's register
-    "complete_mapping": 5,
+#: the ceiling of each trigger both templates have (an ordinary one: 5)
+SHARED_CEILING = {
     # the case's protocol (an agreed one is amended in place) read before the new one's
     # INSERT; no note
     "agree_protocol": 6,
@@ -63,22 +60,14 @@ GENERAL_CEILING = {
     "register_disclosure": 7,
     # guards: every item disclosed (the protocol, the disclosures), every question answered
     "complete_disclosure": 8,
-    "open_negotiation": 5,
-    "convene_decision": 5,
     # a decision's 11; guards: no open integrity flag nor integrity grievance (the flags,
     # the grievances), every question answered (the questions)
     "give_consent": 14,
     "give_consent_with_conditions": 15,  # as give_consent, and the conditions' INSERT
-    "give_partial_consent": 14,  # as give_consent
     # a decision's 11, and the case's UPDATE twice: the disclosures' load flushes the stage,
     # withheld_at is set after it
     "withhold_consent": 12,
-    "continue_dialogue": 11,  # a decision's 11
-    # a decision's 11, and the case's UPDATE twice: the disclosures' load flushes the stage,
-    # the clock's restart comes after it
-    "defer_decision": 12,
     "decline_to_engage": 5,
-    "validate_agreement": 5,
     "record_monitoring_report": 5,
     "confirm_rehabilitation": 5,
     "close_case": 5,
@@ -88,8 +77,6 @@ GENERAL_CEILING = {
     "raise_integrity_flag": 5,
     "review_integrity_flag": 6,  # reads the case's flags to find the one reviewed
     "record_activity_start": 6,  # guard consent_covers_activity: the decisions in force
-    "flag_state_approval": 5,
-    "request_more_information": 5,
     "suspend_process": 5,
     "resume_process": 5,
     "abandon": 5,
@@ -118,6 +105,37 @@ GENERAL_CEILING = {
     # two); its UPDATE instead of a record's INSERT
     "report_condition_progress": 7,
     "declare_condition_breached": 7,
+}
+#: the ceiling of each trigger of fpic-general
+GENERAL_CEILING = {
+    **SHARED_CEILING,
+    "screen_in": 5,
+    "screen_out": 5,
+    "confirm_rights_holders": 6,  # guard community_registered: the community's register
+    "complete_mapping": 5,
+    "open_negotiation": 5,
+    "convene_decision": 5,
+    "give_partial_consent": 14,  # as give_consent
+    "continue_dialogue": 11,  # a decision's 11
+    # a decision's 11, and the case's UPDATE twice: the disclosures' load flushes the stage,
+    # the clock's restart comes after it
+    "defer_decision": 12,
+    "validate_agreement": 5,
+    "flag_state_approval": 5,
+    "request_more_information": 5,
+}
+#: the ceiling of each trigger of ncip-ao3-2012
+NCIP_CEILING = {
+    **SHARED_CEILING,
+    "hold_pre_fbi_conference": 5,
+    "issue_non_overlap": 5,
+    "require_fpic": 6,  # guard community_registered: the community's register
+    "hold_pre_fpic_conference": 5,
+    "convene_decision_meeting": 5,
+    "draft_moa": 5,
+    "return_moa_draft": 5,
+    "sign_moa": 5,
+    "record_certification_precondition": 5,
 }
 
 
@@ -245,7 +263,7 @@ def _withdrawal(tour: Tour) -> dict[str, Any]:
 
 
 def _disclosure_side_trips(tour: Tour, case_id: int, template: Template) -> None:
-    """Counted at the disclosure stage: a pause and its end, a
+    """Counted at the disclosure stage (the second assembly in NCIP): a pause and its end, a
     question and its answer, a meeting, one disclosure; then everything disclosed."""
     world, rep, liaison, day = tour.world, tour.rep, tour.world.liaison, tour.today()
     tour.fire(case_id, "suspend_process", rep, {"text": "The assembly asks for a pause."})
@@ -378,3 +396,60 @@ def test_every_general_trigger_costs_no_more_than_its_ceiling(
     fire(case_id, "invalidate_process", rep, {"text": "Gifts outside the agreed budget."})
     fire(case_id, "restart_process", rep, {"text": "We start again, with a new protocol."})
     tour.check(GENERAL, GENERAL_CEILING)
+
+
+def test_every_ncip_trigger_costs_no_more_than_its_ceiling(
+    world: World, community: Community
+) -> None:
+    tour = Tour(world, community)
+    rep, liaison, state, fire = tour.rep, world.liaison, world.state_authority, tour.fire
+    # the main path, with the side trips of the second assembly and the draft sent back
+    # once, then consent in force
+    case_id = world.open_case(community, template=NCIP.id)
+    fire(case_id, "hold_pre_fbi_conference", liaison, NOTE)
+    fire(case_id, "require_fpic", state, NOTE)
+    fire(case_id, "hold_pre_fpic_conference", liaison, NOTE)
+    fire(case_id, "agree_protocol", rep, protocol())
+    _disclosure_side_trips(tour, case_id, NCIP)
+    fire(case_id, "complete_disclosure", liaison, {"text": "All items presented."})
+    world.clock.advance(days=protocol()["min_deliberation_days"] + 1)
+    fire(case_id, "convene_decision_meeting", rep, NOTE)
+    fire(case_id, "give_consent", rep, decision(world, community))
+    fire(case_id, "draft_moa", liaison, NOTE)
+    fire(case_id, "return_moa_draft", rep, {"text": "Clause 4 is not what we agreed."})
+    world.act(case_id, "draft_moa", liaison, NOTE)
+    fire(case_id, "sign_moa", rep, _agreement(tour))
+    fire(case_id, "record_certification_precondition", state, NOTE)
+    _consent_in_force(tour, case_id)
+    # a Certificate of Non-Overlap
+    case_id = _case_at(tour, "field_investigation", NCIP)
+    fire(case_id, "issue_non_overlap", state, {"text": "Outside any ancestral domain."})
+    # a written rejection, then the application abandoned
+    case_id = _case_at(tour, "field_investigation", NCIP)
+    fire(case_id, "decline_to_engage", rep, {"text": "Signed rejection of the elders."})
+    fire(case_id, "abandon", liaison, {"text": "The applicant withdrew its application."})
+    # consent with a condition, reported on, then declared breached; consent withdrawn,
+    # renegotiated, then a material change
+    case_id = _case_at(tour, "decision_meeting", NCIP)
+    given = fire(case_id, "give_consent_with_conditions", rep, _with_conditions(tour))
+    [condition_id] = given.records["condition_ids"]
+    fire(case_id, "report_condition_progress", liaison, {
+        "condition_id": condition_id, "status": "in_progress", "evidence": "Fence staked.",
+    })  # fmt: skip
+    fire(case_id, "declare_condition_breached", rep, {
+        "condition_id": condition_id, "evidence": "Drill pad 120 m from the upper spring.",
+    })  # fmt: skip
+    fire(case_id, "withdraw_consent", rep, _withdrawal(tour))
+    fire(case_id, "renegotiate", rep, {"text": "The council agrees to renegotiate."})
+    fire(case_id, "register_material_change", liaison, {
+        "text": "A second weir is now planned.", "affected_items": [],
+    })  # fmt: skip
+    # non-consent, reconsideration asked, reopened; then invalidated and restarted
+    case_id = _case_at(tour, "decision_meeting", NCIP)
+    fire(case_id, "withhold_consent", rep, _no(tour))
+    fire(case_id, "request_reconsideration", liaison, {"text": "The weir moves 2 km down."})
+    fire(case_id, "reopen_case", rep, {"text": "The elders reconvene the assembly."})
+    _upheld_flag(tour, case_id)
+    fire(case_id, "invalidate_process", rep, {"text": "Bribery upheld under §65."})
+    fire(case_id, "restart_process", rep, {"text": "The process is redone."})
+    tour.check(NCIP, NCIP_CEILING)
