@@ -36,7 +36,7 @@ from fpic.storage.models import (
     User,
 )
 from fpic.workflow.errors import invalid
-from fpic.workflow.guards import GuardContext, consent_in_force, mandated_representatives
+from fpic.workflow.guards import GuardContext, community_roll, consent_in_force
 from fpic.workflow.permissions import CASE_ASSIGNED_ROLES
 from fpic.workflow.process import Template
 from fpic.workflow.schema import (
@@ -248,6 +248,8 @@ _INSERT_NOTE = insert(_NOTES).returning(_NOTES.c.id)
 
 
 def _restart_clock(ctx: GuardContext) -> None:
+    """Before any record of the case is read: reading one flushes the case's changes, and a
+    change made after that would cost the case a second UPDATE."""
     ctx.case.deliberation_started_at = None
 
 
@@ -299,10 +301,10 @@ def write_reopening(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]
 
 def write_restart(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
     """After invalidation the process is redone: every disclosure must be made again."""
+    _restart_clock(ctx)
     for disclosure in ctx.case.disclosures:
         if disclosure.superseded_at is None:
             disclosure.superseded_at = ctx.now
-    _restart_clock(ctx)
     return record_note(ctx, ctx.trigger.name, p)
 
 
@@ -367,6 +369,7 @@ def _check_independent(ctx: GuardContext, role: str, name: str | None, key: str)
     )
     if found is None:
         raise invalid(key, N_("%(field)s must name an active account with that role."))
+    ctx.found[("account", role, name)] = found
 
 
 def write_protocol(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
@@ -471,8 +474,7 @@ PROTOCOL = Action(
 
 
 def _assign(ctx: GuardContext, role: str, username: str) -> int:
-    user_id = ctx.session.scalar(select(User.id).where(User.username == username))
-    assert user_id is not None  # parse checked it
+    user_id: int = ctx.found[("account", role, username)]  # the check read it
     setattr(ctx.case, f"{role}_id", user_id)
     return user_id
 
@@ -557,12 +559,12 @@ def check_material_change(p: Payload, ctx: GuardContext) -> None:
 
 def write_material_change(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
     """A change to what was disclosed: those items must be disclosed again, clock restarts."""
+    _restart_clock(ctx)
     superseded = []
     for disclosure in ctx.case.disclosures:
         if disclosure.item in p["affected_items"] and disclosure.superseded_at is None:
             disclosure.superseded_at = ctx.now
             superseded.append(disclosure.id)
-    _restart_clock(ctx)
     return record_note(ctx, ctx.trigger.name, p) | {"superseded_disclosure_ids": superseded}
 
 
@@ -806,12 +808,8 @@ CONDITION_ROWS = (
 
 def check_decision(p: Payload, ctx: GuardContext) -> None:
     protocol = ctx.case.protocol
-    members = set(
-        ctx.session.scalars(
-            select(Representative.id).where(Representative.community_id == ctx.case.community_id)
-        )
-    )
-    if any(r not in members for r in p["present"]):
+    roll = community_roll(ctx.session, ctx.case.community_id, date.fromisoformat(p["decided_on"]))
+    if any(r not in roll for r in p["present"]):
         raise invalid(
             "present", N_("%(field)s lists people who are not representatives of this community.")
         )
@@ -820,7 +818,7 @@ def check_decision(p: Payload, ctx: GuardContext) -> None:
             "consensus",
             N_("%(field)s applies only when the protocol decides by consensus: record the vote."),
         )
-    p |= _attendance_counted(p, ctx)
+    p |= _attendance_counted(p, ctx, {r for r, mandated in roll.items() if mandated})
     votes = p["votes_for"] + p["votes_against"] + p["abstentions"]
     if votes > p["present_count"]:
         raise invalid(
@@ -831,8 +829,9 @@ def check_decision(p: Payload, ctx: GuardContext) -> None:
         )
 
 
-def _attendance_counted(p: Payload, ctx: GuardContext) -> Payload:
-    """Who voted, how many were entitled to vote and how many of them were present."""
+def _attendance_counted(p: Payload, ctx: GuardContext, mandated: set[int]) -> Payload:
+    """Who voted, how many were entitled to vote and how many of them were present
+    (``mandated``: the representatives whose mandate was in force on the day)."""
     given = p.pop("present_count")
     if _assembly(ctx.case):
         protocol = ctx.case.protocol
@@ -852,8 +851,6 @@ def _attendance_counted(p: Payload, ctx: GuardContext) -> Payload:
             )
         return {"voters": "assembly", "eligible": eligible, "present_count": given}
     # a council: only the representatives whose mandate is valid that day are entitled
-    day = date.fromisoformat(p["decided_on"])
-    mandated = set(mandated_representatives(ctx.session, ctx.case.community_id, day))
     counted = len([r for r in p["present"] if r in mandated])
     if given is not None and given != counted:
         raise invalid(
@@ -865,8 +862,14 @@ def _attendance_counted(p: Payload, ctx: GuardContext) -> Payload:
 
 
 def write_decision(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
-    protocol = ctx.case.protocol
     outcome = ctx.trigger.outcome or ""
+    # the case's changes first: reading its protocol and disclosures flushes them, in the
+    # case's one UPDATE
+    if outcome in ("WITHHELD", "DECLINED_TO_ENGAGE"):
+        ctx.case.withheld_at = ctx.now
+    if outcome == "DEFERRED_MORE_INFO":
+        _restart_clock(ctx)
+    protocol = ctx.case.protocol
     decision = Decision(
         case_id=ctx.case.id,
         outcome=outcome,
@@ -900,11 +903,6 @@ def write_decision(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
         },
         disclosure_ids=[d.id for d in ctx.case.disclosures if d.superseded_at is None],
     )
-    # the case's changes before the first flush, which sends them in the case's one UPDATE
-    if outcome in ("WITHHELD", "DECLINED_TO_ENGAGE"):
-        ctx.case.withheld_at = ctx.now
-    if outcome == "DEFERRED_MORE_INFO":
-        _restart_clock(ctx)
     ctx.session.add(decision)
     ctx.session.flush()
     conditions = [

@@ -459,7 +459,9 @@ class Engine:
                     {"minutes": int(refusals.THROTTLE_WINDOW.total_seconds() // 60)},
                 )
             )
-        user = session.get(User, actor.user_id)  # already read by require_active
+        # the hash is read only here, for the actions that ask the password again (the lock
+        # reads whether the account is active, not its hash)
+        user = session.get(User, actor.user_id)
         if user is None or not check_password(user, password):
             raise WrongConfirmation(
                 "password",

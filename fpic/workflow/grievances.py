@@ -364,11 +364,11 @@ def check_condition(p: Payload, ctx: GuardContext) -> None:
         )
     if ctx.trigger.effect == "condition_breach":
         p["status"] = "breached"
+    ctx.found["condition"] = condition
 
 
 def write_condition(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
-    condition = ctx.session.get(Condition, p["condition_id"])
-    assert condition is not None  # parse checked it
+    condition: Condition = ctx.found["condition"]  # the check read it
     condition.status, condition.evidence = p["status"], p["evidence"]
     condition.status_changed_at = ctx.now
     return {"condition_id": condition.id}

@@ -45,6 +45,8 @@ class GuardContext:
     #: data the action stores that must never reach the trail (a confidential complainant's
     #: name): the payload carries only a commitment to it
     sealed: dict[str, Any] = field(default_factory=dict)
+    #: what an action's check read, for its writer: each row is read once per action
+    found: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def today(self) -> date:
@@ -111,6 +113,19 @@ def mandated_representatives(session: Session, community_id: int, day: date) -> 
             .order_by(Representative.id)
         )
     )
+
+
+def community_roll(session: Session, community_id: int, day: date) -> dict[int, bool]:
+    """Every representative of the community, each with whether their mandate is in force
+    on ``day``, in one statement (a decision checks both who is a representative and who is
+    entitled to vote)."""
+    in_force = (
+        exists().where(Mandate.representative_id == Representative.id).where(mandate_in_force(day))
+    )
+    rows = session.execute(
+        select(Representative.id, in_force).where(Representative.community_id == community_id)
+    )
+    return {rep_id: bool(mandated) for rep_id, mandated in rows}
 
 
 def holds_mandate(

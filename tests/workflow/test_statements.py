@@ -44,11 +44,12 @@ ORDINARY = [
     "UPDATE chain_heads SET",
 ]
 
-# A decision (the community's, with its password asked again) costs 11 before its guards: the
-# lock; the protocol (the decision rule); the community's representatives (those present must
-# be theirs), then its mandated ones (decision_rule_met); the sign-in throttle's count and the
-# person's row (the password); the case's UPDATE; the case's disclosures (the decision names
-# those in force); the decision's INSERT; the chain head; the event.
+# A decision (the community's, with its password asked again) costs 10 before its guards: the
+# lock; the protocol (the decision rule); the community's representatives, each with whether
+# their mandate was in force on the day (those present must be theirs; those mandated are
+# entitled to vote); the sign-in throttle's count and the person's row (the password); the
+# case's UPDATE; the case's disclosures (the decision names those in force); the decision's
+# INSERT; the chain head; the event.
 
 #: the ceiling of each trigger both templates have (an ordinary one: 5)
 SHARED_CEILING = {
@@ -60,13 +61,11 @@ SHARED_CEILING = {
     "register_disclosure": 7,
     # guards: every item disclosed (the protocol, the disclosures), every question answered
     "complete_disclosure": 8,
-    # a decision's 11; guards: no open integrity flag nor integrity grievance (the flags,
+    # a decision's 10; guards: no open integrity flag nor integrity grievance (the flags,
     # the grievances), every question answered (the questions)
-    "give_consent": 14,
-    "give_consent_with_conditions": 15,  # as give_consent, and the conditions' INSERT
-    # a decision's 11, and the case's UPDATE twice: the disclosures' load flushes the stage,
-    # withheld_at is set after it
-    "withhold_consent": 12,
+    "give_consent": 13,
+    "give_consent_with_conditions": 14,  # as give_consent, and the conditions' INSERT
+    "withhold_consent": 10,  # a decision's 10 (withheld_at goes in the case's one UPDATE)
     "decline_to_engage": 5,
     "record_monitoring_report": 5,
     "confirm_rehabilitation": 5,
@@ -84,14 +83,12 @@ SHARED_CEILING = {
     "reopen_case": 5,
     "withdraw_consent": 5,
     "renegotiate": 5,
-    # the case's disclosures read and superseded (one UPDATE for them all); the case's
-    # UPDATE twice: the disclosures' load flushes the stage, the clock's restart comes after
-    "register_material_change": 8,
+    # the case's disclosures read and superseded (one UPDATE for them all)
+    "register_material_change": 7,
     "invalidate_process": 6,  # guard upheld_integrity_finding: the case's flags
-    "restart_process": 8,  # as register_material_change (every disclosure superseded)
-    # no record; the chosen account read by the check, then again by the write (its id); the
-    # case's UPDATE twice: the second read flushes the version, the role's id comes after
-    "assign_independent": 7,
+    "restart_process": 7,  # as register_material_change (every disclosure superseded)
+    # no record: the chosen account, read by the check (its id kept for the write)
+    "assign_independent": 5,
     "lodge_grievance": 5,
     # each step reads the case's grievances to find the one it takes and check its step,
     # then UPDATEs it instead of a record's INSERT
@@ -101,10 +98,10 @@ SHARED_CEILING = {
     "escalate_grievance": 6,
     "check_retaliation": 6,
     "close_grievance": 6,
-    # the condition read by the check, then again by the write (nothing held it between the
-    # two); its UPDATE instead of a record's INSERT
-    "report_condition_progress": 7,
-    "declare_condition_breached": 7,
+    # the condition, read by the check (kept for the write); its UPDATE instead of a record's
+    # INSERT
+    "report_condition_progress": 6,
+    "declare_condition_breached": 6,
 }
 #: the ceiling of each trigger of fpic-general
 GENERAL_CEILING = {
@@ -115,11 +112,9 @@ GENERAL_CEILING = {
     "complete_mapping": 5,
     "open_negotiation": 5,
     "convene_decision": 5,
-    "give_partial_consent": 14,  # as give_consent
-    "continue_dialogue": 11,  # a decision's 11
-    # a decision's 11, and the case's UPDATE twice: the disclosures' load flushes the stage,
-    # the clock's restart comes after it
-    "defer_decision": 12,
+    "give_partial_consent": 13,  # as give_consent
+    "continue_dialogue": 10,  # a decision's 10
+    "defer_decision": 10,  # a decision's 10 (the clock's restart in the case's one UPDATE)
     "validate_agreement": 5,
     "flag_state_approval": 5,
     "request_more_information": 5,
