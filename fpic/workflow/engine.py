@@ -7,6 +7,7 @@ attempt is written to the trail too, in its own small transaction, with its reas
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Update,
     bindparam,
     cast,
     inspect,
@@ -703,24 +705,31 @@ def _mandated(
 
 
 _CASES = table_of(Case)
-#: every column of a case but its id: an action's one UPDATE writes them all, so no list of
-#: the columns an action may change can go stale
-_CASE_COLUMNS = tuple(column.key for column in _CASES.columns if not column.primary_key)
-_UPDATE_CASE = (
-    update(_CASES)
-    .where(_CASES.c.id == bindparam("case_id"))
-    .values({column: bindparam(f"new_{column}") for column in _CASE_COLUMNS})
-)
+_CASE_COLUMNS = frozenset(column.key for column in _CASES.columns if not column.primary_key)
+
+
+@functools.cache
+def _update_case(columns: frozenset[str]) -> Update:
+    """The UPDATE of these columns of a case, built once per set: the actions change a
+    handful of different sets."""
+    return (
+        update(_CASES)
+        .where(_CASES.c.id == bindparam("case_id"))
+        .values({column: bindparam(f"new_{column}") for column in sorted(columns)})
+    )
 
 
 def _write_case_row(session: Session, case: Case) -> None:
-    """The case's changes in one UPDATE, unless a record's flush sent them already: the
-    ORM's unit of work costs more than the statement for this one row. The last thing an
-    action does with its case."""
-    if not inspect(case).modified:
+    """The case's changes in one UPDATE of the columns that changed, unless a record's flush
+    sent them already: the ORM's unit of work costs more than the statement for this one
+    row. The last thing an action does with its case."""
+    # what the ORM tracks as changed since the row was loaded or flushed, whoever changed it:
+    # no list of the columns an action may change can go stale
+    changed = _CASE_COLUMNS.intersection(inspect(case).committed_state)
+    if not changed:
         return
-    values = {f"new_{column}": getattr(case, column) for column in _CASE_COLUMNS}
-    session.connection().execute(_UPDATE_CASE, {"case_id": case.id, **values})
+    values = {f"new_{column}": getattr(case, column) for column in changed}
+    session.connection().execute(_update_case(changed), {"case_id": case.id, **values})
     # the row holds the changes now: expiring the object leaves the commit nothing to flush
     # for it (the transaction ends here; nothing reads the case again)
     session.expire(case)
