@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import encode_basestring as _json_string
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -272,6 +272,15 @@ def row_of(event: TrailEvent) -> dict[str, Any]:
 
 #: ``append``'s default: read the chain's head (the caller has not)
 LOOK_UP = object()
+
+
+class HeadRow(NamedTuple):
+    """A chain's head as a statement read it (the engine's lock reads the two columns)."""
+
+    seq: int
+    hash: str
+
+
 _HEADS = table_of(ChainHead)
 _INSERT_HEAD = insert(_HEADS)
 _MOVE_HEAD = (
@@ -295,7 +304,7 @@ def append(
     case_id: int | None = None,
     from_stage: str | None = None,
     to_stage: str | None = None,
-    head: ChainHead | object | None = LOOK_UP,
+    head: ChainHead | HeadRow | object | None = LOOK_UP,
 ) -> Appended:
     """Add the next link of ``chain`` in the session's transaction, which commits it.
 
@@ -307,7 +316,7 @@ def append(
         head = session.execute(
             select(ChainHead).where(ChainHead.chain == chain).with_for_update()
         ).scalar_one_or_none()
-    assert head is None or isinstance(head, ChainHead)
+    assert head is None or isinstance(head, ChainHead | HeadRow)
     previous = head.hash if head is not None else GENESIS
     seq = head.seq + 1 if head is not None else 1
     body = {
@@ -331,9 +340,10 @@ def append(
         connection.execute(_INSERT_HEAD, {"chain": chain, "seq": seq, "hash": digest})
     else:
         connection.execute(_MOVE_HEAD, {"head": chain, "new_seq": seq, "new_hash": digest})
-        # the loaded head says what the database now holds, without a second UPDATE
-        set_committed_value(head, "seq", seq)
-        set_committed_value(head, "hash", digest)
+        if isinstance(head, ChainHead):
+            # the loaded head says what the database now holds, without a second UPDATE
+            set_committed_value(head, "seq", seq)
+            set_committed_value(head, "hash", digest)
     connection.execute(
         _INSERT_EVENT,
         {

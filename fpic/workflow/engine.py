@@ -430,7 +430,7 @@ class Engine:
 
     def _lock_for_action(
         self, session: Session, case_id: int, actor: Actor, day: date
-    ) -> tuple[Case, ChainHead, bool]:
+    ) -> tuple[Case, audit.HeadRow, bool]:
         """The case and the head of its chain, both locked, with what an action on the case
         needs, in one statement: whether the person's account is still active and whether
         they hold a mandate in force on ``day``. The head row is locked too because refusals
@@ -443,7 +443,8 @@ class Engine:
         if row is None:  # no such case: every case's chain starts when it is opened
             require_active(session, actor)  # a disabled account is told so first
             raise _no_case(case_id)
-        case, head, is_active, holds = row
+        case, seq, digest, is_active, holds = row
+        head = audit.HeadRow(seq, digest)
         if not is_active:
             raise _disabled()
         if not can_read_case(actor, case):
@@ -735,14 +736,15 @@ def _write_case_row(session: Session, case: Case) -> None:
     session.expire(case)
 
 
-def _lock_for_action_statement() -> Select[Case, ChainHead, bool, bool]:
+def _lock_for_action_statement() -> Select[Case, int, str, bool, bool]:
     """Built once: an action pays for executing it, not for building it."""
     active = select(User.active).where(User.id == bindparam("user_id")).scalar_subquery()
     chain = literal(audit.CASE_CHAIN_PREFIX).concat(cast(Case.id, String))
     return (
         select(
             Case,
-            ChainHead,
+            ChainHead.seq,
+            ChainHead.hash,
             active,
             mandate_held(bindparam("rep_id", type_=Integer), bindparam("day", type_=Date)),
         )
