@@ -17,11 +17,13 @@ and what the sign-in throttle reads:
 
 from __future__ import annotations
 
+import functools
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -96,19 +98,30 @@ def bump(session: Session, key: str, now: datetime, **summary: object) -> int:
 
     One atomic upsert, so two workers counting at once never lose one."""
     start, end_ = window(now)
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = _bump_statement(session.get_bind().dialect.name, tuple(sorted(summary)))
+    values = {"key": key[:200], "start": start, "end": end_, "recorded": not summary}
+    # on the connection: an upsert through the ORM session costs more than the statement
+    return int(session.connection().execute(statement, {**values, **summary}).scalar_one())
+
+
+@functools.cache
+def _bump_statement(dialect_name: str, summary: tuple[str, ...]) -> Any:
+    """The upsert of a window's count, built once per database and kind of window (a
+    refusal under a flood bumps two or three windows: building it each time cost more than
+    running it)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
     insert = dialect.insert(RefusalWindow).values(
-        key=key[:200],
-        window_start=start,
-        window_end=end_,
+        key=bindparam("key"),
+        window_start=bindparam("start"),
+        window_end=bindparam("end"),
         count=1,
-        recorded=not summary,  # a counter has nothing to write; a summary waits for its end
-        **summary,
+        # a counter has nothing to write; a summary waits for its window's end
+        recorded=bindparam("recorded"),
+        **{name: bindparam(name) for name in summary},
     )
-    statement = insert.on_conflict_do_update(
+    return insert.on_conflict_do_update(
         index_elements=["key", "window_start"], set_={"count": RefusalWindow.count + 1}
     ).returning(RefusalWindow.count)
-    return int(session.execute(statement).scalar_one())
 
 
 def counted(session: Session, key: str, now: datetime) -> int:
