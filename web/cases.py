@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from wtforms import SelectField, StringField
 from wtforms.validators import InputRequired, Length
 
+from fpic.read.events import typed_text
 from fpic.read.figures import grievance_figures, next_step_due
 from fpic.read.queries import (
     case_events,
@@ -102,6 +103,7 @@ def _case_context(db: Session, case: Case) -> dict[str, Any]:
         "visited": visited,
         "options": engine().options(db, case, actor()),
         "events": events,
+        "typed": {event.id: typed_text(template, event) for event in events},
         "done": done,
         "matrix": matrix,
         "reps": {r.id: r for r in _representatives(db, case)},
@@ -202,7 +204,9 @@ def _action_page(
         if stale is not None:
             form.version.data = str(case.version)
             extra.update(stale=stale, changes=events_since_version(db, case_id, version_seen))
-        option = engine().option(db, case, me, trigger)
+        # why the action is refused now: every guard of the trigger evaluated, only for a page
+        # that shows it (a stale page shows what changed instead)
+        option = engine().option(db, case, me, trigger) if stale is None else None
         page = render_template(
             "cases/action.html", case=case, trigger=spec, form=form, option=option, **extra
         )
