@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
 from sqlalchemy import select
 
+from fpic.read.events import trail_event
 from fpic.read.queries import exportable_rows, trail_events
+from fpic.storage.models import Case
 from fpic.trail import audit
 from fpic.workflow.permissions import allows
 from web.auth import requires
@@ -38,6 +41,23 @@ def trail() -> Any:
         return render_template("audit/trail.html", page=page, status=status, case_id=case_id)
 
 
+@bp.route("/<chain>/<int:seq>")
+@requires("trail:read")
+def event(chain: str, seq: int) -> Any:
+    """One event: what it recorded, its hash and the link before it, for anyone who may read
+    its chain (404 for everyone else, as for an event that does not exist)."""
+    with engine().db.read_session() as db:
+        found = trail_event(db, actor(), chain, seq)
+        if found is None:
+            abort(404)
+        case = db.get(Case, found.event.case_id) if found.event.case_id else None
+        return render_template("audit/event.html", view=found, case=case, pretty=_pretty)
+
+
+def _pretty(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True)
+
+
 @bp.route("/verify")
 @requires("system_trail:read")
 def verify() -> Any:
@@ -58,8 +78,6 @@ def export() -> Any:
     me = actor()
     if case_id is not None:
         with engine().db.read_session() as db:
-            from fpic.storage.models import Case
-
             if db.scalar(select(Case.id).where(Case.id == case_id)) is None:
                 abort(404)
             engine().case_for(db, case_id, me)  # 404 for another community's case

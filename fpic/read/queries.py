@@ -249,13 +249,7 @@ def trail_events(
     page: int = 1,
     per_page: int = 50,
 ) -> Page:
-    stmt = select(TrailEvent)
-    scope = community_scope(actor)
-    if scope is not None:
-        own = select(Case.id).where(Case.community_id == scope)
-        stmt = stmt.where(TrailEvent.case_id.in_(own))
-    elif not reads_every_chain(actor):
-        stmt = stmt.where(TrailEvent.chain.not_in(audit.NON_CASE_CHAINS))
+    stmt = visible_events(actor)
     if case_id:
         stmt = stmt.where(TrailEvent.chain == audit.case_chain(case_id))
     if person:
@@ -267,6 +261,19 @@ def trail_events(
     if until:
         stmt = stmt.where(TrailEvent.at < (until + timedelta(days=1)).isoformat())
     return paginate(session, stmt, stmt.order_by(TrailEvent.id.desc()), page, per_page)
+
+
+def visible_events(actor: Actor) -> Select[TrailEvent]:
+    """The trail events this person may read: a representative those of their community's
+    cases; the system and access chains only those who read every chain."""
+    stmt = select(TrailEvent)
+    scope = community_scope(actor)
+    if scope is not None:
+        own = select(Case.id).where(Case.community_id == scope)
+        return stmt.where(TrailEvent.case_id.in_(own))
+    if not reads_every_chain(actor):
+        return stmt.where(TrailEvent.chain.not_in(audit.NON_CASE_CHAINS))
+    return stmt
 
 
 def case_events(session: Session, case_id: int) -> list[TrailEvent]:

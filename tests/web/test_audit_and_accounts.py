@@ -716,3 +716,40 @@ def test_a_fields_hint_and_error_are_tied_to_its_input_for_screen_readers(signed
         refused,
     )
     assert 'id="new_password-error"' in refused
+
+
+# --- what people typed, and one event in detail ----------------------------------------------
+
+
+def test_the_case_page_shows_what_was_typed_with_each_action(world, signed_in, community):
+    case_id = world.open_case(community)
+    memo = "Two springs above the camp.\n<b>Not</b> a mark-up."
+    world.act(case_id, "screen_in", world.liaison, {"text": memo})
+    page = signed_in(community.rep_actors[0].username).get(f"/cases/{case_id}").text
+    typed = re.findall(r'<p class="typed">(.*?)</p>', page, re.S)
+    assert len(typed) == 1
+    assert "Record:" in typed[0]
+    assert "Two springs above the camp.\n&lt;b&gt;Not&lt;/b&gt; a mark-up." in typed[0]
+    assert f'href="/audit/case:{case_id}/2"' in page
+
+
+def test_an_event_page_shows_its_data_its_hash_and_the_link_before(world, signed_in, community):
+    case_id = world.open_case(community)
+    world.act(case_id, "screen_in", world.liaison, {"text": "Screened in at the desk."})
+    with world.db.read_session() as db:
+        events = {
+            e.seq: e
+            for e in db.scalars(select(TrailEvent).where(TrailEvent.chain == f"case:{case_id}"))
+        }
+    auditor = signed_in("auditor")
+    page = auditor.get(f"/audit/case:{case_id}/2")
+    assert page.status_code == 200
+    text = unescape(page.text)
+    assert events[2].hash in text
+    assert events[1].hash in text  # the hash of the event before, which this one covers
+    assert '"text": "Screened in at the desk."' in text
+    assert f'href="/audit/case:{case_id}/1"' in page.text
+    assert auditor.get(f"/audit/case:{case_id}/3").status_code == 404
+    # the trail's table links each event to its page
+    trail = auditor.get(f"/audit/?case={case_id}").text
+    assert f'href="/audit/case:{case_id}/2"' in trail

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from fpic.accounts.registry import record_mandate
 from fpic.accounts.tokens import create_token
 from fpic.storage.models import Mandate, TrailEvent, User, UserSession
+from fpic.trail import audit
 from fpic.workflow.permissions import PERMISSIONS
 from tests.factories import PASSWORD, World, make_world, walk_to
 from tests.web.conftest import Browser, csrf_token, decision_form, snapshot
@@ -338,6 +339,20 @@ ROUTES = [
     ),
     route("trail", "audit.trail", EVERYONE_SIGNED_IN),
     route("trail of the case", "audit.trail", CASE_READERS, query={"case": "case"}),
+    route(
+        "an event of the case's trail",
+        "audit.event",
+        CASE_READERS,
+        args={"chain": "case chain", "seq": 1},
+    ),
+    # the system and access chains: those who read every chain; a 404 for everyone else, as
+    # for an event that does not exist
+    route(
+        "an event of the access chain",
+        "audit.event",
+        (LOGIN, 404, 404, 404, 200, 200, 404, 404, 404),
+        args={"chain": "access", "seq": 1},
+    ),
     route("verify every chain", "audit.verify", (LOGIN, 403, 403, 403, 200, 200, 403, 403, 403)),
     route("export", "audit.export", EVERYONE_SIGNED_IN, query={"format": "jsonl"}),
     route(
@@ -446,6 +461,7 @@ def _concrete(m: Matrix, r: Route) -> tuple[str, int]:
     named = {
         "fresh token": token_id,
         "case": case_id,
+        "case chain": audit.case_chain(case_id),
         "fresh case": case_id,
         "slug": m.slug,
         "spare": m.spare_user_id,

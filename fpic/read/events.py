@@ -1,0 +1,72 @@
+"""What a trail event says, for the pages that show it: the text people typed with an action,
+and one event with its neighbours on its chain."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fpic.read.queries import visible_events
+from fpic.storage.models import TrailEvent
+from fpic.workflow.actions import ACTIONS
+from fpic.workflow.actors import Actor
+from fpic.workflow.process import Template
+
+
+@dataclass(frozen=True)
+class Typed:
+    """One text typed with an action, and the label its form gave it (a message id)."""
+
+    label: str
+    text: str
+
+
+def typed_text(template: Template, event: TrailEvent) -> list[Typed]:
+    """The free text entered with a done action (a note, a memo, minutes, an answer), each
+    under its field's label, in the order the action declares them; nothing for a refusal.
+    What is on the trail is shown: a confidential complainant's name never is (the trail
+    keeps only a commitment to it)."""
+    trigger = template.triggers.get(event.action)
+    if event.outcome != "done" or trigger is None:
+        return []
+    payload = json.loads(event.data).get("payload")
+    if not isinstance(payload, dict):
+        return []
+    return [
+        Typed(spec.label, payload[spec.name])
+        for spec in ACTIONS[trigger.effect].fields
+        if spec.kind == "text"
+        and isinstance(payload.get(spec.name), str)
+        and payload[spec.name].strip()
+    ]
+
+
+@dataclass(frozen=True)
+class EventView:
+    """One event as its detail page shows it: its data decoded, and the events before and
+    after it on its chain (the one before is the link its hash covers)."""
+
+    event: TrailEvent
+    data: Any
+    before: TrailEvent | None
+    after: TrailEvent | None
+
+
+def trail_event(session: Session, actor: Actor, chain: str, seq: int) -> EventView | None:
+    """The event ``seq`` of ``chain`` if this person may read it, else None (as if there
+    were none: no page tells a chain or an event exists to someone who may not read it)."""
+    visible = visible_events(actor).where(TrailEvent.chain == chain)
+    event = session.scalar(visible.where(TrailEvent.seq == seq))
+    if event is None:
+        return None
+    around = session.scalars(
+        select(TrailEvent).where(TrailEvent.chain == chain, TrailEvent.seq.in_((seq - 1, seq + 1)))
+    )
+    neighbours = {e.seq: e for e in around}
+    return EventView(
+        event, json.loads(event.data), neighbours.get(seq - 1), neighbours.get(seq + 1)
+    )
