@@ -26,7 +26,6 @@ def test_the_text_typed_with_an_action_is_read_under_its_label(
     world: World, community: Community
 ) -> None:
     case_id = world.open_case(community)
-    world.act(case_id, "screen_in", world.liaison, {"text": "Drilling near two springs.\nFPIC."})
     walk_to(world, case_id, "disclosure", community)
     asked = world.act(
         case_id, "ask_question", community.rep_actors[0],
@@ -38,7 +37,8 @@ def test_the_text_typed_with_an_action_is_read_under_its_label(
         {"question_id": question_id, "answer": "We do, in writing.", "language": "es"},
     )  # fmt: skip
     by_action = {e.action: typed_text(GENERAL, e) for e in _events(world, case_id)}
-    assert by_action["screen_in"] == [Typed("Record", "Drilling near two springs.\nFPIC.")]
+    assert by_action["screen_in"] == [Typed("Record", "Recorded in the field.")]
+    assert [t.text for t in by_action["complete_mapping"]] == ["Maps signed off by the assembly."]
     assert [t.text for t in by_action["ask_question"]] == ["Who repairs the road?"]
     assert [t.text for t in by_action["answer_question"]] == ["We do, in writing."]
     assert by_action["open_case"] == []  # a system action declares no text
@@ -72,6 +72,6 @@ def test_an_event_is_read_with_its_neighbours_by_those_who_may_read_its_chain(
         # another community's representative: as if there were no such event
         assert trail_event(db, other.rep_actors[0], chain, 2) is None
         assert trail_event(db, world.liaison, chain, 99) is None
-        # the access chain: only those who read every chain
-        assert trail_event(db, world.liaison, audit.ACCESS_CHAIN, 1) is None
-        assert trail_event(db, world.auditor, audit.ACCESS_CHAIN, 1) is not None
+        # the system chain: only those who read every chain
+        assert trail_event(db, world.liaison, audit.SYSTEM_CHAIN, 1) is None
+        assert trail_event(db, world.auditor, audit.SYSTEM_CHAIN, 1) is not None
