@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import object_session
 
 from fpic.i18n import N_
@@ -511,24 +511,39 @@ ASSIGNMENT = Action(
 
 
 def write_disclosure(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
-    same = [
-        d
-        for d in ctx.case.disclosures
-        if (d.item, d.language, d.format) == (p["item"], p["language"], p["format"])
-    ]
-    for earlier in same:
-        if earlier.superseded_at is None:
-            earlier.superseded_at = ctx.now  # a new version replaces the old one
-    disclosure = Disclosure(
-        case_id=ctx.case.id,
-        version=len(same) + 1,
-        recorded_at=ctx.now,
-        **{**p, "disclosed_on": date.fromisoformat(p["disclosed_on"])},
-    )
-    ctx.session.add(disclosure)
-    ctx.case.disclosures.append(disclosure)
-    ctx.session.flush()
-    return {"disclosure_id": disclosure.id, "version": disclosure.version}
+    """A new version of one cell (item, language, format) supersedes the one in force. Only
+    that cell's versions are read, and the new one is written with Core: a case's disclosures
+    number dozens, and loading them all for each one cost more than the rest of the action."""
+    connection = ctx.session.connection()
+    cell = {key: p[key] for key in ("item", "language", "format")}
+    versions = connection.execute(_CELL_VERSIONS, {"case_id": ctx.case.id, **cell}).all()
+    current = [row.id for row in versions if row.superseded_at is None]
+    if current:  # a new version replaces the old one
+        connection.execute(_SUPERSEDE_DISCLOSURES, {"ids": current, "at": ctx.now})
+    version = len(versions) + 1
+    values = {**p, "disclosed_on": date.fromisoformat(p["disclosed_on"])}
+    disclosure_id = connection.execute(
+        _INSERT_DISCLOSURE,
+        {**values, "case_id": ctx.case.id, "version": version, "recorded_at": ctx.now},
+    ).scalar_one()
+    # the case's collection, if a guard loaded it, no longer says what the row holds
+    ctx.session.expire(ctx.case, ["disclosures"])
+    return {"disclosure_id": disclosure_id, "version": version}
+
+
+_DISCLOSURES = table_of(Disclosure)
+_CELL_VERSIONS = select(_DISCLOSURES.c.id, _DISCLOSURES.c.superseded_at).where(
+    _DISCLOSURES.c.case_id == bindparam("case_id"),
+    _DISCLOSURES.c.item == bindparam("item"),
+    _DISCLOSURES.c.language == bindparam("language"),
+    _DISCLOSURES.c.format == bindparam("format"),
+)
+_SUPERSEDE_DISCLOSURES = (
+    update(_DISCLOSURES)
+    .where(_DISCLOSURES.c.id.in_(bindparam("ids", expanding=True)))
+    .values(superseded_at=bindparam("at"))
+)
+_INSERT_DISCLOSURE = insert(_DISCLOSURES).returning(_DISCLOSURES.c.id)
 
 
 DISCLOSURE = Action(
