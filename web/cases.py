@@ -97,11 +97,14 @@ def _case_context(db: Session, case: Case) -> dict[str, Any]:
         protocol.formats if protocol else [],
         case.disclosures,
     )
+    options = engine().options(db, case, actor())
     return {
         "case": case,
         "template": template,
         "visited": visited,
-        "options": engine().options(db, case, actor()),
+        "options": options,
+        # the matrix's missing cells link to the form when this person may register now
+        "may_disclose": any(o.allowed and o.trigger.name == "register_disclosure" for o in options),
         "events": events,
         "typed": {event.id: typed_text(template, event) for event in events},
         "done": done,
@@ -196,7 +199,11 @@ def _action_page(
         if spec is None:
             abort(404)
         sent = request.form if request.method == "POST" else None
-        form = form_for(spec, case, template, engine().clock.now().date(), formdata=sent)
+        # a link may name the first values of the form's fields (the disclosure matrix's
+        # missing cells); what is sent overrides them
+        first = request.args.to_dict() if sent is None else None
+        today = engine().clock.now().date()
+        form = form_for(spec, case, template, today, formdata=sent, prefill=first)
         if bad is not None:
             message = reason_text(bad.reasons[0], ACTIONS[spec.effect]) if bad.reasons else None
             if message is not None and not attach_error(form, bad.field, message):

@@ -8,6 +8,7 @@ the same input with the same message, shown next to the field it names.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -147,10 +148,16 @@ def _case_text(text: Text | None) -> Any:
 
 
 def form_for(
-    trigger: Trigger, case: Case, template: Template, today: date, formdata: Any = None
+    trigger: Trigger,
+    case: Case,
+    template: Template,
+    today: date,
+    formdata: Any = None,
+    prefill: Mapping[str, str] | None = None,
 ) -> ActionForm:
     """The form of ``trigger``'s action for ``case``: its declared fields, and the password
-    field where the action asks it again."""
+    field where the action asks it again; ``prefill`` sets the first values of named fields
+    (a link from the disclosure matrix's missing cell names its item, language and format)."""
     action = ACTIONS[trigger.effect]
     fields = _Shape(case, template, today).fields(action.fields)
     if action.needs_password:
@@ -158,7 +165,8 @@ def form_for(
             _l("Your password, to confirm this decision"), validators=[InputRequired()]
         )
     form_class = type(f"{trigger.effect.title()}Form", (ActionForm,), fields)
-    form = form_class(formdata=formdata)
+    chosen = {name: value for name, value in (prefill or {}).items() if name in fields}
+    form = form_class(formdata=formdata, data=chosen or None)
     if formdata is None:
         form.version.data = str(case.version)
     return form

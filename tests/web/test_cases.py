@@ -457,8 +457,10 @@ def test_case_page_shows_the_disclosure_matrix(signed_in, case_in_disclosure):
     assert len(rows) == 8  # every required item
     nature = shipped_templates()["fpic-general"].item_title("nature_scope_and_pace")
     assert rows[nature][0].startswith("✓ v1")
-    assert rows[nature][1:] == ["missing"] * 3  # qu oral, es written, es oral
-    assert sum(cells.count("missing") for cells in rows.values()) == 31
+    # qu oral, es written, es oral: missing, each with its link to the form (for the liaison)
+    assert [cell.split("Register it")[0] for cell in rows[nature][1:]] == ["missing"] * 3
+    missing = [cell for cells in rows.values() for cell in cells if cell.startswith("missing")]
+    assert len(missing) == 31
 
 
 def test_case_page_timeline_shows_the_refused_attempt_and_its_reason(signed_in, case_in_disclosure):
@@ -599,3 +601,29 @@ def test_the_case_page_is_read_only(world, signed_in, case_in_disclosure):
     liaison.get(f"/cases/{case_in_disclosure}/record")
     assert snapshot(world) == before
     assert world.case(case_in_disclosure).version == version
+
+
+def test_a_missing_cell_of_the_matrix_links_to_its_form_filled_in(world, signed_in, community):
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "disclosure", community)
+    liaison = signed_in("liaison")
+    page = unescape(liaison.get(f"/cases/{case_id}").text)
+    links = re.findall(rf'href="(/cases/{case_id}/actions/register_disclosure\?[^"]+)"', page)
+    # every cell is missing: 8 items in 2 languages and 2 formats, one link each
+    assert len(links) == 8 * 2 * 2
+    first = next(link for link in links if "item=nature_scope_and_pace" in link)
+    assert "language=qu" in first
+    assert "format=written" in first
+    form = liaison.get(first).text
+    for value in ("nature_scope_and_pace", "qu", "written"):  # item, language, format
+        assert re.search(rf'<option selected value="{value}">', form), value
+    rest = {
+        k: v for k, v in _disclosure_form(world).items() if k not in ("item", "language", "format")
+    }
+    response = liaison.submit(first, {"item": "nature_scope_and_pace", "language": "qu",
+                                      "format": "written", **rest})  # fmt: skip
+    assert response.status_code == 302
+    after = unescape(liaison.get(f"/cases/{case_id}").text)
+    assert first not in after  # that cell is no longer missing
+    # who may not register a disclosure now sees the cells, not the links
+    assert "actions/register_disclosure?" not in signed_in("auditor").get(f"/cases/{case_id}").text
