@@ -10,6 +10,7 @@ cleaned data, or the same refusal naming the same field.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from wtforms import FieldList, FormField
 
@@ -55,6 +57,17 @@ def _trigger_for(effect: str) -> tuple[Template, str]:
             if trigger.effect == effect:
                 return template, name
     raise AssertionError(f"no shipped template fires {effect}")
+
+
+def _every_action(
+    app: Flask, world: World, case_id: int
+) -> Iterator[tuple[Session, Case, str, Action]]:
+    """Each declared action, with the case read in a request of the app (labels translate)."""
+    with world.db.read_session() as db, app.test_request_context():
+        case = db.get(Case, case_id)
+        assert case is not None
+        for effect, action in sorted(ACTIONS.items()):
+            yield db, case, effect, action
 
 
 def _shown(fields: tuple[Field, ...], case: Case) -> list[Field]:
@@ -133,26 +146,23 @@ def test_the_form_and_the_api_read_every_action_alike(
     seen: Counter[str] = Counter()
     differences: list[str] = []
     today = world.clock.now().date()
-    with world.db.read_session() as db, app.test_request_context():
-        case = db.get(Case, case_at_decision)
-        assert case is not None
-        for effect, action in sorted(ACTIONS.items()):
-            template, name = _trigger_for(effect)
-            ctx = GuardContext(
-                db, template, case, world.liaison, template.triggers[name], world.clock.now()
-            )
-            fields = _shown(action.fields, case)
-            good = {f.name: _sample(f, case, template, today) for f in fields}
-            for label, data in _variants(action, good, case):
-                posted = submitted(_form_post(fields, data, case))
-                by_api, by_form = _outcome(action, data, ctx), _outcome(action, posted, ctx)
-                seen[by_api[0]] += 1
-                seen[effect] += 1
-                if by_api != by_form:
-                    differences.append(f"{effect} ({label}): API {by_api!r} / form {by_form!r}")
-                elif by_api[0] == "refused":
-                    # the message a person reads: the same text, the field called by its label
-                    assert reason_text(by_api[2][0], action) == reason_text(by_form[2][0], action)
+    for db, case, effect, action in _every_action(app, world, case_at_decision):
+        template, name = _trigger_for(effect)
+        ctx = GuardContext(
+            db, template, case, world.liaison, template.triggers[name], world.clock.now()
+        )
+        fields = _shown(action.fields, case)
+        good = {f.name: _sample(f, case, template, today) for f in fields}
+        for label, data in _variants(action, good, case):
+            posted = submitted(_form_post(fields, data, case))
+            by_api, by_form = _outcome(action, data, ctx), _outcome(action, posted, ctx)
+            seen[by_api[0]] += 1
+            seen[effect] += 1
+            if by_api != by_form:
+                differences.append(f"{effect} ({label}): API {by_api!r} / form {by_form!r}")
+            elif by_api[0] == "refused":
+                # the message a person reads: the same text, the field called by its label
+                assert reason_text(by_api[2][0], action) == reason_text(by_form[2][0], action)
     assert not differences, "\n".join(differences)
     # every action was tried, and both the accepting and the refusing paths were taken
     assert all(seen[effect] >= 2 for effect in ACTIONS), seen
@@ -228,16 +238,13 @@ def test_a_submission_is_read_as_the_forms_fields_read_it(
     order, reads the same through ``submitted`` as through the fields of the form the page
     renders."""
     today = world.clock.now().date()
-    with world.db.read_session() as db, app.test_request_context():
-        case = db.get(Case, case_at_decision)
-        assert case is not None
-        for effect, action in sorted(ACTIONS.items()):
-            template, name = _trigger_for(effect)
-            names = _input_names(_shown(action.fields, case), case)
-            sent = data.draw(
-                st.lists(st.tuples(st.sampled_from(names), SENT_VALUES), max_size=12),
-                label=effect,
-            )
-            posted = MultiDict(sent)
-            form = form_for(template.triggers[name], case, template, today, posted)
-            assert submitted(posted)(action, case, today) == _read_by_wtforms(form), effect
+    for _db, case, effect, action in _every_action(app, world, case_at_decision):
+        template, name = _trigger_for(effect)
+        names = _input_names(_shown(action.fields, case), case)
+        sent = data.draw(
+            st.lists(st.tuples(st.sampled_from(names), SENT_VALUES), max_size=12),
+            label=effect,
+        )
+        posted = MultiDict(sent)
+        form = form_for(template.triggers[name], case, template, today, posted)
+        assert submitted(posted)(action, case, today) == _read_by_wtforms(form), effect
