@@ -79,8 +79,6 @@ class ActionResult:
     version: int
     event_seq: int
     records: dict[str, Any]
-    #: the action's title in the case's process template, for the interface to translate
-    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -259,7 +257,7 @@ class Engine:
             data={"version": case.version, "payload": ctx.payload, "records": records},
             head=head,
         )
-        result = ActionResult(case.id, case.stage, case.version, event.seq, records, trigger.title)
+        result = ActionResult(case.id, case.stage, case.version, event.seq, records)
         _write_case_row(session, case)
         return result
 
