@@ -316,22 +316,21 @@ def disclose_everything(world: World, case_id: int) -> None:
         languages, formats = case.protocol.content_languages, case.protocol.formats
     items = shipped_templates()[template_id].required_disclosure_items
     for item in items:
-        for language in languages:
-            for fmt in formats:
-                world.act(
-                    case_id,
-                    "register_disclosure",
-                    world.liaison,
-                    {
-                        "item": item,
-                        "language": language,
-                        "format": fmt,
-                        "title": f"{item} ({language}, {fmt})",
-                        "channel": "community hall",
-                        "disclosed_on": world.clock.now().date().isoformat(),
-                        "translator": None if language == "es" else "Rosa Mamani",
-                    },
-                )
+        for language in languages:  # every format at once; a translator for each language
+            world.act(
+                case_id,
+                "register_disclosure",
+                world.liaison,
+                {
+                    "item": item,
+                    "languages": [language],
+                    "formats": list(formats),
+                    "title": f"{item} ({language})",
+                    "channel": "community hall",
+                    "disclosed_on": world.clock.now().date().isoformat(),
+                    "translator": None if language == "es" else "Rosa Mamani",
+                },
+            )
 
 
 def decision(world: World, community: Community, **overrides: Any) -> dict[str, Any]:

@@ -201,7 +201,7 @@ def _action_page(
         sent = request.form if request.method == "POST" else None
         # a link may name the first values of the form's fields (the disclosure matrix's
         # missing cells); what is sent overrides them
-        first = request.args.to_dict() if sent is None else None
+        first = request.args if sent is None else None
         today = engine().clock.now().date()
         form = form_for(spec, case, template, today, formdata=sent, prefill=first)
         if bad is not None:

@@ -8,7 +8,6 @@ the same input with the same message, shown next to the field it names.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -58,7 +57,7 @@ def options(pairs: Any) -> list[SelectChoice]:
 #: what a field of each kind is typed into; numbers and dates stay text until the engine reads
 #: them, so a form and the API get the same message for the same bad input
 _WIDGETS: dict[str, Any] = {"day": DateInput(), "integer": NumberInput()}
-_MULTIPLE = ("choices", "list", "ids")
+_MULTIPLE = ("choices", "list", "ids", "languages")
 #: what a checkbox sends for "no" (WTForms' BooleanField.false_values)
 _FALSE = ("false", "")
 
@@ -153,11 +152,12 @@ def form_for(
     template: Template,
     today: date,
     formdata: Any = None,
-    prefill: Mapping[str, str] | None = None,
+    prefill: Any = None,
 ) -> ActionForm:
     """The form of ``trigger``'s action for ``case``: its declared fields, and the password
-    field where the action asks it again; ``prefill`` sets the first values of named fields
-    (a link from the disclosure matrix's missing cell names its item, language and format)."""
+    field where the action asks it again; ``prefill`` (a MultiDict: a link's query) sets the
+    first values of named fields (a missing cell of the disclosure matrix links to the form
+    with its item, language and format chosen)."""
     action = ACTIONS[trigger.effect]
     fields = _Shape(case, template, today).fields(action.fields)
     if action.needs_password:
@@ -165,11 +165,23 @@ def form_for(
             _l("Your password, to confirm this decision"), validators=[InputRequired()]
         )
     form_class = type(f"{trigger.effect.title()}Form", (ActionForm,), fields)
-    chosen = {name: value for name, value in (prefill or {}).items() if name in fields}
-    form = form_class(formdata=formdata, data=chosen or None)
+    form = form_class(formdata=formdata, data=_first_values(action, prefill) or None)
     if formdata is None:
         form.version.data = str(case.version)
     return form
+
+
+def _first_values(action: Action, prefill: Any) -> dict[str, Any]:
+    """The values a link gives the action's top-level inputs: a list for a list to tick."""
+    if not prefill:
+        return {}
+    found: dict[str, Any] = {}
+    for spec in action.fields:
+        shape = _input_of(spec)
+        if spec.name not in prefill or shape in ("records", "flag"):
+            continue
+        found[spec.name] = prefill.getlist(spec.name) if shape == "ticked" else prefill[spec.name]
+    return found
 
 
 def submitted(formdata: Any) -> Submission:

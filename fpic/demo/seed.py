@@ -668,25 +668,27 @@ class _Walker:
         )
 
     def _disclose_everything(self) -> None:
+        """Each item in each language, in every agreed format at once (one form), as the
+        community's interpreter presented it."""
         c = self.community
         for item in self.template.required_disclosure_items:
             for language in c.languages:
-                for fmt in c.formats:
-                    self._fire(
-                        "register_disclosure",
-                        {
-                            "item": item,
-                            "language": language,
-                            "format": fmt,
-                            "title": f"{item.replace('_', ' ').capitalize()} ({language}, {fmt})",
-                            "channel": "community assembly" if fmt == "oral" else "printed booklet",
-                            "disclosed_on": self._today(),
-                            "translator": None
-                            if language in ("es", "en")
-                            else "Community interpreter",
-                            "back_translation_attested": language not in ("es", "en"),
-                        },
-                    )
+                self._fire(
+                    "register_disclosure",
+                    {
+                        "item": item,
+                        "languages": [language],
+                        "formats": list(c.formats),
+                        "title": f"{item.replace('_', ' ').capitalize()} ({language})",
+                        "channel": " and ".join(
+                            "community assembly" if fmt == "oral" else "printed booklet"
+                            for fmt in c.formats
+                        ),
+                        "disclosed_on": self._today(),
+                        "translator": None if language in ("es", "en") else "Community interpreter",
+                        "back_translation_attested": language not in ("es", "en"),
+                    },
+                )
 
     def _flag_upheld(self) -> None:
         self._fire(

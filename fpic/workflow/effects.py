@@ -511,33 +511,45 @@ ASSIGNMENT = Action(
 
 
 def write_disclosure(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
-    """A new version of one cell (item, language, format) supersedes the one in force. Only
-    that cell's versions are read, and the new one is written with Core: a case's disclosures
-    number dozens, and loading them all for each one cost more than the rest of the action."""
+    """One item disclosed in each language and format given: a new version of each of those
+    cells, which supersedes the one in force. Only the item's versions are read, and the new
+    ones are written with Core: a case's disclosures number dozens, and loading them all for
+    each action cost more than the rest of it."""
     connection = ctx.session.connection()
-    cell = {key: p[key] for key in ("item", "language", "format")}
-    versions = connection.execute(_CELL_VERSIONS, {"case_id": ctx.case.id, **cell}).all()
-    current = [row.id for row in versions if row.superseded_at is None]
+    versions: dict[tuple[str, str], list[Any]] = {}
+    for row in connection.execute(_ITEM_VERSIONS, {"case_id": ctx.case.id, "item": p["item"]}):
+        versions.setdefault((row.language, row.format), []).append(row)
+    # each cell once, whatever was ticked twice
+    cells = list(dict.fromkeys((lang, fmt) for lang in p["languages"] for fmt in p["formats"]))
+    current = [r.id for cell in cells for r in versions.get(cell, []) if r.superseded_at is None]
     if current:  # a new version replaces the old one
         connection.execute(_SUPERSEDE_DISCLOSURES, {"ids": current, "at": ctx.now})
-    version = len(versions) + 1
-    values = {**p, "disclosed_on": date.fromisoformat(p["disclosed_on"])}
-    disclosure_id = connection.execute(
-        _INSERT_DISCLOSURE,
-        {**values, "case_id": ctx.case.id, "version": version, "recorded_at": ctx.now},
-    ).scalar_one()
-    # the case's collection, if a guard loaded it, no longer says what the row holds
+    common = {k: v for k, v in p.items() if k not in ("languages", "formats")}
+    common |= {"disclosed_on": date.fromisoformat(p["disclosed_on"])}
+    written = []
+    for language, fmt in cells:
+        version = len(versions.get((language, fmt), [])) + 1
+        disclosure_id = connection.execute(
+            _INSERT_DISCLOSURE,
+            {**common, "language": language, "format": fmt, "case_id": ctx.case.id,
+             "version": version, "recorded_at": ctx.now},
+        ).scalar_one()  # fmt: skip
+        written.append(
+            {"disclosure_id": disclosure_id, "language": language, "format": fmt,
+             "version": version}
+        )  # fmt: skip
+    # the case's collection, if a guard loaded it, no longer says what the rows hold
     ctx.session.expire(ctx.case, ["disclosures"])
-    return {"disclosure_id": disclosure_id, "version": version}
+    return {"disclosures": written}
 
 
 _DISCLOSURES = table_of(Disclosure)
-_CELL_VERSIONS = select(_DISCLOSURES.c.id, _DISCLOSURES.c.superseded_at).where(
-    _DISCLOSURES.c.case_id == bindparam("case_id"),
-    _DISCLOSURES.c.item == bindparam("item"),
-    _DISCLOSURES.c.language == bindparam("language"),
-    _DISCLOSURES.c.format == bindparam("format"),
-)
+_ITEM_VERSIONS = select(
+    _DISCLOSURES.c.id,
+    _DISCLOSURES.c.language,
+    _DISCLOSURES.c.format,
+    _DISCLOSURES.c.superseded_at,
+).where(_DISCLOSURES.c.case_id == bindparam("case_id"), _DISCLOSURES.c.item == bindparam("item"))
 _SUPERSEDE_DISCLOSURES = (
     update(_DISCLOSURES)
     .where(_DISCLOSURES.c.id.in_(bindparam("ids", expanding=True)))
@@ -553,9 +565,10 @@ DISCLOSURE = Action(
             "item", "choice", N_("Item of information"),
             options=disclosure_items, choices=_item_choices,
         ),
-        Field("language", "language", N_("Language"), choices=language_choices),
+        # one form for several cells of the matrix: a version for each language and format
+        Field("languages", "languages", N_("Languages"), choices=language_choices),
         Field(
-            "format", "choice", N_("Format"),
+            "formats", "choices", N_("Formats"),
             options=FORMATS, vocabulary="formats", choices=_formats_agreed,
         ),
         Field("title", "short", N_("Title")),

@@ -119,8 +119,8 @@ def test_a_case_from_opening_to_consent_with_conditions(
             do_action(liaison, "Register a disclosure")
         form = liaison.get_by_role("main")  # the header has a "Language" select too
         form.get_by_label("Item of information").select_option(label=item)
-        form.get_by_label("Language", exact=True).select_option("qu")
-        form.get_by_label("Format", exact=True).select_option(label="Written")
+        form.get_by_role("group", name="Languages").get_by_label("qu", exact=True).check()
+        form.get_by_role("group", name="Formats").get_by_label("Written", exact=True).check()
         form.get_by_label("Title", exact=True).fill(f"{item} — Quechua booklet")
         form.get_by_label("Channel (assembly, radio, booklet ...)").fill("Community hall")
         form.get_by_label("Translator or interpreter").fill("Rosa Mamani")

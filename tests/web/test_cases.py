@@ -32,8 +32,8 @@ def _case_id(response) -> int:
 def _disclosure_form(world: World, **overrides) -> dict:
     return {
         "item": "nature_scope_and_pace",
-        "language": "qu",
-        "format": "written",
+        "languages": ["qu"],
+        "formats": ["written"],
         "title": "Imaynataq proyecto",
         "channel": "community assembly",
         "disclosed_on": world.clock.now().date().isoformat(),
@@ -427,8 +427,8 @@ def case_in_disclosure(world: World, community) -> int:
         world.liaison,
         {
             "item": "nature_scope_and_pace",
-            "language": "qu",
-            "format": "written",
+            "languages": ["qu"],
+            "formats": ["written"],
             "title": "Imaynataq",
             "channel": "assembly",
             "disclosed_on": world.clock.now().date().isoformat(),
@@ -612,16 +612,15 @@ def test_a_missing_cell_of_the_matrix_links_to_its_form_filled_in(world, signed_
     # every cell is missing: 8 items in 2 languages and 2 formats, one link each
     assert len(links) == 8 * 2 * 2
     first = next(link for link in links if "item=nature_scope_and_pace" in link)
-    assert "language=qu" in first
-    assert "format=written" in first
+    assert "languages=qu" in first
+    assert "formats=written" in first
     form = liaison.get(first).text
-    for value in ("nature_scope_and_pace", "qu", "written"):  # item, language, format
-        assert re.search(rf'<option selected value="{value}">', form), value
-    rest = {
-        k: v for k, v in _disclosure_form(world).items() if k not in ("item", "language", "format")
-    }
-    response = liaison.submit(first, {"item": "nature_scope_and_pace", "language": "qu",
-                                      "format": "written", **rest})  # fmt: skip
+    assert re.search(r'<option selected value="nature_scope_and_pace">', form)
+    for name, value in (("languages", "qu"), ("formats", "written")):  # ticked, the rest not
+        ticked = re.findall(rf'<input (checked )?[^>]*name="{name}"[^>]*value="(\w+)"', form)
+        assert {v for checked, v in ticked if checked} == {value}, (name, ticked)
+    rest = {k: v for k, v in _disclosure_form(world).items() if k != "item"}
+    response = liaison.submit(first, {**rest, "item": "nature_scope_and_pace"})
     assert response.status_code == 302
     after = unescape(liaison.get(f"/cases/{case_id}").text)
     assert first not in after  # that cell is no longer missing

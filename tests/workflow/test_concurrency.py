@@ -277,8 +277,8 @@ def _disclosure(key: tuple[str, str, str], day: str) -> dict[str, Any]:
     item, language, fmt = key
     return {
         "item": item,
-        "language": language,
-        "format": fmt,
+        "languages": [language],
+        "formats": [fmt],
         "title": f"{item} ({language}, {fmt})",
         "channel": "community hall",
         "disclosed_on": day,

@@ -520,3 +520,42 @@ def test_every_trigger_of_the_template_is_exercised_by_the_engine_tests():
     walked.add("register_disclosure")
     missing = [t for t in GENERAL.triggers if t not in walked and f'"{t}"' not in source]
     assert not missing, missing
+
+
+def test_one_form_discloses_an_item_in_several_languages_and_formats(world, community):
+    """One action, one version per cell ticked; a later one supersedes only its own cells."""
+    from fpic.storage.models import Disclosure
+
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "disclosure", community)
+    day = world.clock.now().date().isoformat()
+    both = {
+        "item": "nature_scope_and_pace", "languages": ["qu", "es", "qu"],
+        "formats": ["written", "oral"], "title": "Imaynataq", "channel": "assembly",
+        "disclosed_on": day,
+    }  # fmt: skip
+    first = world.act(case_id, "register_disclosure", world.liaison, both)
+    cells = [(d["language"], d["format"], d["version"]) for d in first.records["disclosures"]]
+    # qu ticked twice counts once
+    assert cells == [
+        ("qu", "written", 1),
+        ("qu", "oral", 1),
+        ("es", "written", 1),
+        ("es", "oral", 1),
+    ]
+    again = {**both, "languages": ["es"], "formats": ["oral"], "title": "Imaynatan"}
+    second = world.act(case_id, "register_disclosure", world.liaison, again)
+    assert [(d["language"], d["format"], d["version"]) for d in second.records["disclosures"]] == [
+        ("es", "oral", 2)
+    ]
+    with world.db.read_session() as db:
+        rows = db.query(Disclosure).filter_by(case_id=case_id).all()
+        in_force = sorted(
+            (d.language, d.format, d.version) for d in rows if d.superseded_at is None
+        )
+    assert in_force == [
+        ("es", "oral", 2),
+        ("es", "written", 1),
+        ("qu", "oral", 1),
+        ("qu", "written", 1),
+    ]

@@ -186,8 +186,8 @@ def _disclose(world: World, case_id: int, combos: list[tuple[str, str, str]]) ->
             world.liaison,
             {
                 "item": item,
-                "language": language,
-                "format": fmt,
+                "languages": [language],
+                "formats": [fmt],
                 "title": f"{item} ({language}, {fmt})",
                 "channel": "Assembly in the community hall of Qollana",
                 "disclosed_on": _today(world),

@@ -633,7 +633,9 @@ class FpicCaseMachine(RuleBasedStateMachine):
         elif trigger == "agree_protocol":
             self.protocol = dict(data)
         elif trigger == "register_disclosure":
-            self.disclosed.add((data["item"], data["language"], data["format"]))
+            for language in data["languages"]:
+                for fmt in data["formats"]:
+                    self.disclosed.add((data["item"], language, fmt))
         elif trigger == "complete_disclosure":
             self.deliberation_start = now
         elif trigger == "register_material_change":
@@ -753,8 +755,8 @@ class FpicCaseMachine(RuleBasedStateMachine):
         language = self._language(data)
         return {
             "item": data.draw(st.sampled_from(ITEMS)),
-            "language": language,
-            "format": data.draw(st.sampled_from(list(formats))),
+            "languages": [language],
+            "formats": data.draw(st.lists(st.sampled_from(list(formats)), min_size=1, unique=True)),
             "title": data.draw(TEXT),
             "channel": "community hall",
             "disclosed_on": self._day(data),
@@ -992,8 +994,8 @@ class FpicCaseMachine(RuleBasedStateMachine):
                         "liaison",
                         {
                             "item": item,
-                            "language": language,
-                            "format": fmt,
+                            "languages": [language],
+                            "formats": [fmt],
                             "title": f"{item} ({language}, {fmt})",
                             "channel": "community hall",
                             "disclosed_on": self.world.clock.now().date().isoformat(),

@@ -273,7 +273,7 @@ def _disclosure_side_trips(tour: Tour, case_id: int, template: Template) -> None
         "languages_used": ["qu", "es"], "minutes_language": "qu", "minutes_original": "Tantanakuy.",
     })  # fmt: skip
     tour.fire(case_id, "register_disclosure", liaison, {
-        "item": template.required_disclosure_items[0], "language": "qu", "format": "oral",
+        "item": template.required_disclosure_items[0], "languages": ["qu"], "formats": ["oral"],
         "title": "Imaynataq", "channel": "radio", "disclosed_on": day,
     })  # fmt: skip
     disclose_everything(world, case_id)
