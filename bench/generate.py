@@ -521,10 +521,11 @@ class CaseWriter:
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         assert step.disclosure is not None
         item, language, fmt = step.disclosure
+        # the engine's shape: one action may disclose an item in several cells; here, one
         payload = {
             "item": item,
-            "language": language,
-            "format": fmt,
+            "languages": [language],
+            "formats": [fmt],
             "title": f"{self.template.item_title(item)} ({language}, {fmt})",
             "channel": "community hall",
             "disclosed_on": at.date().isoformat(),
@@ -536,14 +537,17 @@ class CaseWriter:
             {
                 "id": disclosure_id,
                 "case_id": case["id"],
-                **payload,
+                **{k: v for k, v in payload.items() if k not in ("languages", "formats")},
+                "language": language,
+                "format": fmt,
                 "disclosed_on": at.date(),
                 "version": 1,
                 "recorded_at": at,
                 "superseded_at": None,
             }
         )
-        return payload, {"disclosure_id": disclosure_id, "version": 1}
+        written = {"disclosure_id": disclosure_id, "language": language, "format": fmt}
+        return payload, {"disclosures": [written | {"version": 1}]}
 
     def _move(
         self, case: dict[str, Any], step: Step, at: datetime, stage: str, new: str, back: str
