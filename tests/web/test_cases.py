@@ -626,3 +626,16 @@ def test_a_missing_cell_of_the_matrix_links_to_its_form_filled_in(world, signed_
     assert first not in after  # that cell is no longer missing
     # who may not register a disclosure now sees the cells, not the links
     assert "actions/register_disclosure?" not in signed_in("auditor").get(f"/cases/{case_id}").text
+
+
+def test_a_list_to_tick_is_required_as_a_group_not_box_by_box(world, signed_in, community):
+    """Tick at least one language: said once, on the group's legend. A ``required`` on every
+    box would tell a screen reader (and a browser) that every box must be ticked."""
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "disclosure", community)
+    form = signed_in("liaison").get(f"/cases/{case_id}/actions/register_disclosure").text
+    boxes = re.findall(r'<input[^>]*name="(?:languages|formats)"[^>]*>', form)
+    assert len(boxes) == 4
+    assert not [box for box in boxes if " required" in box]
+    legends = re.findall(r"<legend>(.*?)</legend>", form, re.S)
+    assert any(legend.startswith("Languages") and "(required)" in legend for legend in legends)
