@@ -286,7 +286,11 @@ def _world_on(db: Database, clock: FrozenClock) -> World:
         people = [user_actor(session, name) for name in names]
         project_id = session.scalar(select(Project.id))
     assert project_id is not None
-    return World(db, Engine(db, clock), clock, *people, project_id)
+    admin, liaison, auditor, facilitator, mediator, state_authority = people
+    return World(
+        db, Engine(db, clock), clock, admin, liaison, auditor, facilitator, mediator,
+        state_authority, project_id,
+    )  # fmt: skip
 
 
 # --- walking a case along the general template -----------------------------------------------
@@ -317,20 +321,25 @@ def disclose_everything(world: World, case_id: int) -> None:
     items = shipped_templates()[template_id].required_disclosure_items
     for item in items:
         for language in languages:  # every format at once; a translator for each language
-            world.act(
-                case_id,
-                "register_disclosure",
-                world.liaison,
-                {
-                    "item": item,
-                    "languages": [language],
-                    "formats": list(formats),
-                    "title": f"{item} ({language})",
-                    "channel": "community hall",
-                    "disclosed_on": world.clock.now().date().isoformat(),
-                    "translator": None if language == "es" else "Rosa Mamani",
-                },
-            )
+            data = disclosure(world, item, [language], list(formats))
+            world.act(case_id, "register_disclosure", world.liaison, data)
+
+
+def disclosure(
+    world: World, item: str, languages: list[str], formats: list[str], **overrides: Any
+) -> dict[str, Any]:
+    """One item disclosed today in these languages and formats, through an interpreter
+    unless the language is Spanish."""
+    return {
+        "item": item,
+        "languages": languages,
+        "formats": formats,
+        "title": f"{item} ({', '.join(languages)}; {', '.join(formats)})",
+        "channel": "Assembly in the community hall",
+        "disclosed_on": world.clock.now().date().isoformat(),
+        "translator": None if languages == ["es"] else "Rosa Mamani Quispe",
+        **overrides,
+    }
 
 
 def decision(world: World, community: Community, **overrides: Any) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from tests.factories import (
     World,
     decision,
     disclose_everything,
+    disclosure,
     protocol,
 )
 
@@ -180,20 +181,8 @@ def _answer(world: World, case_id: int, question_id: int, answer: str, language:
 
 def _disclose(world: World, case_id: int, combos: list[tuple[str, str, str]]) -> None:
     for item, language, fmt in combos:
-        world.act(
-            case_id,
-            "register_disclosure",
-            world.liaison,
-            {
-                "item": item,
-                "languages": [language],
-                "formats": [fmt],
-                "title": f"{item} ({language}, {fmt})",
-                "channel": "Assembly in the community hall of Qollana",
-                "disclosed_on": _today(world),
-                "translator": None if language == "es" else "Rosa Mamani Quispe",
-            },
-        )
+        data = disclosure(world, item, [language], [fmt])
+        world.act(case_id, "register_disclosure", world.liaison, data)
 
 
 def _all_combos(template: str, languages: list[str], formats: list[str]) -> list[tuple[str, ...]]:
