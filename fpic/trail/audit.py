@@ -19,7 +19,6 @@ from typing import IO, Any, NamedTuple
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from fpic.storage.db import table_of
 from fpic.storage.models import ChainHead, TrailEvent
@@ -289,6 +288,13 @@ _MOVE_HEAD = (
     .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 )
 _INSERT_EVENT = insert(table_of(TrailEvent))
+#: the model's columns, not the table's: the session flushes a head added but not yet written
+#: (engine.ensure_system_chain) before reading it
+_LOCK_HEAD = (
+    select(ChainHead.seq, ChainHead.hash)
+    .where(ChainHead.chain == bindparam("chain"))
+    .with_for_update()
+)
 
 
 def append(
@@ -304,7 +310,7 @@ def append(
     case_id: int | None = None,
     from_stage: str | None = None,
     to_stage: str | None = None,
-    head: ChainHead | HeadRow | object | None = LOOK_UP,
+    head: HeadRow | object | None = LOOK_UP,
 ) -> Appended:
     """Add the next link of ``chain`` in the session's transaction, which commits it.
 
@@ -313,10 +319,9 @@ def append(
     chain's ``head`` under that lock already (None: the chain has none yet) passes it.
     """
     if head is LOOK_UP:
-        head = session.execute(
-            select(ChainHead).where(ChainHead.chain == chain).with_for_update()
-        ).scalar_one_or_none()
-    assert head is None or isinstance(head, ChainHead | HeadRow)
+        found = session.execute(_LOCK_HEAD, {"chain": chain}).one_or_none()
+        head = HeadRow(*found) if found is not None else None
+    assert head is None or isinstance(head, HeadRow)
     previous = head.hash if head is not None else GENESIS
     seq = head.seq + 1 if head is not None else 1
     body = {
@@ -340,10 +345,6 @@ def append(
         connection.execute(_INSERT_HEAD, {"chain": chain, "seq": seq, "hash": digest})
     else:
         connection.execute(_MOVE_HEAD, {"head": chain, "new_seq": seq, "new_hash": digest})
-        if isinstance(head, ChainHead):
-            # the loaded head says what the database now holds, without a second UPDATE
-            set_committed_value(head, "seq", seq)
-            set_committed_value(head, "hash", digest)
     connection.execute(
         _INSERT_EVENT,
         {

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from fpic.i18n import N_, Reason
 from fpic.storage.models import (
@@ -105,11 +105,7 @@ def mandated_representatives(session: Session, community_id: int, day: date) -> 
         session.scalars(
             select(Representative.id)
             .where(Representative.community_id == community_id)
-            .where(
-                exists()
-                .where(Mandate.representative_id == Representative.id)
-                .where(mandate_in_force(day))
-            )
+            .where(mandate_held(Representative.id, day))
             .order_by(Representative.id)
         )
     )
@@ -119,11 +115,10 @@ def community_roll(session: Session, community_id: int, day: date) -> dict[int, 
     """Every representative of the community, each with whether their mandate is in force
     on ``day``, in one statement (a decision checks both who is a representative and who is
     entitled to vote)."""
-    in_force = (
-        exists().where(Mandate.representative_id == Representative.id).where(mandate_in_force(day))
-    )
     rows = session.execute(
-        select(Representative.id, in_force).where(Representative.community_id == community_id)
+        select(Representative.id, mandate_held(Representative.id, day)).where(
+            Representative.community_id == community_id
+        )
     )
     return {rep_id: bool(mandated) for rep_id, mandated in rows}
 
@@ -140,7 +135,8 @@ def holds_mandate(
 
 
 def mandate_held(
-    representative_id: int | ColumnElement[int], day: date | ColumnElement[date]
+    representative_id: int | ColumnElement[int] | InstrumentedAttribute[int],
+    day: date | ColumnElement[date],
 ) -> ColumnElement[bool]:
     """SQL for "this representative holds a mandate in force on ``day``"."""
     return (
