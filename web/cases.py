@@ -3,7 +3,6 @@ decision record."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Session
 from wtforms import SelectField, StringField
 from wtforms.validators import InputRequired, Length
 
-from fpic.read.events import typed_text
+from fpic.read.events import just_done, typed_text
 from fpic.read.figures import grievance_figures, next_step_due
 from fpic.read.queries import (
     case_events,
@@ -31,7 +30,6 @@ from fpic.storage.models import (
     ComplainantIdentity,
     Project,
     Representative,
-    TrailEvent,
 )
 from fpic.trail import audit
 from fpic.workflow.actions import ACTIONS
@@ -88,7 +86,7 @@ def show(case_id: int) -> Any:
 def _case_context(db: Session, case: Case) -> dict[str, Any]:
     template = engine().template_of(case)
     events = case_events(db, case.id)
-    done = _done(events, int_arg("done"))
+    done = just_done(events, int_arg("done"), actor(), engine().clock.now())
     visited = {e.to_stage for e in events if e.outcome == "done"}
     protocol = case.protocol
     matrix = disclosure_matrix(
@@ -118,24 +116,6 @@ def _case_context(db: Session, case: Case) -> dict[str, Any]:
             db, engine().clock.now(), {template.id: template.grievance_days}, case_id=case.id
         ),
     }
-
-
-#: how long after an action its case page still says it was done (a reload, the back button)
-DONE_SHOWN_FOR = timedelta(minutes=15)
-
-
-def _done(events: list[TrailEvent], seq: int | None) -> TrailEvent | None:
-    """The action the person has just done, as the trail recorded it. The redirect after an
-    action names its event; the page confirms only an event of this case that this person
-    did in the last minutes, so a link made by someone else confirms nothing."""
-    if seq is None:
-        return None
-    since = audit.format_time(engine().clock.now() - DONE_SHOWN_FOR)  # the same fixed width
-    for event in reversed(events):
-        if event.seq == seq:
-            mine = event.actor == actor().username and event.outcome == "done"
-            return event if mine and event.at >= since else None
-    return None
 
 
 def complainant_names(db: Session, case: Case) -> dict[int, str]:
@@ -175,7 +155,7 @@ def act(case_id: int, trigger: str) -> Any:
         if wrong.reasons and wrong.reasons[0].code == "unknown_trigger":
             abort(404)
         raise
-    # the case page says it was done from the trail event (``_done``): no session to write
+    # the case page says it was done from the trail event (``just_done``): no session to write
     return redirect(url_for("cases.show", case_id=case_id, done=result.event_seq))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from fpic.read.queries import visible_events
 from fpic.storage.models import TrailEvent
+from fpic.trail.audit import format_time
 from fpic.workflow.actions import ACTIONS
 from fpic.workflow.actors import Actor
 from fpic.workflow.process import Template
@@ -43,6 +45,26 @@ def typed_text(template: Template, event: TrailEvent) -> list[Typed]:
         and isinstance(payload.get(spec.name), str)
         and payload[spec.name].strip()
     ]
+
+
+#: how long after an action its case page still says it was done (a reload, the back button)
+DONE_SHOWN_FOR = timedelta(minutes=15)
+
+
+def just_done(
+    events: list[TrailEvent], seq: int | None, actor: Actor, now: datetime
+) -> TrailEvent | None:
+    """The action this person has just done, as the trail recorded it. The redirect after an
+    action names its event; only an event of these (one case's chain) that this person did
+    in the last minutes is confirmed, so a link made by someone else confirms nothing."""
+    if seq is None:
+        return None
+    since = format_time(now - DONE_SHOWN_FOR)  # the trail's fixed-width text compares as time
+    for event in reversed(events):
+        if event.seq == seq:
+            mine = event.actor == actor.username and event.outcome == "done"
+            return event if mine and event.at >= since else None
+    return None
 
 
 @dataclass(frozen=True)
