@@ -59,10 +59,11 @@ LAYERS = {
     "i18n": set(),
     "storage": {"i18n"},
     "trail": {"i18n", "storage"},
-    "workflow": {"i18n", "storage", "trail", "accounts.passwords"},
-    "accounts": {"i18n", "storage", "trail", "workflow"},
-    "read": {"i18n", "storage", "trail", "workflow", "accounts"},
-    "demo": {"i18n", "storage", "trail", "workflow", "accounts", "read"},
+    "evidence": {"i18n", "storage", "trail"},
+    "workflow": {"i18n", "storage", "trail", "evidence", "accounts.passwords"},
+    "accounts": {"i18n", "storage", "trail", "evidence", "workflow"},
+    "read": {"i18n", "storage", "trail", "evidence", "workflow", "accounts"},
+    "demo": {"i18n", "storage", "trail", "evidence", "workflow", "accounts", "read"},
 }
 
 

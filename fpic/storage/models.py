@@ -11,12 +11,14 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -696,3 +698,55 @@ class RefusalWindow(Base):
     case_id: Mapped[int | None] = mapped_column(Integer, default=None)
     #: counters are born recorded; a summary once its event is on the trail
     recorded: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class EvidenceBlob(Base):
+    """The content of an evidence file, stored once however many actions list it: its key is
+    the SHA-256 of its bytes (fpic/evidence/store.py), so a changed file no longer matches its
+    key and ``fpic audit verify`` finds it. The database refuses UPDATE and DELETE."""
+
+    __tablename__ = "evidence_blobs"
+    __table_args__ = (
+        CheckConstraint("length(sha256) = 64", name="sha256_length"),
+        CheckConstraint("size > 0 AND chunks > 0", name="not_empty"),
+    )
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    chunks: Mapped[int] = mapped_column(Integer)
+    media_type: Mapped[str] = mapped_column(String(100))
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class EvidenceChunk(Base):
+    """One piece (1 MiB, the last one shorter) of a blob, numbered from 0: a file is written
+    and read a piece at a time, never held whole in memory."""
+
+    __tablename__ = "evidence_chunks"
+
+    sha256: Mapped[str] = mapped_column(ForeignKey("evidence_blobs.sha256"), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class EvidenceFile(Base):
+    """A file as one action listed it: the index of the files on the trail (the trail event
+    ``chain``/``seq`` lists the same file at ``position``, and that listing is what is hashed;
+    ``fpic audit verify`` checks that the two agree). ``visible_to`` is None for a file every
+    reader of the case may see, else the roles the community allowed besides its own
+    representatives (fpic.workflow.permissions.can_see_file)."""
+
+    __tablename__ = "evidence_files"
+    __table_args__ = (UniqueConstraint("chain", "seq", "position", name="evidence_files_listing"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chain: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True, default=None)
+    sha256: Mapped[str] = mapped_column(ForeignKey("evidence_blobs.sha256"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    visible_to: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
