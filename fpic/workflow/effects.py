@@ -36,6 +36,7 @@ from fpic.storage.models import (
     User,
 )
 from fpic.workflow.errors import invalid
+from fpic.workflow.evidence import evidence_fields
 from fpic.workflow.guards import GuardContext, community_roll, consent_in_force
 from fpic.workflow.permissions import CASE_ASSIGNED_ROLES
 from fpic.workflow.process import Template
@@ -258,6 +259,7 @@ def _restart_clock(ctx: GuardContext) -> None:
 NOTE_FIELDS = (
     Field("text", "text", N_("Record")),
     Field("language", "language", N_("Language of the record (code, optional)"), required=False),
+    *evidence_fields(N_("Attached: maps, memos, letters, photos")),
 )
 
 
@@ -576,6 +578,10 @@ DISCLOSURE = Action(
         Field("disclosed_on", "day", N_("Disclosed on"), past=True, default=on_today),
         Field("translator", "short", N_("Translator or interpreter"), required=False),
         Field("back_translation_attested", "flag", N_("Back-translation attested")),
+        *evidence_fields(
+            N_("The item as disclosed: documents, recordings, images"),
+            hint=N_("One file may serve every language and format ticked, or send one each."),
+        ),
     ),
     write_disclosure,
 )  # fmt: skip
@@ -655,6 +661,7 @@ MEETING = Action(
             "minutes_translations", "records", N_("Translation of the minutes"),
             required=False, rows=_translation_rows(), form_rows=(1, 3),
         ),
+        *evidence_fields(N_("Signed minutes, attendance sheets, recordings, photos")),
     ),
     write_meeting,
 )  # fmt: skip
@@ -997,6 +1004,7 @@ DECISION = Action(
             "conditions", "records", N_("Condition"), required=False, rows=CONDITION_ROWS,
             form_rows=(3, 10),
         ),
+        *evidence_fields(N_("The decision's minutes or resolution, signed")),
     ),
     write_decision,
     check=check_decision,
@@ -1054,6 +1062,7 @@ WITHDRAWAL = Action(
             "language", "language", N_("Language of the reasons (code, optional)"),
             required=False,
         ),
+        *evidence_fields(N_("The community's resolution")),
     ),
     write_withdrawal,
 )  # fmt: skip
@@ -1070,6 +1079,7 @@ AGREEMENT = Action(
         Field("language", "language", N_("Language (code, optional)"), required=False),
         Field("signed_on", "day", N_("Signed on"), past=True, default=on_today),
         Field("signatories", "list", N_("Signatories (comma-separated)")),
+        *evidence_fields(N_("The signed agreement")),
     ),
     write_agreement,
 )
@@ -1092,6 +1102,7 @@ MONITORING_REPORT = Action(
         Field("language", "language", N_("Language (code, optional)"), required=False),
         Field("joint", "flag", N_("Carried out jointly with the community's monitors")),
         Field("community_monitors", "short", N_("The community's monitors"), required=False),
+        *evidence_fields(N_("The monitoring report, photos, measurements")),
     ),
     write_monitoring_report,
     check=check_monitoring_report,
@@ -1109,6 +1120,7 @@ REHABILITATION = Action(
         Field("text", "text", N_("What was restored, and how the community checked it")),
         Field("language", "language", N_("Language (code, optional)"), required=False),
         Field("completed_on", "day", N_("Completed on"), past=True, default=on_today),
+        *evidence_fields(N_("Photos and reports of the rehabilitation")),
     ),
     write_rehabilitation,
 )

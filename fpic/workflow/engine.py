@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from fpic.accounts.passwords import check_password
+from fpic.evidence import store as evidence_store
 from fpic.i18n import N_, Reason
 from fpic.storage.db import Database, rows_changed, table_of
 from fpic.storage.models import (
@@ -55,6 +56,7 @@ from fpic.workflow.errors import (
     Throttled,
     WrongConfirmation,
 )
+from fpic.workflow.evidence import files_of
 from fpic.workflow.guards import GuardContext, evaluate, holds_mandate, mandate_held
 from fpic.workflow.payloads import printable
 from fpic.workflow.permissions import (
@@ -226,6 +228,7 @@ class Engine:
         ctx = GuardContext(session, template, case, actor, trigger, now)
         action = ACTIONS[trigger.effect]
         ctx.payload = action.parse(data, ctx)
+        received, listed = files_of(ctx.payload)
         if action.needs_password and not confirmation:
             raise _password_required()
         reasons = evaluate(ctx)
@@ -243,9 +246,14 @@ class Engine:
         case.version += 1
         case.updated_at = now
         records = action.write(ctx, ctx.payload, from_stage)
+        recorded = {"version": case.version, "payload": ctx.payload, "records": records}
+        if listed:  # the files' bytes in this transaction, their hashes in the event
+            evidence_store.store(session.connection(), received, now)
+            recorded["files"] = [f.on_trail() for f in listed]
+        chain = audit.case_chain(case.id)
         event = audit.append(
             session,
-            chain=audit.case_chain(case.id),
+            chain=chain,
             at=now,
             actor=actor.username,
             role=actor.role,
@@ -254,9 +262,11 @@ class Engine:
             case_id=case.id,
             from_stage=from_stage,
             to_stage=case.stage,
-            data={"version": case.version, "payload": ctx.payload, "records": records},
+            data=recorded,
             head=head,
         )
+        if listed:
+            evidence_store.index(session.connection(), listed, chain, event.seq, case.id, now)
         result = ActionResult(case.id, case.stage, case.version, event.seq, records)
         _write_case_row(session, case)
         return result

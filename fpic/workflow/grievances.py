@@ -26,6 +26,7 @@ from fpic.storage.models import (
 )
 from fpic.workflow.effects import first_language, on_today
 from fpic.workflow.errors import invalid
+from fpic.workflow.evidence import evidence_fields
 from fpic.workflow.guards import GuardContext
 from fpic.workflow.process import Template
 from fpic.workflow.schema import Action, Choice, Chooser, Field, Payload, Term, Text
@@ -214,6 +215,7 @@ GRIEVANCE = Action(
             "concerns", "accounts", N_("Accounts the grievance is about"),
             hint=GRIEVANCE_CONCERNS_HINT, required=False,
         ),
+        *evidence_fields(N_("Evidence: the complainant's statement, photos, documents")),
     ),
     write_grievance,
     check=check_grievance,

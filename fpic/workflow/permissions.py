@@ -214,6 +214,30 @@ def can_see_complainant(actor: Actor, case: Case) -> bool:
     return represents(actor, case.community_id)
 
 
+#: who a community may let see a confidential file (a sacred site, a complainant's statement)
+#: besides its own representatives; never the administrator
+FILE_READER_ROLES = ("liaison", "auditor", "facilitator", "mediator", "state_authority")
+
+
+def can_see_file(actor: Actor, case: Case | None, visible_to: list[str] | None) -> bool:
+    """An evidence file, for someone who may read its case (or the system chain): every such
+    reader when it is not confidential; else the community's representatives and the roles
+    it allowed (a facilitator or mediator only when assigned to the case)."""
+    if visible_to is None:
+        return True
+    if case is None:
+        return actor.role in visible_to
+    if represents(actor, case.community_id):
+        return True
+    if actor.role not in visible_to:
+        return False
+    if actor.role == "facilitator":
+        return case.facilitator_id == actor.user_id
+    if actor.role == "mediator":
+        return case.mediator_id == actor.user_id
+    return True
+
+
 def _not_own_community() -> Reason:
     return Reason(
         "not_community_representative",

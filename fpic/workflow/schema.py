@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import select
 
-from fpic.i18n import N_
+from fpic.evidence.intake import MAX_FILES, FileRefusal, ReceivedFile
+from fpic.i18n import N_, Reason
 from fpic.storage.models import User
-from fpic.workflow.errors import invalid
+from fpic.workflow.errors import InvalidData, invalid
 from fpic.workflow.payloads import MAX_ID, MAX_ITEMS, MAX_SHORT, MAX_TEXT, Fields
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ Kind = Literal[
     "list",  # short texts (signatories; comma-separated in a form)
     "accounts",  # user names of existing accounts
     "records",  # a list of entries, each with the fields in ``rows``
+    "files",  # evidence files, received and checked (fpic.evidence.intake)
 ]
 #: the largest record id a form or a client can send (ids are at most 64-bit)
 MAX_RECORD_ID = 2**62
@@ -209,7 +211,30 @@ def _read_one(f: Fields, spec: Field, ctx: GuardContext | None, case: Case | Non
         ]
     if kind == "accounts":
         return _account_names(f, name, ctx)
+    if kind == "files":
+        return _files(f, name, required)
     return _READERS[kind](f, spec, required)
+
+
+def _files(f: Fields, name: str, required: bool) -> list[ReceivedFile]:
+    """Files an interface received (``fpic.evidence.intake.receive``): the first refusal among
+    them refuses the action, naming the field; nothing else can stand for a file."""
+    sent = f.data.get(name)
+    key = f.prefix + name
+    if sent is None or sent == []:
+        if required:
+            raise invalid(key, N_("%(field)s is required."))
+        return []
+    if not isinstance(sent, list) or not all(
+        isinstance(one, ReceivedFile | FileRefusal) for one in sent
+    ):
+        raise invalid(key, N_("%(field)s must be files sent with the web form."))
+    if len(sent) > MAX_FILES:
+        raise invalid(key, N_("%(field)s: at most %(most)s files at once."), most=MAX_FILES)
+    for one in sent:
+        if isinstance(one, FileRefusal):
+            raise InvalidData(key, Reason(one.code, one.message, {"field": key, **one.params}))
+    return sent
 
 
 _READERS: dict[str, Callable[[Fields, Field, bool], Any]] = {
@@ -260,6 +285,8 @@ def data_schema(action: Action, template: Template | None = None) -> dict[str, A
 
 
 def _object_schema(fields: Sequence[Field], template: Template | None) -> dict[str, Any]:
+    # files are uploaded with a web form (multipart), which no JSON body can carry
+    fields = [spec for spec in fields if spec.kind != "files"]
     properties = {spec.name: _property(spec, template) for spec in fields}
     required = [s.name for s in fields if s.required is True and s.kind != "flag" and not s.when]
     schema: dict[str, Any] = {
