@@ -12,11 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from fpic.evidence.bundle import BundleError, Summary, is_bundle, verify_bundle, write_bundle
+from fpic.evidence.checks import FileCheck, check_stored, listed_size, stored_size
 from fpic.i18n import Reason
 from fpic.storage.db import Database
 from fpic.storage.migrate import upgrade
-from fpic.storage.models import ROLES, TrailEvent, User
+from fpic.storage.models import ROLES, Case, TrailEvent, User
 from fpic.trail import audit
 from fpic.workflow.clock import SystemClock
 from fpic.workflow.engine import Engine, user_actor
@@ -204,7 +207,11 @@ def audit_verify(ctx: Context, export_file: Path | None, expect_head: str | None
     Exit 0 when intact (and equal to --expect-head, if given); exit 1 naming the first broken
     chain and position, or when the trail head differs from the one expected.
     """
-    if export_file is not None:
+    files: FileCheck | None = None
+    if export_file is not None and _is_bundle(export_file):
+        result, files = _verify_bundle(export_file)
+        source = str(export_file)
+    elif export_file is not None:
         try:
             # lines split at line feeds alone, every character kept: CRs are the readers' to
             # refuse, and a CR inside a quoted CSV cell must not end a line (section 8)
@@ -224,9 +231,13 @@ def audit_verify(ctx: Context, export_file: Path | None, expect_head: str | None
         with ctx.db.read_session() as session:
             rows = _with_bar(audit.stored_rows(session), total, _("Verifying"))
             result = audit.verify_rows(rows, audit.stored_heads(session))
+            files = _check_stored_files(session)
         source = _("the database")
     if not result.intact:
         _report_break(result, source)
+        sys.exit(1)
+    if files is not None and not files.intact:
+        _report_file(files, source)
         sys.exit(1)
     click.echo(
         _(
@@ -236,6 +247,16 @@ def audit_verify(ctx: Context, export_file: Path | None, expect_head: str | None
             source=source,
         )
     )
+    if files is not None:
+        click.echo(
+            _(
+                "Files: %(files)s, %(size)s bytes, each matching the SHA-256 the trail lists; "
+                "%(withheld)s withheld as confidential.",
+                files=files.files,
+                size=files.size,
+                withheld=files.withheld,
+            )
+        )
     head = result.trail_head
     click.echo(_("Trail head (every chain but access): %(head)s", head=head))
     if expect_head is None:
@@ -251,6 +272,45 @@ def audit_verify(ctx: Context, export_file: Path | None, expect_head: str | None
         )
         sys.exit(1)
     click.echo(_("It equals the kept trail head."))
+
+
+def _is_bundle(path: Path) -> bool:
+    try:
+        return is_bundle(path)
+    except OSError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _verify_bundle(path: Path) -> tuple[audit.Verification, FileCheck]:
+    size = path.stat().st_size
+    try:
+        with click.progressbar(length=size, label=_("Verifying"), file=sys.stderr) as bar:
+            found = verify_bundle(path, bar.update)
+    except BundleError as exc:
+        raise click.ClickException(
+            _(
+                "%(file)s cannot be read as an evidence bundle: %(problem)s",
+                file=str(path),
+                problem=str(exc),
+            )
+        ) from exc
+    return found.trail, found.files
+
+
+def _check_stored_files(session: Session) -> FileCheck:
+    with click.progressbar(
+        length=stored_size(session), label=_("Checking files"), file=sys.stderr
+    ) as bar:
+        return check_stored(session, bar.update)
+
+
+def _report_file(files: FileCheck, source: str) -> None:
+    first = files.problems[0]
+    click.echo(_("BROKEN: %(problem)s (%(source)s).", problem=str(first), source=source), err=True)
+    if len(files.problems) > 1:
+        click.echo(
+            _("%(count)s more problem(s) with files.", count=len(files.problems) - 1), err=True
+        )
 
 
 def _report_break(result: audit.Verification, source: str) -> None:
@@ -303,6 +363,63 @@ def audit_export(ctx: Context, case_id: int | None, fmt: str, output: Path | Non
                 count = writer(_with_bar(rows, total, _("Exporting")), stream)
             partial.replace(output)  # never leave a half-written export under the real name
     click.echo(_("Exported %(count)s events.", count=count), err=True)
+
+
+@audit_group.command("bundle")
+@click.option("--case", "case_id", type=int, default=None, help="Only this case's chain.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The ZIP file to write.",
+)
+@click.option(
+    "--include-confidential",
+    is_flag=True,
+    help="Put the content of confidential files in too (by default only their hash is).",
+)
+@pass_context
+def audit_bundle(
+    ctx: Context, case_id: int | None, output: Path, include_confidential: bool
+) -> None:
+    """Write the auditor's evidence bundle: the trail (every chain, or one case's), every file
+    it lists and a manifest, in one ZIP file that `fpic audit verify FILE` checks."""
+    summary = Summary()
+    partial = output.with_name(output.name + ".partial")
+    with ctx.db.read_session() as session:
+        if case_id is not None and session.get(Case, case_id) is None:
+            raise click.ClickException(_("There is no case %(case)s.", case=case_id))
+        total = listed_size(session, case_id)
+        try:
+            with (
+                partial.open("wb") as out,
+                click.progressbar(length=total, label=_("Bundling"), file=sys.stderr) as bar,
+            ):
+                done = 0
+                for written in write_bundle(
+                    session, out, audit.export_rows(session, case_id), case_id=case_id,
+                    now=SystemClock().now(), summary=summary,
+                    may_see=lambda _listing: include_confidential,
+                ):  # fmt: skip
+                    bar.update(written - done)
+                    done = written
+        except BundleError as exc:
+            partial.unlink(missing_ok=True)
+            raise click.ClickException(str(exc)) from exc
+    partial.replace(output)  # never leave a half-written bundle under the real name
+    click.echo(
+        _(
+            "Bundle written to %(file)s: %(events)s events, %(files)s files (%(size)s bytes), "
+            "%(withheld)s withheld as confidential.",
+            file=str(output),
+            events=summary.events,
+            files=summary.files,
+            size=summary.size,
+            withheld=summary.withheld,
+        ),
+        err=True,
+    )
 
 
 @audit_group.command("head")

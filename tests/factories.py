@@ -23,6 +23,8 @@ from fpic.accounts.registry import (
     record_mandate,
 )
 from fpic.accounts.sessions import enrol
+from fpic.demo import evidence as demo_evidence
+from fpic.evidence.intake import ReceivedFile
 from fpic.storage.db import Database
 from fpic.storage.models import Case, Project
 from fpic.workflow.actors import Actor
@@ -311,7 +313,17 @@ def protocol(**overrides: Any) -> dict[str, Any]:
     return {**PROTOCOL, **overrides}
 
 
-def disclose_everything(world: World, case_id: int) -> None:
+def evidence_files() -> list[ReceivedFile]:
+    """A disclosure's files as an upload brings them: a booklet (PDF) and a recording (WAV)."""
+    return [
+        demo_evidence.received("booklet.pdf", demo_evidence.pdf("Proyecto", ["Resumen."])),
+        demo_evidence.received("presentacion.wav", demo_evidence.wav(0.1)),
+    ]
+
+
+def disclose_everything(
+    world: World, case_id: int, files: list[ReceivedFile] | None = None
+) -> None:
     with world.db.read_session() as session:
         case = session.get(Case, case_id)
         assert case is not None
@@ -322,6 +334,8 @@ def disclose_everything(world: World, case_id: int) -> None:
     for item in items:
         for language in languages:  # every format at once; a translator for each language
             data = disclosure(world, item, [language], list(formats))
+            if files:
+                data["files"] = files
             world.act(case_id, "register_disclosure", world.liaison, data)
 
 
@@ -368,9 +382,10 @@ def walk_to(
     stage: str,
     community: Community,
     proto: dict[str, Any] | None = None,
+    files: list[ReceivedFile] | None = None,
 ) -> None:
     """Drive a general-template case forward along the main path until it stands at ``stage``
-    (under ``proto``, by default :func:`protocol`)."""
+    (under ``proto``, by default :func:`protocol`; ``files`` with every disclosure)."""
     rep = community.rep_actors[0]
     note = {"text": "Recorded in the field."}
     steps: list[tuple[str, Any, Any]] = [
@@ -398,7 +413,7 @@ def walk_to(
         if world.case(case_id).stage == stage:
             return
         if trigger == "disclose":
-            disclose_everything(world, case_id)
+            disclose_everything(world, case_id, files)
         elif trigger == "wait":
             world.clock.advance(days=(proto or PROTOCOL)["min_deliberation_days"] + 1)
         elif trigger == "complete_disclosure":

@@ -14,6 +14,7 @@ import json
 import re
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -673,3 +674,52 @@ def test_csv_seq_cells_are_ascii_decimal_only(trail, tmp_path, cell):
     assert f"BROKEN: chain case:{case_id}, line {i + 1}: malformed event: the seq cell" in (
         result.output
     )
+
+
+# --- section 13: the evidence bundle, checked by the document's own bundle verifier ------------
+
+
+def _bundle_scripts(tmp_path: Path) -> Path:
+    (tmp_path / "verify.py").write_text(doc_block("reference-verifier") + "\n", encoding="utf-8")
+    script = tmp_path / "verify_bundle.py"
+    script.write_text(doc_block("reference-bundle-verifier") + "\n", encoding="utf-8")
+    return script
+
+
+def _run(script: Path, bundle: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(script), str(bundle)],
+        capture_output=True, text=True, check=False, cwd=script.parent,
+    )  # fmt: skip
+
+
+def test_the_documents_bundle_verifier_agrees_with_fpic(tmp_path) -> None:
+    from tests.evidence.test_store import walk_with_evidence
+
+    world = make_world(f"sqlite:///{tmp_path / 'bundle.sqlite3'}")
+    walked = walk_with_evidence(world, world.add_community("ayllu-sallqa", ["qu", "es"]))
+    bundle = tmp_path / "bundle.zip"
+    made = cli(world, "audit", "bundle", "--case", str(walked.case_id), "-o", str(bundle))
+    assert made.exit_code == 0, made.output
+    (tmp_path / "scripts").mkdir()
+    script = _bundle_scripts(tmp_path / "scripts")
+    good = _run(script, bundle)
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.startswith("Intact:")
+    # one byte of one file changed, the archive rewritten with fresh ZIP checksums
+    with zipfile.ZipFile(bundle) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    changed = next(name for name in members if name.startswith("files/"))
+    members[changed] = members[changed][:-1] + bytes([members[changed][-1] ^ 1])
+    tampered = tmp_path / "tampered.zip"
+    with zipfile.ZipFile(tampered, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    bad = _run(script, tampered)
+    assert bad.returncode == 1
+    assert f"file {changed.removeprefix('files/')}" in bad.stderr
+    assert "does not match" in bad.stderr
+    fpic_says = cli(world, "audit", "verify", str(tampered))
+    assert fpic_says.exit_code == 1
+    assert changed.removeprefix("files/") in fpic_says.stderr
+    world.db.dispose()
