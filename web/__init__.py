@@ -35,6 +35,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         BABEL_DEFAULT_LOCALE="en",
         BABEL_DEFAULT_TIMEZONE="UTC",
+        # the largest evidence file kept; None: FPIC_MAX_FILE_SIZE, else 250 MB
+        FPIC_MAX_FILE_SIZE=None,
     )
     if config:
         app.config.update(config)
@@ -52,6 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.jinja_env.globals["may"] = may
 
     refusals.init_app(app)  # first: the origin must be known when CSRF refuses a request
+    security.allow_uploads(app)  # before CSRF reads the form
     csrf.init_app(app)
     login_manager.init_app(app)
     i18n.init_app(app)

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from fpic.evidence.bundle import write_bundle
+from fpic.evidence.checks import Listing
 from fpic.read.events import trail_event
+from fpic.read.evidence import event_files
 from fpic.read.queries import exportable_rows, trail_events
 from fpic.storage.models import Case
 from fpic.trail import audit
-from fpic.workflow.permissions import allows
+from fpic.workflow.actors import Actor
+from fpic.workflow.permissions import allows, can_see_file
 from web.auth import requires
 from web.context import actor, date_arg, engine, int_arg, str_arg
 
@@ -51,7 +56,11 @@ def event(chain: str, seq: int) -> Any:
         if found is None:
             abort(404)
         case = db.get(Case, found.event.case_id) if found.event.case_id else None
-        return render_template("audit/event.html", view=found, case=case, pretty=_pretty)
+        files, withheld = event_files(db, actor(), chain, seq, case)
+        return render_template(
+            "audit/event.html", view=found, case=case, pretty=_pretty, files=files,
+            withheld=withheld,
+        )  # fmt: skip
 
 
 def _pretty(data: Any) -> str:
@@ -94,6 +103,74 @@ def export() -> Any:
     response = Response(stream_with_context(generate()), mimetype=f"{mimetype}; charset=utf-8")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+@bp.route("/bundle")
+@requires("trail:read")
+def bundle() -> Any:
+    """The auditor's evidence bundle (docs/audit-format.md, section 13): the chains this person
+    may read, every file they list that this person may see, and a manifest, as one ZIP file
+    streamed as it is written."""
+    case_id = int_arg("case")
+    me = actor()
+    if case_id is not None:
+        with engine().db.read_session() as db:
+            if db.scalar(select(Case.id).where(Case.id == case_id)) is None:
+                abort(404)
+            engine().case_for(db, case_id, me)  # 404 for another community's case
+
+    def generate() -> Iterator[bytes]:
+        pipe = _Pipe()
+        with engine().db.read_session() as db:
+            rows = exportable_rows(db, me, case_id)
+            if not allows(me, "system_trail:read") and case_id is None:
+                rows = (r for r in rows if r["chain"] not in audit.NON_CASE_CHAINS)
+            may_see = _may_see(db, me)
+            now = engine().clock.now()
+            for _written in write_bundle(db, pipe, rows, case_id=case_id, may_see=may_see, now=now):
+                if pipe.parts:
+                    yield pipe.drain()
+        yield pipe.drain()
+
+    name = f"fpic-bundle{'-case-' + str(case_id) if case_id else ''}.zip"
+    response = Response(stream_with_context(generate()), mimetype="application/zip")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def _may_see(db: Session, me: Actor) -> Callable[[Listing], bool]:
+    """Whether this person may see a confidential file a chain lists (permissions decide)."""
+    cases: dict[str, Case | None] = {}
+
+    def may_see(listing: Listing) -> bool:
+        if listing.chain not in cases:
+            number = listing.chain.removeprefix("case:")
+            cases[listing.chain] = db.get(Case, int(number)) if number.isdecimal() else None
+        return can_see_file(me, cases[listing.chain], listing.entry["visible_to"])
+
+    return may_see
+
+
+class _Pipe:
+    """Where the ZIP writer writes; the response sends what it holds after each piece."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def drain(self) -> bytes:
+        data = b"".join(self.parts)
+        self.parts.clear()
+        return data
 
 
 def _lines(rows: Iterator[dict[str, Any]], fmt: str) -> Iterator[str]:

@@ -3,9 +3,11 @@ decision record."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -14,7 +16,9 @@ from sqlalchemy.orm import Session
 from wtforms import SelectField, StringField
 from wtforms.validators import InputRequired, Length
 
+from fpic.evidence.store import pieces
 from fpic.read.events import just_done, typed_text
+from fpic.read.evidence import case_files, downloadable
 from fpic.read.figures import grievance_figures, next_step_due
 from fpic.read.queries import (
     case_events,
@@ -86,6 +90,7 @@ def show(case_id: int) -> Any:
 def _case_context(db: Session, case: Case) -> dict[str, Any]:
     template = engine().template_of(case)
     events = case_events(db, case.id)
+    files = case_files(db, actor(), case)
     done = just_done(events, int_arg("done"), actor(), engine().clock.now())
     visited = {e.to_stage for e in events if e.outcome == "done"}
     protocol = case.protocol
@@ -105,6 +110,7 @@ def _case_context(db: Session, case: Case) -> dict[str, Any]:
         "may_disclose": any(o.allowed and o.trigger.name == "register_disclosure" for o in options),
         "events": events,
         "typed": {event.id: typed_text(template, event) for event in events},
+        "files": files,
         "done": done,
         "matrix": matrix,
         "reps": {r.id: r for r in _representatives(db, case)},
@@ -128,6 +134,38 @@ def complainant_names(db: Session, case: Case) -> dict[int, str]:
     return {row.grievance_id: row.name for row in rows}
 
 
+@bp.route("/<int:case_id>/files/<int:file_id>")
+@requires("case:read")
+def evidence_file(case_id: int, file_id: int) -> Any:
+    """An evidence file, streamed a piece at a time, always as a download: whatever a file
+    holds, the browser neither shows nor runs it (attachment, nosniff, a sandboxing CSP)."""
+    with engine().db.read_session() as db:
+        case = _load(db, case_id)
+        found = downloadable(db, actor(), case, file_id)
+    if found is None:
+        abort(404)
+
+    database = engine().db  # the response is streamed after the request's context ends
+
+    def stream() -> Iterator[bytes]:
+        with database.read_session() as db:
+            yield from pieces(db.connection(), found.sha256, found.chunks)
+
+    response = Response(stream(), mimetype=found.media_type)
+    response.headers["Content-Length"] = str(found.size)
+    response.headers["Content-Disposition"] = attachment(found.name)
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def attachment(name: str) -> str:
+    """A Content-Disposition saving the file under its name (RFC 6266: an ASCII fallback,
+    then the UTF-8 name)."""
+    fallback = "".join(c for c in name if " " <= c < "\x7f" and c not in '"\\') or "file"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 @bp.route("/<int:case_id>/actions/<trigger>", methods=["GET", "POST"])
 @requires("case:act")
 def act(case_id: int, trigger: str) -> Any:
@@ -142,7 +180,7 @@ def act(case_id: int, trigger: str) -> Any:
         # the engine asks the password of the actions declared so, and checks it last, under
         # the sign-in throttle (fpic/workflow/engine.py)
         result = engine().advance(
-            case_id, trigger, actor(), submitted(request.form), version,
+            case_id, trigger, actor(), submitted(request.form, request.files), version,
             request.form.get("password", ""),
         )  # fmt: skip
     except StaleCase as stale:

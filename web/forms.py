@@ -11,8 +11,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from markupsafe import escape
 from wtforms import (
     BooleanField,
     Field,
@@ -20,6 +22,7 @@ from wtforms import (
     Form,
     FormField,
     HiddenField,
+    MultipleFileField,
     PasswordField,
     SelectField,
     SelectMultipleField,
@@ -30,6 +33,7 @@ from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  #
 from wtforms.validators import InputRequired
 from wtforms.widgets import CheckboxInput, DateInput, ListWidget, NumberInput
 
+from fpic.evidence.intake import MAX_FILES, FileRefusal, ReceivedFile, max_file_size, receive
 from fpic.storage.models import Case
 from fpic.workflow.actions import ACTIONS
 from fpic.workflow.process import Template, Trigger
@@ -67,6 +71,8 @@ def _input_of(spec: Declared) -> str:
     to pick one from, or text typed in. The form and the reading of what it sent share it."""
     if spec.kind in ("records", "flag"):
         return spec.kind
+    if spec.kind == "files":
+        return "upload"
     if spec.choices is not None or spec.kind in ("choice", "choices"):
         return "ticked" if spec.kind in _MULTIPLE else "picked"
     return "typed"
@@ -94,6 +100,8 @@ class _Shape:
         if spec.default is not None:
             kwargs["default"] = spec.default(self.case, self.today)
         shape = _input_of(spec)
+        if shape == "upload":
+            return MultipleFileField(label, description=_upload_hint(kwargs["description"]))
         if shape == "records":
             row = type(f"{spec.name.title()}Row", (Form,), self.fields(spec.rows))
             low, high = spec.form_rows
@@ -125,6 +133,35 @@ class _Shape:
             allowed = spec.allowed(self.template) or ()
             found = [Choice(v, Term(spec.vocabulary or "", v)) for v in allowed]
         return [SelectChoice(c.value, _Label(c.label)) for c in found]
+
+
+def _upload_hint(hint: Any) -> Any:
+    limits = _l(
+        "Up to %(count)s files, each at most %(size)s MB: PDF, ODF or Office documents, "
+        "images, audio, video, GeoJSON or KML maps.",
+        count=MAX_FILES,
+        size=max(1, round(upload_limit() / (1024 * 1024))),
+    )
+    return limits if hint is None else _Joined(hint, limits)
+
+
+class _Joined:
+    """Two hints shown one after the other, each translated when shown."""
+
+    def __init__(self, *parts: Any) -> None:
+        self.parts = parts
+
+    def __str__(self) -> str:
+        return " ".join(str(part) for part in self.parts)
+
+    def __html__(self) -> str:
+        return escape(str(self))
+
+
+def upload_limit() -> int:
+    """The largest file kept: the app's FPIC_MAX_FILE_SIZE, else the operator's (intake)."""
+    configured = current_app.config.get("FPIC_MAX_FILE_SIZE")
+    return int(configured) if configured else max_file_size()
 
 
 class _Label:
@@ -178,29 +215,53 @@ def _first_values(action: Action, prefill: Any) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for spec in action.fields:
         shape = _input_of(spec)
-        if spec.name not in prefill or shape in ("records", "flag"):
+        if spec.name not in prefill or shape in ("records", "flag", "upload"):
             continue
         found[spec.name] = prefill.getlist(spec.name) if shape == "ticked" else prefill[spec.name]
     return found
 
 
-def submitted(formdata: Any) -> Submission:
+def submitted(formdata: Any, files: Any = None) -> Submission:
     """What an action's form sent, for the engine to read once it holds the case, the way the
     form's own fields would read it (``form_for``), with the values as typed. No form is built
     and the case is not read a second time for an action that goes through; the form is built
-    only for a page to show."""
+    only for a page to show.
+
+    Files are received here, before the engine's transaction: each is read once, hashed and
+    checked (fpic.evidence.intake), so the case is not held while a large file is read; a
+    refused one reaches the engine as a refusal, which refuses the action naming its field."""
+    uploads = _received(files)
 
     def read(action: Action, case: Case, today: date) -> dict[str, Any]:
-        return _Sent(formdata, case, today).values(action.fields, "")
+        return _Sent(formdata, case, today, uploads).values(action.fields, "")
 
     return read
+
+
+def _received(files: Any) -> dict[str, list[ReceivedFile | FileRefusal]]:
+    if not files:
+        return {}
+    limit = upload_limit()
+    return {
+        key: [receive(sent.stream, sent.filename, limit) for sent in sent_files]
+        for key in files
+        # a file input left empty sends one part with no name
+        if (sent_files := [sent for sent in files.getlist(key) if sent.filename])
+    }
 
 
 class _Sent:
     """A form submission read field by field as WTForms reads it into the form's fields."""
 
-    def __init__(self, formdata: Any, case: Case, today: date) -> None:
+    def __init__(
+        self,
+        formdata: Any,
+        case: Case,
+        today: date,
+        uploads: dict[str, list[ReceivedFile | FileRefusal]] | None = None,
+    ) -> None:
         self.formdata, self.case, self.today = formdata, case, today
+        self.uploads = uploads or {}
 
     def values(self, declared: tuple[Declared, ...], prefix: str) -> dict[str, Any]:
         return {
@@ -209,6 +270,8 @@ class _Sent:
 
     def value(self, spec: Declared, name: str) -> Any:
         shape = _input_of(spec)
+        if shape == "upload":
+            return self.uploads.get(name, [])
         if shape == "records":
             return self.rows(spec, name)
         sent = self.formdata.getlist(name)

@@ -12,7 +12,7 @@ from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from flask import Flask, current_app, request, session
-from flask_babel import format_date, format_datetime, get_locale
+from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -62,6 +62,7 @@ def init_app(app: Flask) -> None:
         when=format_when,
         day=format_day,
         language_name=language_name,
+        file_size=file_size,
     )
     app.jinja_env.globals.update(
         available_locales=available_locales,
@@ -95,6 +96,15 @@ SYSTEM_ACTIONS = {
     "create_api_token": N_("Create an API token"),
     "revoke_api_token": N_("Revoke an API token"),
 }
+
+
+def file_size(size: int) -> str:
+    """A file's size in the reader's number format: bytes, kB or MB (1 kB = 1,000 bytes)."""
+    if size < 1000:
+        return _("%(size)s bytes", size=size)
+    if size < 1_000_000:
+        return _("%(size)s kB", size=format_decimal(round(size / 1000, 1)))
+    return _("%(size)s MB", size=format_decimal(round(size / 1_000_000, 1)))
 
 
 def stage_title(case: Any, stage: str | None = None) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 from flask_login import current_user
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from fpic.i18n import Reason
 from fpic.trail import refusals
@@ -59,7 +60,10 @@ def _version_seen() -> str:
         body = request.get_json(silent=True) if request.is_json else None
         seen = body.get("version") if isinstance(body, dict) else None
         return str(seen) if isinstance(seen, int) and not isinstance(seen, bool) else ""
-    return request.form.get("version", "")
+    try:
+        return request.form.get("version", "")
+    except RequestEntityTooLarge:  # a body too large to read is refused unread
+        return ""
 
 
 def init_app(app: Flask) -> None:

@@ -42,8 +42,8 @@ class StrictFormParser(FormDataParser):
         self, stream: IO[bytes], mimetype: str, content_length: int | None, options: Any
     ) -> Any:
         stream, form, files = super()._parse_multipart(stream, mimetype, content_length, options)
-        # the multipart parser has already replaced bad bytes with U+FFFD; no form of fpic
-        # is multipart, and a name or text holding U+FFFD is broken text either way
+        # the multipart parser has already replaced bad bytes with U+FFFD; a name or text
+        # holding U+FFFD is broken text either way (file names are read from the files)
         if any("\ufffd" in value for _name, value in form.items(multi=True)):
             raise InvalidText()
         return stream, form, files
@@ -51,6 +51,19 @@ class StrictFormParser(FormDataParser):
 
 class StrictRequest(Request):
     form_data_parser_class = StrictFormParser
+
+
+def allow_uploads(app: Flask) -> None:
+    """An action's form may carry evidence files: its request may be as large as the files
+    it may hold (fpic.evidence.intake), every other request stays small. Registered before
+    CSRFProtect, whose check is the first to read a form."""
+    from fpic.evidence.intake import MAX_FILES
+    from web.forms import upload_limit
+
+    @app.before_request
+    def upload_size() -> None:
+        if request.method == "POST" and request.endpoint == "cases.act":
+            request.max_content_length = MAX_FILES * upload_limit() + 2 * 1024 * 1024
 
 
 def init_app(app: Flask) -> None:

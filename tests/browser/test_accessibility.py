@@ -144,7 +144,7 @@ def as_user(site: Site, request: pytest.FixtureRequest) -> Iterator[Callable[[st
 
 def _send_empty(page: Page) -> None:
     """Send the page's main form as it stands, so the server shows its validation errors."""
-    page.locator("main form.card").last.get_by_role("button").first.click()
+    page.locator("main form.card").last.locator("button[type=submit]").first.click()
     page.wait_for_load_state()
     expect(page.locator("main .error").first).to_be_visible()
 

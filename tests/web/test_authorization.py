@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 
 from fpic.accounts.registry import record_mandate
 from fpic.accounts.tokens import create_token
-from fpic.storage.models import Mandate, TrailEvent, User, UserSession
+from fpic.storage.models import EvidenceFile, Mandate, TrailEvent, User, UserSession
 from fpic.trail import audit
 from fpic.workflow.permissions import PERMISSIONS
-from tests.factories import PASSWORD, World, make_world, walk_to
+from tests.factories import PASSWORD, World, evidence_files, make_world, walk_to
 from tests.web.conftest import Browser, csrf_token, decision_form, snapshot
 from web import create_app
 from web.auth import PUBLIC
@@ -98,7 +98,7 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
     own = world.add_community("ayllu-qollana", ["qu", "es"])
     world.add_community("uma-jaqi", ["ay", "es"])
     case_id = world.open_case(own)
-    walk_to(world, case_id, "decision", own)
+    walk_to(world, case_id, "decision", own, files=evidence_files())
     spare = world.add_account("spare", "liaison").user_id
     app = create_app(
         {"DATABASE_URL": world.db.url, "SECRET_KEY": "test-secret", "FPIC_CLOCK": world.clock}
@@ -361,6 +361,14 @@ ROUTES = [
         CASE_READERS,
         query={"format": "csv", "case": "case"},
     ),
+    route("evidence bundle", "audit.bundle", EVERYONE_SIGNED_IN),
+    route("evidence bundle of the case", "audit.bundle", CASE_READERS, query={"case": "case"}),
+    route(
+        "a file of the case",
+        "cases.evidence_file",
+        CASE_READERS,
+        args={"case_id": "case", "file_id": "case file"},
+    ),
     route("users page", "admin.users", ADMIN_ONLY_PAGE),
     route(
         # the one-time code is shown on the page that answers (never in a flash cookie)
@@ -452,6 +460,11 @@ CELLS = [
 ]
 
 
+def _first_file(m: Matrix, case_id: int) -> int:
+    with m.world.db.read_session() as db:
+        return db.scalar(select(func.min(EvidenceFile.id)).where(EvidenceFile.case_id == case_id))
+
+
 def _concrete(m: Matrix, r: Route) -> tuple[str, int]:
     """The URL of a route for the real case, community, user and mandate, and the case (or
     mandate) it acts on."""
@@ -466,6 +479,7 @@ def _concrete(m: Matrix, r: Route) -> tuple[str, int]:
         "slug": m.slug,
         "spare": m.spare_user_id,
         "fresh mandate": mandate_id,
+        "case file": _first_file(m, case_id),
     }
     args = {k: named.get(v, v) if isinstance(v, str) else v for k, v in r.args}
     query = {k: named.get(v, v) for k, v in r.query}
