@@ -25,6 +25,7 @@ from fpic.accounts.registry import (
     record_mandate,
 )
 from fpic.accounts.sessions import enrol
+from fpic.demo.evidence import DemoFiles
 from fpic.i18n import N_
 from fpic.storage.db import Database
 from fpic.storage.models import Case, Community, Project, TrailEvent, User
@@ -357,6 +358,7 @@ class _Walker:
         self.community = next(c for c in COMMUNITIES if c.slug == slug)
         self.template: Template = shipped_templates()[plan.template]
         self.case_id = 0
+        self.files = _FILES
 
     @property
     def rep(self) -> Actor:
@@ -515,12 +517,14 @@ class _Walker:
                 "text": "The assembly validated the written agreement in both languages.",
                 "signed_on": self._today(),
                 "signatories": [c.representatives[0][0], "Proponent's country manager"],
+                "files": self.files.signed("agreement-signed.pdf", "Convenio / Agreement"),
             }
         if effect == "rehabilitation":
             return {
                 "text": "Drill pads levelled, topsoil back and native grass seeded; the "
                 "assembly walked the site with its monitors.",
                 "completed_on": self._today(),
+                "files": self.files.photos(),
             }
         if effect == "withdrawal":
             return {
@@ -530,7 +534,16 @@ class _Walker:
                 "deciding_body": c.institution,
                 "activities_affected": list(PROJECTS[c.project]["activities"][:2]),
             }
-        return {"text": f"{title}. Recorded by the field team with the community's agreement."}
+        note: dict[str, Any] = {
+            "text": f"{title}. Recorded by the field team with the community's agreement."
+        }
+        if name == "complete_mapping":  # the territory, and its sacred sites for its own eyes
+            note |= {
+                "files": self.files.sacred_sites(),
+                "files_confidential": True,
+                "files_visible_to": ["facilitator"],
+            }
+        return note
 
     def _voters(self) -> dict[str, Any]:
         c = self.community
@@ -592,6 +605,7 @@ class _Walker:
             "scope_activities": list(project["activities"][:2]),
             "text_language": c.languages[0],
             "text_original": _ORIGINAL_TEXT.get(c.languages[0], "The assembly decided."),
+            "files": self.files.signed("resolution-signed.pdf", "Resolución de la asamblea"),
             "translations": [
                 {
                     "language": c.languages[1],
@@ -636,6 +650,9 @@ class _Walker:
                 "attendance_youth": 12,
                 "minutes_language": c.languages[0],
                 "minutes_original": _ORIGINAL_TEXT.get(c.languages[0], "Minutes."),
+                "files": self.files.minutes(
+                    c.languages[0], _ORIGINAL_TEXT.get(c.languages[0], "Minutes.")
+                ),
                 "minutes_translations": [
                     {
                         "language": c.languages[1],
@@ -687,6 +704,9 @@ class _Walker:
                         "disclosed_on": self._today(),
                         "translator": None if language in ("es", "en") else "Community interpreter",
                         "back_translation_attested": language not in ("es", "en"),
+                        "files": self.files.disclosure(
+                            item, item.replace("_", " ").capitalize(), language, list(c.formats)
+                        ),
                     },
                 )
 
@@ -744,6 +764,10 @@ class _Walker:
                 "language": language,
                 "text": _COMPLAINT[language],
                 "received_on": self._today(),
+                # the complainant's own statement, for the mediator and the community only
+                "files": self.files.statement(_COMPLAINT[language]),
+                "files_confidential": True,
+                "files_visible_to": ["mediator"],
             },
         )
         with self.engine.db.read_session() as session:
@@ -755,6 +779,9 @@ class _Walker:
             {"grievance_id": grievance_id, "text": "Received; a joint visit is planned."},
         )
 
+
+#: generated once per run of the demo (fpic.demo.evidence)
+_FILES = DemoFiles()
 
 _COMPLAINT = {
     "es": "El polvo de los camiones cubre las chacras y el agua del canal.",

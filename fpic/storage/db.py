@@ -143,6 +143,9 @@ def _configure_sqlite(engine: Engine) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=FULL")
+        # a large evidence file passes through the WAL: give the space back after a checkpoint
+        # instead of keeping a log the size of the largest file ever sent
+        cursor.execute("PRAGMA journal_size_limit=67108864")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
