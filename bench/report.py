@@ -17,13 +17,13 @@ HEADER = (
     "| # | measure | value | baseline | ratio | target | result |",
     "|---|---|---:|---:|---:|---|---|",
 )
-UNITS = {"requests/s": "/s", "actions/s": "/s", "events/s": "/s", "ms": " ms"}
+UNITS = {"requests/s": "/s", "actions/s": "/s", "events/s": "/s", "ms": " ms", "MB/s": " MB/s"}
 
 
 def amount(value: float | None, unit: str) -> str:
     if value is None:
         return "–"
-    if unit.startswith("MB"):
+    if unit.startswith("MB peak"):
         return f"{value:,.1f} MB"
     return f"{value:,.1f}{UNITS.get(unit, ' ' + unit)}"
 
@@ -114,7 +114,7 @@ def main(json_file: Path) -> None:
     except (UnicodeDecodeError, json.JSONDecodeError) as bad:
         raise click.ClickException(f"{json_file} is not the JSON of bench/run.py: {bad}") from None
     if not isinstance(results, dict) or not any(k.startswith("B") for k in results):
-        raise click.ClickException(f"{json_file} holds no benchmark results (B1...B7)")
+        raise click.ClickException(f"{json_file} holds no benchmark results (B1...B8)")
     sys.stdout.write(markdown(results))
 
 

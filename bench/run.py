@@ -32,6 +32,7 @@ from bench import (
     b5_pages,
     b6_memory,
     b7_peers,
+    b8_evidence,
 )
 from bench import (
     report as markdown_report,
@@ -58,6 +59,7 @@ TITLES = {
     "B5": "page latency at 100,000 cases and 1,000,000 events",
     "B6": "peak memory verifying or exporting the whole trail",
     "B7": "fpic against its peers: the same unit of work",
+    "B8": "a 250 MB evidence file: upload, bundle, verify",
 }
 
 
@@ -111,6 +113,14 @@ def run_b1(run: Run) -> None:
 def run_b7(run: Run) -> None:
     with run.timed("B7") as bench:
         figures, checks = b7_peers.run(run.workdir, run.quick)
+        bench.figures.extend(figures)
+        bench.invariants.update(checks)
+
+
+def run_b8(run: Run) -> None:
+    """SQLite always, PostgreSQL when it answers, whatever --backend says (as B1 and B7)."""
+    with run.timed("B8") as bench:
+        figures, checks = b8_evidence.run(run.workdir, run.quick)
         bench.figures.extend(figures)
         bench.invariants.update(checks)
 
@@ -229,7 +239,7 @@ def report(run: Run, info: dict[str, Any], datasets: dict[str, Any]) -> dict[str
     type=click.Choice(["sqlite", "postgresql"]),
     default="sqlite",
     show_default=True,
-    help="Database for B2-B6 (B1 always measures both).",
+    help="Database for B2-B6 (B1, B7 and B8 always measure both).",
 )
 @click.option("--only", default="", help="Comma-separated subset, e.g. B1,B5.")
 @click.option(
@@ -257,6 +267,8 @@ def main(
         run_data(run, sizes, datasets)
         if run.wants("B7"):
             run_b7(run)
+        if run.wants("B8"):
+            run_b8(run)
     finally:
         if workdir is None:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -14,10 +14,10 @@ from pathlib import Path
 from tests.conftest import _postgres_available
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7")
+KEYS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8")
 
 
-def test_the_quick_benchmark_run_measures_all_seven_and_keeps_every_invariant(tmp_path):
+def test_the_quick_benchmark_run_measures_all_eight_and_keeps_every_invariant(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--json", str(out),
@@ -53,6 +53,7 @@ def test_the_quick_benchmark_run_measures_all_seven_and_keeps_every_invariant(tm
     assert report["B3"]["invariants"]["events_verified"] >= 5000
     assert all(report["B6"]["invariants"].values()), report["B6"]["invariants"]
     _check_b7(report["B7"])
+    _check_b8(report["B8"])
     assert "B1" in result.stdout  # the table
     markdown = _report(out)
     assert markdown.returncode == 0, markdown.stderr
@@ -75,6 +76,27 @@ def _check_b7(b7: dict) -> None:
         assert set(counts) == measured, counts
     targets = [f for f in b7["figures"] if not f["informational"]]
     assert len(targets) == len(backends) * (3 if "spiff" in measured else 2)
+
+
+def _check_b8(b8: dict) -> None:
+    """The file went through the form, the trail, the bundle and both checks on every database
+    there is; each step has its rate against the copy, and the peak memory is measured."""
+    checks = b8["invariants"]
+    assert checks["postgresql_reachable"] == _postgres_available()
+    backends = ["sqlite", "postgresql"] if _postgres_available() else ["sqlite"]
+    for backend in backends:
+        for check in ("upload_redirected", "trail_lists_the_file", "bundle_holds_the_file",
+                      "bundle_intact", "stored_file_intact"):  # fmt: skip
+            assert checks[f"{backend}: {check}"] is True, (backend, check, checks)
+        labels = [f["label"] for f in b8["figures"] if f["label"].endswith(f", {backend}")]
+        assert len(labels) == 7, labels  # four steps, two floors, the peak memory
+    assert len(b8["figures"]) == 7 * len(backends)
+    for figure in b8["figures"]:
+        if figure["unit"] == "MB/s":
+            assert figure["details"]["file_mb"] == 8, figure  # --quick
+        else:
+            assert figure["unit"] == "MB peak RSS", figure
+            assert figure["details"]["rss_before_upload_mb"] > 0, figure
 
 
 def _report(path: Path) -> subprocess.CompletedProcess[str]:
