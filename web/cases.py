@@ -3,11 +3,9 @@ decision record."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -16,7 +14,6 @@ from sqlalchemy.orm import Session
 from wtforms import SelectField, StringField
 from wtforms.validators import InputRequired, Length
 
-from fpic.evidence.store import pieces
 from fpic.read.events import just_done, typed_text
 from fpic.read.evidence import case_files, downloadable
 from fpic.read.figures import grievance_figures, next_step_due
@@ -42,6 +39,7 @@ from fpic.workflow.permissions import can_see_complainant
 from fpic.workflow.process import shipped_templates
 from web.auth import requires
 from web.context import actor, engine, int_arg, str_arg
+from web.downloads import file_response
 from web.forms import attach_error, form_for, options, submitted
 from web.i18n import reason_text
 
@@ -137,33 +135,13 @@ def complainant_names(db: Session, case: Case) -> dict[int, str]:
 @bp.route("/<int:case_id>/files/<int:file_id>")
 @requires("case:read")
 def evidence_file(case_id: int, file_id: int) -> Any:
-    """An evidence file, streamed a piece at a time, always as a download: whatever a file
-    holds, the browser neither shows nor runs it (attachment, nosniff, a sandboxing CSP)."""
+    """An evidence file of the case, for those who may see it (404 for everyone else)."""
     with engine().db.read_session() as db:
         case = _load(db, case_id)
         found = downloadable(db, actor(), case, file_id)
     if found is None:
         abort(404)
-
-    database = engine().db  # the response is streamed after the request's context ends
-
-    def stream() -> Iterator[bytes]:
-        with database.read_session() as db:
-            yield from pieces(db.connection(), found.sha256, found.chunks)
-
-    response = Response(stream(), mimetype=found.media_type)
-    response.headers["Content-Length"] = str(found.size)
-    response.headers["Content-Disposition"] = attachment(found.name)
-    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
-
-
-def attachment(name: str) -> str:
-    """A Content-Disposition saving the file under its name (RFC 6266: an ASCII fallback,
-    then the UTF-8 name)."""
-    fallback = "".join(c for c in name if " " <= c < "\x7f" and c not in '"\\') or "file"
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+    return file_response(found)
 
 
 @bp.route("/<int:case_id>/actions/<trigger>", methods=["GET", "POST"])

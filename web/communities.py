@@ -18,10 +18,11 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
-from wtforms import DateField, SelectField, StringField, TextAreaField
+from wtforms import DateField, MultipleFileField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
 from fpic.accounts.registry import GENDERS, confirm_mandate, record_mandate, revoke_mandate
+from fpic.read.evidence import register_file, resolution_files
 from fpic.read.figures import grievance_figures
 from fpic.read.queries import visible_communities
 from fpic.storage.models import Case, Community, Enrolment, Mandate, Representative, User
@@ -30,7 +31,8 @@ from fpic.workflow.permissions import allows
 from fpic.workflow.process import shipped_templates
 from web.auth import requires
 from web.context import actor, engine
-from web.forms import attach_error, options
+from web.downloads import file_response
+from web.forms import attach_error, options, received_uploads, upload_hint
 from web.i18n import reason_text
 from web.labels import GENDER_LABELS
 
@@ -68,6 +70,7 @@ class MandateForm(FlaskForm):
     )
     valid_from = DateField(_l("Mandate from"), validators=[InputRequired()])
     valid_until = DateField(_l("Mandate until"), validators=[InputRequired()])
+    files = MultipleFileField(_l("The resolution: a scan or photo of the signed minutes"))
 
 
 class RevokeForm(FlaskForm):
@@ -113,6 +116,7 @@ def _mandate_form(community: Community, formdata: Any = None) -> MandateForm:
         ]
     )
     form.gender.choices = options((g, GENDER_LABELS[g]) for g in GENDERS)
+    form.files.description = upload_hint(None)
     if formdata is None:
         form.gender.data = "unspecified"
     return form
@@ -178,6 +182,7 @@ def _page(
     page = render_template(
         "communities/show.html", community=community, cases=cases, today=now.date(), now=now,
         figures=figures, mandates=mandates, enrolments=_enrolments(db, community),
+        resolutions=resolution_files(db, community.id),
         may_register=may_register,
         mandate_form=(mandate_form or _mandate_form(community)) if may_register else None,
         revoke_forms=(revoke_forms or _revoke_forms(community)) if may_register else {},
@@ -191,6 +196,18 @@ def _page(
 def show(slug: str) -> Any:
     with engine().db.read_session() as db:
         return _page(db, _community(db, slug))
+
+
+@bp.route("/<slug>/files/<int:file_id>")
+@requires("community:read")
+def resolution(slug: str, file_id: int) -> Any:
+    """A file of the community's register (a mandate's resolution), for whoever reads it."""
+    with engine().db.read_session() as db:
+        community = _community(db, slug)
+        found = register_file(db, community.id, file_id)
+    if found is None:
+        abort(404)
+    return file_response(found)
 
 
 @bp.route("/<slug>/mandates", methods=["POST"])
@@ -212,6 +229,7 @@ def record(slug: str) -> Any:
                 representative_id=int(rep) if rep.isdigit() else None,
                 name=None if rep.isdigit() else (form.name.data or None),
                 gender=form.gender.data or "unspecified",
+                files=received_uploads(request.files).get("files", []),
             )  # fmt: skip
         except InvalidData as bad:  # NotPermitted becomes the 403 page with its reason
             db.rollback()  # a new read transaction sees the register as it is now

@@ -101,7 +101,7 @@ class _Shape:
             kwargs["default"] = spec.default(self.case, self.today)
         shape = _input_of(spec)
         if shape == "upload":
-            return MultipleFileField(label, description=_upload_hint(kwargs["description"]))
+            return MultipleFileField(label, description=upload_hint(kwargs["description"]))
         if shape == "records":
             row = type(f"{spec.name.title()}Row", (Form,), self.fields(spec.rows))
             low, high = spec.form_rows
@@ -135,7 +135,7 @@ class _Shape:
         return [SelectChoice(c.value, _Label(c.label)) for c in found]
 
 
-def _upload_hint(hint: Any) -> Any:
+def upload_hint(hint: Any) -> Any:
     limits = _l(
         "Up to %(count)s files, each at most %(size)s MB: PDF, ODF or Office documents, "
         "images, audio, video, GeoJSON or KML maps.",
@@ -230,7 +230,7 @@ def submitted(formdata: Any, files: Any = None) -> Submission:
     Files are received here, before the engine's transaction: each is read once, hashed and
     checked (fpic.evidence.intake), so the case is not held while a large file is read; a
     refused one reaches the engine as a refusal, which refuses the action naming its field."""
-    uploads = _received(files)
+    uploads = received_uploads(files)
 
     def read(action: Action, case: Case, today: date) -> dict[str, Any]:
         return _Sent(formdata, case, today, uploads).values(action.fields, "")
@@ -238,7 +238,8 @@ def submitted(formdata: Any, files: Any = None) -> Submission:
     return read
 
 
-def _received(files: Any) -> dict[str, list[ReceivedFile | FileRefusal]]:
+def received_uploads(files: Any) -> dict[str, list[ReceivedFile | FileRefusal]]:
+    """Each file input's files, read and checked (fpic.evidence.intake.receive)."""
     if not files:
         return {}
     limit = upload_limit()

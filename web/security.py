@@ -62,7 +62,7 @@ def allow_uploads(app: Flask) -> None:
 
     @app.before_request
     def upload_size() -> None:
-        if request.method == "POST" and request.endpoint == "cases.act":
+        if request.method == "POST" and request.endpoint in ("cases.act", "communities.record"):
             request.max_content_length = MAX_FILES * upload_limit() + 2 * 1024 * 1024
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fpic.accounts.passwords import NO_PASSWORD, hash_password
+from fpic.evidence.intake import FileRefusal, ReceivedFile
 from fpic.i18n import N_
 from fpic.storage.db import rows_changed
 from fpic.storage.models import (
@@ -44,6 +46,7 @@ from fpic.workflow.permissions import (
     represents,
     speaks_for_a_community,
 )
+from fpic.workflow.schema import received_files
 
 #: the stored hash of an account nobody can sign in to yet (no argon2 hash looks like it)
 GENDERS = ("woman", "man", "other", "unspecified")
@@ -125,10 +128,13 @@ def record_mandate(
     representative_id: int | None = None,
     name: str | None = None,
     gender: str = "unspecified",
+    files: Sequence[ReceivedFile | FileRefusal] = (),
 ) -> RecordedMandate:
     """Record the community's resolution mandating a representative (a new one, by ``name``,
-    or one already registered). The mandate is pending until someone independent of the
-    proponent confirms it (:func:`confirm_mandate`)."""
+    or one already registered), with ``files`` attesting it (a scan of the signed minutes).
+    The mandate is pending until someone independent of the proponent confirms it
+    (:func:`confirm_mandate`)."""
+    resolution = received_files(list(files), "files")
     dates = {"resolved_on": resolved_on, "valid_from": valid_from, "valid_until": valid_until}
     f = Fields(
         {"granted_by": granted_by, "evidence": evidence, "name": name, "gender": gender, **dates},
@@ -185,7 +191,7 @@ def record_mandate(
         }
 
     done = engine.system_action(
-        actor, "record_mandate", SYSTEM_ACTION_ROLES["record_mandate"], work
+        actor, "record_mandate", SYSTEM_ACTION_ROLES["record_mandate"], work, resolution
     )
     return RecordedMandate(done["mandate_id"], done["representative_id"])
 

@@ -425,6 +425,9 @@ class _Walker:
                 resolved_on=today - timedelta(days=12),
                 valid_from=today - timedelta(days=10),
                 valid_until=today + timedelta(days=3 * 365),
+                files=self.files.signed(
+                    f"resolution-{c.slug}-{number}.pdf", f"Resolution {number}: {name}"
+                ),
             )
             confirm_mandate(engine, facilitator, recorded.mandate_id)
             ids.append(recorded.representative_id)

@@ -116,3 +116,47 @@ def downloadable(session: Session, actor: Actor, case: Case, file_id: int) -> Do
     if not can_see_file(actor, case, listed.visible_to):
         return None
     return Download(listed.name, listed.media_type, listed.size, listed.sha256, chunks)
+
+
+# --- the community's register (the system chain) ----------------------------------------------
+
+
+def _register_listings(session: Session, community_id: int) -> list[tuple[int, EvidenceFile]]:
+    """The files of the community's recorded mandates, with each mandate's id, read from the
+    record_mandate events that list them."""
+    rows = session.execute(
+        select(EvidenceFile, TrailEvent.data)
+        .join(
+            TrailEvent,
+            (TrailEvent.chain == EvidenceFile.chain) & (TrailEvent.seq == EvidenceFile.seq),
+        )
+        .where(EvidenceFile.chain == "system", TrailEvent.action == "record_mandate")
+        .order_by(EvidenceFile.seq, EvidenceFile.position)
+    )
+    found = []
+    for listed, data in rows:
+        recorded = json.loads(data)
+        if recorded.get("community_id") == community_id and listed.visible_to is None:
+            found.append((recorded["mandate_id"], listed))
+    return found
+
+
+def resolution_files(session: Session, community_id: int) -> dict[int, list[ShownFile]]:
+    """mandate id -> the files of the resolution it was recorded with."""
+    found: dict[int, list[ShownFile]] = {}
+    for mandate_id, listed in _register_listings(session, community_id):
+        found.setdefault(mandate_id, []).append(_shown(listed))
+    return found
+
+
+def register_file(session: Session, community_id: int, file_id: int) -> Download | None:
+    """A file of the community's register, or None (as for one that does not exist)."""
+    for _mandate_id, listed in _register_listings(session, community_id):
+        if listed.id == file_id:
+            chunks = session.scalar(
+                select(EvidenceBlob.chunks).where(EvidenceBlob.sha256 == listed.sha256)
+            )
+            if chunks is None:
+                return None
+            return Download(listed.name, listed.media_type, listed.size, listed.sha256, chunks)
+    return None

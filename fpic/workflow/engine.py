@@ -8,7 +8,7 @@ attempt is written to the trail too, in its own small transaction, with its reas
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -31,6 +31,8 @@ from sqlalchemy.orm import Session
 
 from fpic.accounts.passwords import check_password
 from fpic.evidence import store as evidence_store
+from fpic.evidence.intake import ReceivedFile
+from fpic.evidence.store import listing
 from fpic.i18n import N_, Reason
 from fpic.storage.db import Database, rows_changed, table_of
 from fpic.storage.models import (
@@ -375,8 +377,11 @@ class Engine:
         action: str,
         allowed_roles: tuple[str, ...],
         work: Callable[[Session], dict[str, Any]],
+        files: Sequence[ReceivedFile] = (),
     ) -> dict[str, Any]:
-        """A change outside any case (users, communities, mandates), on the system chain."""
+        """A change outside any case (users, communities, mandates), on the system chain,
+        with the files that attest it (a mandate's resolution), listed as a case action's."""
+        listed = listing(files, None)
 
         def run(session: Session) -> dict[str, Any]:
             refusals = role_refusal(actor, allowed_roles, action)
@@ -384,7 +389,15 @@ class Engine:
                 raise NotPermitted(*refusals)
             data = work(session)
             session.flush()
-            self.record_system_event(session, actor.username, actor.role, action, data)
+            now = self.clock.now()
+            if listed:
+                evidence_store.store(session.connection(), files, now)
+                data = {**data, "files": [f.on_trail() for f in listed]}
+            event = self.record_system_event(session, actor.username, actor.role, action, data)
+            if listed:
+                evidence_store.index(
+                    session.connection(), listed, event.chain, event.seq, None, now
+                )
             return data
 
         try:
@@ -402,10 +415,10 @@ class Engine:
         data: dict[str, Any],
         outcome: str = "done",
         chain: str = audit.SYSTEM_CHAIN,
-    ) -> None:
+    ) -> audit.Appended:
         """Append to the system chain (user changes), or to the access chain (sign-ins), inside
         the caller's transaction."""
-        audit.append(
+        return audit.append(
             session,
             chain=chain,
             at=self.clock.now(),

@@ -217,10 +217,12 @@ def _read_one(f: Fields, spec: Field, ctx: GuardContext | None, case: Case | Non
 
 
 def _files(f: Fields, name: str, required: bool) -> list[ReceivedFile]:
+    return received_files(f.data.get(name), f.prefix + name, required)
+
+
+def received_files(sent: object, key: str, required: bool = False) -> list[ReceivedFile]:
     """Files an interface received (``fpic.evidence.intake.receive``): the first refusal among
     them refuses the action, naming the field; nothing else can stand for a file."""
-    sent = f.data.get(name)
-    key = f.prefix + name
     if sent is None or sent == []:
         if required:
             raise invalid(key, N_("%(field)s is required."))

@@ -99,6 +99,13 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
     world.add_community("uma-jaqi", ["ay", "es"])
     case_id = world.open_case(own)
     walk_to(world, case_id, "decision", own, files=evidence_files())
+    today = world.clock.now().date()
+    record_mandate(  # a resolution with its scan: the register's file
+        world.engine, world.facilitator, own.id, name="Matrix representative with a scan",
+        granted_by="Community assembly", evidence="Assembly resolution 21/2026",
+        resolved_on=today, valid_from=today, valid_until=today + timedelta(days=365),
+        files=evidence_files()[:1],
+    )  # fmt: skip
     spare = world.add_account("spare", "liaison").user_id
     app = create_app(
         {"DATABASE_URL": world.db.url, "SECRET_KEY": "test-secret", "FPIC_CLOCK": world.clock}
@@ -369,6 +376,12 @@ ROUTES = [
         CASE_READERS,
         args={"case_id": "case", "file_id": "case file"},
     ),
+    route(
+        "a file of the community's register",
+        "communities.resolution",
+        (LOGIN, 200, 200, 404, 200, 200, 200, 200, 200),
+        args={"slug": "slug", "file_id": "register file"},
+    ),
     route("users page", "admin.users", ADMIN_ONLY_PAGE),
     route(
         # the one-time code is shown on the page that answers (never in a flash cookie)
@@ -460,9 +473,10 @@ CELLS = [
 ]
 
 
-def _first_file(m: Matrix, case_id: int) -> int:
+def _first_file(m: Matrix, case_id: int | None) -> int:
     with m.world.db.read_session() as db:
-        return db.scalar(select(func.min(EvidenceFile.id)).where(EvidenceFile.case_id == case_id))
+        where = EvidenceFile.case_id.is_(None) if case_id is None else EvidenceFile.case_id == case_id
+        return db.scalar(select(func.min(EvidenceFile.id)).where(where))
 
 
 def _concrete(m: Matrix, r: Route) -> tuple[str, int]:
@@ -480,6 +494,7 @@ def _concrete(m: Matrix, r: Route) -> tuple[str, int]:
         "spare": m.spare_user_id,
         "fresh mandate": mandate_id,
         "case file": _first_file(m, case_id),
+        "register file": _first_file(m, None),
     }
     args = {k: named.get(v, v) if isinstance(v, str) else v for k, v in r.args}
     query = {k: named.get(v, v) for k, v in r.query}

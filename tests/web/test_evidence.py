@@ -25,7 +25,7 @@ from tests.evidence.samples import ACCEPTED, REFUSED
 from tests.factories import Community, World, disclosure, walk_to
 from tests.web.conftest import Browser, csrf_token, field_errors
 from web import create_app
-from web.cases import attachment
+from web.downloads import attachment
 
 FILES_INPUT = re.compile(r'<input[^>]*type="file"[^>]*>')
 
@@ -290,3 +290,53 @@ def test_a_confidential_file_is_out_of_sight_of_every_role_not_allowed(
         # the trail keeps its hash, which everyone who reads the case may check
         assert digest in pages["export"], who
         assert verify_bundle(path).intact, who
+
+
+# --- the community's register: a mandate's resolution -----------------------------------------
+
+
+def test_a_mandate_s_resolution_goes_up_with_it_and_anyone_who_reads_the_register_gets_it(
+    world: World, community: Community, signed_in: Callable[[str], Browser]
+) -> None:
+    from tests.web.test_register_and_enrolment import _mandate_form
+
+    facilitator = signed_in("facilitator")
+    page = facilitator.get(f"/communities/{community.slug}").text
+    assert 'enctype="multipart/form-data"' in page
+    scan = ACCEPTED["photo.jpg"][0]
+    refused = facilitator.submit(
+        f"/communities/{community.slug}",
+        {**_mandate_form(world), "files": [(io.BytesIO(REFUSED["page.html"]), "acta.html")]},
+        post_url=f"/communities/{community.slug}/mandates",
+    )
+    assert refused.status_code == 400
+    assert "is not a kind of file fpic keeps" in " ".join(field_errors(refused.text, "files"))
+    assert "Assembly resolution 9/2026" in refused.text  # the rest of the form is kept
+    sent = facilitator.submit(
+        f"/communities/{community.slug}",
+        {**_mandate_form(world), "files": [(io.BytesIO(scan), "acta-9-2026.jpg")]},
+        post_url=f"/communities/{community.slug}/mandates",
+    )
+    assert sent.status_code == 302, sent.text[:2000]
+    with world.db.read_session() as db:
+        listed = db.scalars(select(EvidenceFile).where(EvidenceFile.chain == "system")).one()
+        event = db.scalars(
+            select(TrailEvent).where(TrailEvent.chain == "system", TrailEvent.seq == listed.seq)
+        ).one()
+    assert event.action == "record_mandate"
+    assert json.loads(event.data)["files"] == [{
+        "media_type": "image/jpeg", "name": "acta-9-2026.jpg",
+        "sha256": hashlib.sha256(scan).hexdigest(), "size": len(scan), "visible_to": None,
+    }]  # fmt: skip
+    assert listed.case_id is None
+    link = f"/communities/{community.slug}/files/{listed.id}"
+    for who in ("liaison", "auditor", community.rep_actors[0].username):
+        reader = signed_in(who)
+        assert link in reader.get(f"/communities/{community.slug}").text, who
+        got = reader.get(link)
+        assert got.data == scan, who
+        assert got.headers["Content-Disposition"].startswith("attachment;"), who
+    other = world.add_community("uma-jaqi", ["ay", "es"])
+    assert (
+        signed_in("liaison").get(f"/communities/{other.slug}/files/{listed.id}").status_code == 404
+    )
