@@ -512,3 +512,26 @@ def test_the_tokens_page_shows_the_secret_once_and_refuses_an_auditor_an_act_tok
     with world.db.read_session() as db:
         assert list(db.scalars(select(ApiToken.scope).where(
             ApiToken.user_id == world.auditor.user_id))) == []  # fmt: skip
+
+
+def test_a_json_body_carries_no_file_and_the_trail_lists_the_web_s(world, api, community):
+    """docs/api.md: files come with the web's forms; the API's trail shows their hashes."""
+    from tests.evidence.test_store import sent
+
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "disclosure", community)
+    client = api(world.liaison)
+    case = client.get(f"/api/v1/cases/{case_id}").json
+    body = {"version": case["version"], "data": {
+        "item": "affected_areas", "languages": ["qu"], "formats": ["written"], "title": "Mapa",
+        "channel": "Asamblea", "disclosed_on": world.clock.now().date().isoformat(),
+        "files": ["mapa.pdf"],
+    }}  # fmt: skip
+    refused = _problem(client.act(case_id, "register_disclosure", body), 422, "invalid_data")
+    assert refused["field"] == "files"
+    data = {**body["data"], "files": sent("booklet.pdf")}
+    world.act(case_id, "register_disclosure", world.liaison, data)
+    events = client.get(f"/api/v1/cases/{case_id}/trail").json["items"]
+    (listed,) = [e["data"]["files"] for e in events if "files" in e["data"]]
+    assert [f["name"] for f in listed] == ["booklet.pdf"]
+    assert listed[0]["sha256"] == sent("booklet.pdf")[0].sha256
