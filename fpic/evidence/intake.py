@@ -105,7 +105,7 @@ def too_large(name: str, limit: int) -> FileRefusal:
     return FileRefusal(
         "file_too_large",
         N_("%(name)s is larger than %(limit)s MB, the most a file may be."),
-        {"name": name, "limit": limit // (1024 * 1024) or 1},
+        {"name": name, "limit": max(1, round(limit / (1024 * 1024)))},
     )
 
 
