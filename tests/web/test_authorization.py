@@ -475,7 +475,9 @@ CELLS = [
 
 def _first_file(m: Matrix, case_id: int | None) -> int:
     with m.world.db.read_session() as db:
-        where = EvidenceFile.case_id.is_(None) if case_id is None else EvidenceFile.case_id == case_id
+        where = (
+            EvidenceFile.case_id.is_(None) if case_id is None else EvidenceFile.case_id == case_id
+        )
         return db.scalar(select(func.min(EvidenceFile.id)).where(where))
 
 
