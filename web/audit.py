@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fpic.evidence.bundle import write_bundle
-from fpic.evidence.checks import Listing
+from fpic.evidence.checks import Listing, check_stored
 from fpic.read.events import trail_event
 from fpic.read.evidence import event_files
 from fpic.read.queries import exportable_rows, trail_events
@@ -70,11 +70,13 @@ def _pretty(data: Any) -> str:
 @bp.route("/verify")
 @requires("system_trail:read")
 def verify() -> Any:
-    """Verify every chain now (read-only; it streams, so it is safe on a large trail)."""
+    """Verify every chain and every stored evidence file now (read-only; both stream, so it is
+    safe on a large trail)."""
     with engine().db.read_session() as db:
         result = audit.verify_database(db)
         head = audit.trail_head(audit.stored_heads(db))
-    return render_template("audit/verify.html", result=result, head=head)
+        files = check_stored(db)
+    return render_template("audit/verify.html", result=result, head=head, files=files)
 
 
 @bp.route("/export")

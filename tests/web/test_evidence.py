@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
@@ -340,3 +340,24 @@ def test_a_mandate_s_resolution_goes_up_with_it_and_anyone_who_reads_the_registe
     assert (
         signed_in("liaison").get(f"/communities/{other.slug}/files/{listed.id}").status_code == 404
     )
+
+
+def test_the_auditor_s_verification_page_checks_every_stored_file(
+    world: World, community: Community, signed_in: Callable[[str], Browser]
+) -> None:
+    from tests.evidence.test_store import _untriggered, walk_with_evidence
+
+    walk_with_evidence(world, community)
+    auditor = signed_in("auditor")
+    page = auditor.get("/audit/verify").text
+    assert "evidence files match the SHA-256 the trail lists" in page
+    digest = hashlib.sha256(ACCEPTED["agreement.docx"][0]).hexdigest()
+    _untriggered(world)
+    with world.db.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE evidence_chunks SET data = :d WHERE sha256 = :s"),
+            {"d": b"changed", "s": digest},
+        )
+    page = auditor.get("/audit/verify").text
+    assert "First evidence file that does not match the trail" in page
+    assert digest in page
