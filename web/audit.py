@@ -85,20 +85,11 @@ def export() -> Any:
     fmt = request.args.get("format", "jsonl")
     if fmt not in ("jsonl", "csv"):
         abort(400)
-    case_id = int_arg("case")
-    me = actor()
-    if case_id is not None:
-        with engine().db.read_session() as db:
-            if db.scalar(select(Case.id).where(Case.id == case_id)) is None:
-                abort(404)
-            engine().case_for(db, case_id, me)  # 404 for another community's case
+    me, case_id = actor(), _case_asked()
 
     def generate() -> Iterator[str]:
         with engine().db.read_session() as db:
-            rows = exportable_rows(db, me, case_id)
-            if not allows(me, "system_trail:read") and case_id is None:
-                rows = (r for r in rows if r["chain"] not in audit.NON_CASE_CHAINS)
-            yield from _lines(rows, fmt)
+            yield from _lines(_exported(db, me, case_id), fmt)
 
     name = f"fpic-trail{'-case-' + str(case_id) if case_id else ''}.{fmt}"
     mimetype = "application/x-ndjson" if fmt == "jsonl" else "text/csv"
@@ -113,20 +104,12 @@ def bundle() -> Any:
     """The auditor's evidence bundle (docs/audit-format.md, section 13): the chains this person
     may read, every file they list that this person may see, and a manifest, as one ZIP file
     streamed as it is written."""
-    case_id = int_arg("case")
-    me = actor()
-    if case_id is not None:
-        with engine().db.read_session() as db:
-            if db.scalar(select(Case.id).where(Case.id == case_id)) is None:
-                abort(404)
-            engine().case_for(db, case_id, me)  # 404 for another community's case
+    me, case_id = actor(), _case_asked()
 
     def generate() -> Iterator[bytes]:
         pipe = _Pipe()
         with engine().db.read_session() as db:
-            rows = exportable_rows(db, me, case_id)
-            if not allows(me, "system_trail:read") and case_id is None:
-                rows = (r for r in rows if r["chain"] not in audit.NON_CASE_CHAINS)
+            rows = _exported(db, me, case_id)
             may_see = _may_see(db, me)
             now = engine().clock.now()
             for _written in write_bundle(db, pipe, rows, case_id=case_id, may_see=may_see, now=now):
@@ -138,6 +121,27 @@ def bundle() -> Any:
     response = Response(stream_with_context(generate()), mimetype="application/zip")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+def _case_asked() -> int | None:
+    """The case a download is asked for (``?case=``): 404 for one that does not exist or that
+    this person may not read."""
+    case_id = int_arg("case")
+    if case_id is not None:
+        with engine().db.read_session() as db:
+            if db.scalar(select(Case.id).where(Case.id == case_id)) is None:
+                abort(404)
+            engine().case_for(db, case_id, actor())  # 404 for another community's case
+    return case_id
+
+
+def _exported(db: Session, me: Actor, case_id: int | None) -> Iterator[dict[str, Any]]:
+    """The whole chains this person may download: the system and access chains only for those
+    who read every chain."""
+    rows = exportable_rows(db, me, case_id)
+    if not allows(me, "system_trail:read") and case_id is None:
+        rows = (r for r in rows if r["chain"] not in audit.NON_CASE_CHAINS)
+    return rows
 
 
 def _may_see(db: Session, me: Actor) -> Callable[[Listing], bool]:
