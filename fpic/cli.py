@@ -201,8 +201,9 @@ def _hex_head(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 )
 @pass_context
 def audit_verify(ctx: Context, export_file: Path | None, expect_head: str | None) -> None:
-    """Check every hash chain in the database, or in an exported file (JSON Lines or CSV), and
-    print the trail head computed from what verified.
+    """Check every hash chain and every stored evidence file in the database, or an exported
+    file (JSON Lines or CSV), or an evidence bundle (ZIP: its chains and every file against the
+    SHA-256 its trail lists), and print the trail head computed from what verified.
 
     Exit 0 when intact (and equal to --expect-head, if given); exit 1 naming the first broken
     chain and position, or when the trail head differs from the one expected.
