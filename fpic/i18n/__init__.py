@@ -23,6 +23,9 @@ class Reason:
     code: str
     message: str
     params: dict[str, Any] = field(default_factory=dict)
+    #: parameters shown to the person refused but never recorded (a refused file's name, which
+    #: may say whose statement it is): on the trail each is "…"
+    unrecorded: tuple[str, ...] = ()
 
     def render(self) -> str:
         """The English text, for logs and the CLI; interfaces translate ``message`` instead."""
@@ -30,7 +33,8 @@ class Reason:
 
     def as_data(self) -> dict[str, Any]:
         """For the trail: the message id travels with the code so any reader can translate it."""
-        return {"code": self.code, "message": self.message, "params": dict(self.params)}
+        params = {k: "…" if k in self.unrecorded else v for k, v in self.params.items()}
+        return {"code": self.code, "message": self.message, "params": params}
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Reason:

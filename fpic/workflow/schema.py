@@ -235,7 +235,8 @@ def received_files(sent: object, key: str, required: bool = False) -> list[Recei
         raise invalid(key, N_("%(field)s: at most %(most)s files at once."), most=MAX_FILES)
     for one in sent:
         if isinstance(one, FileRefusal):
-            raise InvalidData(key, Reason(one.code, one.message, {"field": key, **one.params}))
+            params = {"field": key, **one.params}
+            raise InvalidData(key, Reason(one.code, one.message, params, unrecorded=("name",)))
     return sent
 
 

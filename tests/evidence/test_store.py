@@ -322,3 +322,24 @@ def test_a_lost_piece_and_a_swapped_index_are_found(walked: Walked) -> None:
     with world.db.read_session() as db:
         problems = check_stored(db).problems
     assert any("index of files does not agree" in p.problem for p in problems)
+
+
+def test_a_refused_file_s_name_never_reaches_the_trail(world, community) -> None:
+    case_id = world.open_case(community)
+    secret = "Statement of Rosa Quispe Mamani.html"
+    with pytest.raises(InvalidData) as caught:
+        world.act(case_id, "lodge_grievance", community.rep_actors[0], {
+            "category": "impacts", "channel": "oral", "anonymous": True, "language": "qu",
+            "text": "Polvo.", "received_on": world.clock.now().date().isoformat(),
+            "files": [receive(io.BytesIO(REFUSED["page.html"]), secret)],
+            "files_confidential": True,
+        })  # fmt: skip
+    assert caught.value.reasons[0].params["name"] == secret  # told to the person sending it
+    with world.db.read_session() as db:
+        last = db.scalars(
+            select(TrailEvent).where(TrailEvent.chain == f"case:{case_id}")
+            .order_by(TrailEvent.seq.desc()).limit(1)
+        ).one()  # fmt: skip
+    assert last.outcome == "refused"
+    assert "Rosa" not in last.data
+    assert json.loads(last.data)["reasons"][0]["params"]["name"] == "…"
