@@ -408,6 +408,9 @@ def audit_bundle(
         except BundleError as exc:
             partial.unlink(missing_ok=True)
             raise click.ClickException(str(exc)) from exc
+        except BaseException:
+            partial.unlink(missing_ok=True)  # nothing half-written is left behind
+            raise
     partial.replace(output)  # never leave a half-written bundle under the real name
     click.echo(
         _(

@@ -7,7 +7,15 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from flask import Blueprint, Response, abort, render_template, request, stream_with_context
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,7 +24,7 @@ from fpic.evidence.checks import Listing, check_stored
 from fpic.read.events import trail_event
 from fpic.read.evidence import event_files
 from fpic.read.queries import exportable_rows, trail_events
-from fpic.storage.models import Case
+from fpic.storage.models import Case, Community
 from fpic.trail import audit
 from fpic.workflow.actors import Actor
 from fpic.workflow.permissions import allows, can_see_file
@@ -59,8 +67,19 @@ def event(chain: str, seq: int) -> Any:
         files, withheld = event_files(db, actor(), chain, seq, case)
         return render_template(
             "audit/event.html", view=found, case=case, pretty=_pretty, files=files,
-            withheld=withheld,
+            withheld=withheld, file_link=_file_link(db, case, found.data),
         )  # fmt: skip
+
+
+def _file_link(db: Session, case: Case | None, data: Any) -> Callable[[Any], str]:
+    """Where an event's files are downloaded: from its case, or, for a mandate's resolution on
+    the system chain, from the community's register."""
+    if case is not None:
+        return lambda f: url_for("cases.evidence_file", case_id=case.id, file_id=f.id)
+    community_id = data.get("community_id") if isinstance(data, dict) else None
+    community = db.get(Community, community_id) if isinstance(community_id, int) else None
+    slug = community.slug if community is not None else ""
+    return lambda f: url_for("communities.resolution", slug=slug, file_id=f.id)
 
 
 def _pretty(data: Any) -> str:

@@ -109,6 +109,7 @@ def _case_context(db: Session, case: Case) -> dict[str, Any]:
         "events": events,
         "typed": {event.id: typed_text(template, event) for event in events},
         "files": files,
+        "file_link": lambda f: url_for("cases.evidence_file", case_id=case.id, file_id=f.id),
         "done": done,
         "matrix": matrix,
         "reps": {r.id: r for r in _representatives(db, case)},

@@ -284,7 +284,15 @@ def _check_files(
         except zipfile.BadZipFile as exc:  # its CRC-32 does not match: changed in the archive
             check.problems.append(_problem(here, f"its bytes in the archive are damaged: {exc}"))
             continue
-        problem = mismatch(item.entry, digest, size)
+        # every listing of the file, not only the first, must say what it holds
+        problem = next(
+            (
+                p
+                for i in listings
+                if i.entry["sha256"] == sha256 and (p := mismatch(i.entry, digest, size))
+            ),
+            None,
+        )
         if problem:
             check.problems.append(_problem(here, problem))
         check.files += 1

@@ -171,7 +171,30 @@ def check_stored(session: Session, progress: Progress | None = None) -> FileChec
             check.problems.append(
                 FileProblem(sha256, f"its stored content hashes to {digest}, not to its key")
             )
+    listed_files = {item.entry["sha256"] for item in listed.values()}
+    for sha256 in sorted(found.keys() - listed_files):
+        # stored in the transaction of the action that lists it: never without one
+        check.problems.append(FileProblem(sha256, "it is stored but no event lists it"))
+    check.problems.extend(_blob_problems(connection, found))
     return check
+
+
+def _blob_problems(connection: Connection, found: dict[str, tuple[str, int]]) -> list[FileProblem]:
+    """Each stored file's row says what its pieces hold: their size, their number."""
+    problems = []
+    counts = dict(
+        connection.execute(select(_CHUNKS.c.sha256, func.count()).group_by(_CHUNKS.c.sha256)).all()
+    )
+    for sha256, size, chunks in connection.execute(
+        select(_BLOBS.c.sha256, _BLOBS.c.size, _BLOBS.c.chunks)
+    ):
+        if found[sha256][1] != size or counts.get(sha256, 0) != chunks:
+            problems.append(
+                FileProblem(
+                    sha256, "its stored pieces do not add up to the size and number its row records"
+                )
+            )
+    return problems
 
 
 def _stored_digests(
@@ -203,21 +226,43 @@ def _with(problem: FileProblem, text: str) -> FileProblem:
     return FileProblem(problem.sha256, text, problem.chain, problem.seq, problem.name)
 
 
+def _agrees(row: Any, item: Listing) -> bool:
+    """An index row says what its listing on the trail says: the same file, the same name, and
+    the same readers (the pages decide who sees a file from the row)."""
+    entry = item.entry
+    case_id = int(item.chain.removeprefix("case:")) if item.chain.startswith("case:") else None
+    same_name = entry["name"] is None or entry["name"] == row.name
+    return (entry["sha256"], entry["size"], entry["media_type"], entry["visible_to"], case_id) == (
+        row.sha256,
+        row.size,
+        row.media_type,
+        row.visible_to,
+        row.case_id,
+    ) and same_name
+
+
 def _index_problems(connection: Connection, listed: dict[str, Listing]) -> list[FileProblem]:
     """The pages find files through evidence_files: each row must be a listing on the trail."""
     problems = []
+    columns = _FILES.c
     rows = connection.execute(
-        select(_FILES.c.chain, _FILES.c.seq, _FILES.c.position, _FILES.c.sha256, _FILES.c.size)
-    )
+        select(
+            columns.chain, columns.seq, columns.position, columns.case_id, columns.sha256,
+            columns.size, columns.media_type, columns.name, columns.visible_to,
+        )
+    )  # fmt: skip
     seen = set()
-    for chain, seq, position, sha256, size in rows:
-        key = f"{chain} {seq} {position}"
+    for row in rows:
+        key = f"{row.chain} {row.seq} {row.position}"
         seen.add(key)
         item = listed.get(key)
-        if item is None or item.entry["sha256"] != sha256 or item.entry["size"] != size:
+        if item is None or not _agrees(row, item):
             problems.append(
-                FileProblem(sha256, "the index of files does not agree with the trail", chain, seq)
-            )
+                FileProblem(
+                    row.sha256, "the index of files does not agree with the trail", row.chain,
+                    row.seq,
+                )
+            )  # fmt: skip
     for key in listed.keys() - seen:
         item = listed[key]
         problems.append(

@@ -18,6 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from fpic.evidence.intake import CHUNK_SIZE, ReceivedFile
 from fpic.storage.db import table_of
@@ -26,8 +28,14 @@ from fpic.storage.models import EvidenceBlob, EvidenceChunk, EvidenceFile
 _BLOBS = table_of(EvidenceBlob)
 _CHUNKS = table_of(EvidenceChunk)
 _FILES = table_of(EvidenceFile)
-_BLOB_KNOWN = select(_BLOBS.c.size).where(_BLOBS.c.sha256 == bindparam("sha256"))
-_INSERT_BLOB = insert(_BLOBS)
+_INSERT_NEW_BLOB = {
+    "sqlite": sqlite_insert(_BLOBS)
+    .on_conflict_do_nothing(index_elements=["sha256"])
+    .returning(_BLOBS.c.sha256),
+    "postgresql": postgresql_insert(_BLOBS)
+    .on_conflict_do_nothing(index_elements=["sha256"])
+    .returning(_BLOBS.c.sha256),
+}
 _INSERT_CHUNK = insert(_CHUNKS)
 _INSERT_FILES = insert(_FILES)
 _CHUNK = select(_CHUNKS.c.data).where(
@@ -73,15 +81,18 @@ def listing(files: Sequence[ReceivedFile], visible_to: Sequence[str] | None) -> 
 def store(connection: Connection, files: Sequence[ReceivedFile], now: datetime) -> None:
     """Write the bytes of each file not stored yet, a piece at a time, hashing them again as
     they are written: a file that changed since it was received is refused (FileChanged)."""
+    new_blob = _INSERT_NEW_BLOB[connection.dialect.name]
     for f in {f.sha256: f for f in files}.values():
-        if connection.execute(_BLOB_KNOWN, {"sha256": f.sha256}).first() is not None:
-            continue
         pieces = -(-f.size // CHUNK_SIZE)
-        connection.execute(
-            _INSERT_BLOB,
+        # stored once: a file stored before (or by a transaction committing first, on
+        # PostgreSQL, which waits for it) inserts nothing, and its pieces are not written again
+        inserted = connection.execute(
+            new_blob,
             {"sha256": f.sha256, "size": f.size, "chunks": pieces, "media_type": f.media_type,
              "stored_at": now},
-        )  # fmt: skip
+        ).first()  # fmt: skip
+        if inserted is None:
+            continue
         hasher, size, n = hashlib.sha256(), 0, 0
         f.source.seek(0)
         while chunk := f.source.read(CHUNK_SIZE):

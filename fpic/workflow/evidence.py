@@ -10,6 +10,7 @@ from __future__ import annotations
 from fpic.evidence.intake import ReceivedFile
 from fpic.evidence.store import Listed, listing
 from fpic.i18n import N_
+from fpic.workflow.errors import invalid
 from fpic.workflow.permissions import FILE_READER_ROLES
 from fpic.workflow.schema import Field, Payload
 
@@ -45,4 +46,9 @@ def files_of(payload: Payload) -> tuple[list[ReceivedFile], list[Listed]]:
     received: list[ReceivedFile] = payload.pop(FILES) or []
     confidential = payload.pop(CONFIDENTIAL, False)
     visible_to = payload.pop(VISIBLE_TO, None) or []
+    if visible_to and not confidential:
+        # roles ticked for a file meant to be kept close: never publish its name by mistake
+        raise invalid(
+            CONFIDENTIAL, N_("Tick %(field)s to let only the roles ticked see the files.")
+        )
     return received, listing(received, visible_to if confidential else None)

@@ -221,7 +221,7 @@ def test_at_most_twenty_files_with_one_action(world, community) -> None:
         world.act(case_id, "register_disclosure", world.liaison, data)
 
 
-def test_files_cost_four_statements_and_a_file_stored_before_two(world, community) -> None:
+def test_a_new_file_costs_three_statements_and_a_file_stored_before_two(world, community) -> None:
     case_id = world.open_case(community)
     walk_to(world, case_id, "mapping", community)
     rep = community.rep_actors[0]
@@ -230,17 +230,17 @@ def test_files_cost_four_statements_and_a_file_stored_before_two(world, communit
         world.act(case_id, "log_meeting", rep, _meeting(world, []))
     with counted(world) as new:
         world.act(case_id, "log_meeting", rep, _meeting(world, sent("assembly.png")))
-    # the new file: looked up, its blob, its one piece, the index row; nothing else changes
+    # the new file: its blob (inserted unless stored), its one piece, the index row
     added = list(new)
     for statement in without:
         added.remove(statement)
     assert sorted(added) == [
         "INSERT INTO evidence_blobs (sha256,", "INSERT INTO evidence_chunks (sha256,",
-        "INSERT INTO evidence_files (chain,", "SELECT evidence_blobs.size FROM evidence_blobs",
+        "INSERT INTO evidence_files (chain,",
     ], new  # fmt: skip
     with counted(world) as again:
         world.act(case_id, "log_meeting", rep, _meeting(world, sent("assembly.png")))
-    assert len(again) == len(without) + 2  # stored already: looked up, listed
+    assert len(again) == len(without) + 2  # stored already: its blob's INSERT does nothing
 
 
 def _meeting(world: World, files: list[ReceivedFile]) -> dict[str, Any]:
@@ -266,7 +266,7 @@ def _verify(world: World) -> Any:
 def _untriggered(world: World) -> None:
     """What someone holding the database can do: drop the append-only triggers."""
     with world.db.engine.begin() as connection:
-        for table in ("evidence_blobs", "evidence_chunks"):
+        for table in ("evidence_blobs", "evidence_chunks", "evidence_files"):
             for verb in ("update", "delete"):
                 connection.execute(text(f"DROP TRIGGER {table}_no_{verb}"))
 
@@ -343,3 +343,87 @@ def test_a_refused_file_s_name_never_reaches_the_trail(world, community) -> None
     assert last.outcome == "refused"
     assert "Rosa" not in last.data
     assert json.loads(last.data)["reasons"][0]["params"]["name"] == "…"
+
+
+def test_a_confidential_file_made_public_in_the_index_is_found(walked: Walked) -> None:
+    """Who may see a file is read from its index row: a row rewritten to publish a
+    confidential file (or rename one) no longer agrees with the trail."""
+    world = walked.world
+    _untriggered(world)
+    with world.db.engine.begin() as connection:
+        connection.execute(text("UPDATE evidence_files SET visible_to = NULL "
+                                "WHERE media_type = 'audio/mpeg'"))  # fmt: skip
+    with world.db.read_session() as db:
+        problems = check_stored(db).problems
+    assert [p.sha256 for p in problems] == [hashlib.sha256(ACCEPTED["radio.mp3"][0]).hexdigest()]
+    assert "index of files does not agree" in problems[0].problem
+    with world.db.engine.begin() as connection:
+        connection.execute(text("UPDATE evidence_files SET name = 'other.pdf' "
+                                "WHERE name = 'booklet.pdf'"))  # fmt: skip
+    with world.db.read_session() as db:
+        assert len(check_stored(db).problems) > 1
+
+
+def test_roles_ticked_without_confidential_publish_nothing(world, community) -> None:
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "disclosure", community)
+    before = _counts(world)
+    data = {**disclosure(world, "affected_areas", ["qu"], ["written"]),
+            "files": sent("sites.kml"), "files_visible_to": ["auditor"]}  # fmt: skip
+    with pytest.raises(InvalidData) as caught:
+        world.act(case_id, "register_disclosure", world.liaison, data)
+    assert caught.value.field == "files_confidential"
+    assert _counts(world) == before
+
+
+@pytest.mark.postgres
+def test_the_same_new_file_sent_with_two_cases_at_once_is_stored_once(pg_world) -> None:
+    """PostgreSQL: the second transaction waits for the first's blob, then stores nothing
+    more; both actions go through."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    world = pg_world
+    community = world.add_community("ayllu-sallqa", ["qu", "es"])
+    cases = [world.open_case(community) for _ in range(2)]
+    for case_id in cases:
+        walk_to(world, case_id, "disclosure", community)
+    content = ACCEPTED["booklet.pdf"][0] + b"% both at once\n"
+
+    def register(case_id: int) -> int:
+        data = {**disclosure(world, "affected_areas", ["qu"], ["written"]),
+                "files": [receive(io.BytesIO(content), "both.pdf")]}  # fmt: skip
+        return world.act(case_id, "register_disclosure", world.liaison, data).event_seq
+
+    with ThreadPoolExecutor(2) as pool:
+        seqs = list(pool.map(register, cases))
+    assert all(seqs)
+    with world.db.read_session() as db:
+        digest = hashlib.sha256(content).hexdigest()
+        assert db.scalar(select(func.count()).select_from(EvidenceBlob)
+                         .where(EvidenceBlob.sha256 == digest)) == 1  # fmt: skip
+        assert db.scalar(select(func.count()).select_from(EvidenceFile)
+                         .where(EvidenceFile.sha256 == digest)) == 2  # fmt: skip
+        assert check_stored(db).intact
+
+
+def test_a_file_slipped_into_the_store_without_an_action_is_found(walked: Walked) -> None:
+    """INSERT is allowed (the tables are append-only, not closed): a file stored by anyone but
+    an action has no event listing it."""
+    world = walked.world
+    content = b"%PDF-1.4 slipped in"
+    digest = hashlib.sha256(content).hexdigest()
+    with world.db.engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO evidence_blobs (sha256, size, chunks, media_type, stored_at) "
+                 "VALUES (:s, :n, 1, 'application/pdf', '2026-03-02 09:00:00')"),
+            {"s": digest, "n": len(content)},
+        )  # fmt: skip
+        connection.execute(
+            text("INSERT INTO evidence_chunks (sha256, n, data) VALUES (:s, 0, :d)"),
+            {"s": digest, "d": content},
+        )
+    with world.db.read_session() as db:
+        problems = check_stored(db).problems
+    assert [(p.sha256, p.problem) for p in problems] == [
+        (digest, "it is stored but no event lists it")
+    ]

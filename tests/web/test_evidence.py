@@ -361,3 +361,44 @@ def test_the_auditor_s_verification_page_checks_every_stored_file(
     page = auditor.get("/audit/verify").text
     assert "First evidence file that does not match the trail" in page
     assert digest in page
+
+
+def test_a_resolution_s_event_page_links_its_file_to_the_register(
+    world: World, community: Community, signed_in: Callable[[str], Browser]
+) -> None:
+    from fpic.accounts.registry import record_mandate
+    from tests.evidence.test_store import sent as received
+
+    today = world.clock.now().date()
+    record_mandate(
+        world.engine, world.facilitator, community.id, name="Sabina Condori",
+        granted_by="Community assembly", evidence="Resolution 9/2026", resolved_on=today,
+        valid_from=today, valid_until=today, files=received("photo.jpg"),
+    )  # fmt: skip
+    with world.db.read_session() as db:
+        listed = db.scalars(select(EvidenceFile).where(EvidenceFile.chain == "system")).one()
+    page = signed_in("auditor").get(f"/audit/system/{listed.seq}")
+    assert page.status_code == 200
+    link = f"/communities/{community.slug}/files/{listed.id}"
+    assert f'href="{link}"' in page.text
+    assert signed_in("auditor").get(link).data == ACCEPTED["photo.jpg"][0]
+
+
+def test_only_someone_who_may_send_the_form_may_send_a_large_one(world, at_disclosure) -> None:
+    """A visitor, or a role that may not act, is refused a large body unread (413), not after
+    the server has spooled it to disk."""
+    app = create_app({"DATABASE_URL": world.db.url, "SECRET_KEY": "test-secret",
+                      "FPIC_CLOCK": world.clock})  # fmt: skip
+    url = f"/cases/{at_disclosure}/actions/register_disclosure"
+    body = ACCEPTED["booklet.pdf"][0] + bytes(3 * 1024 * 1024)
+    values = MultiDict({"title": "x"})
+    values.add("files", FileStorage(io.BytesIO(body), "x.pdf"))
+    boundary, encoded = encode_multipart(values)
+    for who in (None, "auditor"):
+        client = Browser(app.test_client())
+        if who is not None:
+            client.login(who)
+        answer = client.client.post(
+            url, data=encoded, content_type=f"multipart/form-data; boundary={boundary}"
+        )
+        assert answer.status_code == 413, who

@@ -4,8 +4,8 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-06
 
-New tables only; no existing row changes. A blob's content and its pieces are append-only, like
-the trail: the database refuses to change or delete them (docs/audit-format.md, section 12).
+New tables only; no existing row changes. They are append-only, like the trail: the database
+refuses to change or delete a file's bytes or its listing (docs/audit-format.md, section 12).
 """
 
 from __future__ import annotations
@@ -18,10 +18,13 @@ down_revision = "0007"
 branch_labels = None
 depends_on = None
 
+#: who may see a file is decided from its index row (evidence_files): it is as append-only as
+#: the bytes, and `fpic audit verify` compares every row with the trail
+_APPEND_ONLY = ("evidence_blobs", "evidence_chunks", "evidence_files")
 _SQLITE = [
     f"""CREATE TRIGGER {table}_no_{verb} BEFORE {verb.upper()} ON {table}
        BEGIN SELECT RAISE(ABORT, 'evidence files are append-only'); END"""
-    for table in ("evidence_blobs", "evidence_chunks")
+    for table in _APPEND_ONLY
     for verb in ("update", "delete")
 ]
 _POSTGRES = [
@@ -29,7 +32,7 @@ _POSTGRES = [
        BEGIN RAISE EXCEPTION 'evidence files are append-only'; END $$""",
     *(
         statement
-        for table in ("evidence_blobs", "evidence_chunks")
+        for table in _APPEND_ONLY
         for statement in (
             f"""CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table}
                FOR EACH ROW EXECUTE FUNCTION evidence_append_only()""",
