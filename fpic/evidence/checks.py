@@ -182,7 +182,7 @@ def check_stored(session: Session, progress: Progress | None = None) -> FileChec
 def _blob_problems(connection: Connection, found: dict[str, tuple[str, int]]) -> list[FileProblem]:
     """Each stored file's row says what its pieces hold: their size, their number."""
     problems = []
-    counts = dict(
+    counts: dict[str, int] = dict(
         connection.execute(select(_CHUNKS.c.sha256, func.count()).group_by(_CHUNKS.c.sha256)).all()
     )
     for sha256, size, chunks in connection.execute(
