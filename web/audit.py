@@ -20,14 +20,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fpic.evidence.bundle import write_bundle
-from fpic.evidence.checks import Listing, check_stored
+from fpic.evidence.checks import check_stored
 from fpic.read.events import trail_event
-from fpic.read.evidence import event_files
+from fpic.read.evidence import bundle_visibility, event_files
 from fpic.read.queries import exportable_rows, trail_events
 from fpic.storage.models import Case, Community
 from fpic.trail import audit
-from fpic.workflow.actors import Actor
-from fpic.workflow.permissions import allows, can_see_file
 from web.auth import requires
 from web.context import actor, date_arg, engine, int_arg, str_arg
 
@@ -108,7 +106,7 @@ def export() -> Any:
 
     def generate() -> Iterator[str]:
         with engine().db.read_session() as db:
-            yield from _lines(_exported(db, me, case_id), fmt)
+            yield from _lines(exportable_rows(db, me, case_id), fmt)
 
     name = f"fpic-trail{'-case-' + str(case_id) if case_id else ''}.{fmt}"
     mimetype = "application/x-ndjson" if fmt == "jsonl" else "text/csv"
@@ -128,8 +126,8 @@ def bundle() -> Any:
     def generate() -> Iterator[bytes]:
         pipe = _Pipe()
         with engine().db.read_session() as db:
-            rows = _exported(db, me, case_id)
-            may_see = _may_see(db, me)
+            rows = exportable_rows(db, me, case_id)
+            may_see = bundle_visibility(db, me)
             now = engine().clock.now()
             for _written in write_bundle(db, pipe, rows, case_id=case_id, may_see=may_see, now=now):
                 if pipe.parts:
@@ -152,28 +150,6 @@ def _case_asked() -> int | None:
                 abort(404)
             engine().case_for(db, case_id, actor())  # 404 for another community's case
     return case_id
-
-
-def _exported(db: Session, me: Actor, case_id: int | None) -> Iterator[dict[str, Any]]:
-    """The whole chains this person may download: the system and access chains only for those
-    who read every chain."""
-    rows = exportable_rows(db, me, case_id)
-    if not allows(me, "system_trail:read") and case_id is None:
-        rows = (r for r in rows if r["chain"] not in audit.NON_CASE_CHAINS)
-    return rows
-
-
-def _may_see(db: Session, me: Actor) -> Callable[[Listing], bool]:
-    """Whether this person may see a confidential file a chain lists (permissions decide)."""
-    cases: dict[str, Case | None] = {}
-
-    def may_see(listing: Listing) -> bool:
-        if listing.chain not in cases:
-            number = listing.chain.removeprefix("case:")
-            cases[listing.chain] = db.get(Case, int(number)) if number.isdecimal() else None
-        return can_see_file(me, cases[listing.chain], listing.entry["visible_to"])
-
-    return may_see
 
 
 class _Pipe:

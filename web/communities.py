@@ -182,7 +182,7 @@ def _page(
     page = render_template(
         "communities/show.html", community=community, cases=cases, today=now.date(), now=now,
         figures=figures, mandates=mandates, enrolments=_enrolments(db, community),
-        resolutions=resolution_files(db, community.id),
+        resolutions=resolution_files(db, actor(), community.id),
         may_register=may_register,
         mandate_form=(mandate_form or _mandate_form(community)) if may_register else None,
         revoke_forms=(revoke_forms or _revoke_forms(community)) if may_register else {},
@@ -204,7 +204,7 @@ def resolution(slug: str, file_id: int) -> Any:
     """A file of the community's register (a mandate's resolution), for whoever reads it."""
     with engine().db.read_session() as db:
         community = _community(db, slug)
-        found = register_file(db, community.id, file_id)
+        found = register_file(db, actor(), community.id, file_id)
     if found is None:
         abort(404)
     return file_response(found)

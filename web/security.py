@@ -54,25 +54,24 @@ class StrictRequest(Request):
 
 
 def allow_uploads(app: Flask) -> None:
-    """An action's form may carry evidence files: its request may be as large as the files
-    it may hold (fpic.evidence.intake), every other request stays small. Registered before
-    CSRFProtect, whose check is the first to read a form."""
+    """An action's form, and a mandate's, may carry evidence files: its request may be as large
+    as the files it may hold (fpic.evidence.intake), for someone signed in whom the page's own
+    permission (``web.auth.requires``) lets send it; every other request stays small, so
+    nobody else makes the server spool gigabytes to disk before being refused. Registered
+    before CSRFProtect, whose check is the first to read a form."""
     from flask_login import current_user
 
     from fpic.evidence.intake import MAX_FILES
     from fpic.workflow.permissions import allows
     from web.forms import upload_limit
 
-    #: the forms that carry files, and the permission their page declares
-    uploading = {"cases.act": "case:act", "communities.record": "community:register"}
+    uploading = ("cases.act", "communities.record")
 
     @app.before_request
     def upload_size() -> None:
-        permission = uploading.get(request.endpoint or "")
-        if request.method != "POST" or permission is None:
+        if request.method != "POST" or request.endpoint not in uploading:
             return
-        # only for someone signed in who may send that form: nobody else makes the server
-        # spool gigabytes to disk before being refused
+        permission = getattr(app.view_functions[request.endpoint], "fpic_permission", "")
         if current_user.is_authenticated and allows(current_user.actor, permission):
             request.max_content_length = MAX_FILES * upload_limit() + 2 * 1024 * 1024
 

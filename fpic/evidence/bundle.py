@@ -13,7 +13,7 @@ import json
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -274,7 +274,7 @@ def _check_files(
         here = FileProblem(sha256, "", item.chain, item.seq, item.entry["name"])
         if sha256 not in held:
             if sha256 in public:
-                check.problems.append(_problem(here, "it is missing from the bundle"))
+                check.problems.append(replace(here, problem="it is missing from the bundle"))
             else:
                 check.withheld += 1
             continue
@@ -282,7 +282,9 @@ def _check_files(
             with archive.open(f"files/{sha256}") as member:
                 digest, size = hash_pieces(iter(lambda: member.read(CHUNK_SIZE), b""), progress)
         except zipfile.BadZipFile as exc:  # its CRC-32 does not match: changed in the archive
-            check.problems.append(_problem(here, f"its bytes in the archive are damaged: {exc}"))
+            check.problems.append(
+                replace(here, problem=f"its bytes in the archive are damaged: {exc}")
+            )
             continue
         # every listing of the file, not only the first, must say what it holds
         problem = next(
@@ -294,16 +296,12 @@ def _check_files(
             None,
         )
         if problem:
-            check.problems.append(_problem(here, problem))
+            check.problems.append(replace(here, problem=problem))
         check.files += 1
         check.size += size
     for sha256 in sorted(held - first.keys()):
         check.problems.append(FileProblem(sha256, "the trail lists no such file"))
     return check
-
-
-def _problem(here: FileProblem, text: str) -> FileProblem:
-    return FileProblem(here.sha256, text, here.chain, here.seq, here.name)
 
 
 def _manifest_problems(manifest: dict[str, Any], names: list[str]) -> list[FileProblem]:

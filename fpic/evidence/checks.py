@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -155,7 +155,7 @@ def check_stored(session: Session, progress: Progress | None = None) -> FileChec
     """Every stored file against its SHA-256, every file the trail lists against the stored
     ones, and the index of files against the trail."""
     connection = session.connection()
-    found = _stored_digests(connection, progress)
+    found, blob_problems = _stored_digests(connection, progress)
     check = FileCheck(files=len(found), size=sum(size for _d, size in found.values()))
     listed: dict[str, Listing] = {}
     for chain, seq, data in connection.execute(_LISTING_EVENTS):
@@ -175,55 +175,41 @@ def check_stored(session: Session, progress: Progress | None = None) -> FileChec
     for sha256 in sorted(found.keys() - listed_files):
         # stored in the transaction of the action that lists it: never without one
         check.problems.append(FileProblem(sha256, "it is stored but no event lists it"))
-    check.problems.extend(_blob_problems(connection, found))
+    check.problems.extend(blob_problems)
     return check
 
 
-def _blob_problems(connection: Connection, found: dict[str, tuple[str, int]]) -> list[FileProblem]:
-    """Each stored file's row says what its pieces hold: their size, their number."""
-    problems = []
+def _stored_digests(
+    connection: Connection, progress: Progress | None
+) -> tuple[dict[str, tuple[str, int]], list[FileProblem]]:
+    """sha256 -> (the SHA-256 and size of its stored pieces), reading a piece at a time; and
+    the stored files whose row does not say what their pieces hold (their size, their number)."""
     counts: dict[str, int] = dict(
         connection.execute(select(_CHUNKS.c.sha256, func.count()).group_by(_CHUNKS.c.sha256)).all()
     )
-    for sha256, size, chunks in connection.execute(
-        select(_BLOBS.c.sha256, _BLOBS.c.size, _BLOBS.c.chunks)
-    ):
-        if found[sha256][1] != size or counts.get(sha256, 0) != chunks:
+    found, problems = {}, []
+    rows = connection.execute(select(_BLOBS.c.sha256, _BLOBS.c.size, _BLOBS.c.chunks)).all()
+    for sha256, size, chunks in rows:
+        # pieces beyond the count recorded are read too, so an appended piece is noticed
+        stored = counts.get(sha256, 0)
+        found[sha256] = hash_pieces(pieces(connection, sha256, max(chunks, stored)), progress)
+        if found[sha256][1] != size or stored != chunks:
             problems.append(
                 FileProblem(
                     sha256, "its stored pieces do not add up to the size and number its row records"
                 )
             )
-    return problems
-
-
-def _stored_digests(
-    connection: Connection, progress: Progress | None
-) -> dict[str, tuple[str, int]]:
-    """sha256 -> (the SHA-256 and size of its stored pieces), reading a piece at a time."""
-    counts: dict[str, int] = dict(
-        connection.execute(select(_CHUNKS.c.sha256, func.count()).group_by(_CHUNKS.c.sha256)).all()
-    )
-    found = {}
-    for sha256, chunks in connection.execute(select(_BLOBS.c.sha256, _BLOBS.c.chunks)).all():
-        # pieces beyond the count recorded are read too, so an appended piece is noticed
-        total = max(chunks, counts.get(sha256, 0))
-        found[sha256] = hash_pieces(pieces(connection, sha256, total), progress)
-    return found
+    return found, problems
 
 
 def _listed_problem(item: Listing, found: dict[str, tuple[str, int]]) -> list[FileProblem]:
     sha256 = item.entry["sha256"]
     here = FileProblem(sha256, "", item.chain, item.seq, item.entry["name"])
     if sha256 not in found:
-        return [_with(here, "it is not stored")]
+        return [replace(here, problem="it is not stored")]
     digest, size = found[sha256]
     problem = mismatch(item.entry, digest, size)
-    return [_with(here, problem)] if problem else []
-
-
-def _with(problem: FileProblem, text: str) -> FileProblem:
-    return FileProblem(problem.sha256, text, problem.chain, problem.seq, problem.name)
+    return [replace(here, problem=problem)] if problem else []
 
 
 def _agrees(row: Any, item: Listing) -> bool:

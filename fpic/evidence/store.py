@@ -104,6 +104,15 @@ def store(connection: Connection, files: Sequence[ReceivedFile], now: datetime) 
             raise FileChanged(f.name)
 
 
+def kept(
+    connection: Connection, files: Sequence[ReceivedFile], listed: Sequence[Listed], now: datetime
+) -> list[dict[str, Any]]:
+    """Store the bytes of an action's files; how its trail event lists them (``data.files``).
+    The event's append then gives the ``seq`` that ``index`` files them under."""
+    store(connection, files, now)
+    return [f.on_trail() for f in listed]
+
+
 def index(
     connection: Connection,
     files: Sequence[Listed],

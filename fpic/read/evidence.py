@@ -5,15 +5,17 @@ fpic.workflow.permissions.can_see_file; here it is applied to what is read."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fpic.evidence.checks import Listing
 from fpic.storage.models import Case, EvidenceBlob, EvidenceFile, TrailEvent
 from fpic.workflow.actors import Actor
-from fpic.workflow.permissions import can_read_case, can_see_file
+from fpic.workflow.permissions import can_see_file
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,20 @@ def event_files(
     return shown, withheld
 
 
+def bundle_visibility(session: Session, actor: Actor) -> Callable[[Listing], bool]:
+    """Whether a confidential file a chain lists goes into this person's evidence bundle: the
+    same rule as on the pages (permissions.can_see_file), for the file's case."""
+    cases: dict[str, Case | None] = {}
+
+    def may_see(listing: Listing) -> bool:
+        if listing.chain not in cases:
+            number = listing.chain.removeprefix("case:")
+            cases[listing.chain] = session.get(Case, int(number)) if number.isdecimal() else None
+        return can_see_file(actor, cases[listing.chain], listing.entry["visible_to"])
+
+    return may_see
+
+
 @dataclass(frozen=True)
 class Download:
     name: str
@@ -104,26 +120,27 @@ class Download:
 
 
 def downloadable(session: Session, actor: Actor, case: Case, file_id: int) -> Download | None:
-    """A file of ``case`` this person may download, or None (as for one that does not exist)."""
+    """A file of ``case`` (which the caller read with ``Engine.case_for``: this person reads
+    it) that this person may download, or None (as for one that does not exist)."""
     row = session.execute(
         select(EvidenceFile, EvidenceBlob.chunks)
         .join(EvidenceBlob, EvidenceBlob.sha256 == EvidenceFile.sha256)
         .where(EvidenceFile.id == file_id, EvidenceFile.case_id == case.id)
     ).one_or_none()
-    if row is None or not can_read_case(actor, case):
+    if row is None or not can_see_file(actor, case, row[0].visible_to):
         return None
     listed, chunks = row
-    if not can_see_file(actor, case, listed.visible_to):
-        return None
     return Download(listed.name, listed.media_type, listed.size, listed.sha256, chunks)
 
 
 # --- the community's register (the system chain) ----------------------------------------------
 
 
-def _register_listings(session: Session, community_id: int) -> list[tuple[int, EvidenceFile]]:
-    """The files of the community's recorded mandates, with each mandate's id, read from the
-    record_mandate events that list them."""
+def _register_listings(
+    session: Session, actor: Actor, community_id: int
+) -> list[tuple[int, EvidenceFile]]:
+    """The files of the community's recorded mandates that this person may see, with each
+    mandate's id, read from the record_mandate events that list them."""
     rows = session.execute(
         select(EvidenceFile, TrailEvent.data)
         .join(
@@ -136,22 +153,27 @@ def _register_listings(session: Session, community_id: int) -> list[tuple[int, E
     found = []
     for listed, data in rows:
         recorded = json.loads(data)
-        if recorded.get("community_id") == community_id and listed.visible_to is None:
+        seen = can_see_file(actor, None, listed.visible_to)
+        if recorded.get("community_id") == community_id and seen:
             found.append((recorded["mandate_id"], listed))
     return found
 
 
-def resolution_files(session: Session, community_id: int) -> dict[int, list[ShownFile]]:
+def resolution_files(
+    session: Session, actor: Actor, community_id: int
+) -> dict[int, list[ShownFile]]:
     """mandate id -> the files of the resolution it was recorded with."""
     found: dict[int, list[ShownFile]] = {}
-    for mandate_id, listed in _register_listings(session, community_id):
+    for mandate_id, listed in _register_listings(session, actor, community_id):
         found.setdefault(mandate_id, []).append(_shown(listed))
     return found
 
 
-def register_file(session: Session, community_id: int, file_id: int) -> Download | None:
+def register_file(
+    session: Session, actor: Actor, community_id: int, file_id: int
+) -> Download | None:
     """A file of the community's register, or None (as for one that does not exist)."""
-    for _mandate_id, listed in _register_listings(session, community_id):
+    for _mandate_id, listed in _register_listings(session, actor, community_id):
         if listed.id == file_id:
             chunks = session.scalar(
                 select(EvidenceBlob.chunks).where(EvidenceBlob.sha256 == listed.sha256)

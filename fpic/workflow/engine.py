@@ -250,8 +250,7 @@ class Engine:
         records = action.write(ctx, ctx.payload, from_stage)
         recorded = {"version": case.version, "payload": ctx.payload, "records": records}
         if listed:  # the files' bytes in this transaction, their hashes in the event
-            evidence_store.store(session.connection(), received, now)
-            recorded["files"] = [f.on_trail() for f in listed]
+            recorded["files"] = evidence_store.kept(session.connection(), received, listed, now)
         chain = audit.case_chain(case.id)
         event = audit.append(
             session,
@@ -391,8 +390,10 @@ class Engine:
             session.flush()
             now = self.clock.now()
             if listed:
-                evidence_store.store(session.connection(), files, now)
-                data = {**data, "files": [f.on_trail() for f in listed]}
+                data = {
+                    **data,
+                    "files": evidence_store.kept(session.connection(), files, listed, now),
+                }
             event = self.record_system_event(session, actor.username, actor.role, action, data)
             if listed:
                 evidence_store.index(

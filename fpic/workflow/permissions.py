@@ -128,12 +128,16 @@ def facilitates(actor: Actor) -> bool:
     return actor.role == "facilitator"
 
 
-def standing_on_case(actor: Actor, case: Case, mandated: bool) -> Standing:
-    own = represents(actor, case.community_id)
-    assigned = (facilitates(actor) and case.facilitator_id == actor.user_id) or (
+def assigned_to(actor: Actor, case: Case) -> bool:
+    """The case's facilitator or its mediator."""
+    return (facilitates(actor) and case.facilitator_id == actor.user_id) or (
         actor.role == "mediator" and case.mediator_id == actor.user_id
     )
-    return Standing(own_community=own, mandated=own and mandated, assigned=assigned)
+
+
+def standing_on_case(actor: Actor, case: Case, mandated: bool) -> Standing:
+    own = represents(actor, case.community_id)
+    return Standing(own_community=own, mandated=own and mandated, assigned=assigned_to(actor, case))
 
 
 def can_read_case(actor: Actor, case: Case) -> bool:
@@ -210,7 +214,7 @@ def can_see_complainant(actor: Actor, case: Case) -> bool:
     if actor.role in COMPLAINANT_READERS:
         return True
     if actor.role == "mediator":
-        return case.mediator_id == actor.user_id
+        return assigned_to(actor, case)
     return represents(actor, case.community_id)
 
 
@@ -225,17 +229,13 @@ def can_see_file(actor: Actor, case: Case | None, visible_to: list[str] | None) 
     it allowed (a facilitator or mediator only when assigned to the case)."""
     if visible_to is None:
         return True
-    if case is None:
-        return actor.role in visible_to
-    if represents(actor, case.community_id):
+    if case is not None and represents(actor, case.community_id):
         return True
     if actor.role not in visible_to:
         return False
-    if actor.role == "facilitator":
-        return case.facilitator_id == actor.user_id
-    if actor.role == "mediator":
-        return case.mediator_id == actor.user_id
-    return True
+    if case is None or not independent_of_the_parties(actor):
+        return True
+    return assigned_to(actor, case)
 
 
 def _not_own_community() -> Reason:
