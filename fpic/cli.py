@@ -19,7 +19,7 @@ from fpic.evidence.checks import FileCheck, check_stored, listed_size, stored_si
 from fpic.i18n import Reason
 from fpic.storage.db import Database
 from fpic.storage.migrate import upgrade
-from fpic.storage.models import ROLES, Case, TrailEvent, User
+from fpic.storage.models import AREA_KINDS, ROLES, Case, TrailEvent, User
 from fpic.trail import audit
 from fpic.workflow.clock import SystemClock
 from fpic.workflow.engine import Engine, user_actor
@@ -571,6 +571,90 @@ def user_enrol(ctx: Context, username: str) -> None:
     except FpicError as error:
         _fail(error)
     click.echo(_("Password chosen; you can sign in as %(name)s.", name=username))
+
+
+@main.group("areas")
+def areas_group() -> None:
+    """Reference datasets of protected areas, critical habitat and Key Biodiversity Areas."""
+
+
+@areas_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--kind",
+    type=click.Choice(AREA_KINDS),
+    default="protected_area",
+    show_default=True,
+    help="What the dataset holds.",
+)
+@click.option(
+    "--source",
+    required=True,
+    help='Who publishes it, e.g. "UNEP-WCMC and IUCN, World Database on Protected Areas".',
+)
+@click.option(
+    "--version", "version", required=True, help='The publisher\'s version or date, e.g. "2026-11".'
+)
+@click.option("--by", "by", required=True, help="The administrator importing it.")
+@pass_context
+def areas_import(ctx: Context, file: Path, kind: str, source: str, version: str, by: str) -> None:
+    """Import FILE (GeoJSON, a zipped shapefile or a .shp beside its .shx and .dbf) with the
+    World Database on Protected Areas' fields (WDPA_PID or WDPAID, NAME, IUCN_CAT, DESIG_ENG,
+    STATUS). Rows that cannot be used are reported and skipped; importing the same file for
+    the same version again changes nothing. Recorded on the system chain with the file's
+    SHA-256."""
+    from fpic.accounts.registry import import_areas
+    from fpic.geo.reference import DatasetRefused, count_features
+
+    upgrade(ctx.db.engine)
+    engine = ctx.engine()
+    try:
+        with ctx.db.read_session() as session:
+            actor = user_actor(session, by)
+        total = count_features(file)
+        with click.progressbar(length=total, label=_("Importing"), file=sys.stderr) as bar:
+            done = [0]
+
+            def advance(row: int) -> None:
+                bar.update(row - done[0])
+                done[0] = row
+
+            imported = import_areas(
+                engine, actor, file, kind=kind, source=source, version=version, progress=advance
+            )
+    except DatasetRefused as refused:
+        raise click.ClickException(_reason_text(refused.reason)) from None
+    except FpicError as error:
+        _fail(error)
+    if imported.already:
+        click.echo(
+            _(
+                "Version %(version)s of %(source)s was imported from this file before; nothing "
+                "changed.",
+                version=version,
+                source=source,
+            )
+        )
+        return
+    for skipped in imported.skipped:
+        click.echo(
+            _(
+                "Row %(row)s skipped: %(reason)s",
+                row=skipped.row,
+                reason=_reason_text(skipped.reason),
+            ),
+            err=True,
+        )
+    click.echo(
+        _(
+            "Imported %(kept)s areas (%(repaired)s repaired), skipped %(skipped)s; SHA-256 "
+            "%(sha256)s.",
+            kept=imported.features,
+            repaired=imported.repaired,
+            skipped=len(imported.skipped),
+            sha256=imported.sha256,
+        )
+    )
 
 
 @main.command()

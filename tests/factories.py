@@ -389,9 +389,10 @@ def walk_to(
     rep = community.rep_actors[0]
     note = {"text": "Recorded in the field."}
     steps: list[tuple[str, Any, Any]] = [
+        ("screen", None, None),
         ("screen_in", world.liaison, note),
         ("confirm_rights_holders", world.liaison, note),
-        ("complete_mapping", rep, {"text": "Maps signed off by the assembly."}),
+        ("complete_mapping", rep, territory()),
         ("agree_protocol", rep, proto or protocol()),
         ("disclose", None, None),
         ("complete_disclosure", world.liaison, None),
@@ -412,7 +413,9 @@ def walk_to(
     for trigger, actor, data in steps:
         if world.case(case_id).stage == stage:
             return
-        if trigger == "disclose":
+        if trigger == "screen":
+            screen(world, case_id)
+        elif trigger == "disclose":
             disclose_everything(world, case_id, files)
         elif trigger == "wait":
             world.clock.advance(days=(proto or PROTOCOL)["min_deliberation_days"] + 1)
@@ -429,10 +432,48 @@ def walk_to(
     assert world.case(case_id).stage == stage, world.case(case_id).stage
 
 
-#: the main path of each shipped template: (trigger, who fires it); "@disclose" and "@wait" are
-#: helper steps (register every disclosure; let the deliberation period run out)
+# --- where the project is ------------------------------------------------------------------
+
+#: the world's project: drill pads and a camp on a hillside above Cusco, about 4 by 4.5 km
+PROJECT_AREA = """-71.98, -13.56
+-71.94, -13.56
+-71.94, -13.52
+-71.98, -13.52"""
+#: the community's territory as its assembly mapped it: around the project, with a hole (a
+#: neighbour's enclave)
+TERRITORY = """-72.02, -13.62
+-71.88, -13.62
+-71.88, -13.46
+-72.02, -13.46
+
+-71.91, -13.50
+-71.89, -13.50
+-71.89, -13.48
+-71.91, -13.48"""
+
+
+def project_area(**overrides: Any) -> dict[str, Any]:
+    return {"coordinates": PROJECT_AREA, "text": "From the exploration permit's map.", **overrides}
+
+
+def territory(**overrides: Any) -> dict[str, Any]:
+    return {"text": "Maps signed off by the assembly.", "coordinates": TERRITORY, **overrides}
+
+
+def screen(world: World, case_id: int) -> None:
+    """Record the world's project area if nobody has, else screen the case against it."""
+    if world.case(case_id).current_area_id is None:
+        world.act(case_id, "record_project_area", world.liaison, project_area())
+    else:
+        world.act(case_id, "screen_project", world.liaison, {})
+
+
+#: the main path of each shipped template: (trigger, who fires it); "@screen", "@disclose" and
+#: "@wait" are helper steps (record or screen the project's area; register every disclosure;
+#: let the deliberation period run out)
 MAIN_PATHS: dict[str, list[tuple[str, str]]] = {
     "fpic-general": [
+        ("@screen", ""),
         ("screen_in", "liaison"),
         ("confirm_rights_holders", "liaison"),
         ("complete_mapping", "rep"),
@@ -458,4 +499,30 @@ MAIN_PATHS: dict[str, list[tuple[str, str]]] = {
         ("draft_moa", "liaison"),
         ("sign_moa", "rep"),
     ],
+    "legacy-restoration": [
+        ("confirm_rights_holders", "liaison"),
+        ("agree_protocol", "rep"),
+        ("@disclose", ""),
+        ("complete_disclosure", "liaison"),
+        ("@wait", ""),
+        ("convene_decision", "rep"),
+        ("give_consent", "rep"),
+        ("record_financial_assurance", "liaison"),
+        ("start_works", "liaison"),
+        ("complete_works", "liaison"),
+    ],
 }
+
+
+def financial_assurance(world: World, **overrides: Any) -> dict[str, Any]:
+    """A restoration's financial assurance, in force for ten years from today."""
+    return {
+        "provider": "Provincial Government, Legacy Sites Fund",
+        "instrument": "trust_fund",
+        "amount": 4_800_000,
+        "currency": "PGK",
+        "covers": "The restoration works and ten years of post-closure monitoring and care.",
+        "valid_until": (world.clock.now() + timedelta(days=3650)).date().isoformat(),
+        "estimate": "Independent closure cost estimate by a registered engineer.",
+        **overrides,
+    }

@@ -60,10 +60,11 @@ LAYERS = {
     "storage": {"i18n"},
     "trail": {"i18n", "storage"},
     "evidence": {"i18n", "storage", "trail"},
-    "workflow": {"i18n", "storage", "trail", "evidence", "accounts.passwords"},
-    "accounts": {"i18n", "storage", "trail", "evidence", "workflow"},
-    "read": {"i18n", "storage", "trail", "evidence", "workflow", "accounts"},
-    "demo": {"i18n", "storage", "trail", "evidence", "workflow", "accounts", "read"},
+    "geo": {"i18n", "storage"},
+    "workflow": {"i18n", "storage", "trail", "evidence", "geo", "accounts.passwords"},
+    "accounts": {"i18n", "storage", "trail", "evidence", "geo", "workflow"},
+    "read": {"i18n", "storage", "trail", "evidence", "geo", "workflow", "accounts"},
+    "demo": {"i18n", "storage", "trail", "evidence", "geo", "workflow", "accounts", "read"},
 }
 
 

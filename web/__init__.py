@@ -69,8 +69,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from web.cases import bp as cases_bp
     from web.communities import bp as communities_bp
     from web.main import bp as main_bp
+    from web.places import bp as places_bp
 
-    blueprints = (auth.bp, main_bp, cases_bp, communities_bp, audit_bp, admin_bp, account_bp)
+    blueprints = (
+        auth.bp, main_bp, cases_bp, communities_bp, places_bp, audit_bp, admin_bp, account_bp,
+    )  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     # a token request carries its credential in a header no other site can make a browser

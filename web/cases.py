@@ -9,6 +9,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from wtforms import SelectField, StringField
@@ -17,6 +18,7 @@ from wtforms.validators import InputRequired, Length
 from fpic.read.events import just_done, typed_text
 from fpic.read.evidence import case_files, downloadable
 from fpic.read.figures import grievance_figures, next_step_due
+from fpic.read.places import Place, case_place
 from fpic.read.queries import (
     case_events,
     disclosure_matrix,
@@ -42,6 +44,7 @@ from web.context import actor, engine, int_arg, str_arg
 from web.downloads import file_response
 from web.forms import attach_error, form_for, options, submitted
 from web.i18n import reason_text
+from web.maps import map_svg
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -99,8 +102,11 @@ def _case_context(db: Session, case: Case) -> dict[str, Any]:
         case.disclosures,
     )
     options = engine().options(db, case, actor())
+    place = case_place(db, actor(), case)
     return {
         "case": case,
+        "place": place,
+        "map": _case_map(case, place),
         "template": template,
         "visited": visited,
         "options": options,
@@ -121,6 +127,19 @@ def _case_context(db: Session, case: Case) -> dict[str, Any]:
             db, engine().clock.now(), {template.id: template.grievance_days}, case_id=case.id
         ),
     }
+
+
+def _case_map(case: Case, place: Place) -> Markup | None:
+    return map_svg(
+        place,
+        _("Map of %(project)s and %(community)s", project=case.project.name,
+          community=case.community.name),
+        _(
+            "The project's area, the community's territory, and the protected areas and "
+            "habitats the screening found; the table below lists the same."
+        ),
+        "case-map",
+    )  # fmt: skip
 
 
 def complainant_names(db: Session, case: Case) -> dict[int, str]:
@@ -260,8 +279,10 @@ def record(case_id: int) -> Any:
         case = _load(db, case_id)
         heads = audit.stored_heads(db)
         chain = heads.get(audit.case_chain(case.id), (0, audit.GENESIS))
+        place = case_place(db, actor(), case)
         return render_template(
             "cases/record.html", case=case, template=engine().template_of(case),
+            place=place, map=_case_map(case, place),
             reps={r.id: r for r in _representatives(db, case)},
             trail_head=audit.trail_head(heads), chain_seq=chain[0], chain_hash=chain[1],
             printed_at=engine().clock.now(),

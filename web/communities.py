@@ -24,6 +24,7 @@ from wtforms.validators import InputRequired, Length, Optional
 from fpic.accounts.registry import GENDERS, confirm_mandate, record_mandate, revoke_mandate
 from fpic.read.evidence import register_file, resolution_files
 from fpic.read.figures import grievance_figures
+from fpic.read.places import community_place, sites_around
 from fpic.read.queries import visible_communities
 from fpic.storage.models import Case, Community, Enrolment, Mandate, Representative, User
 from fpic.workflow.errors import InvalidData
@@ -35,6 +36,7 @@ from web.downloads import file_response
 from web.forms import attach_error, options, received_uploads, upload_hint
 from web.i18n import reason_text
 from web.labels import GENDER_LABELS
+from web.maps import map_svg
 
 bp = Blueprint("communities", __name__, url_prefix="/communities")
 
@@ -179,8 +181,20 @@ def _page(
         ((rep, m) for rep in community.representatives for m in rep.mandates),
         key=lambda pair: (pair[0].name, pair[1].valid_from, pair[1].id),
     )
+    place = community_place(db, actor(), community)
+    svg = map_svg(
+        place,
+        _("Map of the territory of %(community)s", community=community.name),
+        _(
+            "The community's territory as it signed it off, and the areas of the projects it "
+            "has cases with."
+        ),
+        "community-map",
+    )
     page = render_template(
         "communities/show.html", community=community, cases=cases, today=now.date(), now=now,
+        place=place, svg=svg,
+        sites=sites_around(db, community.id),
         figures=figures, mandates=mandates, enrolments=_enrolments(db, community),
         resolutions=resolution_files(db, actor(), community.id),
         may_register=may_register,

@@ -24,6 +24,7 @@ from fpic.workflow.schema import Action
 from web.context import is_api_request
 from web.extensions import babel
 from web.labels import GLOBALS
+from web.maps import GLOBALS as MAP_GLOBALS
 
 LOCALES = ("en", "es", "fr", "pt_BR", "id")
 LOCALE_NAMES = {
@@ -73,6 +74,7 @@ def init_app(app: Flask) -> None:
         action_title=action_title,
         deadline_text=deadline_text,
         **GLOBALS,
+        **MAP_GLOBALS,
     )
 
 
@@ -93,6 +95,8 @@ SYSTEM_ACTIONS = {
     "reset_account": N_("Issue a new enrolment code (reset)"),
     "enrol": N_("Choose a password with an enrolment code"),
     "add_project": N_("Register a project"),
+    "add_legacy_site": N_("Register a legacy mine site"),
+    "import_areas": N_("Import a dataset of protected areas or habitats"),
     "create_api_token": N_("Create an API token"),
     "revoke_api_token": N_("Revoke an API token"),
 }

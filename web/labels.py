@@ -86,6 +86,14 @@ GENDER_LABELS = {
     "other": _l("Other"),
     "unspecified": _l("Not stated"),
 }
+ASSURANCE_INSTRUMENT_LABELS = {
+    "bond": _l("Bond"),
+    "letter_of_credit": _l("Letter of credit"),
+    "trust_fund": _l("Trust fund"),
+    "insurance": _l("Insurance"),
+    "cash_deposit": _l("Cash deposit"),
+    "other": _l("Other"),
+}
 ENROLMENT_KIND_LABELS = {
     "enrolment": _l("New account"),
     "reset": _l("Reset (the old password ended)"),
@@ -102,6 +110,27 @@ OUTCOME_LABELS = {
 
 
 #: the titles of each vocabulary an action's fields draw their options from (fpic.workflow.schema)
+RELATION_LABELS = {
+    "overlaps": _l("overlaps"),
+    "touches": _l("shares a boundary"),
+    "near": _l("nearby"),
+}
+AREA_KIND_LABELS = {
+    "territory": _l("Community territory"),
+    "protected_area": _l("Protected area"),
+    "critical_habitat": _l("Critical habitat"),
+    "kba": _l("Key Biodiversity Area"),
+}
+SECTOR_LABELS = {
+    "mining": _l("Mining"),
+    "oil_and_gas": _l("Oil and gas"),
+    "infrastructure": _l("Infrastructure"),
+    "energy": _l("Energy"),
+    "agriculture_forestry": _l("Agriculture and forestry"),
+    "conservation": _l("Conservation"),
+    "restoration": _l("Restoration of a legacy site"),
+    "unspecified": _l("Not specified"),
+}
 VOCABULARIES: dict[str, dict[str, Any]] = {
     "decision_rules": RULE_LABELS,
     "voters": VOTER_LABELS,
@@ -112,6 +141,7 @@ VOCABULARIES: dict[str, dict[str, Any]] = {
     "meeting_kinds": MEETING_LABELS,
     "satisfaction": SATISFACTION_LABELS,
     "condition_progress": CONDITION_STATUS_LABELS,
+    "assurance_instruments": ASSURANCE_INSTRUMENT_LABELS,
     "roles": ROLE_TITLES,
 }
 
@@ -178,6 +208,18 @@ def enrolment_kind_title(code: str) -> str:
     return _label(ENROLMENT_KIND_LABELS, code)
 
 
+def relation_title(code: str) -> str:
+    return _label(RELATION_LABELS, code)
+
+
+def area_kind_title(code: str) -> str:
+    return _label(AREA_KIND_LABELS, code)
+
+
+def sector_title(code: str) -> str:
+    return _label(SECTOR_LABELS, code)
+
+
 def outcome_title(code: str) -> str:
     return _label(OUTCOME_LABELS, code)
 
@@ -204,4 +246,7 @@ GLOBALS = {
     "outcome_title": outcome_title,
     "enrolment_kind_title": enrolment_kind_title,
     "event_reasons": event_reasons,
+    "relation_title": relation_title,
+    "area_kind_title": area_kind_title,
+    "sector_title": sector_title,
 }

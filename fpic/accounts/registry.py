@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -17,14 +18,18 @@ from sqlalchemy.orm import Session
 
 from fpic.accounts.passwords import NO_PASSWORD, hash_password
 from fpic.evidence.intake import FileRefusal, ReceivedFile
-from fpic.i18n import N_
+from fpic.geo.reference import DatasetRefused, Imported, Progress, import_dataset
+from fpic.geo.shapes import AreaRefused, normalised_geojson, site_location
+from fpic.i18n import N_, Reason
 from fpic.storage.db import rows_changed
 from fpic.storage.models import (
     ROLES,
+    SECTORS,
     ApiToken,
     Case,
     Community,
     Enrolment,
+    LegacySite,
     Mandate,
     Project,
     Representative,
@@ -33,7 +38,7 @@ from fpic.storage.models import (
 )
 from fpic.workflow.actors import Actor
 from fpic.workflow.engine import Engine
-from fpic.workflow.errors import NotPermitted, invalid
+from fpic.workflow.errors import InvalidData, NotPermitted, invalid
 from fpic.workflow.guards import holds_mandate
 from fpic.workflow.payloads import SLUG, Fields
 from fpic.workflow.permissions import (
@@ -267,8 +272,11 @@ def add_project(engine: Engine, actor: Actor, data: dict[str, Any]) -> int:
             "activities",
             "design_freeze_on",
             "permit_applied_on",
+            "sector",
+            "legacy_site",
         },
     )
+    site_slug = f.short("legacy_site", required=False)
     values: dict[str, Any] = {
         "name": f.name("name"),
         "proponent": f.short("proponent"),
@@ -277,12 +285,22 @@ def add_project(engine: Engine, actor: Actor, data: dict[str, Any]) -> int:
         "activities": f.str_list("activities", required=False),
         "design_freeze_on": f.day("design_freeze_on", required=False),
         "permit_applied_on": f.day("permit_applied_on", required=False),
+        "sector": f.choice("sector", SECTORS, required=False) or "unspecified",
     }
 
     def work(session: Session) -> dict[str, Any]:
         row = {
             k: date.fromisoformat(v) if k.endswith("_on") and v else v for k, v in values.items()
         }
+        if site_slug:
+            row["legacy_site_id"] = session.scalar(
+                select(LegacySite.id).where(LegacySite.slug == site_slug)
+            )
+            if row["legacy_site_id"] is None:
+                raise invalid(
+                    "legacy_site", N_("There is no legacy site %(value)s."), value=site_slug
+                )
+            values["legacy_site"] = site_slug
         project = Project(**row)
         session.add(project)
         session.flush()
@@ -291,6 +309,84 @@ def add_project(engine: Engine, actor: Actor, data: dict[str, Any]) -> int:
     done = engine.system_action(actor, "add_project", SYSTEM_ACTION_ROLES["add_project"], work)
     project_id: int = done["project_id"]
     return project_id
+
+
+def add_legacy_site(engine: Engine, actor: Actor, data: dict[str, Any]) -> int:
+    """A legacy mine site in the register: where it is (a point or an area, GeoJSON in WGS 84,
+    or ``longitude, latitude`` typed), who worked it, the hazards it left, how it stands and the
+    communities around it (their slugs)."""
+    f = Fields(
+        data,
+        {"slug", "name", "country", "former_operator", "worked", "hazards", "current_state",
+         "location", "communities"},
+    )  # fmt: skip
+    values: dict[str, Any] = {
+        "slug": f.short("slug"),
+        "name": f.name("name"),
+        "country": f.short("country"),
+        "former_operator": f.short("former_operator"),
+        "worked": f.short("worked", required=False) or "",
+        "hazards": f.str_list("hazards", required=False),
+        "current_state": f.text("current_state"),
+    }
+    if not SLUG.match(values["slug"] or ""):
+        raise invalid("slug", N_("%(field)s may hold lower-case letters, digits, - and _."))
+    if len(values["country"] or "") != 2:
+        raise invalid("country", N_("%(field)s must be a two-letter country code."))
+    try:
+        values["geojson"] = normalised_geojson(site_location(f.text("location") or "")).decode()
+    except AreaRefused as refused:
+        raise InvalidData(
+            "location", Reason(refused.reason.code, refused.reason.message,
+                               {"field": "location", **refused.reason.params})
+        ) from None  # fmt: skip
+    slugs = f.str_list("communities", required=False)
+
+    def work(session: Session) -> dict[str, Any]:
+        if session.scalar(select(LegacySite.id).where(LegacySite.slug == values["slug"])):
+            raise invalid("slug", N_("A legacy site with this %(field)s already exists."))
+        communities = list(session.scalars(select(Community).where(Community.slug.in_(slugs))))
+        if len(communities) != len(set(slugs)):
+            raise invalid("communities", N_("%(field)s names a community not in the register."))
+        site = LegacySite(**values, recorded_at=engine.clock.now(), communities=communities)
+        session.add(site)
+        session.flush()
+        return {"legacy_site_id": site.id, **values, "communities": sorted(slugs)}
+
+    done = engine.system_action(
+        actor, "add_legacy_site", SYSTEM_ACTION_ROLES["add_legacy_site"], work
+    )
+    site_id: int = done["legacy_site_id"]
+    return site_id
+
+
+def import_areas(
+    engine: Engine,
+    actor: Actor,
+    path: Path,
+    *,
+    kind: str,
+    source: str,
+    version: str,
+    progress: Progress | None = None,
+) -> Imported:
+    """A reference dataset imported (fpic.geo.reference), recorded on the system chain with
+    its source, version, SHA-256 and how many rows were kept, repaired and skipped."""
+    found: list[Imported] = []
+
+    def work(session: Session) -> dict[str, Any]:
+        try:
+            imported = import_dataset(
+                session, path, kind=kind, source=source, version=version,
+                imported_by=actor.username, now=engine.clock.now(), progress=progress,
+            )  # fmt: skip
+        except DatasetRefused as refused:
+            raise InvalidData("file", refused.reason) from None
+        found.append(imported)
+        return imported.on_trail()
+
+    engine.system_action(actor, "import_areas", SYSTEM_ACTION_ROLES["import_areas"], work)
+    return found[0]
 
 
 #: how long a one-time enrolment code may be used

@@ -1,4 +1,4 @@
-"""Demo plans for the national templates, beside the general one in fpic.demo.seed."""
+"""Demo plans for the other shipped templates, beside the general one in fpic.demo.seed."""
 
 from __future__ import annotations
 
@@ -30,4 +30,40 @@ NCIP_BRANCHES: dict[str, tuple[str, list[str]]] = {
     "abandoned": ("first_assembly", ["abandon"]),
 }
 
-PLANS = [Plan("ncip-ao3-2012", NCIP_MAIN, NCIP_BRANCHES, ("tuwali-hungduan",))]
+# Restoring a legacy site: an abandoned alluvial gold working near the Vunamami clans (fabricated
+# demo data, PROJECTS["restoration"] in fpic.demo.seed).
+RESTORATION_MAIN = [
+    "confirm_rights_holders",
+    "agree_protocol",
+    DISCLOSE,
+    "complete_disclosure",
+    WAIT,
+    "convene_decision",
+    "give_consent_with_conditions",
+    "record_financial_assurance",
+    "start_works",
+    "record_monitoring_report",
+    "complete_works",
+    "report_condition_progress",
+    "report_condition_progress",
+    "confirm_rehabilitation",
+    "close_case",
+]
+RESTORATION_BRANCHES: dict[str, tuple[str, list[str]]] = {
+    "suspended": ("deliberation", ["suspend_process"]),
+    "withheld": ("decision", ["withhold_consent"]),
+    "withdrawn": ("works", ["withdraw_consent"]),
+    "invalidated": ("deliberation", [FLAG_UPHELD, "invalidate_process"]),
+    "abandoned": ("protocol", ["abandon"]),
+}
+
+PLANS = [
+    Plan("ncip-ao3-2012", NCIP_MAIN, NCIP_BRANCHES, ("tuwali-hungduan",)),
+    Plan(
+        "legacy-restoration",
+        RESTORATION_MAIN,
+        RESTORATION_BRANCHES,
+        ("vunamami",),
+        project="restoration",
+    ),
+]

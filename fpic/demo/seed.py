@@ -18,14 +18,24 @@ from sqlalchemy.orm import Session
 from fpic.accounts.passwords import one_shared_password
 from fpic.accounts.registry import (
     add_community,
+    add_legacy_site,
     add_project,
     add_user,
     bootstrap_admin,
     confirm_mandate,
+    import_areas,
     record_mandate,
 )
 from fpic.accounts.sessions import enrol
 from fpic.demo.evidence import DemoFiles
+from fpic.demo.places import (
+    DEMO_SOURCE,
+    DEMO_VERSION,
+    LEGACY_SITE,
+    PROJECT_AREAS,
+    TERRITORIES,
+    dataset_files,
+)
 from fpic.i18n import N_
 from fpic.storage.db import Database
 from fpic.storage.models import Case, Community, Project, TrailEvent, User
@@ -33,6 +43,7 @@ from fpic.trail import audit
 from fpic.workflow.actors import Actor
 from fpic.workflow.clock import FrozenClock
 from fpic.workflow.engine import Engine, user_actor
+from fpic.workflow.places import strict_overlaps
 from fpic.workflow.process import Template, shipped_templates
 
 DEMO_PASSWORD = "fpic-demo"
@@ -167,6 +178,27 @@ PROJECTS = {
             "tailings_facility",
         ],
         "design_freeze_on": "2028-03-31",
+        "sector": "mining",
+    },
+    # fabricated demo data: its area reaches a demo World Heritage property and a demo
+    # category II national park, which is what the screening's rules are shown on
+    "copper-extension": {
+        "name": "Cerro Qollana northern extension (demo)",
+        "proponent": "Andes Copper S.A.",
+        "description": "DEMO DATA, fabricated: an open pit north of the exploration area, "
+        "reaching into a national park and a World Heritage property.",
+        "phases": ["exploration", "operation"],
+        "activities": ["drilling", "open_pit"],
+        "sector": "mining",
+    },
+    "survey": {
+        "name": "Qollana south airborne survey (demo)",
+        "proponent": "Andes Copper S.A.",
+        "description": "DEMO DATA, fabricated: a survey licence on the high puna far from "
+        "any community's territory.",
+        "phases": ["exploration"],
+        "activities": ["airborne_survey"],
+        "sector": "mining",
     },
     "lithium": {
         "name": "Salar Jach'a lithium brine pilot",
@@ -174,6 +206,7 @@ PROJECTS = {
         "description": "A pilot brine extraction plant on the salt flat's edge.",
         "phases": ["pilot", "operation"],
         "activities": ["brine_wells", "evaporation_ponds", "water_abstraction"],
+        "sector": "mining",
     },
     "road": {
         "name": "Kitikmeot all-season road",
@@ -181,6 +214,7 @@ PROJECTS = {
         "description": "An all-season road to a proposed zinc deposit across caribou range.",
         "phases": ["survey", "construction", "operation"],
         "activities": ["geotechnical_survey", "quarrying", "road_construction"],
+        "sector": "infrastructure",
     },
     "gold": {
         "name": "Gazelle Peninsula gold exploration",
@@ -188,6 +222,7 @@ PROJECTS = {
         "description": "Trenching and drilling on customary land.",
         "phases": ["exploration"],
         "activities": ["trenching", "drilling"],
+        "sector": "mining",
     },
     "hydro": {
         "name": "Hungduan run-of-river mini-hydro",
@@ -195,6 +230,19 @@ PROJECTS = {
         "description": "A 4 MW mini-hydro plant near the rice terraces.",
         "phases": ["construction", "operation"],
         "activities": ["weir_construction", "penstock", "powerhouse"],
+        "sector": "energy",
+    },
+    # fabricated demo data: no such project, fund or site record exists
+    "restoration": {
+        "name": "Warangoi alluvial gold workings restoration (demo)",
+        "proponent": "East New Britain Provincial Government, Legacy Mine Sites Fund (demo)",
+        "description": "DEMO DATA, fabricated: restoring an abandoned alluvial gold working "
+        "near the Vunamami clans' land: backfilling the pits, treating the water that drains "
+        "them and replanting the gardens, then monitoring the site with the clans.",
+        "phases": ["works", "post_closure"],
+        "activities": ["earthworks", "water_treatment", "revegetation"],
+        "sector": "restoration",
+        "legacy_site": LEGACY_SITE["slug"],
     },
 }
 
@@ -230,16 +278,34 @@ class Plan:
     main: list[str]
     branches: dict[str, tuple[str, list[str]]]
     communities: tuple[str, ...]
+    #: the key in PROJECTS of the project the plan's cases are about, when not the community's
+    #: own (a restoration of a legacy site near it)
+    project: str | None = None
+    #: the stages the plan's cases stand in; every stage of the template when None
+    stages: tuple[str, ...] | None = None
 
 
+_GENERAL = shipped_templates()["fpic-general"]
 PLANS = [
     Plan(
         "fpic-general",
         GENERAL_MAIN,
         GENERAL_BRANCHES,
         ("ayllu-qollana", "uma-jaqi", "qurluqtuq", "vunamami"),
+        stages=tuple(s for s in _GENERAL.stages if s != "not_required"),
     ),
-]
+    # screening out needs a project far from every territory (guard no_territory_overlap)
+    Plan(
+        "fpic-general", GENERAL_MAIN, GENERAL_BRANCHES, ("ayllu-qollana",),
+        project="survey", stages=("not_required",),
+    ),
+    # the mining case whose map shows what a World Heritage property and a category II park
+    # block: it stands at the decision, where consent is refused with the reason
+    Plan(
+        "fpic-general", GENERAL_MAIN, GENERAL_BRANCHES, ("ayllu-qollana",),
+        project="copper-extension", stages=("decision",),
+    ),
+]  # fmt: skip
 
 
 def seed(db: Database, now: datetime | None = None, progress: Progress | None = None) -> bool:
@@ -278,8 +344,9 @@ def _extra_plans() -> list[Plan]:
 
 
 def _targets(plan: Plan) -> list[str]:
-    template = shipped_templates()[plan.template]
-    return list(template.stages)
+    if plan.stages is not None:
+        return list(plan.stages)
+    return list(shipped_templates()[plan.template].stages)
 
 
 @dataclass
@@ -329,7 +396,6 @@ def _seed_people(engine: Engine) -> _People:
     staff = {role: _account(engine, admin, name, role, shown) for name, role, shown in STAFF}
     liaison = staff.pop("liaison")
     staff.pop("auditor")
-    projects = {key: add_project(engine, liaison, data) for key, data in PROJECTS.items()}
     communities = {
         c.slug: add_community(
             engine,
@@ -345,7 +411,16 @@ def _seed_people(engine: Engine) -> _People:
         )
         for c in COMMUNITIES
     }
+    _seed_places(engine, admin, liaison)
+    projects = {key: add_project(engine, liaison, data) for key, data in PROJECTS.items()}
     return _People(admin, liaison, staff, {}, {}, projects, communities)
+
+
+def _seed_places(engine: Engine, admin: Actor, liaison: Actor) -> None:
+    """The demo's reference datasets, as an administrator imports them, and its legacy site."""
+    for kind, path in dataset_files():
+        import_areas(engine, admin, path, kind=kind, source=DEMO_SOURCE, version=DEMO_VERSION)
+    add_legacy_site(engine, liaison, LEGACY_SITE)
 
 
 class _Walker:
@@ -365,6 +440,12 @@ class _Walker:
         return self.people.rep_actor[self.community.slug]
 
     def walk_to(self, stage: str, reference: str) -> None:
+        if self.plan.project is not None:
+            from dataclasses import replace
+
+            # the plan's project for the whole walk: the decision's scope, the activities
+            # started and the withdrawal name its phases and activities
+            self.community = replace(self.community, project=self.plan.project)
         result = self.engine.open_case(
             self.people.liaison,
             project_id=self.people.projects[self.community.project],
@@ -374,6 +455,7 @@ class _Walker:
         )
         self.case_id = result.case_id
         self._independents()
+        self._screen()
         via, extra = self.plan.branches.get(stage, (stage, []))
         for step in self.plan.main:
             if self._stage() == via:
@@ -403,6 +485,27 @@ class _Walker:
             "assign_independent",
             {"role": "mediator", "username": mediator.username},
             actor=self.rep,
+        )
+
+    def _screen(self) -> None:
+        """Where the project is, recorded by the first case of the project and screened again
+        by each later one (only templates that screen do)."""
+        project = self.community.project
+        if "record_project_area" not in self.template.triggers or project not in PROJECT_AREAS:
+            return
+        with self.engine.db.read_session() as session:
+            case = session.get(Case, self.case_id)
+            assert case is not None
+            recorded = case.current_area_id is not None
+        if recorded:
+            self._fire("screen_project", {"text": "Screened against the latest datasets."})
+            return
+        self._fire(
+            "record_project_area",
+            {
+                "coordinates": PROJECT_AREAS[project],
+                "text": "From the map in the exploration permit application.",
+            },
         )
 
     def _register_community(self, facilitator: Actor) -> None:
@@ -514,7 +617,13 @@ class _Walker:
                 "source": f"Minutes of the {c.institution}, first assembly on {self._today()}",
             }
         if effect == "decision":
-            return self._decision(name)
+            decided = self._decision(name)
+            if self.plan.project == "restoration" and decided.get("conditions"):
+                decided["conditions"][1]["text"] = (
+                    "Hand the old workings back to the clans planted with food trees, the end "
+                    "land use agreed, and keep the backfill stable through the wet seasons."
+                )
+            return decided
         if effect == "agreement":
             return {
                 "text": "The assembly validated the written agreement in both languages.",
@@ -524,7 +633,10 @@ class _Walker:
             }
         if effect == "rehabilitation":
             return {
-                "text": "Drill pads levelled, topsoil back and native grass seeded; the "
+                "text": "Pits backfilled, the drainage water clear at the creek mouth and the "
+                "gardens replanted; the clan leaders walked the site with their monitors."
+                if self.plan.project == "restoration"
+                else "Drill pads levelled, topsoil back and native grass seeded; the "
                 "assembly walked the site with its monitors.",
                 "completed_on": self._today(),
                 "files": self.files.photos(),
@@ -537,11 +649,40 @@ class _Walker:
                 "deciding_body": c.institution,
                 "activities_affected": list(PROJECTS[c.project]["activities"][:2]),
             }
+        if effect == "financial_assurance":  # a restoration's: in force for ten years
+            return {
+                "provider": PROJECTS[c.project]["proponent"],
+                "instrument": "trust_fund",
+                "amount": 4_800_000,
+                "currency": "PGK",
+                "covers": "Backfilling the pits, treating the drainage water and replanting the "
+                "gardens, and ten years of post-closure monitoring and care with the clans.",
+                "valid_until": (self.clock.now() + timedelta(days=3652)).date().isoformat(),
+                "estimate": "Independent closure cost estimate by a registered engineer not "
+                "employed by the fund, reviewed by the clans' technical adviser (demo).",
+                "files": self.files.signed("trust-deed.pdf", "Trust deed (demo)"),
+            }
+        if effect == "condition_progress":  # the first condition still open is met
+            with self.engine.db.read_session() as session:
+                case = session.get(Case, self.case_id)
+                assert case is not None
+                open_ids = [
+                    cond.id
+                    for d in case.decisions
+                    for cond in d.conditions
+                    if cond.status in ("open", "in_progress")
+                ]
+            return {
+                "condition_id": open_ids[0],
+                "status": "met",
+                "evidence": "Checked on a joint site walk with the community's monitors.",
+            }
         note: dict[str, Any] = {
             "text": f"{title}. Recorded by the field team with the community's agreement."
         }
         if name == "complete_mapping":  # the territory, and its sacred sites for its own eyes
             note |= {
+                "coordinates": TERRITORIES[c.slug],
                 "files": self.files.sacred_sites(),
                 "files_confidential": True,
                 "files_visible_to": ["facilitator"],
@@ -691,7 +832,7 @@ class _Walker:
         """Each item in each language, in every agreed format at once (one form), as the
         community's interpreter presented it."""
         c = self.community
-        for item in self.template.required_disclosure_items:
+        for item in self._items_to_disclose():
             for language in c.languages:
                 self._fire(
                     "register_disclosure",
@@ -712,6 +853,34 @@ class _Walker:
                         ),
                     },
                 )
+
+    def _items_to_disclose(self) -> list[str]:
+        """The template's required items, and what the screening calls for: an item on
+        biodiversity where the project reaches critical habitat (recorded first: a
+        strictly protected area's compatibility assessment)."""
+        with self.engine.db.read_session() as session:
+            case = session.get(Case, self.case_id)
+            assert case is not None
+            strict = strict_overlaps(case)
+            findings = (case.screening or {}).get("findings", [])
+        for area in strict:
+            self._fire(
+                "record_compatibility_assessment",
+                {
+                    "protected_area": area["ref"],
+                    "assessed_by": "Independent ecologist commissioned with the community (demo)",
+                    "text": f"{area['name']}: the project as designed is not compatible with "
+                    "the park's conservation objectives; the pit would remove puna grassland "
+                    "inside it.",
+                },
+            )
+        items = list(self.template.required_disclosure_items)
+        habitat = self.template.critical_habitat_item
+        if habitat and any(
+            f["kind"] == "critical_habitat" and f["relation"] != "near" for f in findings
+        ):
+            items.append(habitat)
+        return items
 
     def _flag_upheld(self) -> None:
         self._fire(

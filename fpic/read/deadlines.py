@@ -15,7 +15,7 @@ from fpic.read.figures import next_review_due, next_step_due
 from fpic.storage.models import Case, Condition, Grievance, Mandate, Representative
 from fpic.workflow.actors import Actor
 from fpic.workflow.permissions import can_read_case, community_scope
-from fpic.workflow.process import Stage, shipped_templates
+from fpic.workflow.process import Stage, Template, shipped_templates
 
 SOON_DAYS = 14
 
@@ -53,7 +53,7 @@ def deadlines(
         if template is None or template.stages[case.stage].terminal:
             continue
         found.extend(
-            _case_deadlines(case, template.stages[case.stage], template.reconsideration_days)
+            _case_deadlines(case, template.stages[case.stage], _reconsideration_window(template))
         )
         review = next_review_due(case, template)
         if review is not None:
@@ -73,7 +73,15 @@ def deadlines(
     return sorted((d for d in found if d.due <= limit), key=lambda d: (d.due, d.kind))
 
 
-def _case_deadlines(case: Case, stage: Stage, window_days: int) -> list[Deadline]:
+def _reconsideration_window(template: Template) -> int | None:
+    """The days to ask for reconsideration of a withheld consent, or None where the template
+    offers no such request (only the community reopens: legacy-restoration)."""
+    if any(t.effect == "reconsideration_request" for t in template.triggers.values()):
+        return template.reconsideration_days
+    return None
+
+
+def _case_deadlines(case: Case, stage: Stage, window_days: int | None) -> list[Deadline]:
     ref = {"case": case.reference}
     result = []
     stage_days = stage.deadline_days
@@ -103,7 +111,11 @@ def _case_deadlines(case: Case, stage: Stage, window_days: int) -> list[Deadline
                     case.reference,
                 )
             )
-    if case.withheld_at is not None and case.reconsideration_requested_at is None:
+    if (
+        window_days is not None
+        and case.withheld_at is not None
+        and case.reconsideration_requested_at is None
+    ):
         due = (case.withheld_at + timedelta(days=window_days)).date()
         result.append(
             Deadline(

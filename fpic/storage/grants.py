@@ -13,7 +13,18 @@ from sqlalchemy import Connection, Engine, text
 from fpic.storage.db import Base
 
 #: tables the application may only read and append to
-APPEND_ONLY = frozenset({"trail_events", "evidence_blobs", "evidence_chunks", "evidence_files"})
+APPEND_ONLY = frozenset(
+    {
+        "trail_events",
+        "evidence_blobs",
+        "evidence_chunks",
+        "evidence_files",
+        "area_datasets",
+        "reference_areas",
+        "project_areas",
+        "territories",
+    }
+)
 #: tables the application may only read (the schema version is the migrations' business)
 READ_ONLY = frozenset({"alembic_version"})
 

@@ -7,7 +7,7 @@ written whole with their owner and never queried by element.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -22,8 +22,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    select,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 from sqlalchemy.sql import text
 
 from fpic.storage.db import Base, UTCDateTime
@@ -45,6 +47,23 @@ DECISION_RULES = ("consensus", "simple_majority", "qualified_majority")
 #: who votes: the council of mandated representatives, or an assembly of members or households
 VOTERS = ("representatives", "assembly")
 FORMATS = ("written", "oral", "audio", "visual")
+#: what a project does; "unspecified" is treated as extractive by the World Heritage rule
+SECTORS = (
+    "mining",
+    "oil_and_gas",
+    "infrastructure",
+    "energy",
+    "agriculture_forestry",
+    "conservation",
+    "restoration",
+    "unspecified",
+)
+#: the reference datasets a project is screened against (fpic.geo.reference)
+AREA_KINDS = ("protected_area", "critical_habitat", "kba")
+#: the IUCN Protected Area Management Categories, and WDPA's values for an area without one
+IUCN_CATEGORIES = (
+    "Ia", "Ib", "II", "III", "IV", "V", "VI", "Not Reported", "Not Applicable", "Not Assigned",
+)  # fmt: skip
 OUTCOMES = (
     "CONSENT",
     "CONSENT_WITH_CONDITIONS",
@@ -281,6 +300,14 @@ class Project(Base):
     #: "prior" means before design freeze and permit application (EMRIP18 ¶21)
     design_freeze_on: Mapped[date | None] = mapped_column(Date, default=None)
     permit_applied_on: Mapped[date | None] = mapped_column(Date, default=None)
+    #: what kind of project it is (SECTORS): the World Heritage rule stops extractive ones
+    sector: Mapped[str] = mapped_column(
+        String(20), default="unspecified", server_default="unspecified"
+    )
+    #: the legacy mine site a restoration project restores
+    legacy_site_id: Mapped[int | None] = mapped_column(
+        ForeignKey("legacy_sites.id"), index=True, default=None
+    )
 
 
 class Case(Base):
@@ -324,6 +351,11 @@ class Case(Base):
     #: holds the community's mandate, then agreed by the community (in its protocol)
     facilitator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     mediator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    #: the case's latest screening (fpic.geo.screening.Screening.summary): every screening is
+    #: on the trail; this copy lets the rules read it with the case, at no extra statement
+    screening: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    if TYPE_CHECKING:  # mapped at the end of this module, once ProjectArea exists
+        current_area_id: int | None
 
     project: Mapped[Project] = relationship()
     community: Mapped[Community] = relationship()
@@ -750,3 +782,135 @@ class EvidenceFile(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     visible_to: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AreaDataset(Base):
+    """One version of a reference dataset (the WDPA of a month, a critical habitat map), as
+    imported by ``fpic areas import``: append-only; a new version is a new dataset."""
+
+    __tablename__ = "area_datasets"
+    __table_args__ = (
+        UniqueConstraint("kind", "source", "version", name="area_datasets_version"),
+        CheckConstraint(
+            "kind IN (" + ", ".join(f"'{k}'" for k in AREA_KINDS) + ")", name="area_kind"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    #: who publishes it ("UNEP-WCMC and IUCN, World Database on Protected Areas")
+    source: Mapped[str] = mapped_column(String(300))
+    #: the publisher's version or date ("2026-11")
+    version: Mapped[str] = mapped_column(String(40))
+    #: SHA-256 of the file imported
+    sha256: Mapped[str] = mapped_column(String(64))
+    features: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[int] = mapped_column(Integer)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    imported_by: Mapped[str] = mapped_column(String(80))
+
+
+class ReferenceArea(Base):
+    """A protected area, critical habitat or Key Biodiversity Area of a dataset. Its bounding
+    box is kept beside its shape so the spatial index is built without reading shapes."""
+
+    __tablename__ = "reference_areas"
+    __table_args__ = (UniqueConstraint("dataset_id", "external_id", name="reference_areas_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("area_datasets.id"), index=True)
+    #: the publisher's id (WDPA_PID, else WDPAID; a KBA's SitRecID)
+    external_id: Mapped[str] = mapped_column(String(80))
+    name: Mapped[str] = mapped_column(String(300))
+    #: IUCN_CATEGORIES for a protected area; None for other kinds
+    category: Mapped[str | None] = mapped_column(String(20), default=None)
+    designation: Mapped[str] = mapped_column(String(300), default="")
+    world_heritage: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(40), default="")
+    west: Mapped[float] = mapped_column()
+    south: Mapped[float] = mapped_column()
+    east: Mapped[float] = mapped_column()
+    north: Mapped[float] = mapped_column()
+    #: the shape as WKB, longitude/latitude in WGS 84
+    shape: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ProjectArea(Base):
+    """A project's area, or one phase's or activity's where they differ (``label``), as
+    recorded by an action on one of its cases: append-only; a change is a new row, and the
+    latest row of each label is the area now."""
+
+    __tablename__ = "project_areas"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    label: Mapped[str] = mapped_column(String(120), default="")
+    #: the normalised GeoJSON geometry (fpic.geo.shapes.normalised_geojson), listed with this
+    #: SHA-256 on the trail event that recorded it
+    geojson: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    area_m2: Mapped[float] = mapped_column()
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class Territory(Base):
+    """A community's territory as its representative signed it off after participatory
+    mapping: append-only; the latest row is the territory now. A confidential territory's
+    shape is seen only by the community's representatives and the roles it allowed
+    (``visible_to``, as for a file: fpic.workflow.permissions.can_see_file)."""
+
+    __tablename__ = "territories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"), index=True)
+    geojson: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    area_m2: Mapped[float] = mapped_column()
+    visible_to: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class LegacySite(Base):
+    """An abandoned or orphaned mine site: where it is, who worked it, what hazards it left,
+    how it stands now, and the communities around it."""
+
+    __tablename__ = "legacy_sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(2))  #: ISO 3166-1 alpha-2
+    former_operator: Mapped[str] = mapped_column(String(300))
+    #: when it was worked, as known ("1936-1972", "1980s")
+    worked: Mapped[str] = mapped_column(String(80), default="")
+    #: hazards left: acid drainage, open shafts, tailings, mercury ...
+    hazards: Mapped[list[str]] = mapped_column(JSON, default=list)
+    current_state: Mapped[str] = mapped_column(Text)
+    #: a point or an area, GeoJSON in WGS 84
+    geojson: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    communities: Mapped[list[Community]] = relationship(
+        secondary="legacy_site_communities", order_by="Community.name"
+    )
+
+
+class LegacySiteCommunity(Base):
+    __tablename__ = "legacy_site_communities"
+
+    site_id: Mapped[int] = mapped_column(ForeignKey("legacy_sites.id"), primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"), primary_key=True)
+
+
+# the latest area recorded for the case's project, read with the case at no extra statement:
+# a screening made against an older one is out of date (fpic.workflow.guards)
+Case.current_area_id = column_property(  # type: ignore[assignment]
+    select(func.max(ProjectArea.id))
+    .where(ProjectArea.project_id == Case.project_id)
+    .correlate_except(ProjectArea)
+    .scalar_subquery()
+)

@@ -1,8 +1,8 @@
-"""Every kind of action there is, gathered once: the process's (:mod:`fpic.workflow.effects`) and
-the
-grievance mechanism's (:mod:`fpic.workflow.grievances`). The engine parses and writes with these;
-the
-web builds its forms and the API its JSON Schemas from them.
+"""Every kind of action there is, gathered once: the process's (:mod:`fpic.workflow.effects`),
+the grievance mechanism's (:mod:`fpic.workflow.grievances`), where the project is
+(:mod:`fpic.workflow.places`) and the restoration of a legacy site's
+(:mod:`fpic.workflow.restoration`, which also registers its rules on import). The engine parses
+and writes with these; the web builds its forms and the API its JSON Schemas from them.
 
 Adding a kind of action is one :class:`~fpic.workflow.schema.Action` declaration in one of those
 modules
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fpic.workflow import effects, grievances
+from fpic.workflow import effects, grievances, places, restoration
 from fpic.workflow.process import Template
 from fpic.workflow.schema import Action
 from fpic.workflow.schema import data_schema as _data_schema
@@ -29,7 +29,9 @@ def _gathered(*groups: tuple[Action, ...]) -> dict[str, Action]:
     return found
 
 
-ACTIONS: dict[str, Action] = _gathered(effects.ACTIONS, grievances.ACTIONS)
+ACTIONS: dict[str, Action] = _gathered(
+    effects.ACTIONS, grievances.ACTIONS, places.ACTIONS, restoration.ACTIONS
+)
 
 
 def data_schema(effect: str, template: Template | None = None) -> dict[str, Any]:

@@ -101,11 +101,11 @@ def _formats_agreed(case: Case, _template: Template, _today: date) -> list[Choic
 
 
 def disclosure_items(template: Template) -> tuple[str, ...]:
-    return template.required_disclosure_items
+    return template.disclosure_items
 
 
-def _item_choices(_case: Case, template: Template, _today: date) -> list[Choice]:
-    return [Choice(i, Text(template.item_title(i))) for i in template.required_disclosure_items]
+def item_choices(_case: Case, template: Template, _today: date) -> list[Choice]:
+    return [Choice(i, Text(template.item_title(i))) for i in template.disclosure_items]
 
 
 def _phases(case: Case, _template: Template, _today: date) -> list[Choice]:
@@ -565,7 +565,7 @@ DISCLOSURE = Action(
     (
         Field(
             "item", "choice", N_("Item of information"),
-            options=disclosure_items, choices=_item_choices,
+            options=disclosure_items, choices=item_choices,
         ),
         # one form for several cells of the matrix: a version for each language and format
         Field("languages", "languages", N_("Languages"), choices=language_choices),
@@ -587,12 +587,9 @@ DISCLOSURE = Action(
 )  # fmt: skip
 
 
-def check_material_change(p: Payload, ctx: GuardContext) -> None:
-    p["affected_items"] = p["affected_items"] or list(ctx.template.required_disclosure_items)
-
-
 def write_material_change(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
-    """A change to what was disclosed: those items must be disclosed again, clock restarts."""
+    """A change to what was disclosed: those items must be disclosed again, clock restarts.
+    Declared with the project's area it may change, in fpic.workflow.places."""
     _restart_clock(ctx)
     superseded = []
     for disclosure in ctx.case.disclosures:
@@ -600,21 +597,6 @@ def write_material_change(ctx: GuardContext, p: Payload, _from: str) -> dict[str
             disclosure.superseded_at = ctx.now
             superseded.append(disclosure.id)
     return record_note(ctx, ctx.trigger.name, p) | {"superseded_disclosure_ids": superseded}
-
-
-MATERIAL_CHANGE = Action(
-    "material_change",
-    (
-        Field("text", "text", N_("What changed")),
-        Field("language", "language", N_("Language (code, optional)"), required=False),
-        Field(
-            "affected_items", "choices", N_("Information to disclose again (none: all)"),
-            required=False, options=disclosure_items, choices=_item_choices,
-        ),
-    ),
-    write_material_change,
-    check=check_material_change,
-)  # fmt: skip
 
 
 # --- meetings and questions ----------------------------------------------------------------
@@ -1131,7 +1113,6 @@ ACTIONS: tuple[Action, ...] = (
     PROTOCOL,
     ASSIGNMENT,
     DISCLOSURE,
-    MATERIAL_CHANGE,
     MEETING,
     QUESTION,
     ANSWER,

@@ -43,12 +43,21 @@ def files_of(payload: Payload) -> tuple[list[ReceivedFile], list[Listed]]:
     and how the trail lists them. Nothing for an action without files."""
     if FILES not in payload:
         return [], []
+    allowed = visibility(payload)
     received: list[ReceivedFile] = payload.pop(FILES) or []
-    confidential = payload.pop(CONFIDENTIAL, False)
-    visible_to = payload.pop(VISIBLE_TO, None) or []
+    payload.pop(CONFIDENTIAL, None)
+    payload.pop(VISIBLE_TO, None)
+    return received, listing(received, allowed)
+
+
+def visibility(payload: Payload) -> list[str] | None:
+    """Who may see what the action keeps close: None for every reader of the case, else the
+    roles allowed besides the community's own representatives."""
+    confidential = payload.get(CONFIDENTIAL, False)
+    visible_to = payload.get(VISIBLE_TO) or []
     if visible_to and not confidential:
         # roles ticked for a file meant to be kept close: never publish its name by mistake
         raise invalid(
             CONFIDENTIAL, N_("Tick %(field)s to let only the roles ticked see the files.")
         )
-    return received, listing(received, visible_to if confidential else None)
+    return list(visible_to) if confidential else None

@@ -360,15 +360,18 @@ def consent_in_force(template: Template, case: Case) -> Decision | None:
 # --- Informed ------------------------------------------------------------------------------
 
 
-def missing_disclosures(template: Template, case: Case) -> list[tuple[str, str, str]]:
-    """Every required item × content language × format with no current disclosure."""
+def missing_disclosures(
+    template: Template, case: Case, items: tuple[str, ...] | None = None
+) -> list[tuple[str, str, str]]:
+    """Every required item (or each of ``items``) × content language × format with no current
+    disclosure."""
     protocol = case.protocol
     if protocol is None:
         return []
     present = {(d.item, d.language, d.format) for d in case.disclosures if d.superseded_at is None}
     return [
         (item, language, fmt)
-        for item in template.required_disclosure_items
+        for item in (template.required_disclosure_items if items is None else items)
         for language in protocol.content_languages
         for fmt in protocol.formats
         if (item, language, fmt) not in present
@@ -594,5 +597,202 @@ def rehabilitation_confirmed(ctx: GuardContext) -> list[Reason]:
         Reason(
             "rehabilitation_not_confirmed",
             N_("The community has not confirmed the agreed rehabilitation of the site."),
+        )
+    ]
+
+
+# --- Where: what a screening of the project's area found (fpic.geo.screening) ---------------
+
+#: the IUCN categories whose overlap calls for a compatibility assessment before disclosure
+#: completes (IUCN WCC-2000 Recommendation 2.82; ICMM 2003 position statement)
+STRICT_CATEGORIES = ("Ia", "Ib", "II", "III", "IV")
+#: what a project does is extractive unless its sector says otherwise: ICMM's 2003 commitment
+#: not to explore or mine in World Heritage properties
+NOT_EXTRACTIVE = ("infrastructure", "energy", "agriculture_forestry", "conservation", "restoration")
+#: a shared boundary is not an overlap of land, but it is never far enough to rule FPIC out
+IN_CONTACT = ("overlaps", "touches")
+Finding = dict[str, Any]
+
+
+def findings_of(case: Case) -> list[Finding]:
+    """What the case's latest screening found (fpic.geo.screening.Finding.summary)."""
+    return list((case.screening or {}).get("findings", []))
+
+
+# the rules, one predicate each: the guards below enforce them, and the case page says which
+# of them each finding calls for (calls_for) from the same predicates
+
+
+def requires_fpic(f: Finding) -> bool:
+    return f["kind"] == "territory" and f["relation"] in IN_CONTACT
+
+
+def heritage_no_go(template: Template, case: Case, f: Finding) -> bool:
+    return (
+        template.world_heritage_no_go
+        and f["kind"] == "protected_area"
+        and bool(f.get("world_heritage"))
+        and f["relation"] in IN_CONTACT
+        and case.project.sector not in NOT_EXTRACTIVE
+    )
+
+
+def needs_assessment(f: Finding) -> bool:
+    return (
+        f["kind"] == "protected_area"
+        and f["relation"] in IN_CONTACT
+        and f.get("category") in STRICT_CATEGORIES
+    )
+
+
+def needs_habitat_item(template: Template, f: Finding) -> bool:
+    return (
+        template.critical_habitat_item is not None
+        and f["kind"] == "critical_habitat"
+        and f["relation"] in IN_CONTACT
+    )
+
+
+def calls_for(template: Template, case: Case, f: Finding) -> list[str]:
+    """What a finding calls for under the case's template, as message ids."""
+    said = []
+    if requires_fpic(f):
+        said.append(N_("FPIC is required: it cannot be screened out"))
+    if heritage_no_go(template, case, f):
+        said.append(N_("No consent to an extractive project (ICMM, 2003)"))
+    if needs_assessment(f):
+        said.append(N_("A compatibility assessment before disclosure completes"))
+    if needs_habitat_item(template, f):
+        said.append(N_("An item on biodiversity and ecosystem services in the disclosure"))
+    return said
+
+
+def _screening_reasons(case: Case) -> list[Reason]:
+    if case.current_area_id is None:
+        return [
+            Reason(
+                "no_project_area",
+                N_("The project's area is not recorded: record it so the case can be screened."),
+            )
+        ]
+    screening = case.screening
+    if screening is None or screening.get("area_id") != case.current_area_id:
+        return [
+            Reason(
+                "screening_out_of_date",
+                N_(
+                    "The project's area changed after this case was screened: screen it again "
+                    "(once disclosure has begun, by registering a material change)."
+                ),
+            )
+        ]
+    return []
+
+
+@guard()
+def screening_current(ctx: GuardContext) -> list[Reason]:
+    """The case was screened against the project's area as it is now."""
+    return _screening_reasons(ctx.case)
+
+
+@guard()
+def no_territory_overlap(ctx: GuardContext) -> list[Reason]:
+    """FPIC cannot be screened out of a project whose area reaches a community's territory
+    (PS7 ¶13; UNDRIP art. 32)."""
+    reasons = _screening_reasons(ctx.case)
+    if reasons:
+        return reasons
+    said = {
+        "overlaps": N_("The project's area overlaps the territory of %(name)s: FPIC is required."),
+        "touches": N_(
+            "The project's area shares a boundary with the territory of %(name)s: FPIC is required."
+        ),
+    }
+    return [
+        Reason("territory_overlap", said[f["relation"]], {"name": f["name"]})
+        for f in findings_of(ctx.case)
+        if requires_fpic(f)
+    ]
+
+
+@guard()
+def no_world_heritage_overlap(ctx: GuardContext) -> list[Reason]:
+    """No consent to an extractive project in a World Heritage property, unless the template
+    says otherwise (ICMM 2003: members will not explore or mine in World Heritage properties)."""
+    said = {
+        "overlaps": N_(
+            "The project's area overlaps the World Heritage property %(name)s: an extractive "
+            "project there cannot be consented (ICMM, 2003)."
+        ),
+        "touches": N_(
+            "The project's area shares a boundary with the World Heritage property %(name)s: "
+            "an extractive project there cannot be consented (ICMM, 2003)."
+        ),
+    }
+    # the project's sector is read only for a case whose screening found a property
+    return [
+        Reason("world_heritage_overlap", said[f["relation"]], {"name": f["name"]})
+        for f in findings_of(ctx.case)
+        if f.get("world_heritage") and heritage_no_go(ctx.template, ctx.case, f)
+    ]
+
+
+@guard()
+def protected_areas_assessed(ctx: GuardContext) -> list[Reason]:
+    """A protected area of IUCN category I to IV that the project reaches needs a recorded
+    compatibility assessment, against the area screened, before disclosure completes."""
+    strict = [f for f in findings_of(ctx.case) if needs_assessment(f)]
+    if not strict:
+        return []
+    assessed = assessed_areas(ctx.case)
+    return [
+        Reason(
+            "compatibility_not_assessed",
+            N_(
+                "The project's area reaches %(name)s, a protected area of IUCN category "
+                "%(category)s: record an assessment of the project's compatibility with the "
+                "area's conservation objectives."
+            ),
+            {"name": f["name"], "category": f["category"]},
+        )
+        for f in strict
+        if f["ref"] not in assessed
+    ]
+
+
+def assessed_areas(case: Case) -> set[str]:
+    """The protected areas whose compatibility assessment was recorded against the project's
+    area as the case's latest screening had it."""
+    area_id = (case.screening or {}).get("area_id")
+    return {
+        str(n.data.get("protected_area"))
+        for n in case.notes
+        if n.kind == "record_compatibility_assessment" and n.data.get("area_id") == area_id
+    }
+
+
+@guard()
+def critical_habitat_disclosed(ctx: GuardContext) -> list[Reason]:
+    """Where the project reaches critical habitat (IFC PS6 ¶16), the disclosure package has an
+    item on biodiversity and ecosystem services, in every agreed language and format."""
+    habitat = [f for f in findings_of(ctx.case) if needs_habitat_item(ctx.template, f)]
+    item = ctx.template.critical_habitat_item
+    if not habitat or item is None or ctx.case.protocol is None:
+        return []
+    missing = missing_disclosures(ctx.template, ctx.case, (item,))
+    if not missing:
+        return []
+    return [
+        Reason(
+            "critical_habitat_not_disclosed",
+            N_(
+                "The project's area reaches critical habitat (%(name)s): disclose %(item)s in "
+                "every agreed language and format (%(count)s missing)."
+            ),
+            {
+                "name": habitat[0]["name"],
+                "item": ctx.template.item_title(item),
+                "count": len(missing),
+            },
         )
     ]

@@ -66,6 +66,10 @@ ASSIGNABLE_ROLES = tuple(role for role in ROLES if not speaks_for_a_community(ro
 SYSTEM_ACTION_ROLES: dict[str, tuple[str, ...]] = {
     "add_community": COMMUNITY_PROPOSING_ROLES,
     "add_project": PROJECT_ROLES,
+    "add_legacy_site": PROJECT_ROLES,
+    # a reference dataset is the same for every case: the server's administrator loads it,
+    # and its SHA-256 on the system chain lets anyone check it is the publisher's file
+    "import_areas": ("admin",),
     "record_mandate": REGISTER_ROLES,
     "confirm_mandate": REGISTER_ROLES,
     "revoke_mandate": REGISTER_ROLES,

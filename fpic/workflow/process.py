@@ -97,6 +97,18 @@ class Template:
     #: days from receipt by which each step of a grievance is due (UNGP 31: predictable)
     grievance_days: dict[str, int]
     machine: Machine = field(repr=False, compare=False)
+    #: the item of information a screening that finds critical habitat makes required
+    #: (fpic.workflow.guards.critical_habitat_disclosed), if the template has that rule
+    critical_habitat_item: str | None = None
+    #: whether an extractive project overlapping a World Heritage property cannot be consented
+    #: (ICMM 2003); a template may say otherwise
+    world_heritage_no_go: bool = True
+
+    @property
+    def disclosure_items(self) -> tuple[str, ...]:
+        """Every item a disclosure may be of: the required ones, and those a rule may add."""
+        extra = (self.critical_habitat_item,) if self.critical_habitat_item else ()
+        return self.required_disclosure_items + extra
 
     def item_title(self, item: str) -> str:
         return self.item_titles.get(item, item.replace("_", " "))
@@ -114,6 +126,9 @@ class Template:
 
 
 def _known_guards() -> set[str]:
+    # the modules of actions register the rules declared beside them (fpic.workflow.restoration)
+    # when fpic.workflow.actions gathers them: gathered first, whatever was imported before
+    import fpic.workflow.actions  # noqa: F401
     from fpic.workflow.guards import GUARDS
 
     return set(GUARDS)
@@ -188,8 +203,12 @@ def parse_template(text: str, path: str) -> Template:
     reconsideration_days = r.get(data, "reconsideration_days", "", int)
     item_titles = _read_item_titles(r)
     grievance_days = _read_grievance_days(r)
+    critical_habitat_item = r.get(data, "critical_habitat_item", "", str, None)
+    world_heritage_no_go = r.get(data, "world_heritage_no_go", "", bool, True)
     if not required:
         raise r.fail("required_disclosure_items", "must name at least one item")
+    if critical_habitat_item in required:
+        raise r.fail("critical_habitat_item", "is already a required disclosure item")
     return Template(
         id=template_id,
         version=version,
@@ -206,12 +225,15 @@ def parse_template(text: str, path: str) -> Template:
         item_titles=item_titles,
         grievance_days=grievance_days,
         machine=_build_machine(stages, triggers, initial),
+        critical_habitat_item=critical_habitat_item,
+        world_heritage_no_go=world_heritage_no_go,
     )
 
 
 def _read_item_titles(r: _Reader) -> dict[str, str]:
     titles = r.get(r.data, "disclosure_item_titles", "", dict, {})
     items = set(r.names(r.data, "required_disclosure_items", ""))
+    items.add(r.get(r.data, "critical_habitat_item", "", str, ""))
     for item, title in titles.items():
         if item not in items:
             raise r.fail(f"disclosure_item_titles.{item}", "is not a required disclosure item")

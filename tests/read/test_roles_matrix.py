@@ -5,6 +5,7 @@ a real account of that column tries the action."""
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -14,9 +15,11 @@ import pytest
 
 from fpic.accounts.registry import (
     add_community,
+    add_legacy_site,
     add_project,
     add_user,
     confirm_mandate,
+    import_areas,
     record_mandate,
     reset_account,
     revoke_mandate,
@@ -67,9 +70,15 @@ class Cast:
     """One real account per column of the matrix, and a case of the community OWN whose
     facilitator and mediator are the columns' assigned ones."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, folder: Path) -> None:
         self.world = world
         today = world.clock.now().date()
+        #: a one-park dataset, imported under a new version by each attempt that may
+        self.dataset = folder / "parks.geojson"
+        park = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}
+        self.dataset.write_text(json.dumps({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"WDPAID": 1, "NAME": "Park"}, "geometry": park},
+        ]}))  # fmt: skip
         own = world.add_community("ayllu-qollana", ["qu", "es"], reps=1)
         lapsed = world.register_representative(
             own, "Lapsed", today - timedelta(days=400), today - timedelta(days=1)
@@ -137,6 +146,13 @@ class Cast:
                 "slug": f"proposed-{n}", "name": "Proposed", "region": "R", "country": "PE",
                 "institution": "Assembly", "content_languages": ["qu"]}),
             "add_project": lambda: add_project(w.engine, actor, {"name": "P", "proponent": "Q"}),
+            "add_legacy_site": lambda: add_legacy_site(w.engine, actor, {
+                "slug": f"site-{n}", "name": "Old workings", "country": "PE",
+                "former_operator": "Minera Antigua", "current_state": "Abandoned.",
+                "location": "-71.9, -13.5"}),
+            "import_areas": lambda: import_areas(
+                w.engine, actor, self.dataset, kind="protected_area", source="Test",
+                version=f"v{n}"),
             "record_mandate": lambda: record_mandate(
                 w.engine, actor, self.own.id, name=f"Person {n}", granted_by="Asamblea",
                 evidence="Acta", resolved_on=today, valid_from=today,
@@ -164,8 +180,8 @@ class Cast:
 
 
 @pytest.fixture
-def cast(world: World) -> Cast:
-    return Cast(world)
+def cast(world: World, tmp_path: Path) -> Cast:
+    return Cast(world, tmp_path)
 
 
 @pytest.mark.parametrize("template", sorted(shipped_templates()))

@@ -112,16 +112,16 @@ def update(conn: sqlite3.Connection, sql: str, *params: Any) -> None:
 
 
 def change_data(conn: sqlite3.Connection) -> tuple[str, int, str]:
-    data = stored_event(conn, 5)["data"]
+    data = stored_event(conn, 6)["data"]
     assert data["payload"]["deciding_body"] == "Community assembly"
     data["payload"]["deciding_body"] = "Municipal council"
     update(
         conn,
-        "UPDATE trail_events SET data = ? WHERE chain = ? AND seq = 5",
+        "UPDATE trail_events SET data = ? WHERE chain = ? AND seq = 6",
         _canonical(data),
         CASE,
     )
-    return CASE, 5, "hash does not match the event's content"
+    return CASE, 6, "hash does not match the event's content"
 
 
 def change_actor(conn: sqlite3.Connection) -> tuple[str, int, str]:
@@ -180,30 +180,31 @@ def _insert(conn: sqlite3.Connection, event: dict[str, Any]) -> None:
 
 
 def _forged_protocol(conn: sqlite3.Connection) -> dict[str, Any]:
-    """A protocol the community never agreed, linked correctly after event 4."""
-    forged = stored_event(conn, 5)
+    """A protocol the community never agreed, linked correctly after event 5."""
+    forged = stored_event(conn, 6)
+    assert forged["action"] == "agree_protocol"
     forged["data"]["payload"]["quorum_percent"] = 10
     forged["data"]["payload"]["min_deliberation_days"] = 0
-    forged["prev_hash"] = stored_event(conn, 4)["hash"]
+    forged["prev_hash"] = stored_event(conn, 5)["hash"]
     forged["hash"] = link(forged["prev_hash"], forged)
     return forged
 
 
 def insert_forged(conn: sqlite3.Connection) -> tuple[str, int, str]:
-    """A forged event as 5, correctly hashed; the real 5 onwards renumbered to 6 onwards."""
+    """A forged event as 6, correctly hashed; the real 6 onwards renumbered to 7 onwards."""
     forged = _forged_protocol(conn)
-    _renumber_from(conn, 5)
+    _renumber_from(conn, 6)
     _insert(conn, forged)
-    return CASE, 6, "prev_hash does not match the previous event's hash"
+    return CASE, 7, "prev_hash does not match the previous event's hash"
 
 
 def insert_clumsy(conn: sqlite3.Connection) -> tuple[str, int, str]:
-    """The same without knowing the algorithm: the hash of the real event 5 is reused."""
+    """The same without knowing the algorithm: the hash of the real event 6 is reused."""
     forged = _forged_protocol(conn)
-    forged["hash"] = stored_event(conn, 5)["hash"]
-    _renumber_from(conn, 5)
+    forged["hash"] = stored_event(conn, 6)["hash"]
+    _renumber_from(conn, 6)
     _insert(conn, forged)
-    return CASE, 5, "hash does not match the event's content"
+    return CASE, 6, "hash does not match the event's content"
 
 
 def escalate_on_system_chain(conn: sqlite3.Connection) -> tuple[str, int, str]:
@@ -265,10 +266,10 @@ def test_a_complete_rewrite_verifies_but_the_trail_head_gives_it_away(url, raw):
     """Why the trail head is kept outside: with write access a chain can be rebuilt."""
     recorded = cli(url, "audit", "head").output.split()[0]
     forged = _forged_protocol(raw)
-    _renumber_from(raw, 5)
+    _renumber_from(raw, 6)
     _insert(raw, forged)
     prev = forged["hash"]
-    for seq in range(6, last_seq(raw) + 1):
+    for seq in range(7, last_seq(raw) + 1):
         event = stored_event(raw, seq)
         digest = link(prev, event)
         update(
@@ -485,13 +486,13 @@ def test_postgres_refuses_update_delete_and_truncate(pg_world):
     with world.db.engine.begin() as conn:
         conn.execute(text("ALTER TABLE trail_events DISABLE TRIGGER trail_events_no_change"))
         conn.execute(
-            text("UPDATE trail_events SET actor = 'liaison' WHERE chain = 'case:2' AND seq = 4")
+            text("UPDATE trail_events SET actor = 'liaison' WHERE chain = 'case:2' AND seq = 5")
         )
         conn.execute(text("ALTER TABLE trail_events ENABLE TRIGGER trail_events_no_change"))
     with world.db.read_session() as session:
         first = audit.verify_database(session).first_break
     assert first is not None
-    assert (first.chain, first.seq) == ("case:2", 4)
+    assert (first.chain, first.seq) == ("case:2", 5)
     # in a process of its own: the command never closes its PostgreSQL connections itself
     result = subprocess.run(
         [sys.executable, "-m", "fpic.cli", "--database-url", world.db.url, "audit", "verify"],
@@ -500,7 +501,7 @@ def test_postgres_refuses_update_delete_and_truncate(pg_world):
         check=False,
     )
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "BROKEN: chain case:2, sequence number 4: hash does not match" in result.stderr
+    assert "BROKEN: chain case:2, sequence number 5: hash does not match" in result.stderr
 
 
 # --- trail head, case export, CSV neutralisation -------------------------------------------------

@@ -532,6 +532,10 @@ def test_a_json_body_carries_no_file_and_the_trail_lists_the_web_s(world, api, c
     data = {**body["data"], "files": sent("booklet.pdf")}
     world.act(case_id, "register_disclosure", world.liaison, data)
     events = client.get(f"/api/v1/cases/{case_id}/trail").json["items"]
-    (listed,) = [e["data"]["files"] for e in events if "files" in e["data"]]
+    (listed,) = [
+        e["data"]["files"]
+        for e in events
+        if e["action"] == "register_disclosure" and "files" in e["data"]
+    ]
     assert [f["name"] for f in listed] == ["booklet.pdf"]
     assert listed[0]["sha256"] == sent("booklet.pdf")[0].sha256

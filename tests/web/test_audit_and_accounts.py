@@ -16,7 +16,7 @@ from sqlalchemy import select
 from fpic.storage.models import TrailEvent, User, UserSession
 from fpic.trail import audit
 from fpic.workflow.errors import InvalidTransition
-from tests.factories import PASSWORD, World
+from tests.factories import PASSWORD, World, territory
 from tests.web.conftest import Browser, csrf_token, field_errors, snapshot, table_rows
 from web import ConfigurationError, create_app
 
@@ -50,7 +50,7 @@ def trail_world(world: World, community, other_community) -> dict[str, int]:
     world.clock.advance(days=10)
     world.act(a2, "screen_in", world.liaison, {"text": "FPIC applies here too."})
     world.act(a1, "confirm_rights_holders", world.liaison, {"text": "Assembly registered."})
-    world.act(a1, "complete_mapping", community.rep_actors[0], {"text": "Maps signed off."})
+    world.act(a1, "complete_mapping", community.rep_actors[0], territory(text="Maps signed off."))
     with pytest.raises(InvalidTransition):
         world.act(a2, "complete_mapping", community.rep_actors[0], {"text": "Too early."})
     # each community's first case is the one its register was recorded under

@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from fpic.accounts.registry import record_mandate
+from fpic.accounts.registry import add_legacy_site, record_mandate
 from fpic.accounts.tokens import create_token
 from fpic.storage.models import EvidenceFile, Mandate, TrailEvent, User, UserSession
 from fpic.trail import audit
@@ -107,6 +107,11 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
         files=evidence_files()[:1],
     )  # fmt: skip
     spare = world.add_account("spare", "liaison").user_id
+    add_legacy_site(world.engine, world.liaison, {
+        "slug": "old-workings", "name": "Old workings", "country": "PE",
+        "former_operator": "Minera Antigua", "current_state": "Abandoned in 1970.",
+        "location": "-71.9, -13.5", "communities": [own.slug],
+    })  # fmt: skip
     app = create_app(
         {"DATABASE_URL": world.db.url, "SECRET_KEY": "test-secret", "FPIC_CLOCK": world.clock}
     )
@@ -317,6 +322,12 @@ ROUTES = [
     ),
     route("decision record", "cases.record", CASE_READERS, args={"case_id": "case"}),
     route("community list", "communities.index", EVERYONE_SIGNED_IN),
+    route("project list", "places.projects", EVERYONE_SIGNED_IN),
+    route(
+        "project landscape", "places.project", EVERYONE_SIGNED_IN, args={"project_id": "project"}
+    ),
+    route("legacy site list", "places.legacy_sites", EVERYONE_SIGNED_IN),
+    route("legacy site", "places.legacy_site", EVERYONE_SIGNED_IN, args={"slug": "site"}),
     route("community page", "communities.show", CASE_READERS, args={"slug": "slug"}),
     route(
         "record a mandate",
@@ -493,6 +504,8 @@ def _concrete(m: Matrix, r: Route) -> tuple[str, int]:
         "case chain": audit.case_chain(case_id),
         "fresh case": case_id,
         "slug": m.slug,
+        "site": "old-workings",
+        "project": m.world.project_id,
         "spare": m.spare_user_id,
         "fresh mandate": mandate_id,
         "case file": _first_file(m, case_id),

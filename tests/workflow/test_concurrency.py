@@ -544,7 +544,8 @@ def _wait_for_row_lock_waiter(world: World) -> None:
             waiting = conn.execute(
                 text(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock' AND query ILIKE '%FROM cases%FOR UPDATE%'"
+                    # the server keeps the first 1 kB of a query: the lock's FOR UPDATE comes later
+                    "AND wait_event_type = 'Lock' AND query LIKE 'SELECT cases.id, %'"
                 )
             ).scalar()
             conn.rollback()

@@ -14,7 +14,14 @@ from fpic.read import queries
 from fpic.storage.models import Case, Decision
 from fpic.workflow.errors import GuardRefused, InvalidTransition, NotPermitted
 from fpic.workflow.process import shipped_templates
-from tests.factories import Community, World, decision, disclose_everything, walk_to
+from tests.factories import (
+    Community,
+    World,
+    decision,
+    disclose_everything,
+    project_area,
+    walk_to,
+)
 
 GENERAL = shipped_templates()["fpic-general"]
 NOTE = {"text": "Recorded by the field team."}
@@ -109,6 +116,7 @@ def test_screening_out_ends_the_case_without_a_decision(world, community):
     case_id = world.open_case(community)
     with pytest.raises(NotPermitted):
         world.act(case_id, "screen_out", community.rep_actors[0], NOTE)
+    world.act(case_id, "record_project_area", world.liaison, project_area())
     world.act(case_id, "screen_out", world.liaison, {"text": "No customary land in the area."})
     assert world.case(case_id).stage == "not_required"
     with pytest.raises(InvalidTransition) as caught:
@@ -513,6 +521,7 @@ def test_every_trigger_of_the_template_is_exercised_by_the_engine_tests():
         for name in (
             "workflow/test_general_template.py",
             "workflow/test_grievances.py",
+            "workflow/test_places.py",
             "accounts/test_register.py",
         )
     )

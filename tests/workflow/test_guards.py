@@ -29,6 +29,8 @@ from tests.factories import (
     disclose_everything,
     disclosure,
     protocol,
+    screen,
+    territory,
 )
 
 GENERAL = "fpic-general"
@@ -51,6 +53,8 @@ def _agreement(world: World) -> dict[str, Any]:
 def _step_data(
     world: World, community: Community, trigger: str, proto: dict[str, Any]
 ) -> dict[str, Any]:
+    if trigger == "complete_mapping":
+        return territory()
     if trigger == "agree_protocol":
         return proto
     if trigger == "give_consent":
@@ -73,7 +77,9 @@ def _case_at(
     for trigger, who in MAIN_PATHS[template]:
         if world.case(case_id).stage == stage:
             return case_id
-        if trigger == "@disclose":
+        if trigger == "@screen":
+            screen(world, case_id)
+        elif trigger == "@disclose":
             disclose_everything(world, case_id)
         elif trigger == "@wait":
             # one day more than the minimum, so the walk never depends on the boundary
@@ -278,7 +284,7 @@ def test_mandate_not_yet_started_is_refused_until_its_first_day(world, community
     assert _denied(world, case_id, "complete_mapping", felipa) == ["no_valid_mandate"]
     world.clock.advance(days=7)
     assert _may(world, case_id, felipa, "complete_mapping") == []
-    world.act(case_id, "complete_mapping", felipa, {"text": "Maps signed off by the assembly."})
+    world.act(case_id, "complete_mapping", felipa, territory())
     assert world.case(case_id).stage == "protocol"
 
 

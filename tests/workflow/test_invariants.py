@@ -97,7 +97,9 @@ from tests.factories import (
     World,
     decision,
     make_world,
+    project_area,
     protocol,
+    territory,
 )
 
 TEMPLATE = shipped_templates()["fpic-general"]
@@ -317,8 +319,11 @@ class FpicCaseMachine(RuleBasedStateMachine):
         #: every representative of the case's community (members may be listed as present)
         self.members = [self.actors[name].representative_id for name in self.mandates]
         self.case_id = world.open_case(self.community)
+        # where the project is, so that the case is screened (every rule of the decision
+        # that reads a screening then holds; the area is changed only with the case)
+        world.act(self.case_id, "record_project_area", world.liaison, project_area())
         # the model
-        self.version, self.stage = 1, TEMPLATE.initial
+        self.version, self.stage = 2, TEMPLATE.initial
         #: who is assigned to the case as facilitator and mediator (user ids)
         self.assigned: dict[str, int | None] = dict.fromkeys(INDEPENDENT_ROLES)
         self.suspended_from: str | None = None
@@ -747,6 +752,20 @@ class FpicCaseMachine(RuleBasedStateMachine):
             note["language"] = self._language(data)
         return note
 
+    def build_project_area(self, data: st.DataObject) -> dict[str, Any]:
+        # the same area again, or none (refused): the project is only this case's
+        return project_area() if data.draw(st.booleans()) else {"text": data.draw(TEXT)}
+
+    def build_screening(self, data: st.DataObject) -> dict[str, Any]:
+        return {"buffer_km": data.draw(st.integers(0, 100))}
+
+    def build_territory(self, data: st.DataObject) -> dict[str, Any]:
+        return territory() if data.draw(st.booleans()) else self.build_note(data)
+
+    def build_assessment(self, data: st.DataObject) -> dict[str, Any]:
+        # the world has no protected area: every assessment is refused
+        return {"protected_area": "1:1", "assessed_by": "Ana Quispe", "text": data.draw(TEXT)}
+
     def build_protocol(self, data: st.DataObject) -> dict[str, Any]:
         return data.draw(protocols())
 
@@ -1016,7 +1035,7 @@ class FpicCaseMachine(RuleBasedStateMachine):
         simple = {
             "screening": ("screen_in", "liaison"),
             "rights_holders": ("confirm_rights_holders", "liaison"),
-            "mapping": ("complete_mapping", "rep1"),
+            "mapping": ("complete_mapping", "rep1", territory()),
             "deliberation": ("open_negotiation", "rep1"),
             "negotiation": ("convene_decision", "rep1"),
         }
@@ -1024,7 +1043,8 @@ class FpicCaseMachine(RuleBasedStateMachine):
             if self.stage == target:
                 return
             if self.stage in simple:
-                self.must(*simple[self.stage], note)
+                trigger, who, *data = simple[self.stage]
+                self.must(trigger, who, data[0] if data else note)
             elif self.stage == "protocol":
                 self.must("agree_protocol", "rep1", agreed)
             elif self.stage == "disclosure":
@@ -1298,6 +1318,10 @@ BUILDERS = {
     "condition_breach": FpicCaseMachine.build_condition_report,
     "monitoring_report": FpicCaseMachine.build_monitoring_report,
     "rehabilitation": FpicCaseMachine.build_rehabilitation,
+    "project_area": FpicCaseMachine.build_project_area,
+    "screening": FpicCaseMachine.build_screening,
+    "territory": FpicCaseMachine.build_territory,
+    "compatibility_assessment": FpicCaseMachine.build_assessment,
 }
 
 

@@ -43,12 +43,16 @@ from tests.factories import (
     World,
     decision,
     disclose_everything,
+    financial_assurance,
     make_world,
+    screen,
+    territory,
 )
 from tests.factories import protocol as general_protocol
 
 GENERAL = "fpic-general"
 NCIP = "ncip-ao3-2012"
+RESTORATION = "legacy-restoration"
 TEMPLATES: dict[str, Template] = shipped_templates()
 NOTE = {"text": "Recorded by the FPIC team in the community hall."}
 #: one language and one format keep the walks short; the roles do not depend on them
@@ -68,6 +72,12 @@ LOOPS: dict[str, dict[str, tuple[str, str]]] = {
         "non_consent": ("field_investigation", "decline_to_engage"),
         "withdrawn": ("moa_negotiation", "withdraw_consent"),
         "invalidated": ("second_assembly", "invalidate_process"),
+    },
+    RESTORATION: {
+        "suspended": ("rights_holders", "suspend_process"),
+        "withheld": ("rights_holders", "decline_to_engage"),
+        "withdrawn": ("assurance", "withdraw_consent"),
+        "invalidated": ("disclosure", "invalidate_process"),
     },
 }
 
@@ -109,10 +119,14 @@ def _today(world: World) -> str:
 
 
 def _step_data(world: World, community: Community, trigger: str) -> dict[str, Any]:
+    if trigger == "complete_mapping":
+        return territory()
     if trigger == "agree_protocol":
         return PROTOCOL
     if trigger == "give_consent":
         return decision(world, community)
+    if trigger == "record_financial_assurance":
+        return financial_assurance(world)
     if trigger in ("validate_agreement", "sign_moa"):
         return {
             "text": "Agreement validated by the assembly of Qollana.",
@@ -172,7 +186,9 @@ class Site:
         for trigger, who in MAIN_PATHS[template]:
             if world.case(case_id).stage == stage:
                 break
-            if trigger == "@disclose":
+            if trigger == "@screen":
+                screen(world, case_id)
+            elif trigger == "@disclose":
                 disclose_everything(world, case_id)
             elif trigger == "@wait":
                 world.clock.advance(days=PROTOCOL["min_deliberation_days"] + 1)

@@ -171,8 +171,8 @@ def test_unknown_role_is_refused():
 
 def test_unknown_effect_is_refused():
     text = _changed(
-        'dest = "not_required"\nroles = ["liaison"]\neffect = "note"',
-        'dest = "not_required"\nroles = ["liaison"]\neffect = "telepathy"',
+        'guards = ["no_territory_overlap"]\neffect = "note"',
+        'guards = ["no_territory_overlap"]\neffect = "telepathy"',
     )
     _assert_names(_refusal(text), "triggers.screen_out.effect", "unknown effect 'telepathy'")
 
@@ -184,8 +184,8 @@ def test_unknown_outcome_is_refused():
 
 def test_outcome_on_a_trigger_that_records_no_decision_is_refused():
     text = _changed(
-        'dest = "not_required"\nroles = ["liaison"]\neffect = "note"',
-        'dest = "not_required"\nroles = ["liaison"]\neffect = "note"\noutcome = "CONSENT"',
+        'guards = ["no_territory_overlap"]\neffect = "note"',
+        'guards = ["no_territory_overlap"]\neffect = "note"\noutcome = "CONSENT"',
     )
     _assert_names(_refusal(text), "triggers.screen_out.outcome", "only by, the decision effect")
 

@@ -11,13 +11,17 @@ its own ceiling; a trigger a template gains fails here until it is given one and
 
 from __future__ import annotations
 
+import json
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 
+from fpic.accounts.registry import import_areas
 from fpic.workflow.actors import Actor
 from fpic.workflow.engine import ActionResult
 from fpic.workflow.process import Template, shipped_templates
@@ -28,7 +32,10 @@ from tests.factories import (
     World,
     decision,
     disclose_everything,
+    project_area,
     protocol,
+    screen,
+    territory,
 )
 
 GENERAL = shipped_templates()["fpic-general"]
@@ -83,7 +90,8 @@ SHARED_CEILING = {
     "reopen_case": 5,
     "withdraw_consent": 5,
     "renegotiate": 5,
-    # the case's disclosures read and superseded (one UPDATE for them all)
+    # the case's disclosures read and superseded (one UPDATE for them all); where the
+    # project has an area, the screening's 4 (fpic-general's ceiling)
     "register_material_change": 7,
     "invalidate_process": 6,  # guard upheld_integrity_finding: the case's flags
     "restart_process": 7,  # as register_material_change (every disclosure superseded)
@@ -106,10 +114,19 @@ SHARED_CEILING = {
 #: the ceiling of each trigger of fpic-general
 GENERAL_CEILING = {
     **SHARED_CEILING,
+    "register_material_change": 11,
     "screen_in": 5,
     "screen_out": 5,
     "confirm_rights_holders": 6,  # guard community_registered: the community's register
-    "complete_mapping": 5,
+    # a screening reads the project's areas, the datasets, the territories and, where there
+    # are datasets, the reference areas its index finds (one statement per 500)
+    "screen_project": 9,  # the screening's 4 and an ordinary action's 5
+    # the area's INSERT, the screening, the file's blob, chunk and index row
+    "record_project_area": 12,
+    # the territory's INSERT and a note, the screening, the file's blob, chunk and index row
+    "complete_mapping": 13,
+    "record_territory": 13,
+    "record_compatibility_assessment": 5,
     "open_negotiation": 5,
     "convene_decision": 5,
     "give_partial_consent": 13,  # as give_consent
@@ -203,7 +220,9 @@ def _case_at(tour: Tour, stage: str, template: Template = GENERAL) -> int:
     for trigger, who in MAIN_PATHS[template.id]:
         if world.case(case_id).stage == stage:
             return case_id
-        if trigger == "@disclose":
+        if trigger == "@screen":
+            screen(world, case_id)
+        elif trigger == "@disclose":
             disclose_everything(world, case_id)
         elif trigger == "@wait":
             world.clock.advance(days=protocol()["min_deliberation_days"] + 1)
@@ -214,6 +233,8 @@ def _case_at(tour: Tour, stage: str, template: Template = GENERAL) -> int:
 
 
 def _main_data(tour: Tour, trigger: str) -> dict[str, Any]:
+    if trigger == "complete_mapping":
+        return territory()
     if trigger == "agree_protocol":
         return protocol()
     if trigger == "give_consent":
@@ -337,9 +358,15 @@ def test_every_general_trigger_costs_no_more_than_its_ceiling(
     rep, liaison, fire = tour.rep, world.liaison, tour.fire
     # the main path, with the side trips of disclosure, a state approval, consent in force
     case_id = world.open_case(community)
+    fire(case_id, "record_project_area", liaison, project_area())
+    # screened out, before any territory is mapped (then FPIC could not be screened out)
+    out = world.open_case(community)
+    fire(out, "screen_project", liaison, NOTE)
+    fire(out, "screen_out", liaison, {"text": "No customary land."})
     fire(case_id, "screen_in", liaison, NOTE)
     fire(case_id, "confirm_rights_holders", liaison, NOTE)
-    fire(case_id, "complete_mapping", rep, NOTE)
+    fire(case_id, "complete_mapping", rep, territory())
+    fire(case_id, "record_territory", rep, territory())
     fire(case_id, "agree_protocol", rep, protocol())
     _disclosure_side_trips(tour, case_id, GENERAL)
     fire(case_id, "complete_disclosure", liaison, {"text": "All items disclosed."})
@@ -350,8 +377,7 @@ def test_every_general_trigger_costs_no_more_than_its_ceiling(
     fire(case_id, "validate_agreement", rep, _agreement(tour))
     fire(case_id, "flag_state_approval", liaison, {"text": "Permit approved by the state."})
     _consent_in_force(tour, case_id)
-    # screened out; declined, then abandoned
-    fire(world.open_case(community), "screen_out", liaison, {"text": "No customary land."})
+    # declined, then abandoned
     case_id = _case_at(tour, "rights_holders")
     fire(case_id, "decline_to_engage", rep, {"text": "We do not want a mine."})
     fire(case_id, "abandon", liaison, {"text": "The proponent dropped the project."})
@@ -390,7 +416,38 @@ def test_every_general_trigger_costs_no_more_than_its_ceiling(
     _upheld_flag(tour, case_id)
     fire(case_id, "invalidate_process", rep, {"text": "Gifts outside the agreed budget."})
     fire(case_id, "restart_process", rep, {"text": "We start again, with a new protocol."})
+    # a national park found around the project: its compatibility assessed
+    _import_park(tour)
+    case_id = world.open_case(community)
+    world.act(case_id, "screen_project", liaison, NOTE)
+    [park] = [f for f in world.case(case_id).screening["findings"] if f["kind"] != "territory"]
+    fire(case_id, "record_compatibility_assessment", liaison, {
+        "protected_area": park["ref"], "assessed_by": "Independent ecologist",
+        "text": "Compatible with the park's buffer zone plan.",
+    })  # fmt: skip
     tour.check(GENERAL, GENERAL_CEILING)
+
+
+def _import_park(tour: Tour) -> None:
+    ring = [
+        [-71.96, -13.54],
+        [-71.90, -13.54],
+        [-71.90, -13.50],
+        [-71.96, -13.50],
+        [-71.96, -13.54],
+    ]
+    park = {
+        "type": "Feature",
+        "properties": {"WDPAID": 1, "NAME": "Parque Nacional", "IUCN_CAT": "II"},
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder, "parks.geojson")
+        path.write_text(json.dumps({"type": "FeatureCollection", "features": [park]}))
+        import_areas(
+            tour.world.engine, tour.world.admin, path, kind="protected_area", source="Test",
+            version="1",
+        )  # fmt: skip
 
 
 def test_every_ncip_trigger_costs_no_more_than_its_ceiling(
