@@ -2,8 +2,9 @@
 
 The magic numbers of binary formats are read by ``filetype`` (a small, pure-Python library
 maintained for this job, with no system libmagic to install); the two text formats a
-community's map comes in, GeoJSON and KML, are recognised here. Everything else is refused:
-HTML, SVG and other active content, archives, programs.
+community's map comes in, GeoJSON and KML, are recognised here, and so is the one archive a map
+comes in, a zipped shapefile (its first member is a part of a shapefile). Everything else is
+refused: HTML, SVG and other active content, other archives, programs.
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "application/vnd.openxmlformats-officedocument.presentationml.presentation": ("pptx",),
     "application/geo+json": ("geojson", "json"),
     "application/vnd.google-earth.kml+xml": ("kml",),
+    "application/zip": ("zip",),
 }
+#: the parts of a shapefile: a zip archive whose first member is one of these is a map
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 #: how much of the start of a file its kind is told from
 HEAD_SIZE = 8192
 
@@ -67,9 +71,20 @@ _ACTIVE = re.compile(r"<!DOCTYPE|<html|<script|<iframe|<svg|<body|javascript:", 
 def media_type_of(head: bytes) -> str | None:
     """The accepted media type of a file starting with ``head``, or None when refused."""
     guess = filetype.guess_mime(head)
+    if guess == "application/zip":
+        return guess if _first_member(head).lower().endswith(SHAPEFILE_PARTS) else None
     if guess is not None:
         return guess if guess in ALLOWED else None
     return _text_type(head)
+
+
+def _first_member(head: bytes) -> str:
+    """The name in a zip archive's first local file header (APPNOTE.TXT 4.3.7): the name's
+    length at offset 26, the name at 30."""
+    if len(head) < 30 or not head.startswith(b"PK\x03\x04"):
+        return ""
+    length = int.from_bytes(head[26:28], "little")
+    return head[30 : 30 + length].decode("utf-8", errors="replace")
 
 
 def _text_type(head: bytes) -> str | None:

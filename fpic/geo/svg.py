@@ -636,8 +636,9 @@ def _north_arrow(width: float, top: float, gettext: Gettext, prefix: str) -> str
     y = top + 5
     # i18n: the letter beside the map's north arrow: the first letter of "North"
     letter = _say(gettext, N_("N"))
+    north = _say(gettext, N_("North"))
     return (
-        f'<g id="{prefix}-north"><title>{_text(_say(gettext, N_("North")))}</title>'
+        f'<g id="{prefix}-north"><title>{_text(north)}</title>'
         f'<path d="M{_n(x)} {_n(y)}l7 20-7-6-7 6z" fill="#222"/>'
         f'<text x="{_n(x - 10)}" y="{_n(y + 17)}" text-anchor="end" font-weight="bold">'
         f"{_text(letter)}</text></g>"

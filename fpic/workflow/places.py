@@ -66,7 +66,7 @@ def area_fields(label: str, required: bool) -> tuple[Field, ...]:
             hint=N_(
                 "One corner per line: longitude, latitude (WGS 84, decimal degrees). A blank "
                 "line starts a hole or another part. Required unless a map file is sent."
-                if required else
+            ) if required else N_(
                 "One corner per line: longitude, latitude (WGS 84, decimal degrees). A blank "
                 "line starts a hole or another part."
             ),

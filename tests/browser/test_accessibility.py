@@ -182,6 +182,9 @@ PAGES: dict[str, tuple[str, str, Callable[[Page], None] | None, int]] = {
     "new-case": ("liaison", "/cases/new", None, 200),
     "new-case-invalid": ("liaison", "/cases/new", _send_empty, 200),
     "communities": ("liaison", "/communities/", None, 200),
+    "project-landscape": ("liaison", "/projects/{project}", None, 200),
+    "projects": ("auditor", "/projects/", None, 200),
+    "legacy-sites": ("auditor", "/legacy-sites/", None, 200),
     "community-page": ("liaison", f"/communities/{SLUG}", None, 200),
     "trail": ("auditor", "/audit/", None, 200),
     "trail-of-case": ("auditor", "/audit/?case={rich}", None, 200),
@@ -221,8 +224,9 @@ def test_no_serious_accessibility_violation(
     who, path, prepare, status = PAGES[name]
     page = as_user(who)
     target = site.url + path.format(
-        rich=site.rich, at_disclosure=site.at_disclosure, at_decision=site.at_decision
-    )
+        rich=site.rich, at_disclosure=site.at_disclosure, at_decision=site.at_decision,
+        project=site.live.world.project_id,
+    )  # fmt: skip
     response = page.goto(target)
     assert response is not None
     assert response.status == status, (target, response.status)

@@ -16,6 +16,29 @@ def docx() -> bytes:
     return out.getvalue()
 
 
+def zipped_shapefile() -> bytes:
+    """A community's parcel as a shapefile, zipped as mapping tools export one."""
+    import shapefile
+
+    shp, shx, dbf = io.BytesIO(), io.BytesIO(), io.BytesIO()
+    with shapefile.Writer(shp=shp, shx=shx, dbf=dbf, shapeType=shapefile.POLYGON) as writer:
+        writer.field("NAME", "C")
+        writer.poly([[(-72.1, -13.5), (-72.0, -13.5), (-72.0, -13.4), (-72.1, -13.5)]])
+        writer.record("Chacra comunal")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for part, data in (("shp", shp), ("shx", shx), ("dbf", dbf)):
+            archive.writestr(f"parcel.{part}", data.getvalue())
+    return out.getvalue()
+
+
+def zipped(name: str, data: bytes) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(name, data)
+    return out.getvalue()
+
+
 #: name -> (bytes, the media type fpic must read from them)
 ACCEPTED: dict[str, tuple[bytes, str]] = {
     "booklet.pdf": (demo.pdf("Willakuy", ["Ñawpa rimay — qillqa"]), "application/pdf"),
@@ -37,6 +60,7 @@ ACCEPTED: dict[str, tuple[bytes, str]] = {
         "application/geo+json",
     ),
     "sites.kml": (demo.kml("Puquio", (-72.08, -13.53)), "application/vnd.google-earth.kml+xml"),
+    "parcel.zip": (zipped_shapefile(), "application/zip"),
 }
 
 #: name -> bytes fpic must refuse for their kind
@@ -48,6 +72,8 @@ REFUSED: dict[str, bytes] = {
     # a GeoJSON-looking file carrying markup
     "map.geojson": b'{"type":"FeatureCollection","name":"<script>alert(1)</script>"}',
     "archive.zip": b"PK\x03\x04" + bytes(100),
+    # an archive is kept only as a zipped shapefile: a web page first is not one
+    "site.zip": zipped("index.html", b"<html><script>alert(1)</script></html>"),
     "program.exe": b"MZ\x90\x00" + bytes(100),
     "notes.txt": b"Just some plain text.",
 }

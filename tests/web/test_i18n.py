@@ -260,8 +260,9 @@ def _locale_words() -> set[str]:
     return {w for word in words for w in re.findall(r"[^\W\d_]+", word)}
 
 
+# names no language translates: the languages' own names, and the hash function's (SHA-256)
 ALLOWED = {"fpic", "English", "Español", "Français", "Português", "Brasil", "Bahasa",
-           "Indonesia", "eo"}  # fmt: skip
+           "Indonesia", "eo", "SHA"}  # fmt: skip
 LETTERS = re.compile(r"[A-Za-z]{3,}")
 
 
@@ -277,10 +278,11 @@ def escaped_text(page: str, data: list[str], words: set[str]) -> list[str]:
             if inner == text:
                 break
             text = inner
+        # digests first: a short data value ("2", a record's id) would cut one into letters
+        text = re.sub(r"\b[0-9a-f]{16,}\b", " ", text)
         for value in data:
             if value in text:
                 text = text.replace(value, " ")
-        text = re.sub(r"\b[0-9a-f]{16,}\b", " ", text)  # digests
         leftovers = [w for w in LETTERS.findall(text) if w not in words and w not in ALLOWED]
         if leftovers:
             escaped.append(f"{node!r} -> {leftovers}")
