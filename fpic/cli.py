@@ -657,6 +657,46 @@ def areas_import(ctx: Context, file: Path, kind: str, source: str, version: str,
     )
 
 
+@main.group("legacy-sites")
+def legacy_sites_group() -> None:
+    """The register of legacy (abandoned or orphaned) mine sites."""
+
+
+@legacy_sites_group.command("add")
+@click.option("--slug", required=True, help="Its short name in addresses: a-z, 0-9, - and _.")
+@click.option("--name", required=True)
+@click.option("--country", required=True, help="ISO 3166-1 alpha-2 code, e.g. PE.")
+@click.option("--former-operator", required=True, help="Who worked it, as known.")
+@click.option("--worked", default="", help='When, as known, e.g. "1952-1978".')
+@click.option("--hazard", "hazards", multiple=True, help="A hazard it left (repeat the option).")
+@click.option("--state", "current_state", required=True, help="How the site stands now.")
+@click.option(
+    "--location",
+    required=True,
+    help='"longitude, latitude" of a point, corners separated by ";", or a GeoJSON geometry.',
+)
+@click.option(
+    "--community", "communities", multiple=True, help="The slug of a community around it."
+)
+@click.option("--by", "by", required=True, help="The liaison officer or administrator.")
+@pass_context
+def legacy_sites_add(ctx: Context, /, by: str, **data: Any) -> None:
+    """Register a legacy mine site; the change is an event on the system chain."""
+    from fpic.accounts.registry import add_legacy_site
+
+    upgrade(ctx.db.engine)
+    engine = ctx.engine()
+    data = {**data, "hazards": list(data["hazards"]), "communities": list(data["communities"])}
+    data["location"] = data["location"].replace(";", "\n")
+    try:
+        with ctx.db.read_session() as session:
+            actor = user_actor(session, by)
+        add_legacy_site(engine, actor, data)
+    except FpicError as error:
+        _fail(error)
+    click.echo(_("Legacy site %(slug)s registered.", slug=data["slug"]))
+
+
 @main.command()
 @click.option("--days", default=14, show_default=True, help="Also list what is due this soon.")
 @pass_context

@@ -288,3 +288,47 @@ def test_the_demo_keeps_development_conveniences_and_says_so(url, served):
     assert app.config["FPIC_ENV"] == "development"
     assert app.config["SESSION_COOKIE_SECURE"] is False
     assert "Development mode: session cookies are not marked Secure" in result.output
+
+
+def test_a_legacy_site_is_registered_from_the_command_line(url):
+    assert (
+        run(
+            url, "user", "add", "admin", "--role", "admin", "--password", "Long-enough-2026"
+        ).exit_code
+        == 0
+    )
+    args = ["legacy-sites", "add", "--slug", "mina-vieja", "--name", "Mina Vieja", "--country",
+            "PE", "--former-operator", "Minera del Sur", "--hazard", "acid drainage", "--hazard",
+            "open shafts", "--state", "Abandoned in 1981.", "--by", "admin"]  # fmt: skip
+    done = run(url, *args, "--location", "-71.90, -13.50; -71.88, -13.50; -71.88, -13.48")
+    assert done.exit_code == 0, done.output
+    assert "mina-vieja registered" in done.output
+    refused = run(url, *args[:3], "mina-nueva", *args[4:], "--location", "-71.9, -95")
+    assert refused.exit_code == 1
+    assert "is not on Earth" in refused.output
+    assert "Traceback" not in refused.output
+    with Database(url).read_session() as session:
+        [event] = session.scalars(
+            select(TrailEvent).where(TrailEvent.action == "add_legacy_site")
+        ).all()
+    assert event.outcome == "done"
+    assert '"hazards":["acid drainage","open shafts"]' in event.data
+    assert '"type":"Polygon"' in event.data
+
+
+def test_the_demo_mining_case_shows_what_a_world_heritage_property_blocks(demo_db):
+    """The demo's northern extension reaches a demo World Heritage property and a demo
+    category II national park: the first blocks its consent, the second needed an
+    assessment before disclosure completed (issue 17)."""
+    with Database(demo_db).read_session() as session:
+        case = session.scalars(
+            select(Case)
+            .join(Case.project)
+            .where(Case.project.has(name="Cerro Qollana northern extension (demo)"))
+        ).one()
+        findings = {f["name"]: f for f in case.screening["findings"]}
+    heritage = findings["Qollana sacred landscape (demo World Heritage property)"]
+    park = findings["Parque Nacional Apu Qollana (demo)"]
+    assert (heritage["relation"], heritage.get("world_heritage")) == ("overlaps", True)
+    assert (park["relation"], park["category"]) == ("overlaps", "II")
+    assert case.stage == "decision"
