@@ -403,6 +403,7 @@ class CaseWriter:
             "mediator_id": None,
             "last_review_at": None,
             "rehabilitation_confirmed_at": None,
+            "screening": None,
         }
 
     def _times(self, steps: list[Step], opened: datetime) -> list[datetime]:

@@ -18,7 +18,13 @@ from sqlalchemy.orm import Session
 
 from fpic.accounts.passwords import NO_PASSWORD, hash_password
 from fpic.evidence.intake import FileRefusal, ReceivedFile
-from fpic.geo.reference import DatasetRefused, Imported, Progress, import_dataset
+from fpic.geo.reference import (
+    DatasetRefused,
+    Imported,
+    Progress,
+    import_dataset,
+    imported_before,
+)
 from fpic.geo.shapes import AreaRefused, normalised_geojson, site_location
 from fpic.i18n import N_, Reason
 from fpic.storage.db import rows_changed
@@ -373,6 +379,10 @@ def import_areas(
     """A reference dataset imported (fpic.geo.reference), recorded on the system chain with
     its source, version, SHA-256 and how many rows were kept, repaired and skipped."""
     found: list[Imported] = []
+    with engine.db.read_session() as session:
+        earlier = imported_before(session, path, kind=kind, source=source, version=version)
+    if earlier is not None and actor.role in SYSTEM_ACTION_ROLES["import_areas"]:
+        return earlier  # nothing changes, so nothing goes on the trail
 
     def work(session: Session) -> dict[str, Any]:
         try:

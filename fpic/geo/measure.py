@@ -23,8 +23,10 @@ METRES_PER_DEGREE = 110_574.0
 
 
 def area_m2(area: BaseGeometry) -> float:
-    """The surface of ``area`` on the ellipsoid, in square metres."""
-    return abs(_GEOD.geometry_area_perimeter(area)[0])
+    """The surface of ``area`` on the ellipsoid, in square metres. PROJ adds the rings' signed
+    areas, so they are oriented first: a hole typed the same way round as its outer ring, or a
+    part drawn the other way, would otherwise be added, or cancel."""
+    return abs(_GEOD.geometry_area_perimeter(shapely.orient_polygons(area))[0])
 
 
 def centre_of(area: BaseGeometry) -> tuple[float, float]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +27,14 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from fpic.geo.shapes import shapefile_members, shapefile_reader, to_wgs84
+from fpic.geo.shapes import (
+    DECIMALS,
+    AreaRefused,
+    crosses_antimeridian,
+    shapefile_members,
+    shapefile_reader,
+    to_wgs84,
+)
 from fpic.i18n import N_, Reason
 from fpic.storage.db import table_of
 from fpic.storage.models import AREA_KINDS, IUCN_CATEGORIES, AreaDataset, ReferenceArea
@@ -95,6 +103,32 @@ def count_features(path: Path) -> int:
     return sum(1 for _ in _features(path))
 
 
+def imported_before(
+    session: Session, path: Path, *, kind: str, source: str, version: str
+) -> Imported | None:
+    """This very file as imported before for this version (``already``), or None when the
+    version is new; refused when the version was imported from another file."""
+    source, version = source.strip(), version.strip()
+    earlier = session.execute(
+        select(AreaDataset).where(
+            AreaDataset.kind == kind, AreaDataset.source == source, AreaDataset.version == version
+        )
+    ).scalar_one_or_none()
+    if earlier is None:
+        return None
+    sha256 = file_sha256(path)
+    if earlier.sha256 != sha256:
+        raise DatasetRefused(
+            "dataset_version_taken",
+            N_(
+                "Version %(version)s of %(source)s was imported from another file: give this "
+                "file its own version."
+            ),
+            version=version, source=source,
+        )  # fmt: skip
+    return Imported(earlier.id, kind, source, version, sha256, earlier.features, already=True)
+
+
 def import_dataset(
     session: Session,
     path: Path,
@@ -115,23 +149,10 @@ def import_dataset(
             "dataset_source",
             N_("A dataset needs its source (at most 300 characters) and version (at most 40)."),
         )
-    sha256 = file_sha256(path)
-    earlier = session.execute(
-        select(AreaDataset).where(
-            AreaDataset.kind == kind, AreaDataset.source == source, AreaDataset.version == version
-        )
-    ).scalar_one_or_none()
+    earlier = imported_before(session, path, kind=kind, source=source, version=version)
     if earlier is not None:
-        if earlier.sha256 != sha256:
-            raise DatasetRefused(
-                "dataset_version_taken",
-                N_(
-                    "Version %(version)s of %(source)s was imported from another file: give this "
-                    "file its own version."
-                ),
-                version=version, source=source,
-            )  # fmt: skip
-        return Imported(earlier.id, kind, source, version, sha256, earlier.features, already=True)
+        return earlier
+    sha256 = file_sha256(path)
     report = Imported(0, kind, source, version, sha256)
     # read first: the dataset row, append-only like its areas, is written with its counts
     rows = _read_rows(path, report, progress)
@@ -169,7 +190,7 @@ _AREAS = table_of(ReferenceArea)
 def _row(
     properties: Mapping[str, Any], geometry: Any, report: Imported, seen: set[str]
 ) -> dict[str, Any] | Reason:
-    external_id = _first(properties, _ID_FIELDS)
+    external_id = _first(properties, _ID_FIELDS)[:80]  # as stored: two ids alike that far clash
     if not external_id:
         return Reason("dataset_row_id", N_("The row has no id (WDPA_PID or WDPAID)."))
     if external_id in seen:
@@ -194,7 +215,7 @@ def _row(
     designation = _first(properties, _DESIGNATION_FIELDS)
     west, south, east, north = area.bounds
     return {
-        "external_id": external_id[:80],
+        "external_id": external_id,
         "name": (_first(properties, _NAME_FIELDS) or external_id)[:300],
         "category": category,
         "designation": designation[:300],
@@ -238,18 +259,27 @@ def _area(geometry: Any) -> tuple[BaseGeometry, int] | Reason:
         return Reason(
             "dataset_row_range", N_("The row's shape is not in longitude and latitude (WGS 84).")
         )
-    if area.is_valid:
-        return area, 0
-    repaired = shapely.make_valid(area)
-    polygons = shapely.get_parts(repaired)
-    kept = [p for p in polygons if p.geom_type in ("Polygon", "MultiPolygon") and p.area > 0]
-    if not kept:
+    if crosses_antimeridian(area):
         return Reason(
-            "dataset_row_invalid",
-            N_("The row's shape is not valid and cannot be repaired: %(reason)s."),
-            {"reason": shapely.is_valid_reason(area)},
+            "dataset_row_antimeridian",
+            N_("The row's shape crosses the 180th meridian without being split there."),
         )
-    return shapely.union_all(kept), 1
+    repaired = 0
+    if not area.is_valid:
+        polygons = shapely.get_parts(shapely.make_valid(area))
+        kept = [p for p in polygons if p.geom_type in ("Polygon", "MultiPolygon") and p.area > 0]
+        if not kept:
+            return Reason(
+                "dataset_row_invalid",
+                N_("The row's shape is not valid and cannot be repaired: %(reason)s."),
+                {"reason": shapely.is_valid_reason(area)},
+            )
+        area, repaired = shapely.union_all(kept), 1
+    # on the grid the areas screened against are kept on, so a shared boundary stays shared
+    area = shapely.set_precision(shapely.force_2d(area), 10**-DECIMALS)
+    if area.is_empty:
+        return Reason("dataset_row_empty", N_("The row's shape is empty."))
+    return area, repaired
 
 
 # --- reading files ---------------------------------------------------------------------------
@@ -263,15 +293,27 @@ def _features(path: Path) -> Iterator[tuple[Mapping[str, Any], Any]]:
         yield from _geojson_features(path)
     elif suffix == ".zip":
         try:
-            members = shapefile_members(path.read_bytes())
-        except Exception as error:  # AreaRefused: the same words for a dataset
+            members = shapefile_members(path.read_bytes(), unlimited=True)
+        except AreaRefused as error:
             raise DatasetRefused(
                 "dataset_unreadable", N_("%(name)s is not a readable shapefile."), name=path.name
             ) from error
-        yield from _shapefile_features(shapefile_reader(members), members.get("prj"))
+        try:
+            reader = shapefile_reader(members)
+        except (shapefile.ShapefileException, ValueError, struct.error) as error:
+            raise DatasetRefused(
+                "dataset_unreadable", N_("%(name)s is not a readable shapefile."), name=path.name
+            ) from error
+        yield from _shapefile_features(reader, members.get("prj"))
     elif suffix == ".shp":
         prj = path.with_suffix(".prj")
-        with shapefile.Reader(str(path)) as reader:
+        try:
+            reader = shapefile.Reader(str(path))
+        except (shapefile.ShapefileException, ValueError, struct.error) as error:
+            raise DatasetRefused(
+                "dataset_unreadable", N_("%(name)s is not a readable shapefile."), name=path.name
+            ) from error
+        with reader:
             yield from _shapefile_features(reader, prj.read_bytes() if prj.exists() else None)
     else:
         raise DatasetRefused(
@@ -284,7 +326,7 @@ def _features(path: Path) -> Iterator[tuple[Mapping[str, Any], Any]]:
 def _geojson_features(path: Path) -> Iterator[tuple[Mapping[str, Any], Any]]:
     try:
         document = json.loads(path.read_bytes().decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise DatasetRefused(
             "dataset_unreadable", N_("%(name)s is not readable GeoJSON."), name=path.name
         ) from None
@@ -298,18 +340,22 @@ def _geojson_features(path: Path) -> Iterator[tuple[Mapping[str, Any], Any]]:
         if not isinstance(feature, dict):
             yield {}, None
             continue
-        yield feature.get("properties") or {}, feature.get("geometry")
+        properties = feature.get("properties")
+        # a row whose properties are not an object has no id: skipped as such
+        yield properties if isinstance(properties, dict) else {}, feature.get("geometry")
 
 
 def _shapefile_features(
     reader: shapefile.Reader, prj: bytes | None
 ) -> Iterator[tuple[Mapping[str, Any], Any]]:
-    transform = to_wgs84(prj)
     try:
+        transform = to_wgs84(prj)
         for record in reader.iterShapeRecords():
             geometry = record.shape.__geo_interface__ if record.shape.shapeType else None
             if geometry is not None and transform is not None:
                 geometry = shapely.geometry.mapping(shapely.transform(shape(geometry), transform))
             yield record.record.as_dict(), geometry
-    except (shapefile.ShapefileException, zipfile.BadZipFile) as error:
+    except AreaRefused as refused:  # its .prj: the same words for a dataset
+        raise DatasetRefused(refused.reason.code, refused.reason.message) from refused
+    except (shapefile.ShapefileException, zipfile.BadZipFile, ValueError, struct.error) as error:
         raise DatasetRefused("dataset_unreadable", N_("The shapefile is not readable.")) from error

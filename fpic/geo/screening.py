@@ -149,9 +149,35 @@ class _Place:
             overlap = area_m2(self.area.intersection(other))
             return (OVERLAPS, 0, round(overlap)) if overlap >= 1 else (TOUCHES, 0, 0)
         distance = float(self.projected.distance(self.frame.project(other)))
+        if distance < 1:
+            # under a metre apart is a shared boundary: kept areas are rounded to about a
+            # centimetre, and an area split at the antimeridian meets its neighbour there
+            return TOUCHES, 0, 0
         if distance > self.buffer_m:
             return None
-        return NEAR, max(1, round(distance)), 0
+        return NEAR, round(distance), 0
+
+
+def territory_contact(
+    session: Session, project_id: int, community_id: int
+) -> tuple[str, str] | None:
+    """Whether the project's area now overlaps or touches the community's territory as it is
+    now: (the community's name, the relation), or None. Read afresh, not from a screening: a
+    territory mapped on another case since counts at once."""
+    found = project_area(session, project_id)
+    row = session.execute(
+        select(Community.name, Territory.geojson)
+        .join(Community, Community.id == Territory.community_id)
+        .where(Territory.community_id == community_id)
+        .order_by(Territory.id.desc())
+        .limit(1)
+    ).first()
+    if found is None or row is None:
+        return None
+    area = found[1]
+    place = _Place(area, frame_for(area).project(area), frame_for(area), 0)
+    related = place.relate(area_of_geojson(row[1]))
+    return (row[0], related[0]) if related is not None else None
 
 
 def current_datasets(session: Session) -> list[AreaDataset]:
@@ -171,6 +197,8 @@ def _reference_findings(
         return []
     ids, tree = reference_index(session, tuple(d.id for d in datasets))
     boxes = [shapely.box(*b) for b in search_boxes(place.area, place.buffer_m)]
+    if not boxes or len(ids) == 0:
+        return []
     hits = numpy.unique(numpy.concatenate([tree.query(box) for box in boxes]))
     candidates = [int(i) for i in ids[hits]]
     kinds = {d.id: d.kind for d in datasets}
@@ -246,7 +274,8 @@ def reference_index(
             ReferenceArea.north,
         ).where(ReferenceArea.dataset_id.in_(dataset_ids))
     ).all()  # fmt: skip
-    table = numpy.array(rows, dtype=float).reshape(-1, 5)
+    # plain tuples: numpy probes a row object for an array interface, field by field (B9)
+    table = numpy.array([tuple(row) for row in rows], dtype=float).reshape(-1, 5)
     ids = table[:, 0].astype(numpy.int64)
     tree = STRtree(shapely.box(table[:, 1], table[:, 2], table[:, 3], table[:, 4]))
     with _INDEX_LOCK:

@@ -35,6 +35,8 @@ from fpic.i18n import N_, Reason
 MAX_VERTICES = 200_000
 #: how many decimals of a degree are kept: 1e-7 degrees is about 1 cm
 DECIMALS = 7
+#: the most rings typed corners may have
+MAX_TYPED_RINGS = 100
 #: the most bytes a zipped shapefile may unpack to
 MAX_UNZIPPED = 64 * 1024 * 1024
 GEOJSON = "application/geo+json"
@@ -81,14 +83,24 @@ def area_from_coordinates(text: str) -> BaseGeometry:
             rings.append([_pair(p) for p in pairs])
     if not rings:
         raise AreaRefused("area_empty", N_("The area has no coordinates."))
-    polygons: list[tuple[list[tuple[float, float]], list[list[tuple[float, float]]]]] = []
+    if len(rings) > MAX_TYPED_RINGS:
+        # typed by hand: more parts than this is a map, and each ring is tested against the
+        # earlier ones
+        raise AreaRefused(
+            "area_too_detailed",
+            N_("Type at most %(most)s rings; send a larger area as a map file."),
+            most=MAX_TYPED_RINGS,
+        )
+    #: each part: its outer ring, that ring as a polygon, and its holes
+    parts: list[tuple[list[tuple[float, float]], Polygon, list[list[tuple[float, float]]]]] = []
     for ring in rings:
-        outer = next((p for p in polygons if Polygon(p[0]).contains(Polygon(ring))), None)
-        if outer is not None and len(ring) >= 3:
-            outer[1].append(ring)
+        shape = _polygon(ring, [])
+        outer = next((p for p in parts if p[1].contains(shape)), None)
+        if outer is not None:
+            outer[2].append(ring)
         else:
-            polygons.append((ring, []))
-    return valid_area(_polygon(outer, holes) for outer, holes in polygons)
+            parts.append((ring, shape, []))
+    return valid_area(_polygon(ring, holes) for ring, _, holes in parts)
 
 
 def _pair(text: str) -> tuple[float, float]:
@@ -103,6 +115,7 @@ def _pair(text: str) -> tuple[float, float]:
             N_("%(text)s is not a pair of numbers: longitude, latitude."),
             text=text.strip()[:60],
         ) from None
+    _on_earth(lon, lat)  # before any shape is made of it (GEOS refuses NaN rudely)
     return lon, lat
 
 
@@ -148,6 +161,17 @@ def _check_coordinates(polygon: Polygon) -> None:
                         "two polygons (RFC 7946, section 3.1.9)."
                     ),
                 )
+
+
+def crosses_antimeridian(area: BaseGeometry) -> bool:
+    """Whether an edge of ``area`` spans more than 180 degrees of longitude: drawn across the
+    180th meridian in one step, which longitude/latitude geometry reads as the long way round."""
+    for polygon in getattr(area, "geoms", [area]):
+        for ring in (polygon.exterior, *polygon.interiors):
+            coords = shapely.get_coordinates(ring)
+            if len(coords) > 1 and bool((abs(numpy.diff(coords[:, 0])) > 180).any()):
+                return True
+    return False
 
 
 def _polygon(outer: list[tuple[float, float]], holes: list[list[tuple[float, float]]]) -> Polygon:
@@ -201,12 +225,16 @@ def _on_earth(lon: float, lat: float) -> None:
 def _json_of(data: bytes) -> Any:
     try:
         return json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise AreaRefused("map_unreadable", N_("The map is not readable GeoJSON.")) from None
 
 
 def _geojson_polygons(obj: Any) -> Iterator[Polygon]:
-    for geometry in _geojson_geometries(obj):
+    try:
+        geometries = list(_geojson_geometries(obj))
+    except RecursionError:  # collections nested past reason
+        raise AreaRefused("map_unreadable", N_("The map is not readable GeoJSON.")) from None
+    for geometry in geometries:
         yield from _polygons_of(geometry)
 
 
@@ -279,10 +307,9 @@ def _kml_ring(text: str) -> list[tuple[float, float]]:
 
 def _shapefile_polygons(data: bytes) -> Iterator[Polygon]:
     members = shapefile_members(data)
-    reader = shapefile_reader(members)
     transform = to_wgs84(members.get("prj"))
     try:
-        for found in reader.iterShapes():
+        for found in shapefile_reader(members).iterShapes():
             if found.shapeTypeName == "NULL":
                 continue
             for polygon in _polygons_of(found.__geo_interface__):
@@ -300,7 +327,7 @@ def shapefile_reader(members: Mapping[str, bytes]) -> shapefile.Reader:
     )
 
 
-def shapefile_members(data: bytes) -> dict[str, bytes]:
+def shapefile_members(data: bytes, unlimited: bool = False) -> dict[str, bytes]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
@@ -313,11 +340,12 @@ def shapefile_members(data: bytes) -> dict[str, bytes]:
         stem = shp[0][:-4]
         wanted = {f"{stem}.{ext}".lower(): ext for ext in ("shp", "shx", "dbf", "prj", "cpg")}
         chosen = [i for i in infos if i.filename.lower() in wanted]
-        if sum(i.file_size for i in chosen) > MAX_UNZIPPED:
+        limit = None if unlimited else MAX_UNZIPPED
+        if limit is not None and sum(i.file_size for i in chosen) > limit:
             raise AreaRefused(
                 "map_too_large",
                 N_("The shapefile unpacks to more than %(most)s MiB."),
-                most=MAX_UNZIPPED // 2**20,
+                most=limit // 2**20,
             )
         try:
             return {wanted[i.filename.lower()]: _read_member(archive, i) for i in chosen}
@@ -360,12 +388,17 @@ def to_wgs84(prj: bytes | None) -> Any:
 
 
 def normalised_geojson(area: BaseGeometry) -> bytes:
-    """The area as the GeoJSON geometry fpic keeps: RFC 7946 ring order (outer rings
-    counter-clockwise), coordinates rounded to :data:`DECIMALS`, compact and key-sorted, so the
-    same area always has the same bytes and the same SHA-256."""
-    rounded = shapely.orient_polygons(shapely.set_precision(area, 10**-DECIMALS))
+    """The area as the GeoJSON geometry fpic keeps: two dimensions, coordinates rounded to
+    :data:`DECIMALS`, in GEOS's normal form (each ring from the same corner) with RFC 7946's
+    orientation (outer rings counter-clockwise), compact and key-sorted: the same area always
+    has the same bytes and the same SHA-256. An area that rounding leaves invalid or empty
+    (a sliver thinner than a centimetre) is refused."""
+    rounded = shapely.set_precision(shapely.force_2d(area), 10**-DECIMALS)
+    kept = shapely.orient_polygons(shapely.normalize(rounded))
+    if kept.is_empty or (kept.geom_type != "Point" and (kept.area == 0 or not kept.is_valid)):
+        raise AreaRefused("area_empty", N_("The area encloses no land: it has no surface."))
     return json.dumps(
-        mapping(rounded), sort_keys=True, separators=(",", ":"), ensure_ascii=True
+        mapping(kept), sort_keys=True, separators=(",", ":"), ensure_ascii=True
     ).encode()
 
 

@@ -250,7 +250,13 @@ def _add_territories(
             continue
         seen.add(territory.id)
         case = session.get(Case, territory.case_id)
-        if not can_see_file(actor, case, territory.visible_to):
+        # as for the file it came in: whoever may read the case it was recorded on, and of a
+        # confidential one only those the community allowed
+        if (
+            case is None
+            or not can_read_case(actor, case)
+            or not can_see_file(actor, case, territory.visible_to)
+        ):
             place.withheld += 1
             continue
         community = session.get(Community, territory.community_id)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from fpic.geo.screening import territory_contact
 from fpic.i18n import N_, Reason
 from fpic.storage.models import (
     CONSENTING_OUTCOMES,
@@ -623,8 +624,14 @@ def findings_of(case: Case) -> list[Finding]:
 # of them each finding calls for (calls_for) from the same predicates
 
 
-def requires_fpic(f: Finding) -> bool:
-    return f["kind"] == "territory" and f["relation"] in IN_CONTACT
+def requires_fpic(case: Case, f: Finding) -> bool:
+    """The case's own community's territory reached: another community's calls for a case
+    with that community, not for this one."""
+    return (
+        f["kind"] == "territory"
+        and f["relation"] in IN_CONTACT
+        and f.get("community_id") == case.community_id
+    )
 
 
 def heritage_no_go(template: Template, case: Case, f: Finding) -> bool:
@@ -656,7 +663,7 @@ def needs_habitat_item(template: Template, f: Finding) -> bool:
 def calls_for(template: Template, case: Case, f: Finding) -> list[str]:
     """What a finding calls for under the case's template, as message ids."""
     said = []
-    if requires_fpic(f):
+    if requires_fpic(case, f):
         said.append(N_("FPIC is required: it cannot be screened out"))
     if heritage_no_go(template, case, f):
         said.append(N_("No consent to an extractive project (ICMM, 2003)"))
@@ -697,22 +704,23 @@ def screening_current(ctx: GuardContext) -> list[Reason]:
 
 @guard()
 def no_territory_overlap(ctx: GuardContext) -> list[Reason]:
-    """FPIC cannot be screened out of a project whose area reaches a community's territory
-    (PS7 ¶13; UNDRIP art. 32)."""
+    """FPIC cannot be screened out of a project whose area reaches the community's territory
+    (PS7 ¶13; UNDRIP art. 32): its territory as recorded now, even on another case since this
+    one was screened."""
     reasons = _screening_reasons(ctx.case)
     if reasons:
         return reasons
+    found = territory_contact(ctx.session, ctx.case.project_id, ctx.case.community_id)
+    if found is None:
+        return []
+    name, relation = found
     said = {
         "overlaps": N_("The project's area overlaps the territory of %(name)s: FPIC is required."),
         "touches": N_(
             "The project's area shares a boundary with the territory of %(name)s: FPIC is required."
         ),
     }
-    return [
-        Reason("territory_overlap", said[f["relation"]], {"name": f["name"]})
-        for f in findings_of(ctx.case)
-        if requires_fpic(f)
-    ]
+    return [Reason("territory_overlap", said[relation], {"name": name})]
 
 
 @guard()

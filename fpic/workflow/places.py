@@ -12,6 +12,7 @@ territory's shape is seen only by those its community allowed.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass
 from datetime import date
@@ -19,10 +20,11 @@ from typing import Any
 
 from shapely.geometry.base import BaseGeometry
 
-from fpic.evidence.intake import ReceivedFile, receive
+from fpic.evidence.intake import ReceivedFile
 from fpic.geo.measure import area_m2
 from fpic.geo.screening import DEFAULT_BUFFER_M, MAX_BUFFER_M, screen
 from fpic.geo.shapes import (
+    GEOJSON,
     MAP_TYPES,
     AreaRefused,
     area_from_coordinates,
@@ -94,10 +96,18 @@ def take_area(p: Payload, ctx: GuardContext, required: bool, name: str) -> _Area
         if required:
             raise invalid(MAP, N_("%(field)s is required: send a map file or type the corners."))
         return None
+    field = MAP if sent else COORDINATES
     shape = _read_sent(sent[0]) if sent else _read_typed(typed)
-    geojson = normalised_geojson(shape)
-    kept = receive(io.BytesIO(geojson), f"{name}.geojson")
-    assert isinstance(kept, ReceivedFile), "fpic's own GeoJSON is always accepted"
+    try:
+        geojson = normalised_geojson(shape)
+    except AreaRefused as refused:
+        raise _refused(field, refused.reason) from None
+    # fpic's own GeoJSON, kept as such: its kind is known, not read from its first bytes (a
+    # large area's "type" member comes after its coordinates)
+    kept = ReceivedFile(
+        f"{name}.geojson", GEOJSON, len(geojson), hashlib.sha256(geojson).hexdigest(),
+        io.BytesIO(geojson),
+    )  # fmt: skip
     p[FILES] = [*(p.get(FILES) or []), *sent, kept]
     return _Area(shape, geojson, kept)
 
@@ -125,9 +135,15 @@ def _read_typed(text: str) -> BaseGeometry:
 
 
 def _refused(field: str, reason: Reason) -> InvalidData:
+    """The refusal of a map, told to the person who sent it; on the trail its values are "…":
+    they are corners of the area, which may be a confidential territory's."""
     return InvalidData(
-        field, Reason(reason.code, reason.message, {"field": field, **reason.params})
-    )
+        field,
+        Reason(
+            reason.code, reason.message, {"field": field, **reason.params},
+            unrecorded=tuple(reason.params),
+        ),
+    )  # fmt: skip
 
 
 # --- the project's area and its screening ----------------------------------------------------
@@ -210,7 +226,8 @@ def write_screening(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]
 
 
 def check_material_change(p: Payload, ctx: GuardContext) -> None:
-    p["affected_items"] = p["affected_items"] or list(ctx.template.required_disclosure_items)
+    # none ticked: every item, the biodiversity one included (a new area may reach habitat)
+    p["affected_items"] = p["affected_items"] or list(ctx.template.disclosure_items)
     # read with the case, before a write expires it (reading it later costs a statement)
     ctx.found["screened"] = ctx.case.current_area_id is not None
     area = take_area(p, ctx, required=False, name="project-area")

@@ -17,7 +17,7 @@ from tests.browser.conftest import (
     sign_in,
     sign_out,
 )
-from tests.factories import PASSWORD, Community
+from tests.factories import PASSWORD, PROJECT_AREA, TERRITORY, Community
 
 SLUG = "ayllu-qollana"
 DELIBERATION_DAYS = 3
@@ -76,6 +76,11 @@ def test_a_case_from_opening_to_consent_with_conditions(
     case_url = f"{base}/cases/{case_id}"
     assert current_stage(liaison) == "Screening"
 
+    # where the project is: its corners typed, the case screened, the map drawn on the page
+    do_action(liaison, "Record the project's area")
+    liaison.get_by_label("Or type the area's corners").fill(PROJECT_AREA)
+    submit_action(liaison, "Record the project's area")
+    expect(liaison.locator("section[aria-labelledby=h-where] svg[role=img]")).to_be_visible()
     note_action(
         liaison,
         "Record that FPIC is required",
@@ -93,7 +98,10 @@ def test_a_case_from_opening_to_consent_with_conditions(
     waiting = rep.get_by_role("region", name="Waiting for me")
     waiting.get_by_role("link", name="CV-QOLLANA-01").click()
     expect(rep).to_have_url(case_url)
-    note_action(rep, "Complete participatory mapping", "Maps of pastures and springs signed off.")
+    do_action(rep, "Complete participatory mapping")
+    rep.get_by_label("Record", exact=True).fill("Maps of pastures and springs signed off.")
+    rep.get_by_label("Or type the area's corners").fill(TERRITORY)
+    submit_action(rep, "Complete participatory mapping")
     assert current_stage(rep) == "Agree the process"
 
     do_action(rep, "Agree the process")
@@ -112,7 +120,10 @@ def test_a_case_from_opening_to_consent_with_conditions(
     # --- the liaison registers every required disclosure, logs a meeting, declares completion
     liaison.goto(case_url)
     do_action(liaison, "Register a disclosure")
-    items = liaison.get_by_label("Item of information").locator("option").all_inner_texts()
+    offered = liaison.get_by_label("Item of information").locator("option").all_inner_texts()
+    # the eight required, and the one a screening finding critical habitat would require
+    assert len(offered) == 9, offered
+    items = [i for i in offered if not i.startswith("Biodiversity")]
     assert len(items) == 8, items
     for n, item in enumerate(items):
         if n:

@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from fpic.cli import main
 from fpic.evidence.bundle import BundleError, verify_bundle
 from tests.evidence.samples import ACCEPTED
-from tests.evidence.test_store import EVIDENCE, Walked, walk_with_evidence
+from tests.evidence.test_store import EVIDENCE, Walked, walk_with_evidence, walked_maps
 from tests.factories import World
 
 
@@ -43,6 +43,7 @@ def bundle_of(walked: Walked, path: Path, *extra: str) -> Path:
 def test_a_bundle_holds_the_trail_every_file_and_a_manifest(walked: Walked, tmp_path) -> None:
     path = bundle_of(walked, tmp_path / "bundle.zip")
     public = {sha(n) for t, names in EVIDENCE.items() if t != "lodge_grievance" for n in names}
+    public |= walked_maps(walked.world, walked.case_id)
     with zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
         assert names == {"trail.jsonl", "manifest.json", *(f"files/{s}" for s in public)}

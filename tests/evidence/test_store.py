@@ -106,10 +106,23 @@ def listed(world: World, case_id: int) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
+def _sent(evidence: dict[str, list[str]]) -> set[str]:
+    return {name for names in evidence.values() for name in names}
+
+
+#: the walk's maps (the project's area, the territory): files too, but not the evidence sent
+MAPS = ("record_project_area", "complete_mapping")
+
+
+def walked_maps(world: World, case_id: int) -> set[str]:
+    """The SHA-256 of the maps the walk recorded."""
+    return {f["sha256"] for t, files in listed(world, case_id).items() if t in MAPS for f in files}
+
+
 def test_every_kind_of_evidence_is_stored_listed_and_read_back(any_world, request) -> None:
     community = any_world.add_community("ayllu-sallqa", ["qu", "es"])
     walked = walk_with_evidence(any_world, community)
-    on_trail = listed(any_world, walked.case_id)
+    on_trail = {t: f for t, f in listed(any_world, walked.case_id).items() if t not in MAPS}
     assert set(on_trail) == set(EVIDENCE)
     for trigger, names in EVIDENCE.items():
         entries = on_trail[trigger]
@@ -130,7 +143,8 @@ def test_every_kind_of_evidence_is_stored_listed_and_read_back(any_world, reques
             content = b"".join(pieces(db.connection(), sha256, chunks))
             assert hashlib.sha256(content).hexdigest() == sha256
         # the same bytes, listed by several actions, are stored once
-        distinct = {hashlib.sha256(c).hexdigest() for c, _t in ACCEPTED.values()}
+        distinct = {hashlib.sha256(ACCEPTED[n][0]).hexdigest() for n in _sent(EVIDENCE)}
+        distinct |= walked_maps(any_world, walked.case_id)
         assert db.scalar(select(func.count()).select_from(EvidenceBlob)) == len(distinct)
         check = check_stored(db)
     assert check.intact, check.problems

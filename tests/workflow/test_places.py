@@ -240,13 +240,18 @@ def test_screening_out_needs_the_projects_area(world, community):
     assert _refused(world, case_id, "screen_out", world.liaison, NOTE) == ["no_project_area"]
 
 
-def test_screening_out_is_refused_when_the_area_reaches_a_territory(world, community):
+def test_screening_out_is_refused_when_the_area_reaches_the_territory(world, community):
+    case_id = world.open_case(community)
+    world.act(case_id, "record_project_area", world.liaison, project_area())
+    # the territory is mapped on another case of the community after this one was screened
     mapped = world.open_case(community)
-    walk_to(world, mapped, "protocol", community)  # the territory is recorded at mapping
-    neighbour = world.add_community("uma-jaqi", ["ay"])
-    case_id = world.open_case(neighbour)
-    world.act(case_id, "screen_project", world.liaison, NOTE)
+    walk_to(world, mapped, "protocol", community)
     assert _refused(world, case_id, "screen_out", world.liaison, NOTE) == ["territory_overlap"]
+    # another community's case is not held back by this community's territory
+    neighbour = world.open_case(world.add_community("uma-jaqi", ["ay"]))
+    world.act(neighbour, "screen_project", world.liaison, NOTE)
+    world.act(neighbour, "screen_out", world.liaison, NOTE)
+    assert _case(world, neighbour).stage == "not_required"
 
 
 def test_a_shared_boundary_is_close_enough_to_require_fpic(world, community):
@@ -255,7 +260,7 @@ def test_a_shared_boundary_is_close_enough_to_require_fpic(world, community):
     # the territory ends where the project's area begins: longitude -71.98
     beside = "-72.05, -13.60\n-71.98, -13.60\n-71.98, -13.50\n-72.05, -13.50"
     world.act(mapped, "complete_mapping", community.rep_actors[0], territory(coordinates=beside))
-    case_id = world.open_case(world.add_community("uma-jaqi", ["ay"]))
+    case_id = world.open_case(community)
     world.act(case_id, "screen_project", world.liaison, NOTE)
     with pytest.raises(GuardRefused) as caught:
         world.act(case_id, "screen_out", world.liaison, NOTE)
@@ -434,3 +439,40 @@ def test_screening_again_needs_an_area_to_screen(world, community):
     world.act(case_id, "record_project_area", world.liaison, project_area())
     world.act(case_id, "screen_project", world.liaison, {"buffer_km": 25})
     assert _case(world, case_id).screening["buffer_m"] == 25_000
+
+
+def test_an_area_with_hundreds_of_corners_is_kept(world, community):
+    """Its GeoJSON runs far past the first 8 kB: fpic keeps its own file as GeoJSON."""
+    import math
+
+    corners = [
+        (
+            -71.96 + 0.03 * math.cos(2 * math.pi * k / 2000),
+            -13.54 + 0.03 * math.sin(2 * math.pi * k / 2000),
+        )
+        for k in range(900)
+    ]
+    typed = "\n".join(f"{lon:.5f}, {lat:.5f}" for lon, lat in corners)
+    case_id = world.open_case(community)
+    world.act(case_id, "record_project_area", world.liaison, {"coordinates": typed})
+    [kept] = _event(world, case_id, "record_project_area")["files"]
+    assert kept["media_type"] == "application/geo+json"
+    assert kept["size"] > 8192
+
+
+def test_a_refused_map_leaves_no_corner_on_the_trail(world, community):
+    """A refusal is recorded on the case's chain, which every reader of the case sees: the
+    corners typed (a confidential territory's, perhaps) are never in it."""
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "mapping", community)
+    crossing = "-71.91, -13.51\n-71.89, -13.49\n-71.89, -13.51\n-71.91, -13.49"
+    with pytest.raises(InvalidData) as caught:
+        world.act(case_id, "complete_mapping", community.rep_actors[0],
+                  territory(coordinates=crossing, files_confidential=True))  # fmt: skip
+    assert "-71.9" in caught.value.reasons[0].render()  # told to the person who typed them
+    with world.db.read_session() as session:
+        refused = session.scalars(
+            select(TrailEvent).where(TrailEvent.case_id == case_id, TrailEvent.outcome == "refused")
+        ).all()
+    assert refused
+    assert all("-71.9" not in e.data and "-13.5" not in e.data for e in refused)
