@@ -33,6 +33,7 @@ from bench import (
     b6_memory,
     b7_peers,
     b8_evidence,
+    b9_screening,
 )
 from bench import (
     report as markdown_report,
@@ -60,6 +61,7 @@ TITLES = {
     "B6": "peak memory verifying or exporting the whole trail",
     "B7": "fpic against its peers: the same unit of work",
     "B8": "a 250 MB evidence file: upload, bundle, verify",
+    "B9": "screening one project against 100,000 protected areas",
 }
 
 
@@ -121,6 +123,14 @@ def run_b8(run: Run) -> None:
     """SQLite always, PostgreSQL when it answers, whatever --backend says (as B1 and B7)."""
     with run.timed("B8") as bench:
         figures, checks = b8_evidence.run(run.workdir, run.quick)
+        bench.figures.extend(figures)
+        bench.invariants.update(checks)
+
+
+def run_b9(run: Run) -> None:
+    """SQLite always, PostgreSQL when it answers, whatever --backend says (as B8)."""
+    with run.timed("B9") as bench:
+        figures, checks = b9_screening.run(run.workdir, run.quick)
         bench.figures.extend(figures)
         bench.invariants.update(checks)
 
@@ -239,7 +249,7 @@ def report(run: Run, info: dict[str, Any], datasets: dict[str, Any]) -> dict[str
     type=click.Choice(["sqlite", "postgresql"]),
     default="sqlite",
     show_default=True,
-    help="Database for B2-B6 (B1, B7 and B8 always measure both).",
+    help="Database for B2-B6 (B1, B7, B8 and B9 always measure both).",
 )
 @click.option("--only", default="", help="Comma-separated subset, e.g. B1,B5.")
 @click.option(
@@ -269,6 +279,8 @@ def main(
             run_b7(run)
         if run.wants("B8"):
             run_b8(run)
+        if run.wants("B9"):
+            run_b9(run)
     finally:
         if workdir is None:
             shutil.rmtree(scratch, ignore_errors=True)
