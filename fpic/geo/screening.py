@@ -164,7 +164,6 @@ def territory_contact(
     """Whether the project's area now overlaps or touches the community's territory as it is
     now: (the community's name, the relation), or None. Read afresh, not from a screening: a
     territory mapped on another case since counts at once."""
-    found = project_area(session, project_id)
     row = session.execute(
         select(Community.name, Territory.geojson)
         .join(Community, Community.id == Territory.community_id)
@@ -172,7 +171,10 @@ def territory_contact(
         .order_by(Territory.id.desc())
         .limit(1)
     ).first()
-    if found is None or row is None:
+    if row is None:  # no territory mapped yet: the area need not be read
+        return None
+    found = project_area(session, project_id)
+    if found is None:
         return None
     area = found[1]
     place = _Place(area, frame_for(area).project(area), frame_for(area), 0)

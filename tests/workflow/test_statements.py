@@ -116,7 +116,9 @@ GENERAL_CEILING = {
     **SHARED_CEILING,
     "register_material_change": 11,
     "screen_in": 5,
-    "screen_out": 5,
+    # guard no_territory_overlap: the community's territory, and when there is one the
+    # project's area, read afresh
+    "screen_out": 7,
     "confirm_rights_holders": 6,  # guard community_registered: the community's register
     # a screening reads the project's areas, the datasets, the territories and, where there
     # are datasets, the reference areas its index finds (one statement per 500)
