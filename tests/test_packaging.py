@@ -40,6 +40,7 @@ def test_wheel_contains_every_runtime_file(wheel):
         names = set(archive.namelist())
     wanted = _shipped(
         "fpic/workflow/processes/*.toml",
+        "fpic/workflow/processes/released/*.toml",
         "fpic/accounts/common_passwords.txt",
         "fpic/storage/migrations/versions/*.py",
         "web/templates/**/*.html",

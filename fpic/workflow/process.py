@@ -395,17 +395,28 @@ def _was_suspended_in(stage: str) -> Callable[[Any], bool]:
 
 
 def _shipped_files() -> list[tuple[str, str]]:
-    folder = resources.files("fpic.workflow") / "processes"
+    return _files_in("processes")
+
+
+def _files_in(folder_name: str) -> list[tuple[str, str]]:
+    folder = resources.files("fpic.workflow").joinpath(*folder_name.split("/"))
     return sorted(
-        (f"fpic/workflow/processes/{entry.name}", entry.read_text(encoding="utf-8"))
+        (f"fpic/workflow/{folder_name}/{entry.name}", entry.read_text(encoding="utf-8"))
         for entry in folder.iterdir()
         if entry.name.endswith(".toml")
     )
 
 
+def _released_files() -> list[tuple[str, str]]:
+    """Earlier versions of the templates, exactly as they were released: a case stays on the
+    version it was opened with (``processes/released/<id>-<version>.toml``)."""
+    return _files_in("processes/released")
+
+
 @cache
 def shipped_templates() -> dict[str, Template]:
-    """Every template in ``fpic/workflow/processes``, by id; built once per process."""
+    """The latest version of every template in ``fpic/workflow/processes``, by id: what a new
+    case is opened with; built once per process."""
     templates: dict[str, Template] = {}
     for path, text in _shipped_files():
         template = parse_template(text, path)
@@ -415,14 +426,37 @@ def shipped_templates() -> dict[str, Template]:
     return templates
 
 
+def installed_templates() -> dict[tuple[str, str, str], Template]:
+    """Every version installed, the latest and the released ones, by (id, version, SHA-256 of
+    its text): the exact text a case was pinned to, or nothing."""
+    latest = {(t.id, t.version, t.content_hash): t for t in shipped_templates().values()}
+    return {**released_templates(), **latest}
+
+
+@cache
+def released_templates() -> dict[tuple[str, str, str], Template]:
+    """The earlier versions, built once per process."""
+    latest = {t.id: t.version for t in shipped_templates().values()}
+    released = {}
+    for path, text in _released_files():
+        template = parse_template(text, path)
+        if template.id not in latest or template.version == latest[template.id]:
+            raise _Reader(path, {}).fail(
+                "version", "a released version must be an earlier version of a shipped template"
+            )
+        released[(template.id, template.version, template.content_hash)] = template
+    return released
+
+
 def load_template_file(path: Path) -> Template:
     return parse_template(path.read_text(encoding="utf-8"), str(path))
 
 
 def template_for(template_id: str, version: str, content_hash: str) -> Template:
-    """The template a case is pinned to; refused if what is installed differs."""
-    template = shipped_templates().get(template_id)
-    if template is None or template.version != version or template.content_hash != content_hash:
+    """The template a case is pinned to, in the exact text it was opened with (an earlier
+    version stays installed); refused if that text is not installed, changed or not."""
+    template = installed_templates().get((template_id, version, content_hash))
+    if template is None:
         raise TemplateError(
             Reason(
                 "template_mismatch",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import cache
 from importlib import resources
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 import fpic.workflow.process
 from fpic.read.deadlines import deadlines
 from fpic.storage.models import Case
-from fpic.workflow.errors import TemplateError
+from fpic.workflow.errors import GuardRefused, TemplateError
 from fpic.workflow.process import (
     BACK,
     STAY,
@@ -318,6 +319,69 @@ def test_case_whose_template_changed_since_it_opened_cannot_move(world, communit
         world.act(case_id, "screen_in", world.liaison, {"text": "Customary lands affected."})
     assert caught.value.reasons[0].code == "template_mismatch"
     assert world.case(case_id).stage == "screening"
+
+
+# --- released versions stay installed ------------------------------------------------------
+
+RELEASED_GENERAL = "processes/released/fpic-general-1.3.0.toml"
+
+
+def _released_text() -> str:
+    return (resources.files("fpic.workflow") / RELEASED_GENERAL).read_text(encoding="utf-8")
+
+
+def _pin(world, case_id: int, version: str, content_hash: str) -> None:
+    """As if the case had been opened before the latest version shipped."""
+    with world.db.write_session() as session, session.begin():
+        case = session.get(Case, case_id)
+        assert case is not None
+        case.template_version, case.template_hash = version, content_hash
+
+
+def test_a_case_opened_on_an_earlier_version_runs_on_it(world, community):
+    earlier = parse_template(_released_text(), RELEASED_GENERAL)
+    latest = shipped_templates()["fpic-general"]
+    assert earlier.version == "1.3.0"
+    assert earlier.version != latest.version
+    assert template_for(earlier.id, earlier.version, earlier.content_hash).version == "1.3.0"
+    old = world.open_case(community)
+    _pin(world, old, earlier.version, earlier.content_hash)
+    new = world.open_case(community)
+    # 1.3.0 screened out with a field note; 1.4.0 needs the project's area screened first
+    world.act(old, "screen_out", world.liaison, {"text": "No customary land in the area."})
+    assert world.case(old).stage == "not_required"
+    with pytest.raises(GuardRefused) as caught:
+        world.act(new, "screen_out", world.liaison, {"text": "No customary land in the area."})
+    assert [r.code for r in caught.value.reasons] == ["no_project_area"]
+    # a new case is always opened on the latest
+    assert world.case(new).template_version == latest.version
+
+
+def test_an_installed_version_edited_since_is_refused(world, community, monkeypatch):
+    earlier = parse_template(_released_text(), RELEASED_GENERAL)
+    case_id = world.open_case(community)
+    _pin(world, case_id, earlier.version, earlier.content_hash)
+    tampered = _released_text().replace("deadline_days = 60", "deadline_days = 6000")
+    monkeypatch.setattr(
+        fpic.workflow.process, "_released_files", lambda: [(RELEASED_GENERAL, tampered)]
+    )
+    monkeypatch.setattr(
+        fpic.workflow.process, "released_templates",
+        cache(fpic.workflow.process.released_templates.__wrapped__),
+    )  # fmt: skip
+    with pytest.raises(TemplateError) as caught:
+        world.act(case_id, "screen_in", world.liaison, {"text": "Customary lands affected."})
+    assert caught.value.reasons[0].code == "template_mismatch"
+
+
+def test_a_released_version_must_be_an_earlier_one(monkeypatch):
+    latest = (resources.files("fpic.workflow") / "processes/general.toml").read_text("utf-8")
+    monkeypatch.setattr(
+        fpic.workflow.process, "_released_files", lambda: [(RELEASED_GENERAL, latest)]
+    )
+    with pytest.raises(TemplateError) as caught:
+        fpic.workflow.process.released_templates.__wrapped__()
+    _assert_names(caught.value, "version", "earlier version", RELEASED_GENERAL)
 
 
 # --- what a stage means is a setting, not its name -----------------------------------------
