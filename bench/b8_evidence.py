@@ -27,12 +27,10 @@ import hashlib
 import json
 import os
 import re
-import resource
 import shutil
 import sys
 import time
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +38,18 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
-    CHEAP_HASHER,
     PASSWORD,
     Figure,
+    Timer,
+    backends,
+    cheap_sign_in,
+    peak_rss_mb,
     postgres_available,
+    profiled,
     ratio_figure,
+    rss_mb,
     scratch_database,
+    stopwatch,
 )
 
 MB = 1024 * 1024
@@ -68,7 +72,6 @@ FLOORS = {
 }
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
 VERSION = re.compile(r'id="version" name="version" type="hidden" value="(\d+)"')
-Timer = Callable[[str, Callable[[], Any]], tuple[Any, float]]
 
 
 def make_file(path: Path, size: int) -> str:
@@ -150,10 +153,6 @@ def prepare(url: str) -> dict[str, Any]:
         "case_id": case_id, "now": world.clock.now().isoformat(),
         "maps": int(maps[0]), "maps_size": int(maps[1]),
     }  # fmt: skip
-
-
-def backends() -> list[str]:
-    return ["sqlite", "postgresql"] if postgres_available() else ["sqlite"]
 
 
 def run(workdir: Path, quick: bool) -> tuple[list[Figure], dict[str, Any]]:
@@ -250,24 +249,6 @@ def _figures(backend: str, result: dict[str, Any], size: int, peak_mb: float) ->
 
 
 # --- the measuring process ---------------------------------------------------------------------
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def rss_mb() -> float:
-    """The resident set size now (VmRSS), in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return peak_rss_mb()
-
-
-def stopwatch(_step: str, action: Callable[[], Any]) -> tuple[Any, float]:
-    start = time.perf_counter()
-    value = action()
-    return value, time.perf_counter() - start
 
 
 def work(job: dict[str, Any], timer: Timer = stopwatch) -> dict[str, Any]:
@@ -404,13 +385,6 @@ def _must(ok: bool, problem: str) -> None:
         raise RuntimeError(problem)
 
 
-def cheap_sign_in() -> None:
-    """Before fpic.accounts.sessions is imported: it hashes a dummy password at import."""
-    from fpic.accounts import passwords
-
-    passwords._hasher = CHEAP_HASHER
-
-
 def measure(job: dict[str, Any]) -> None:
     """The measuring process: its result, or the error that stopped it, as JSON in job's out."""
     cheap_sign_in()
@@ -423,26 +397,16 @@ def measure(job: dict[str, Any]) -> None:
 
 def profile(backend: str, quick: bool) -> None:
     """Every step under cProfile, in this process: the 15 functions each spends most in."""
-    import cProfile
-    import pstats
     import tempfile
 
     cheap_sign_in()
-
-    def profiled(step: str, action: Callable[[], Any]) -> tuple[Any, float]:
-        profiler = cProfile.Profile()
-        value, seconds = profiler.runcall(stopwatch, step, action)
-        print(f"\n=== {step}: {seconds:.2f} s")
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
-        return value, seconds
-
     with tempfile.TemporaryDirectory(prefix="fpic-b8-") as scratch:
         workdir = Path(scratch)
         source = workdir / "b8-recording.mp4"
         sha256 = make_file(source, QUICK_SIZE if quick else SIZE)
         with scratch_database(backend, workdir, "b8") as url:
             job = {"url": url, "source": str(source), "sha256": sha256, "workdir": scratch}
-            result = work({**job, **prepare(url)}, profiled)
+            result = work({**job, **prepare(url)}, profiled(15))
     print({k: round(max(v)) for k, v in result["rates"].items()}, "MB/s")
 
 

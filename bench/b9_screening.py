@@ -29,7 +29,7 @@ import statistics
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,17 @@ if __package__ in (None, ""):
 
 import numpy
 
-from bench.common import Figure, postgres_available, scratch_database
+from bench.common import (
+    Figure,
+    Timer,
+    backends,
+    cheap_sign_in,
+    postgres_available,
+    profiled,
+    rss_mb,
+    scratch_database,
+    stopwatch,
+)
 
 AREAS, QUICK_AREAS = 100_000, 2_000
 NEAR, QUICK_NEAR = 300, 60
@@ -218,10 +228,6 @@ def prepare(url: str) -> dict[str, Any]:
     return {"url": url, "project_id": world.project_id, "case_id": case_id}
 
 
-def backends() -> list[str]:
-    return ["sqlite", "postgresql"] if postgres_available() else ["sqlite"]
-
-
 def run(workdir: Path, quick: bool) -> tuple[list[Figure], dict[str, Any]]:
     """B9 on SQLite, and on PostgreSQL when it answers: the figures and the invariants. A
     screening that does not find what the brute force finds raises."""
@@ -346,22 +352,6 @@ def _figures(
 # --- the measuring process ---------------------------------------------------------------------
 
 
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-Timer = Callable[[str, Callable[[], Any]], tuple[Any, float]]
-
-
-def stopwatch(_step: str, action: Callable[[], Any]) -> tuple[Any, float]:
-    start = time.perf_counter()
-    value = action()
-    return value, time.perf_counter() - start
-
-
 def import_step(job: dict[str, Any], timer: Timer = stopwatch) -> dict[str, Any]:
     """What ``fpic areas import`` does, each part timed: count the features (its progress
     bar's total), then import them through the engine."""
@@ -445,15 +435,6 @@ def screen_step(job: dict[str, Any], timer: Timer = stopwatch) -> dict[str, Any]
     }  # fmt: skip
 
 
-def cheap_sign_in() -> None:
-    """As in B8: fpic.accounts.sessions hashes a dummy password at import with argon2id's real
-    64 MiB; that is the cost of signing in, not of importing or screening."""
-    from bench.common import CHEAP_HASHER
-    from fpic.accounts import passwords
-
-    passwords._hasher = CHEAP_HASHER
-
-
 def measure(job: dict[str, Any]) -> None:
     """The measuring process: its result, or the error that stopped it, as JSON in job's out."""
     cheap_sign_in()
@@ -467,16 +448,7 @@ def measure(job: dict[str, Any]) -> None:
 def profile(backend: str, quick: bool) -> None:
     """The import and one cold screening under cProfile, in this process: the 20 functions
     each spends most in (tottime)."""
-    import cProfile
-    import pstats
     import tempfile
-
-    def profiled(step: str, action: Callable[[], Any]) -> tuple[Any, float]:
-        profiler = cProfile.Profile()
-        value, seconds = profiler.runcall(stopwatch, step, action)
-        print(f"\n=== {step}: {seconds:.2f} s")
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
-        return value, seconds
 
     cheap_sign_in()
     count, near = (QUICK_AREAS, QUICK_NEAR) if quick else (AREAS, NEAR)
@@ -486,8 +458,8 @@ def profile(backend: str, quick: bool) -> None:
         print(make_dataset(source, count, near))
         with scratch_database(backend, workdir, "b9") as url:
             job = {**prepare(url), "source": str(source), "cold": 1, "warm": 1}
-            import_step(job, profiled)
-            screen_step(job, profiled)
+            import_step(job, profiled(20))
+            screen_step(job, profiled(20))
 
 
 if __name__ == "__main__":

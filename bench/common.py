@@ -195,3 +195,58 @@ class Stopwatch:
     @property
     def seconds(self) -> float:
         return time.perf_counter() - self.start
+
+
+# --- what B8 and B9 share: their measuring processes ------------------------------------------
+
+#: how a step is timed: plainly, or under the profiler (``profiled``)
+Timer = Callable[[str, Callable[[], Any]], tuple[Any, float]]
+
+
+def stopwatch(_step: str, action: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    value = action()
+    return value, time.perf_counter() - start
+
+
+def profiled(top: int) -> Timer:
+    """A timer that runs each step under cProfile and prints the ``top`` functions it spends
+    most in (tottime)."""
+    import cProfile
+    import pstats
+
+    def timer(step: str, action: Callable[[], Any]) -> tuple[Any, float]:
+        profiler = cProfile.Profile()
+        value, seconds = profiler.runcall(stopwatch, step, action)
+        print(f"\n=== {step}: {seconds:.2f} s")
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
+        return value, seconds
+
+    return timer
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb() -> float:
+    """The resident set size now (VmRSS), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return peak_rss_mb()
+
+
+def cheap_sign_in() -> None:
+    """Before fpic.accounts.sessions is imported: it hashes a dummy password at import with
+    argon2id's real cost, which is the cost of signing in, not of what is measured."""
+    from fpic.accounts import passwords
+
+    passwords._hasher = CHEAP_HASHER
+
+
+def backends() -> list[str]:
+    """The databases a benchmark that always measures both can reach."""
+    return ["sqlite", "postgresql"] if postgres_available() else ["sqlite"]

@@ -21,6 +21,7 @@ from fpic.storage.db import Database
 from fpic.storage.migrate import upgrade
 from fpic.storage.models import AREA_KINDS, ROLES, Case, TrailEvent, User
 from fpic.trail import audit
+from fpic.workflow.actors import Actor
 from fpic.workflow.clock import SystemClock
 from fpic.workflow.engine import Engine, user_actor
 from fpic.workflow.errors import FpicError
@@ -43,6 +44,11 @@ class Context:
 
     def engine(self) -> Engine:
         return Engine(self.db, SystemClock())
+
+    def actor(self, username: str) -> Actor:
+        """Who a command acts as (``--by``), read from the accounts."""
+        with self.db.read_session() as session:
+            return user_actor(session, username)
 
     def close(self) -> None:
         if self._db is not None:
@@ -609,8 +615,7 @@ def areas_import(ctx: Context, file: Path, kind: str, source: str, version: str,
     upgrade(ctx.db.engine)
     engine = ctx.engine()
     try:
-        with ctx.db.read_session() as session:
-            actor = user_actor(session, by)
+        actor = ctx.actor(by)
         total = count_features(file)
         with click.progressbar(length=total, label=_("Importing"), file=sys.stderr) as bar:
             done = [0]
@@ -689,9 +694,7 @@ def legacy_sites_add(ctx: Context, /, by: str, **data: Any) -> None:
     data = {**data, "hazards": list(data["hazards"]), "communities": list(data["communities"])}
     data["location"] = data["location"].replace(";", "\n")
     try:
-        with ctx.db.read_session() as session:
-            actor = user_actor(session, by)
-        add_legacy_site(engine, actor, data)
+        add_legacy_site(engine, ctx.actor(by), data)
     except FpicError as error:
         _fail(error)
     click.echo(_("Legacy site %(slug)s registered.", slug=data["slug"]))

@@ -23,10 +23,9 @@ from fpic.geo.reference import (
     Imported,
     Progress,
     import_dataset,
-    imported_before,
 )
 from fpic.geo.shapes import AreaRefused, normalised_geojson, site_location
-from fpic.i18n import N_, Reason
+from fpic.i18n import N_
 from fpic.storage.db import rows_changed
 from fpic.storage.models import (
     ROLES,
@@ -57,6 +56,7 @@ from fpic.workflow.permissions import (
     represents,
     speaks_for_a_community,
 )
+from fpic.workflow.places import refused_area
 from fpic.workflow.schema import received_files
 
 #: the stored hash of an account nobody can sign in to yet (no argon2 hash looks like it)
@@ -74,10 +74,7 @@ def add_community(engine: Engine, actor: Actor, data: dict[str, Any]) -> int:
         "institution": f.short("institution"),
         "content_languages": f.languages("content_languages"),
     }
-    if not SLUG.match(slug or ""):
-        raise invalid("slug", N_("%(field)s may hold lower-case letters, digits, - and _."))
-    if len(values["country"] or "") != 2:
-        raise invalid("country", N_("%(field)s must be a two-letter country code."))
+    _check_slug_and_country(values)
 
     def work(session: Session) -> dict[str, Any]:
         if session.scalar(select(Community.id).where(Community.slug == values["slug"])):
@@ -90,6 +87,14 @@ def add_community(engine: Engine, actor: Actor, data: dict[str, Any]) -> int:
     done = engine.system_action(actor, "add_community", SYSTEM_ACTION_ROLES["add_community"], work)
     community_id: int = done["community_id"]
     return community_id
+
+
+def _check_slug_and_country(values: dict[str, Any]) -> None:
+    """A register entry's slug (its name in addresses) and its ISO 3166-1 country code."""
+    if not SLUG.match(values["slug"] or ""):
+        raise invalid("slug", N_("%(field)s may hold lower-case letters, digits, - and _."))
+    if len(values["country"] or "") != 2:
+        raise invalid("country", N_("%(field)s must be a two-letter country code."))
 
 
 def community_standing(session: Session, actor: Actor, community_id: int, day: date) -> Standing:
@@ -335,17 +340,11 @@ def add_legacy_site(engine: Engine, actor: Actor, data: dict[str, Any]) -> int:
         "hazards": f.str_list("hazards", required=False),
         "current_state": f.text("current_state"),
     }
-    if not SLUG.match(values["slug"] or ""):
-        raise invalid("slug", N_("%(field)s may hold lower-case letters, digits, - and _."))
-    if len(values["country"] or "") != 2:
-        raise invalid("country", N_("%(field)s must be a two-letter country code."))
+    _check_slug_and_country(values)
     try:
         values["geojson"] = normalised_geojson(site_location(f.text("location") or "")).decode()
     except AreaRefused as refused:
-        raise InvalidData(
-            "location", Reason(refused.reason.code, refused.reason.message,
-                               {"field": "location", **refused.reason.params})
-        ) from None  # fmt: skip
+        raise refused_area("location", refused.reason) from None
     slugs = f.str_list("communities", required=False)
 
     def work(session: Session) -> dict[str, Any]:
@@ -379,12 +378,8 @@ def import_areas(
     """A reference dataset imported (fpic.geo.reference), recorded on the system chain with
     its source, version, SHA-256 and how many rows were kept, repaired and skipped."""
     found: list[Imported] = []
-    with engine.db.read_session() as session:
-        earlier = imported_before(session, path, kind=kind, source=source, version=version)
-    if earlier is not None and actor.role in SYSTEM_ACTION_ROLES["import_areas"]:
-        return earlier  # nothing changes, so nothing goes on the trail
 
-    def work(session: Session) -> dict[str, Any]:
+    def work(session: Session) -> dict[str, Any] | None:
         try:
             imported = import_dataset(
                 session, path, kind=kind, source=source, version=version,
@@ -393,7 +388,8 @@ def import_areas(
         except DatasetRefused as refused:
             raise InvalidData("file", refused.reason) from None
         found.append(imported)
-        return imported.on_trail()
+        # the same file again for the same version: nothing changes, nothing goes on the trail
+        return None if imported.already else imported.on_trail()
 
     engine.system_action(actor, "import_areas", SYSTEM_ACTION_ROLES["import_areas"], work)
     return found[0]

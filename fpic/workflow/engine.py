@@ -375,11 +375,13 @@ class Engine:
         actor: Actor,
         action: str,
         allowed_roles: tuple[str, ...],
-        work: Callable[[Session], dict[str, Any]],
+        work: Callable[[Session], dict[str, Any] | None],
         files: Sequence[ReceivedFile] = (),
     ) -> dict[str, Any]:
         """A change outside any case (users, communities, mandates), on the system chain,
-        with the files that attest it (a mandate's resolution), listed as a case action's."""
+        with the files that attest it (a mandate's resolution), listed as a case action's.
+        ``work`` returns None when, once permitted, it finds there is nothing to change (the
+        same dataset imported again): nothing is written, not even an event."""
         listed = listing(files, None)
 
         def run(session: Session) -> dict[str, Any]:
@@ -387,6 +389,8 @@ class Engine:
             if refusals:
                 raise NotPermitted(*refusals)
             data = work(session)
+            if data is None:
+                return {}
             session.flush()
             now = self.clock.now()
             if listed:

@@ -101,7 +101,7 @@ def take_area(p: Payload, ctx: GuardContext, required: bool, name: str) -> _Area
     try:
         geojson = normalised_geojson(shape)
     except AreaRefused as refused:
-        raise _refused(field, refused.reason) from None
+        raise refused_area(field, refused.reason) from None
     # fpic's own GeoJSON, kept as such: its kind is known, not read from its first bytes (a
     # large area's "type" member comes after its coordinates)
     kept = ReceivedFile(
@@ -124,19 +124,20 @@ def _read_sent(file: ReceivedFile) -> BaseGeometry:
     try:
         return read_area(data, file.media_type)
     except AreaRefused as refused:
-        raise _refused(MAP, refused.reason) from None
+        raise refused_area(MAP, refused.reason) from None
 
 
 def _read_typed(text: str) -> BaseGeometry:
     try:
         return area_from_coordinates(text)
     except AreaRefused as refused:
-        raise _refused(COORDINATES, refused.reason) from None
+        raise refused_area(COORDINATES, refused.reason) from None
 
 
-def _refused(field: str, reason: Reason) -> InvalidData:
-    """The refusal of a map, told to the person who sent it; on the trail its values are "…":
-    they are corners of the area, which may be a confidential territory's."""
+def refused_area(field: str, reason: Reason) -> InvalidData:
+    """A map refused (fpic.geo.shapes.AreaRefused) as the refusal of the ``field`` it came in,
+    told to the person who sent it; on the trail its values are "…": they are corners of the
+    area, which may be a confidential territory's."""
     return InvalidData(
         field,
         Reason(
