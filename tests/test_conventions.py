@@ -279,3 +279,18 @@ def test_mypy_is_clean():
     assert found, "mypy is part of the test extras"
     result = subprocess.run([found], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_engine_and_the_app_load_no_geometry_library_until_a_map_is_used():
+    """GEOS, PROJ and numpy cost a process about 28 MB and half a second: only reading a map,
+    screening or drawing one loads them (fpic.geo's light names serve everything else)."""
+    code = (
+        "import sys, fpic.workflow.engine, fpic.accounts.registry, fpic.cli, fpic.read.places;"
+        "from web import create_app;"
+        "create_app({'DATABASE_URL': 'sqlite://', 'SECRET_KEY': 'x'});"
+        "print(sorted(m for m in ('shapely', 'pyproj', 'numpy', 'shapefile') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.strip()
+    assert loaded == "[]"

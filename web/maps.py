@@ -8,12 +8,13 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
 
-from fpic.geo.svg import render_map
 from fpic.read.places import Place
 
 
 def map_svg(place: Place, title: str, description: str, id_prefix: str) -> Markup | None:
     """The place's map, ready to inline, or None when there is nothing to draw."""
+    from fpic.geo.svg import render_map  # the geometry libraries load with the first map
+
     svg = render_map(place.layers, _, title=title, description=description, id_prefix=id_prefix)
     # the renderer escapes every text it writes: its output is markup, not text
     return Markup(svg) if svg is not None else None

@@ -11,20 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fpic.accounts.passwords import NO_PASSWORD, hash_password
 from fpic.evidence.intake import FileRefusal, ReceivedFile
-from fpic.geo.reference import (
-    DatasetRefused,
-    Imported,
-    Progress,
-    import_dataset,
-)
-from fpic.geo.shapes import AreaRefused, normalised_geojson, site_location
+from fpic.geo import AreaRefused
 from fpic.i18n import N_
 from fpic.storage.db import rows_changed
 from fpic.storage.models import (
@@ -58,6 +52,9 @@ from fpic.workflow.permissions import (
 )
 from fpic.workflow.places import refused_area
 from fpic.workflow.schema import received_files
+
+if TYPE_CHECKING:
+    from fpic.geo.reference import Imported, Progress
 
 #: the stored hash of an account nobody can sign in to yet (no argon2 hash looks like it)
 GENDERS = ("woman", "man", "other", "unspecified")
@@ -341,6 +338,8 @@ def add_legacy_site(engine: Engine, actor: Actor, data: dict[str, Any]) -> int:
         "current_state": f.text("current_state"),
     }
     _check_slug_and_country(values)
+    from fpic.geo.shapes import normalised_geojson, site_location  # GEOS only when needed
+
     try:
         values["geojson"] = normalised_geojson(site_location(f.text("location") or "")).decode()
     except AreaRefused as refused:
@@ -377,6 +376,8 @@ def import_areas(
 ) -> Imported:
     """A reference dataset imported (fpic.geo.reference), recorded on the system chain with
     its source, version, SHA-256 and how many rows were kept, repaired and skipped."""
+    from fpic.geo.reference import DatasetRefused, import_dataset  # GEOS only when needed
+
     found: list[Imported] = []
 
     def work(session: Session) -> dict[str, Any] | None:

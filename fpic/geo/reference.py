@@ -27,9 +27,9 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from fpic.geo import AreaRefused
 from fpic.geo.shapes import (
     DECIMALS,
-    AreaRefused,
     crosses_antimeridian,
     shapefile_members,
     shapefile_reader,

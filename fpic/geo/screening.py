@@ -21,14 +21,11 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fpic.geo import DEFAULT_BUFFER_M
 from fpic.geo.measure import Frame, area_m2, frame_for, search_boxes
 from fpic.geo.shapes import area_of_geojson
 from fpic.storage.models import AreaDataset, Community, ProjectArea, ReferenceArea, Territory
 
-#: how far around the project a screening looks unless told otherwise (issue 17: 10 km)
-DEFAULT_BUFFER_M = 10_000
-#: the most a screening may look around a project
-MAX_BUFFER_M = 100_000
 #: relations, closest first
 OVERLAPS, TOUCHES, NEAR = "overlaps", "touches", "near"
 #: at most this many reference areas are read per statement

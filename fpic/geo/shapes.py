@@ -29,7 +29,8 @@ from pyproj.exceptions import CRSError
 from shapely.geometry import MultiPolygon, Point, Polygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from fpic.i18n import N_, Reason
+from fpic.geo import GEOJSON, KML, ZIP, AreaRefused
+from fpic.i18n import N_
 
 #: the most vertices an area may have: a territory mapped on foot has thousands, not millions
 MAX_VERTICES = 200_000
@@ -39,21 +40,9 @@ DECIMALS = 7
 MAX_TYPED_RINGS = 100
 #: the most bytes a zipped shapefile may unpack to
 MAX_UNZIPPED = 64 * 1024 * 1024
-GEOJSON = "application/geo+json"
-KML = "application/vnd.google-earth.kml+xml"
-ZIP = "application/zip"
-MAP_TYPES = (GEOJSON, KML, ZIP)
 _KML_NS = ("http://www.opengis.net/kml/2.2", "http://earth.google.com/kml/2.2",
            "http://earth.google.com/kml/2.1", "http://earth.google.com/kml/2.0")  # fmt: skip
 _WGS84 = CRS.from_epsg(4326)
-
-
-class AreaRefused(Exception):
-    """Why a map cannot be an area: a reason the interface shows in the reader's language."""
-
-    def __init__(self, code: str, message: str, **params: object) -> None:
-        super().__init__(message % params if params else message)
-        self.reason = Reason(code, message, dict(params))
 
 
 def read_area(data: bytes, media_type: str) -> BaseGeometry:

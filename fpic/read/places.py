@@ -11,15 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import shapely
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
-from fpic.geo.screening import project_area
-from fpic.geo.shapes import area_of_geojson
-from fpic.geo.svg import Layer
 from fpic.storage.models import (
     Case,
     Community,
@@ -33,6 +29,9 @@ from fpic.workflow.actors import Actor
 from fpic.workflow.guards import assessed_areas, calls_for, findings_of, needs_assessment
 from fpic.workflow.permissions import can_read_case, can_see_file
 from fpic.workflow.process import template_for
+
+if TYPE_CHECKING:  # the geometry libraries load with the first map drawn (fpic.geo)
+    from fpic.geo.svg import Layer
 
 
 @dataclass(frozen=True)
@@ -65,9 +64,7 @@ class Place:
 def case_place(session: Session, actor: Actor, case: Case) -> Place:
     """The case's project area, the territories and reference areas its screening found."""
     place = Place()
-    found = project_area(session, case.project_id)
-    if found is not None:
-        place.layers.append(Layer("project", case.project.name, found[1]))
+    _add_project(session, place, case.project_id, case.project.name)
     findings = findings_of(case)
     _add_references(session, place, findings)
     territory_ids = [int(f["ref"]) for f in findings if f["kind"] == "territory"]
@@ -116,9 +113,7 @@ class Landscape:
 
 def landscape(session: Session, actor: Actor, project: Project) -> Landscape:
     place = Place()
-    found = project_area(session, project.id)
-    if found is not None:
-        place.layers.append(Layer("project", project.name, found[1]))
+    _add_project(session, place, project.id, project.name)
     cases = [
         c
         for c in session.scalars(
@@ -172,10 +167,9 @@ def community_place(session: Session, actor: Actor, community: Community) -> Pla
     place = Place()
     cases = session.scalars(select(Case).where(Case.community_id == community.id))
     for project_id in sorted({c.project_id for c in cases if can_read_case(actor, c)}):
-        found = project_area(session, project_id)
         project = session.get(Project, project_id)
-        if found is not None and project is not None:
-            place.layers.append(Layer("project", project.name, found[1]))
+        if project is not None:
+            _add_project(session, place, project_id, project.name)
     _add_territories(session, actor, place, _latest_territories(session, [community.id]))
     return place
 
@@ -194,7 +188,7 @@ def sites_around(session: Session, community_id: int) -> list[LegacySite]:
 
 def legacy_site_place(session: Session, actor: Actor, site: LegacySite) -> Place:
     """The site, and the territories of the communities around it."""
-    place = Place(layers=[Layer("legacy_site", site.name, area_of_geojson(site.geojson))])
+    place = Place(layers=[_layer("legacy_site", site.name, site.geojson)])
     ids = [c.id for c in site.communities]
     _add_territories(session, actor, place, _latest_territories(session, ids))
     return place
@@ -203,7 +197,29 @@ def legacy_site_place(session: Session, actor: Actor, site: LegacySite) -> Place
 # --- reading the layers ----------------------------------------------------------------------
 
 
+def _add_project(session: Session, place: Place, project_id: int, name: str) -> None:
+    """The project's area now, when it has one."""
+    from fpic.geo.screening import project_area
+
+    found = project_area(session, project_id)
+    if found is not None:
+        place.layers.append(_layer("project", name, found[1]))
+
+
+def _layer(
+    kind: str, name: str, shape: Any, category: str | None = None, heritage: bool = False
+) -> Layer:
+    """A layer of ``shape``, a geometry or GeoJSON text as fpic keeps areas."""
+    from fpic.geo.shapes import area_of_geojson
+    from fpic.geo.svg import Layer
+
+    geometry = area_of_geojson(shape) if isinstance(shape, str) else shape
+    return Layer(kind, name, geometry, category, heritage)  # type: ignore[arg-type]
+
+
 def _add_references(session: Session, place: Place, findings: Sequence[dict[str, Any]]) -> None:
+    import shapely
+
     keys = [tuple(f["ref"].split(":", 1)) for f in findings if f["kind"] != "territory"]
     if not keys:
         return
@@ -220,7 +236,7 @@ def _add_references(session: Session, place: Place, findings: Sequence[dict[str,
     kinds = {f["ref"]: f["kind"] for f in findings}
     for dataset_id, external_id, name, category, heritage, wkb in rows:
         kind = kinds[f"{dataset_id}:{external_id}"]
-        place.layers.append(Layer(kind, name, shapely.from_wkb(wkb), category, bool(heritage)))
+        place.layers.append(_layer(kind, name, shapely.from_wkb(wkb), category, bool(heritage)))
 
 
 def _latest_territories(session: Session, community_ids: Iterable[int]) -> list[Territory]:
@@ -261,4 +277,4 @@ def _add_territories(
             continue
         community = session.get(Community, territory.community_id)
         name = community.name if community is not None else ""
-        place.layers.append(Layer("territory", name, area_of_geojson(territory.geojson)))
+        place.layers.append(_layer("territory", name, territory.geojson))

@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from fpic.geo.screening import territory_contact
 from fpic.i18n import N_, Reason
 from fpic.storage.models import (
     CONSENTING_OUTCOMES,
@@ -710,6 +709,8 @@ def no_territory_overlap(ctx: GuardContext) -> list[Reason]:
     reasons = _screening_reasons(ctx.case)
     if reasons:
         return reasons
+    from fpic.geo.screening import territory_contact  # geometry only when screening out
+
     found = territory_contact(ctx.session, ctx.case.project_id, ctx.case.community_id)
     if found is None:
         return []

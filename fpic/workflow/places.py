@@ -16,21 +16,10 @@ import hashlib
 import io
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
-
-from shapely.geometry.base import BaseGeometry
+from typing import TYPE_CHECKING, Any
 
 from fpic.evidence.intake import ReceivedFile
-from fpic.geo.measure import area_m2
-from fpic.geo.screening import DEFAULT_BUFFER_M, MAX_BUFFER_M, screen
-from fpic.geo.shapes import (
-    GEOJSON,
-    MAP_TYPES,
-    AreaRefused,
-    area_from_coordinates,
-    normalised_geojson,
-    read_area,
-)
+from fpic.geo import DEFAULT_BUFFER_M, GEOJSON, MAP_TYPES, MAX_BUFFER_M, AreaRefused
 from fpic.i18n import N_, Reason
 from fpic.storage.db import table_of
 from fpic.storage.models import Case, ProjectArea, Territory
@@ -46,6 +35,9 @@ from fpic.workflow.evidence import FILES, evidence_fields, visibility
 from fpic.workflow.guards import GuardContext, findings_of, needs_assessment
 from fpic.workflow.process import Template
 from fpic.workflow.schema import Action, Choice, Field, Payload, Text
+
+if TYPE_CHECKING:  # the geometry libraries load with the first map read (fpic.geo)
+    from shapely.geometry.base import BaseGeometry
 
 MAP = "map"
 COORDINATES = "coordinates"
@@ -76,6 +68,12 @@ def area_fields(label: str, required: bool) -> tuple[Field, ...]:
     )  # fmt: skip
 
 
+def _area_m2(shape: BaseGeometry) -> float:
+    from fpic.geo.measure import area_m2
+
+    return area_m2(shape)
+
+
 @dataclass(frozen=True)
 class _Area:
     shape: BaseGeometry
@@ -98,6 +96,8 @@ def take_area(p: Payload, ctx: GuardContext, required: bool, name: str) -> _Area
         return None
     field = MAP if sent else COORDINATES
     shape = _read_sent(sent[0]) if sent else _read_typed(typed)
+    from fpic.geo.shapes import normalised_geojson
+
     try:
         geojson = normalised_geojson(shape)
     except AreaRefused as refused:
@@ -119,6 +119,8 @@ def _read_sent(file: ReceivedFile) -> BaseGeometry:
         raise invalid(
             MAP, N_("%(field)s: a map may be at most %(most)s MiB."), most=MAX_MAP_SIZE // 2**20
         )
+    from fpic.geo.shapes import read_area
+
     file.source.seek(0)
     data = file.source.read(MAX_MAP_SIZE + 1)
     try:
@@ -128,6 +130,8 @@ def _read_sent(file: ReceivedFile) -> BaseGeometry:
 
 
 def _read_typed(text: str) -> BaseGeometry:
+    from fpic.geo.shapes import area_from_coordinates
+
     try:
         return area_from_coordinates(text)
     except AreaRefused as refused:
@@ -191,7 +195,7 @@ def _keep_project_area(ctx: GuardContext, p: Payload) -> int:
         {
             "project_id": ctx.case.project_id, "label": p["label"],
             "geojson": area.geojson.decode(), "sha256": area.file.sha256,
-            "area_m2": area_m2(area.shape), "case_id": ctx.case.id,
+            "area_m2": _area_m2(area.shape), "case_id": ctx.case.id,
             "recorded_at": ctx.now, "recorded_by_id": ctx.actor.user_id,
         },
     ).scalar_one())  # fmt: skip
@@ -210,6 +214,8 @@ def rescreen(ctx: GuardContext, buffer_km: int | None = None) -> dict[str, Any]:
     else:
         buffer_m = buffer_km * 1000
     # the screening reads no row the action changed: the case's changes wait for its one UPDATE
+    from fpic.geo.screening import screen
+
     with ctx.session.no_autoflush:
         found = screen(ctx.session, ctx.case.project_id, buffer_m)
     if found is None:
@@ -263,7 +269,7 @@ def write_territory(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]
         _INSERT_TERRITORY,
         {
             "community_id": ctx.case.community_id, "geojson": area.geojson.decode(),
-            "sha256": area.file.sha256, "area_m2": area_m2(area.shape),
+            "sha256": area.file.sha256, "area_m2": _area_m2(area.shape),
             "visible_to": ctx.found["visible_to"], "case_id": ctx.case.id,
             "recorded_at": ctx.now, "recorded_by_id": ctx.actor.user_id,
         },
