@@ -404,6 +404,7 @@ class CaseWriter:
             "last_review_at": None,
             "rehabilitation_confirmed_at": None,
             "screening": None,
+            "milestones": {},
         }
 
     def _times(self, steps: list[Step], opened: datetime) -> list[datetime]:
@@ -503,6 +504,7 @@ class CaseWriter:
             "formats": self.formats,
             "grievance_route": "Complaints to the assembly's grievance committee.",
             "review_every_days": 90,
+            "time_limits": {},
             "source": "Assembly resolution of the month before",
         }
         protocol_id, self.ids.protocol = self.ids.protocol, self.ids.protocol + 1

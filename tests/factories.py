@@ -4,6 +4,7 @@ a project, and helpers that walk a case along the general template."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -26,7 +27,7 @@ from fpic.accounts.sessions import enrol
 from fpic.demo import evidence as demo_evidence
 from fpic.evidence.intake import ReceivedFile
 from fpic.storage.db import Database
-from fpic.storage.models import Case, Project
+from fpic.storage.models import CONSENTING_OUTCOMES, Case, Project
 from fpic.workflow.actors import Actor
 from fpic.workflow.clock import FrozenClock
 from fpic.workflow.engine import ActionResult, Engine, user_actor
@@ -195,11 +196,15 @@ class World:
             {"flag_id": flag_id, "resolution": resolution, "upheld": upheld},
         )
 
-    def open_case(self, community: Community, template: str = "fpic-general") -> int:
+    def open_case(
+        self, community: Community, template: str = "fpic-general", project_id: int | None = None
+    ) -> int:
         self._refs += 1
+        # whoever the template says convenes the process: the State under Peru's law
+        opened_by = shipped_templates()[template].opened_by
         result = self.engine.open_case(
-            self.liaison,
-            project_id=self.project_id,
+            self.liaison if "liaison" in opened_by else self.state_authority,
+            project_id=project_id or self.project_id,
             community_id=community.id,
             template_id=template,
             reference=f"T-{self._refs:04d}",
@@ -330,13 +335,16 @@ def disclose_everything(
         assert case.protocol is not None
         template_id = case.template_id
         languages, formats = case.protocol.content_languages, case.protocol.formats
-    items = shipped_templates()[template_id].required_disclosure_items
-    for item in items:
+    template = shipped_templates()[template_id]
+    # the proponent discloses, or the State where it runs the process (Peru)
+    roles = template.triggers["register_disclosure"].roles
+    discloser = world.liaison if "liaison" in roles else world.state_authority
+    for item in template.required_disclosure_items:
         for language in languages:  # every format at once; a translator for each language
             data = disclosure(world, item, [language], list(formats))
             if files:
                 data["files"] = files
-            world.act(case_id, "register_disclosure", world.liaison, data)
+            world.act(case_id, "register_disclosure", discloser, data)
 
 
 def disclosure(
@@ -498,6 +506,46 @@ MAIN_PATHS: dict[str, list[tuple[str, str]]] = {
         ("give_consent", "rep"),
         ("draft_moa", "liaison"),
         ("sign_moa", "rep"),
+        ("record_certification_precondition", "state_authority"),
+    ],
+    "pe-consulta-previa-2012": [
+        ("identify_measure", "state_authority"),
+        ("confirm_peoples", "state_authority"),
+        ("agree_consultation_plan", "rep"),
+        ("deliver_proposed_measure", "state_authority"),
+        ("@disclose", ""),
+        ("close_information", "state_authority"),
+        ("@wait", ""),
+        ("deliver_evaluation_result", "rep"),
+        ("record_total_agreement", "rep"),
+        ("sign_acta", "rep"),
+        ("decide_with_agreement", "state_authority"),
+    ],
+    "ifc-ps7-2012": [
+        ("@screen", ""),
+        ("require_fpic", "liaison"),
+        ("confirm_engagement_plan", "liaison"),
+        ("agree_protocol", "rep"),
+        ("record_external_experts", "liaison"),
+        ("@disclose", ""),
+        ("complete_disclosure", "liaison"),
+        ("@wait", ""),
+        ("open_negotiation", "rep"),
+        ("convene_decision", "rep"),
+        ("give_consent", "rep"),
+        ("sign_agreement", "rep"),
+        ("adopt_plan", "liaison"),
+    ],
+    "au-nta-right-to-negotiate": [
+        ("@screen", ""),
+        ("give_s29_notice", "state_authority"),
+        ("agree_protocol", "rep"),
+        ("@disclose", ""),
+        ("complete_disclosure", "liaison"),
+        ("@wait", ""),
+        ("convene_decision", "rep"),
+        ("give_consent", "rep"),
+        ("sign_s31_agreement", "rep"),
     ],
     "legacy-restoration": [
         ("confirm_rights_holders", "liaison"),
@@ -512,6 +560,126 @@ MAIN_PATHS: dict[str, list[tuple[str, str]]] = {
         ("complete_works", "liaison"),
     ],
 }
+
+
+NOTE = {"text": "Recorded by the FPIC team in the community hall."}
+
+
+def step_data(
+    world: World,
+    community: Community,
+    template_id: str,
+    trigger: str,
+    proto: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Realistic data for one step of a main path, by the kind of action it records."""
+    today = world.clock.now().date().isoformat()
+    effect = shipped_templates()[template_id].triggers[trigger].effect
+    by_effect: dict[str, Any] = {
+        "territory": territory,
+        "project_area": project_area,
+        "protocol": lambda: proto or PROTOCOL,
+        "decision": lambda: decision(world, community, **_tally(community, template_id, trigger)),
+        "financial_assurance": lambda: financial_assurance(world),
+        "complete_disclosure": lambda: {"text": "All items disclosed."},
+        "agreement": lambda: {
+            "text": "Agreement validated by the assembly of Qollana.",
+            "signed_on": today,
+            "signatories": ["Assembly president", "Andes Copper S.A. country manager"],
+        },
+        "withdrawal": lambda: {
+            "text": "The spring above the camp dried up.",
+            "decided_on": today,
+            "deciding_body": "Community assembly",
+            "activities_affected": ["drilling"],
+        },
+        "notice": lambda: {"notified_on": today, "text": "Notice published and served."},
+        "state_decision": lambda: state_decision(world),
+        "bond": lambda: bond(world),
+        "non_overlap": lambda: {
+            "issued_on": today,
+            "concurrence": "Commissioner for the region",
+            "undertaking": True,
+            "text": "The field-based investigation found no ancestral domain in the area.",
+        },
+    }
+    return by_effect[effect]() if effect in by_effect else NOTE
+
+
+def _tally(community: Community, template_id: str, trigger: str) -> dict[str, Any]:
+    """Everyone for a consent, everyone against any other decision."""
+    if shipped_templates()[template_id].triggers[trigger].outcome in CONSENTING_OUTCOMES:
+        return {}
+    return {"votes_for": 0, "votes_against": len(community.reps)}
+
+
+def state_decision(world: World, **overrides: Any) -> dict[str, Any]:
+    return {
+        "decided_on": world.clock.now().date().isoformat(),
+        "body": "Regional authority",
+        "determination": "Issued as requested.",
+        "reasons": "The record shows every step the rules require.",
+        **overrides,
+    }
+
+
+def bond(world: World, **overrides: Any) -> dict[str, Any]:
+    return {
+        "kind": "cash",
+        "amount": "PHP 2,000,000",
+        "posted_on": world.clock.now().date().isoformat(),
+        "text": "Cash bond with the NCIP regional office, as section 9 of the agreement sets.",
+        **overrides,
+    }
+
+
+def advance_along(
+    world: World,
+    community: Community,
+    case_id: int,
+    stage: str,
+    proto: dict[str, Any] | None = None,
+    data: Callable[[str], dict[str, Any] | None] | None = None,
+) -> int:
+    """Drive a case along its template's main path (MAIN_PATHS) until it stands at ``stage``;
+    ``data`` may give a step's data instead of :func:`step_data`."""
+    template_id = world.case(case_id).template_id
+    template = shipped_templates()[template_id]
+    path = MAIN_PATHS[template_id]
+    for index, (trigger, who) in enumerate(path):
+        current = world.case(case_id).stage
+        if current == stage:
+            return case_id
+        # from where the case stands: a step (or the helper steps before one) whose trigger
+        # cannot be done at this stage was done before
+        then = next(t for t, _ in path[index:] if not t.startswith("@"))
+        if current not in template.triggers[then].sources:
+            continue
+        if trigger == "@screen":
+            screen(world, case_id)
+        elif trigger == "@disclose":
+            disclose_everything(world, case_id)
+        elif trigger == "@wait":
+            # one day more than the minimum, so the walk never depends on the boundary
+            world.clock.advance(days=(proto or PROTOCOL)["min_deliberation_days"] + 1)
+        else:
+            given = data(trigger) if data else None
+            payload = given or step_data(world, community, template_id, trigger, proto)
+            world.act(case_id, trigger, world.walker(who, community), payload)
+    assert world.case(case_id).stage == stage, world.case(case_id).stage
+    return case_id
+
+
+def case_at(
+    world: World,
+    community: Community,
+    template_id: str,
+    stage: str,
+    proto: dict[str, Any] | None = None,
+) -> int:
+    """A new case on ``template_id`` walked along its main path until it stands at ``stage``."""
+    case_id = world.open_case(community, template=template_id)
+    return advance_along(world, community, case_id, stage, proto)
 
 
 def financial_assurance(world: World, **overrides: Any) -> dict[str, Any]:

@@ -273,9 +273,7 @@ def evidence(db: Session, case: Case) -> dict[str, Any]:
         template.required_disclosure_items, languages, formats, case.disclosures
     )
     cells = [cell for _item, row in matrix for _lang, fmts in row for cell in fmts]
-    figures = grievance_figures(
-        db, engine().clock.now(), {template.id: template.grievance_days}, case_id=case.id
-    )
+    figures = grievance_figures(db, engine().clock.now(), case_id=case.id)
     return {
         "disclosures": {
             "items": list(template.required_disclosure_items),
@@ -338,7 +336,7 @@ def cases() -> Any:
     with engine().db.read_session() as db:
         matching = filtered_cases(
             holder.actor, now, stage=stage, community_id=community_id,
-            project_id=project_id, overdue=overdue,
+            project_id=project_id, overdue=overdue, session=db,
         )  # fmt: skip
         rows, last = cases_after(db, matching, after, limit)
         items = [case_summary(case) for case in rows]

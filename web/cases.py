@@ -37,6 +37,7 @@ from fpic.storage.models import (
 from fpic.trail import audit
 from fpic.workflow.actions import ACTIONS
 from fpic.workflow.errors import GuardRefused, InvalidData, InvalidTransition, StaleCase
+from fpic.workflow.limits import grievance_days
 from fpic.workflow.permissions import can_see_complainant
 from fpic.workflow.process import shipped_templates
 from web.auth import requires
@@ -103,6 +104,7 @@ def _case_context(db: Session, case: Case) -> dict[str, Any]:
     )
     options = engine().options(db, case, actor())
     place = case_place(db, actor(), case)
+    steps_due = grievance_days(template, case)
     return {
         "case": case,
         "place": place,
@@ -121,11 +123,9 @@ def _case_context(db: Session, case: Case) -> dict[str, Any]:
         "reps": {r.id: r for r in _representatives(db, case)},
         "overdue": is_overdue(case, engine().clock.now()),
         "today": engine().clock.now().date(),
-        "grievances": [(g, next_step_due(g, template.grievance_days)) for g in case.grievances],
+        "grievances": [(g, next_step_due(g, steps_due)) for g in case.grievances],
         "complainants": complainant_names(db, case),
-        "grievance_figures": grievance_figures(
-            db, engine().clock.now(), {template.id: template.grievance_days}, case_id=case.id
-        ),
+        "grievance_figures": grievance_figures(db, engine().clock.now(), case_id=case.id),
     }
 
 
@@ -254,7 +254,10 @@ def new() -> Any:
         form.community_id.choices = options(
             (c.id, c.name) for c in db.scalars(select(Community).order_by(Community.name))
         )
-    form.template_id.choices = options((t.id, _(t.title)) for t in shipped_templates().values())
+    # a regime says who convenes: only the templates this person's role may open a case on
+    form.template_id.choices = options(
+        (t.id, _(t.title)) for t in shipped_templates().values() if actor().role in t.opened_by
+    )
     if form.validate_on_submit():
         try:
             result = engine().open_case(

@@ -29,7 +29,6 @@ from fpic.read.queries import visible_communities
 from fpic.storage.models import Case, Community, Enrolment, Mandate, Representative, User
 from fpic.workflow.errors import InvalidData
 from fpic.workflow.permissions import allows
-from fpic.workflow.process import shipped_templates
 from web.auth import requires
 from web.context import actor, engine
 from web.downloads import file_response
@@ -173,9 +172,8 @@ def _page(
     cases = db.scalars(
         select(Case).where(Case.community_id == community.id).order_by(Case.reference)
     ).all()
-    limits = {t.id: t.grievance_days for t in shipped_templates().values()}
     now = engine().clock.now()
-    figures = grievance_figures(db, now, limits, community_id=community.id)
+    figures = grievance_figures(db, now, community_id=community.id)
     may_register = allows(actor(), "community:register")
     mandates = sorted(
         ((rep, m) for rep in community.representatives for m in rep.mandates),

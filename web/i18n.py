@@ -26,13 +26,14 @@ from web.extensions import babel
 from web.labels import GLOBALS
 from web.maps import GLOBALS as MAP_GLOBALS
 
-LOCALES = ("en", "es", "fr", "pt_BR", "id")
+LOCALES = ("en", "es", "fr", "pt_BR", "id", "fil")
 LOCALE_NAMES = {
     "en": "English",
     "es": "Español",
     "fr": "Français",
     "pt_BR": "Português (Brasil)",
     "id": "Bahasa Indonesia",
+    "fil": "Filipino",
 }
 
 
@@ -150,6 +151,9 @@ def reason_text(reason: Reason, action: Action | None = None) -> str:
         params["field"] = "“" + _(label) + "”"
     if "role" in params:
         params["role"] = role_title(str(params["role"]))
+    for text in ("limit", "step"):  # texts of a process template, in its catalog
+        if text in params:
+            params[text] = _(str(params[text]))
     try:
         return _(reason.message, **params)
     except (KeyError, ValueError, TypeError):

@@ -131,7 +131,18 @@ SECTOR_LABELS = {
     "restoration": _l("Restoration of a legacy site"),
     "unspecified": _l("Not specified"),
 }
+TIME_UNIT_LABELS = {"days": _l("days"), "months": _l("months")}
+RECONSENT_EVENT_LABELS = {
+    "change_of_control": _l("Change of operator or owner"),
+    "new_phase": _l("New phase of the project"),
+    "area_expansion": _l("Expansion of the project's area"),
+    "expiry": _l("End of the consent's term"),
+}
+BOND_KIND_LABELS = {"surety": _l("Surety bond"), "cash": _l("Cash bond")}
 VOCABULARIES: dict[str, dict[str, Any]] = {
+    "time_units": TIME_UNIT_LABELS,
+    "reconsent_events": RECONSENT_EVENT_LABELS,
+    "bond_kinds": BOND_KIND_LABELS,
     "decision_rules": RULE_LABELS,
     "voters": VOTER_LABELS,
     "formats": FORMAT_LABELS,
@@ -159,7 +170,7 @@ def text_of(label: Text | Term) -> str:
     """A label an action's declaration computed from the case, for the reader."""
     if isinstance(label, Term):
         return term_title(label)
-    params = {k: term_title(v) if isinstance(v, Term) else v for k, v in label.params.items()}
+    params = {k: text_of(v) if isinstance(v, (Text, Term)) else v for k, v in label.params.items()}
     message = _(label.message) if label.translate and label.message else label.message
     return message % params if params else message
 

@@ -45,6 +45,7 @@ TERRITORIES: dict[str, str] = {
     "qurluqtuq": typed(ring(-115.10, 67.80, 25, _SHAPE)),
     "vunamami": typed(ring(152.20, -4.35, 6, _SHAPE)),
     "tuwali-hungduan": typed(ring(121.05, 16.85, 7, _SHAPE)),
+    "warlu-pilanyi": typed(ring(118.60, -22.30, 15, _SHAPE)),
 }
 
 #: each demo project's area, overlapping the territory of the community it affects
@@ -57,6 +58,8 @@ PROJECT_AREAS: dict[str, str] = {
     "copper-extension": typed(ring(-71.58, -13.70, 4, (1.0, 0.9, 1.0, 0.8, 1.0, 0.9))),
     # a survey licence far from any territory: screening finds no trigger for FPIC
     "survey": typed(ring(-71.20, -14.30, 2, (1.0, 0.9, 1.0, 0.8, 1.0, 0.9))),
+    "lithium-south": typed(ring(-68.10, -18.40, 3, (1.0, 0.9, 1.0, 0.8, 1.0, 0.9))),
+    "iron": typed(ring(118.65, -22.28, 4, (1.0, 0.9, 1.0, 0.8, 1.0, 0.9))),
 }
 
 _PROTECTED = [

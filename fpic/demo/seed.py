@@ -50,6 +50,7 @@ DEMO_PASSWORD = "fpic-demo"
 DISCLOSE = "@disclose"  #: register every required item in every language and format
 WAIT = "@wait"  #: let the community's deliberation period pass
 FLAG_UPHELD = "@flag_upheld"  #: raise an integrity flag and have the community uphold it
+MONTHS = "@months:"  #: so many months pass ("@months:7")
 _STAGE_AND_VERSION = select(Case.stage, Case.version).where(Case.id == bindparam("case_id"))
 
 Progress = Callable[[list[Any], str], Iterable[Any]]
@@ -162,6 +163,20 @@ COMMUNITIES = (
         (("Rosalina Bumidang", "woman"), ("Manuel Dulnuan", "man"), ("Teresita Gumangan", "woman")),
         "hydro",
     ),
+    # fabricated demo data: no such claim group, corporation or mining lease exists
+    DemoCommunity(
+        "warlu-pilanyi",
+        "Warlu Pilanyi native title claim group (demo)",
+        "Pilbara, Western Australia",
+        "AU",
+        "Warlu Pilanyi Aboriginal Corporation (demo)",
+        ("en", "rop"),
+        ("oral", "written"),
+        "consensus",
+        None,
+        (("Nancy Wirrilangu (demo)", "woman"), ("Clifford Jabaljarri (demo)", "man")),
+        "iron",
+    ),
 )
 
 PROJECTS = {
@@ -231,6 +246,26 @@ PROJECTS = {
         "phases": ["construction", "operation"],
         "activities": ["weir_construction", "penstock", "powerhouse"],
         "sector": "energy",
+    },
+    # fabricated demo data: a geophysical survey on the salt flat's southern edge, far from
+    # the Uma Jaqi's lands, where informed consultation suffices (IFC PS7 ¶10)
+    "lithium-south": {
+        "name": "Salar sur geophysical survey (demo)",
+        "proponent": "Litio Andino S.R.L.",
+        "description": "DEMO DATA, fabricated: seismic lines on the salt flat's southern edge.",
+        "phases": ["survey"],
+        "activities": ["seismic_lines"],
+        "sector": "mining",
+    },
+    # fabricated demo data: no such lease or company exists
+    "iron": {
+        "name": "Warlu Creek iron ore mining lease (demo)",
+        "proponent": "Pilbara Ridge Resources Pty Ltd (demo)",
+        "description": "DEMO DATA, fabricated: a mining lease applied for over the claim "
+        "group's country, a future act under the Native Title Act's right to negotiate.",
+        "phases": ["exploration", "mining"],
+        "activities": ["drilling", "haul_road", "open_pit"],
+        "sector": "mining",
     },
     # fabricated demo data: no such project, fund or site record exists
     "restoration": {
@@ -446,8 +481,14 @@ class _Walker:
             # the plan's project for the whole walk: the decision's scope, the activities
             # started and the withdrawal name its phases and activities
             self.community = replace(self.community, project=self.plan.project)
+        # whoever the template says convenes the process: the State under Peru's law
+        opener = (
+            self.people.liaison
+            if "liaison" in self.template.opened_by
+            else self.people.independents["state_authority"]
+        )
         result = self.engine.open_case(
-            self.people.liaison,
+            opener,
             project_id=self.people.projects[self.community.project],
             community_id=self.people.communities[self.community.slug],
             template_id=self.plan.template,
@@ -561,6 +602,8 @@ class _Walker:
             self._disclose_everything()
         elif step == WAIT:
             self.clock.advance(days=self._protocol_days() + 1)
+        elif step.startswith(MONTHS):  # a statute's months pass (NTA s 35: six)
+            self.clock.advance(days=31 * int(step.removeprefix(MONTHS)))
         elif step == FLAG_UPHELD:
             self._flag_upheld()
         else:
@@ -661,6 +704,43 @@ class _Walker:
                 "estimate": "Independent closure cost estimate by a registered engineer not "
                 "employed by the fund, reviewed by the clans' technical adviser (demo).",
                 "files": self.files.signed("trust-deed.pdf", "Trust deed (demo)"),
+            }
+        if effect == "notice":
+            return {
+                "notified_on": self._today(),
+                "text": f"{title}: given to the community's institution and published.",
+                "files": self.files.signed("notice.pdf", "Notice (demo)"),
+            }
+        if effect == "state_decision":
+            return {
+                "decided_on": self._today(),
+                "body": "The competent State body (demo)",
+                "determination": title,
+                "reasons": "Recorded with the reasons the body gave, which weigh the views of "
+                "the community recorded on this case.",
+                "rights_measures": "The measures agreed with the community, and those the body "
+                "adopts to guarantee its collective rights.",
+            }
+        if effect == "bond":  # NCIP AO 3 §23: kind and amount as the agreement sets them
+            return {
+                "kind": "surety",
+                "amount": "PHP 5,000,000",
+                "posted_on": self._today(),
+                "text": "Surety bond with an NCIP-accredited bonding company, as the "
+                "memorandum of agreement sets (demo).",
+            }
+        if effect == "non_overlap":  # NCIP AO 3 §15
+            return {
+                "issued_on": self._today(),
+                "concurrence": "Commissioner for the Cordillera (demo)",
+                "undertaking": True,
+                "text": "The field-based investigation found no ancestral domain in the area.",
+            }
+        if effect == "reconsideration_request":
+            return {
+                "text": "A new proposal: the works move away from the place the community "
+                "named in its reasons.",
+                "proposal_items": list(self.template.required_disclosure_items[:1]),
             }
         if effect == "condition_progress":  # the first condition still open is met
             with self.engine.db.read_session() as session:

@@ -33,10 +33,12 @@ def extract_template(
     for item, title in (data.get("disclosure_item_titles") or {}).items():
         if isinstance(title, str):
             yield line_of(f"{item} ="), "gettext", title, [f"disclosure item {item}"]
-    for table in ("stages", "triggers"):
+    for table in ("stages", "triggers", "limits", "grievance_days"):
         for name, spec in (data.get(table) or {}).items():
             for key in TEXT_KEYS:
                 value = spec.get(key) if isinstance(spec, dict) else None
                 if isinstance(value, str):
-                    kind = table[:-1]
+                    kind = {"limits": "limit", "grievance_days": "grievance limit"}.get(
+                        table, table[:-1]
+                    )
                     yield line_of(f"[{table}.{name}]"), "gettext", value, [f"{kind} {name}: {key}"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -14,8 +13,9 @@ from fpic.i18n import N_
 from fpic.read.figures import next_review_due, next_step_due
 from fpic.storage.models import Case, Condition, Grievance, Mandate, Representative
 from fpic.workflow.actors import Actor
+from fpic.workflow.limits import grievance_days, running_limits
 from fpic.workflow.permissions import can_read_case, community_scope
-from fpic.workflow.process import Stage, Template, shipped_templates
+from fpic.workflow.process import Stage, Template, pinned_template
 
 SOON_DAYS = 14
 
@@ -45,16 +45,13 @@ def deadlines(
     cases = session.scalars(
         select(Case).options(selectinload(Case.protocol)).order_by(Case.id)
     ).all()
-    templates = shipped_templates()
     for case in cases:
         if actor is not None and not can_read_case(actor, case):
             continue
-        template = templates.get(case.template_id)
+        template = pinned_template(case)
         if template is None or template.stages[case.stage].terminal:
             continue
-        found.extend(
-            _case_deadlines(case, template.stages[case.stage], _reconsideration_window(template))
-        )
+        found.extend(_case_deadlines(case, template, template.stages[case.stage]))
         review = next_review_due(case, template)
         if review is not None:
             found.append(
@@ -68,35 +65,28 @@ def deadlines(
                 )
             )
     found.extend(_condition_deadlines(session, actor))
-    found.extend(_grievance_deadlines(session, actor, templates))
+    found.extend(_grievance_deadlines(session, actor))
     found.extend(_mandate_deadlines(session, actor, now.date()))
     return sorted((d for d in found if d.due <= limit), key=lambda d: (d.due, d.kind))
 
 
-def _reconsideration_window(template: Template) -> int | None:
-    """The days to ask for reconsideration of a withheld consent, or None where the template
-    offers no such request (only the community reopens: legacy-restoration)."""
-    if any(t.effect == "reconsideration_request" for t in template.triggers.values()):
-        return template.reconsideration_days
-    return None
-
-
-def _case_deadlines(case: Case, stage: Stage, window_days: int | None) -> list[Deadline]:
+def _case_deadlines(case: Case, template: Template, stage: Stage) -> list[Deadline]:
+    """The template's time limits running in the case's stage, and the community's minimum
+    deliberation period: only limits that exist (a released version's uncited ones do not)."""
     ref = {"case": case.reference}
-    result = []
-    stage_days = stage.deadline_days
-    if stage_days is not None:
-        due = (case.stage_entered_at + timedelta(days=stage_days)).date()
-        result.append(
-            Deadline(
-                due,
-                "stage",
-                N_("%(case)s: the stage %(stage)s was planned to take %(days)s days."),
-                {**ref, "stage": case.stage, "days": str(stage_days)},
-                case.id,
-                case.reference,
-            )
+    result = [
+        Deadline(
+            due,
+            "limit" if template.is_deadline(limit) else "opens",
+            N_("%(case)s: %(limit)s ends (%(source)s).")
+            if template.is_deadline(limit)
+            else N_("%(case)s: %(limit)s has run its course from this day (%(source)s)."),
+            {**ref, "limit": limit.title, "source": limit.source or limit.default_source or ""},
+            case.id,
+            case.reference,
         )
+        for limit, due in running_limits(template, case)
+    ]
     if stage.deliberation_period and case.protocol is not None:
         started = case.deliberation_started_at
         if started is not None:
@@ -111,22 +101,6 @@ def _case_deadlines(case: Case, stage: Stage, window_days: int | None) -> list[D
                     case.reference,
                 )
             )
-    if (
-        window_days is not None
-        and case.withheld_at is not None
-        and case.reconsideration_requested_at is None
-    ):
-        due = (case.withheld_at + timedelta(days=window_days)).date()
-        result.append(
-            Deadline(
-                due,
-                "reconsideration",
-                N_("%(case)s: the window to ask for reconsideration closes."),
-                ref,
-                case.id,
-                case.reference,
-            )
-        )
     return result
 
 
@@ -158,18 +132,18 @@ GRIEVANCE_STEP_MESSAGES = {
 }
 
 
-def _grievance_deadlines(
-    session: Session, actor: Actor | None, templates: dict[str, Any]
-) -> list[Deadline]:
+def _grievance_deadlines(session: Session, actor: Actor | None) -> list[Deadline]:
     rows = session.execute(
         select(Grievance, Case)
         .join(Case, Case.id == Grievance.case_id)
+        .options(selectinload(Case.protocol))
         .where(Grievance.status != "closed")
     ).all()
     found = []
     for grievance, case in rows:
-        template = templates.get(case.template_id)
-        due = next_step_due(grievance, template.grievance_days) if template else None
+        template = pinned_template(case)
+        days = grievance_days(template, case) if template else {}
+        due = next_step_due(grievance, days)
         if due is None or (actor is not None and not can_read_case(actor, case)):
             continue
         step, day = due

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from fpic.storage.models import Case, Grievance
-from fpic.workflow.process import Template
+from fpic.workflow.limits import grievance_days
+from fpic.workflow.process import Template, pinned_template
 
 #: which time limit of the template (fpic.workflow.process.GRIEVANCE_DAYS) each open step waits on
 NEXT_LIMIT = {
@@ -40,7 +41,7 @@ def next_review_due(case: Case, template: Template) -> date | None:
 def next_step_due(grievance: Grievance, limits: Mapping[str, int]) -> tuple[str, date] | None:
     """The step an open grievance waits on and the day it is due; None once closed."""
     limit = NEXT_LIMIT.get(grievance.status)
-    if limit is None:
+    if limit is None or limit not in limits:  # no time limit exists for that step
         return None
     return limit, grievance.received_on + timedelta(days=limits[limit])
 
@@ -77,20 +78,28 @@ class GrievanceFigures:
 def grievance_figures(
     session: Session,
     now: datetime,
-    limits_of: Mapping[str, Mapping[str, int]],
     *,
     case_id: int | None = None,
     community_id: int | None = None,
 ) -> GrievanceFigures:
-    """Figures over one case's or one community's grievances (``limits_of``: per template id)."""
-    query = select(Grievance, Case.template_id).join(Case, Case.id == Grievance.case_id)
+    """Figures over one case's or one community's grievances, each counted against the time
+    limits of its case (its template's version, and the numbers its protocol set)."""
+    query = (
+        select(Grievance, Case)
+        .join(Case, Case.id == Grievance.case_id)
+        .options(selectinload(Case.protocol))
+    )
     if case_id is not None:
         query = query.where(Grievance.case_id == case_id)
     if community_id is not None:
         query = query.where(Case.community_id == community_id)
     figures = GrievanceFigures()
-    for grievance, template_id in session.execute(query):
-        _count(figures, grievance, now.date(), limits_of.get(template_id))
+    limits: dict[int, Mapping[str, int]] = {}
+    for grievance, case in session.execute(query):
+        if case.id not in limits:
+            template = pinned_template(case)
+            limits[case.id] = grievance_days(template, case) if template else {}
+        _count(figures, grievance, now.date(), limits[case.id])
     return figures
 
 

@@ -11,18 +11,19 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, func, literal, or_, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from fpic.storage.models import Case, Community, Project, TrailEvent
 from fpic.trail import audit
 from fpic.workflow.actors import Actor
+from fpic.workflow.limits import overdue_on
 from fpic.workflow.permissions import (
     can_read_case,
     community_scope,
     reads_every_chain,
     role_refusal,
 )
-from fpic.workflow.process import shipped_templates
+from fpic.workflow.process import installed_templates, shipped_templates
 
 PER_PAGE = 25
 #: a list counts its rows this far past the page shown and no further: an exact count reads
@@ -64,20 +65,26 @@ def visible_cases(actor: Actor) -> Select[Case]:
     return stmt
 
 
-def overdue_condition(now: datetime) -> Any:
-    """Cases whose current stage has outlived its planned days (advisory, never acted on)."""
-    clauses = []
-    for template in shipped_templates().values():
-        for stage in template.stages.values():
-            if stage.deadline_days is not None and not stage.terminal:
-                clauses.append(
-                    and_(
-                        Case.template_id == template.id,
-                        Case.stage == stage.name,
-                        Case.stage_entered_at < now - timedelta(days=stage.deadline_days),
-                    )
-                )
-    return or_(*clauses) if clauses else Case.id.is_(None)
+def overdue_case_ids(session: Session, now: datetime) -> Select[Any]:
+    """The cases where a time limit that exists has passed (advisory, never acted on): read for
+    the cases standing where such a limit runs, and decided by fpic.workflow.limits."""
+    where = [
+        and_(
+            Case.template_id == template.id,
+            Case.template_version == template.version,
+            Case.stage.in_(sorted({s for limit in template.limits.values() for s in limit.stages})),
+        )
+        for template in installed_templates().values()
+        if any(limit.exists for limit in template.limits.values())
+    ]
+    if not where:
+        return select(Case.id).where(Case.id.is_(None))
+    candidates = session.scalars(
+        select(Case).options(selectinload(Case.protocol)).where(or_(*where))
+    ).all()
+    return select(Case.id).where(
+        Case.id.in_([case.id for case in candidates if is_overdue(case, now)])
+    )
 
 
 def list_cases(
@@ -93,8 +100,9 @@ def list_cases(
     per_page: int = PER_PAGE,
 ) -> Page:
     stmt = filtered_cases(
-        actor, now, stage=stage, community_id=community_id, project_id=project_id, overdue=overdue
-    )
+        actor, now, stage=stage, community_id=community_id, project_id=project_id,
+        overdue=overdue, session=session,
+    )  # fmt: skip
     return paginate(
         session,
         stmt,
@@ -114,9 +122,10 @@ def filtered_cases(
     community_id: int | None = None,
     project_id: int | None = None,
     overdue: bool = False,
+    session: Session | None = None,
 ) -> Select[Case]:
     """The cases this person may see that match the list's filters (the web list and the
-    API's filter the same way)."""
+    API's filter the same way); the overdue filter reads in ``session``."""
     stmt = visible_cases(actor)
     if stage:
         stmt = stmt.where(Case.stage == stage)
@@ -125,7 +134,8 @@ def filtered_cases(
     if project_id:
         stmt = stmt.where(Case.project_id == project_id)
     if overdue:
-        stmt = stmt.where(overdue_condition(now))
+        assert session is not None, "the overdue filter reads the cases' time limits"
+        stmt = stmt.where(Case.id.in_(overdue_case_ids(session, now)))
     return stmt
 
 
@@ -191,11 +201,12 @@ def paginate(
 
 
 def is_overdue(case: Case, now: datetime) -> bool:
-    template = shipped_templates().get(case.template_id)
-    if template is None:
+    template = installed_templates().get(
+        (case.template_id, case.template_version, case.template_hash)
+    )
+    if template is None or template.stages[case.stage].terminal:
         return False
-    days = template.stages[case.stage].deadline_days
-    return days is not None and case.stage_entered_at < now - timedelta(days=days)
+    return overdue_on(template, case, now.date())
 
 
 def cases_waiting_for(session: Session, actor: Actor, limit: int = 10) -> list[Case]:

@@ -354,6 +354,11 @@ class Case(Base):
     #: the case's latest screening (fpic.geo.screening.Screening.summary): every screening is
     #: on the trail; this copy lets the rules read it with the case, at no extra statement
     screening: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    #: the day of each action a time limit counts from or a rule waits for, by trigger
+    #: (fpic.workflow.limits): read with the case, at no extra statement
+    milestones: Mapped[dict[str, str]] = mapped_column(
+        JSON, default=dict, server_default=text("'{}'")
+    )
     if TYPE_CHECKING:  # mapped at the end of this module, once ProjectArea exists
         current_area_id: int | None
 
@@ -413,6 +418,10 @@ class Protocol(Base):
     grievance_route: Mapped[str] = mapped_column(Text)
     #: how often the joint monitoring reviews are due once consent is in force
     review_every_days: Mapped[int] = mapped_column(Integer, default=90)
+    #: the numbers the community agreed for the template's protocol time limits, by limit name
+    time_limits: Mapped[dict[str, int]] = mapped_column(
+        JSON, default=dict, server_default=text("'{}'")
+    )
     #: where the parameters come from: the assembly resolution, minutes, the community protocol
     source: Mapped[str] = mapped_column(Text)
     agreed_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -604,6 +613,10 @@ class Decision(Base):
     translations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     #: ids of the disclosure rows in force when the community decided
     disclosure_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    #: a consent's term: no activity may start after this day under it
+    term_ends_on: Mapped[date | None] = mapped_column(Date, default=None)
+    #: the events the community named as calling for its consent again (RECONSENT_EVENTS)
+    reconsent_on: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
 
     case: Mapped[Case] = relationship(back_populates="decisions")
     conditions: Mapped[list[Condition]] = relationship(order_by="Condition.id")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fpic.workflow import effects, grievances, places, restoration
+from fpic.workflow import authorities, effects, grievances, places, restoration
 from fpic.workflow.process import Template
 from fpic.workflow.schema import Action
 from fpic.workflow.schema import data_schema as _data_schema
@@ -30,7 +30,7 @@ def _gathered(*groups: tuple[Action, ...]) -> dict[str, Action]:
 
 
 ACTIONS: dict[str, Action] = _gathered(
-    effects.ACTIONS, grievances.ACTIONS, places.ACTIONS, restoration.ACTIONS
+    effects.ACTIONS, authorities.ACTIONS, grievances.ACTIONS, places.ACTIONS, restoration.ACTIONS
 )
 
 

@@ -39,7 +39,7 @@ from fpic.workflow.errors import invalid
 from fpic.workflow.evidence import evidence_fields
 from fpic.workflow.guards import GuardContext, community_roll, consent_in_force
 from fpic.workflow.permissions import CASE_ASSIGNED_ROLES
-from fpic.workflow.process import Template
+from fpic.workflow.process import Limit, Template, template_for
 from fpic.workflow.schema import (
     Action,
     CaseText,
@@ -288,6 +288,21 @@ def write_reconsideration_request(ctx: GuardContext, p: Payload, _from: str) -> 
     return record_note(ctx, ctx.trigger.name, p)
 
 
+RECONSIDERATION_REQUEST_FIELDS = (
+    Field("text", "text", N_("The new proposal, and how it answers the community's reasons")),
+    Field("language", "language", N_("Language (code, optional)"), required=False),
+    # the new proposal is disclosed before the community can decide again (NCIP AO 3 §27)
+    Field(
+        "proposal_items",
+        "choices",
+        N_("Items of information the new proposal changes"),
+        options=lambda template: disclosure_items(template),
+        choices=item_choices,
+    ),
+    *evidence_fields(N_("The request and the new proposal")),
+)
+
+
 def write_declining(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
     """Declining to engage counts as no consent (TNC-HRG): the case stands as withheld."""
     ctx.case.withheld_at = ctx.now
@@ -295,10 +310,39 @@ def write_declining(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]
 
 
 def write_reopening(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
+    """Back to disclosure: the items a pending request's new proposal changes are disclosed
+    again before the community decides again."""
+    requested = ctx.case.reconsideration_requested_at is not None
     ctx.case.withheld_at = None
     ctx.case.reconsideration_requested_at = None
     _restart_clock(ctx)
-    return record_note(ctx, ctx.trigger.name, p)
+    superseded = _supersede(ctx, _proposal_items(ctx)) if requested else []
+    return record_note(ctx, ctx.trigger.name, p) | {"superseded_disclosure_ids": superseded}
+
+
+def _proposal_items(ctx: GuardContext) -> list[str]:
+    """The items the latest request for reconsideration names (read only on reopening)."""
+    kinds = [
+        t.name for t in ctx.template.triggers.values() if t.effect == "reconsideration_request"
+    ]
+    data = ctx.session.scalar(
+        select(CaseNote.data)
+        .where(CaseNote.case_id == ctx.case.id, CaseNote.kind.in_(kinds))
+        .order_by(CaseNote.id.desc())
+        .limit(1)
+    )
+    return list((data or {}).get("proposal_items") or [])
+
+
+def _supersede(ctx: GuardContext, items: list[str] | tuple[str, ...]) -> list[int]:
+    if not items:  # nothing to present again: the disclosures are not read
+        return []
+    superseded = []
+    for disclosure in ctx.case.disclosures:
+        if disclosure.item in items and disclosure.superseded_at is None:
+            disclosure.superseded_at = ctx.now
+            superseded.append(disclosure.id)
+    return superseded
 
 
 def write_restart(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
@@ -326,7 +370,9 @@ NOTES = (
     Action("deferral", NOTE_FIELDS, write_deferral),
     Action("suspend", NOTE_FIELDS, write_suspension),
     Action("resume", NOTE_FIELDS, write_resumption),
-    Action("reconsideration_request", NOTE_FIELDS, write_reconsideration_request),
+    Action(
+        "reconsideration_request", RECONSIDERATION_REQUEST_FIELDS, write_reconsideration_request
+    ),
     Action("decline", NOTE_FIELDS, write_declining),
     Action("reopen", NOTE_FIELDS, write_reopening),
     Action("restart", NOTE_FIELDS, write_restart),
@@ -336,6 +382,31 @@ NOTES = (
 
 
 # --- protocol --------------------------------------------------------------------------------
+
+
+def _agreed_limit_names(template: Template) -> list[str]:
+    return [limit.name for limit in template.agreed_limits]
+
+
+def _agreed_limits(_case: Case, template: Template, _today: date) -> list[Choice]:
+    return [Choice(limit.name, _agreed_limit_label(limit)) for limit in template.agreed_limits]
+
+
+def _agreed_limit_label(limit: Limit) -> Text:
+    if limit.amount is None:
+        return Text(N_("%(limit)s (no default)"), {"limit": Text(limit.title)})
+    return Text(
+        N_("%(limit)s (default: %(amount)s %(unit)s)"),
+        {
+            "limit": Text(limit.title),
+            "amount": limit.amount,
+            "unit": Term("time_units", limit.unit),
+        },
+    )
+
+
+def _template_of(case: Case) -> Template:
+    return template_for(case.template_id, case.template_version, case.template_hash)
 
 
 def check_protocol(p: Payload, ctx: GuardContext) -> None:
@@ -360,6 +431,12 @@ def check_protocol(p: Payload, ctx: GuardContext) -> None:
     # the community agrees in its protocol who its independent people are
     for role in INDEPENDENT_FIELDS:
         _check_independent(ctx, role, p[role], role)
+    agreed: dict[str, int] = {}
+    for row in p["time_limits"]:
+        if row["limit"] in agreed:
+            raise invalid("time_limits", N_("%(field)s names the same time limit twice."))
+        agreed[row["limit"]] = row["amount"]
+    p["time_limits"] = agreed
 
 
 def _check_independent(ctx: GuardContext, role: str, name: str | None, key: str) -> None:
@@ -454,6 +531,18 @@ PROTOCOL = Action(
         Field(
             "review_every_days", "integer", N_("Joint monitoring review every (days)"),
             required=False, minimum=7, maximum=730, fallback=90, default=lambda _c, _t: 90,
+        ),
+        Field(
+            "time_limits", "records", N_("Time limit the community sets"), required=False,
+            hint=N_("Left out, a time limit keeps the default the process states."),
+            rows=(
+                Field(
+                    "limit", "choice", N_("Time limit"), options=_agreed_limit_names,
+                    choices=_agreed_limits,
+                ),
+                Field("amount", "integer", N_("Days or months"), minimum=1, maximum=3650),
+            ),
+            form_rows=(0, 8), shown=lambda case: bool(_template_of(case).agreed_limits),
         ),
         Field("source", "text", N_("Source (resolution, minutes, protocol)")),
         Field(
@@ -591,11 +680,7 @@ def write_material_change(ctx: GuardContext, p: Payload, _from: str) -> dict[str
     """A change to what was disclosed: those items must be disclosed again, clock restarts.
     Declared with the project's area it may change, in fpic.workflow.places."""
     _restart_clock(ctx)
-    superseded = []
-    for disclosure in ctx.case.disclosures:
-        if disclosure.item in p["affected_items"] and disclosure.superseded_at is None:
-            disclosure.superseded_at = ctx.now
-            superseded.append(disclosure.id)
+    superseded = _supersede(ctx, p["affected_items"])
     return record_note(ctx, ctx.trigger.name, p) | {"superseded_disclosure_ids": superseded}
 
 
@@ -823,7 +908,14 @@ CONDITION_ROWS = (
 )  # fmt: skip
 
 
+#: the events a consent may name as calling for it again; the end of its term always does
+RECONSENT_EVENTS = ("change_of_control", "new_phase", "area_expansion", "expiry")
+NAMED_RECONSENT_EVENTS = RECONSENT_EVENTS[:-1]
+
+
 def check_decision(p: Payload, ctx: GuardContext) -> None:
+    if p["term_ends_on"] and p["term_ends_on"] <= p["decided_on"]:
+        raise invalid("term_ends_on", N_("%(field)s must be after the day of the decision."))
     protocol = ctx.case.protocol
     roll = community_roll(ctx.session, ctx.case.community_id, date.fromisoformat(p["decided_on"]))
     if any(r not in roll for r in p["present"]):
@@ -916,8 +1008,10 @@ def write_decision(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
                 "text_language",
                 "text_original",
                 "translations",
+                "reconsent_on",
             )
         },
+        term_ends_on=date.fromisoformat(p["term_ends_on"]) if p["term_ends_on"] else None,
         disclosure_ids=[d.id for d in ctx.case.disclosures if d.superseded_at is None],
     )
     ctx.session.add(decision)
@@ -986,10 +1080,19 @@ DECISION = Action(
             "conditions", "records", N_("Condition"), required=False, rows=CONDITION_ROWS,
             form_rows=(3, 10),
         ),
+        Field(
+            "term_ends_on", "day", N_("Consent in force until (optional)"), required=False,
+            hint=N_("After this day no activity may start under this consent."),
+        ),
+        Field(
+            "reconsent_on", "choices", N_("Events that call for the community's consent again"),
+            required=False, options=NAMED_RECONSENT_EVENTS, vocabulary="reconsent_events",
+        ),
         *evidence_fields(N_("The decision's minutes or resolution, signed")),
     ),
     write_decision,
     check=check_decision,
+    dated_by="decided_on",
     # the community's decision is weighty enough to ask the person's password again
     needs_password=True,
 )  # fmt: skip
@@ -1026,7 +1129,37 @@ ACTIVITY = Action(
         Field("started_on", "day", N_("Started on"), past=True, default=on_today),
     ),
     write_activity,
+    dated_by="started_on",
 )
+
+
+def write_reconsent_event(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
+    """The consent no longer covers what happens next: the case is back where the items the
+    event changes are disclosed again, and the community deliberates and decides anew."""
+    _restart_clock(ctx)
+    superseded = _supersede(ctx, p["affected_items"])
+    return record_note(ctx, ctx.trigger.name, p) | {"superseded_disclosure_ids": superseded}
+
+
+RECONSENT_EVENT = Action(
+    "reconsent_event",
+    (
+        Field(
+            "event", "choice", N_("Event"), options=RECONSENT_EVENTS, vocabulary="reconsent_events"
+        ),
+        Field("happened_on", "day", N_("Happened on"), past=True, default=on_today),
+        Field(
+            "affected_items", "choices", N_("Items of information to disclose again"),
+            options=lambda template: disclosure_items(template), choices=item_choices,
+            required=False, fallback=[],
+        ),
+        Field("text", "text", N_("What happened (the new operator, phase or area)")),
+        Field("language", "language", N_("Language (code, optional)"), required=False),
+        *evidence_fields(N_("Deeds, notices or maps showing the event")),
+    ),
+    write_reconsent_event,
+    dated_by="happened_on",
+)  # fmt: skip
 
 
 def write_withdrawal(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
@@ -1047,6 +1180,7 @@ WITHDRAWAL = Action(
         *evidence_fields(N_("The community's resolution")),
     ),
     write_withdrawal,
+    dated_by="decided_on",
 )  # fmt: skip
 
 
@@ -1064,6 +1198,7 @@ AGREEMENT = Action(
         *evidence_fields(N_("The signed agreement")),
     ),
     write_agreement,
+    dated_by="signed_on",
 )
 
 
@@ -1120,6 +1255,7 @@ ACTIONS: tuple[Action, ...] = (
     FLAG_REVIEW,
     DECISION,
     ACTIVITY,
+    RECONSENT_EVENT,
     WITHDRAWAL,
     AGREEMENT,
     MONITORING_REPORT,

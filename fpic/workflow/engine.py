@@ -60,6 +60,7 @@ from fpic.workflow.errors import (
 )
 from fpic.workflow.evidence import files_of
 from fpic.workflow.guards import GuardContext, evaluate, holds_mandate, mandate_held
+from fpic.workflow.limits import mark_milestone
 from fpic.workflow.payloads import printable
 from fpic.workflow.permissions import (
     SYSTEM_ACTION_ROLES,
@@ -247,6 +248,7 @@ class Engine:
         # a record its id then sends the case's one UPDATE with it
         case.version += 1
         case.updated_at = now
+        mark_milestone(template, trigger, case, action.dated_by, ctx.payload, now.date())
         records = action.write(ctx, ctx.payload, from_stage)
         recorded = {"version": case.version, "payload": ctx.payload, "records": records}
         if listed:  # the files' bytes in this transaction, their hashes in the event
@@ -281,7 +283,8 @@ class Engine:
         template_id: str,
         reference: str,
     ) -> ActionResult:
-        """A liaison officer opens a case; it starts in the template's initial stage."""
+        """A liaison officer opens a case, or whoever the template says convenes it (the State);
+        it starts in the template's initial stage."""
         try:
             return self._write(
                 lambda s: self._open_case(
@@ -308,6 +311,15 @@ class Engine:
         template = shipped_templates().get(template_id)
         if template is None:
             raise _bad("template_id", N_("There is no process template %(value)s."), template_id)
+        if actor.role not in template.opened_by:
+            # a regime says who convenes: under Peru's law only the State (Ley 29785 art. 2)
+            raise NotPermitted(
+                Reason(
+                    "not_the_convener",
+                    N_("Under the process %(template)s a case is opened by: %(roles)s."),
+                    {"template": template.id, "roles": ", ".join(template.opened_by)},
+                )
+            )
         project = session.get(Project, project_id)
         if project is None:
             raise _bad("project_id", N_("There is no project %(value)s."), project_id)

@@ -28,8 +28,9 @@ from fpic.storage.models import (
     Representative,
 )
 from fpic.workflow.actors import Actor
+from fpic.workflow.limits import due_on
 from fpic.workflow.permissions import independent_of_the_parties, represents
-from fpic.workflow.process import Template, Trigger
+from fpic.workflow.process import Limit, Template, Trigger
 
 
 @dataclass
@@ -75,13 +76,67 @@ def guard(needs_payload: bool = False) -> Callable[[GuardFn], GuardFn]:
 
 
 def evaluate(ctx: GuardContext) -> list[Reason]:
-    """All reasons against ``ctx.trigger`` now (payload guards only when there is a payload)."""
-    reasons: list[Reason] = []
+    """All reasons against ``ctx.trigger`` now (payload guards only when there is a payload):
+    its time limits and the actions it must follow, then its named rules."""
+    reasons: list[Reason] = time_limit_reasons(ctx)
     for name in ctx.trigger.guards:
         rule = GUARDS[name]
         if rule.needs_payload and ctx.payload is None:
             continue
         reasons.extend(rule.check(ctx))
+    return reasons
+
+
+# --- Time limits: a trigger's windows, and the actions it must follow -------------------------
+
+
+def _limit_params(limit: Limit, ends: date) -> dict[str, Any]:
+    # the limit's title is a text of the template: the interface translates it
+    source = limit.source or limit.default_source or ""
+    return {"limit": limit.title, "source": source, "ends": ends.isoformat()}
+
+
+def time_limit_reasons(ctx: GuardContext) -> list[Reason]:
+    """``within``: refused after the limit's last day; ``not_before``: refused before it;
+    ``after``: refused until the named action is on the case."""
+    reasons = []
+    for name in ctx.trigger.within + ctx.trigger.not_before:
+        limit = ctx.template.limits[name]
+        ends = due_on(limit, ctx.case)
+        if ends is None:
+            reasons.append(
+                Reason(
+                    "limit_not_started",
+                    N_("The time limit %(limit)s has not started on this case."),
+                    {"limit": limit.title},
+                )
+            )
+        elif name in ctx.trigger.within and ctx.today > ends:
+            reasons.append(
+                Reason(
+                    "limit_passed",
+                    N_("The time limit %(limit)s ended on %(ends)s (%(source)s)."),
+                    _limit_params(limit, ends),
+                )
+            )
+        elif name in ctx.trigger.not_before and ctx.today < ends:
+            reasons.append(
+                Reason(
+                    "limit_running",
+                    N_("Not before %(ends)s, when the time limit %(limit)s ends (%(source)s)."),
+                    _limit_params(limit, ends),
+                )
+            )
+    recorded = ctx.case.milestones or {}
+    for name in ctx.trigger.after:
+        if name not in recorded:
+            reasons.append(
+                Reason(
+                    "step_missing",
+                    N_("%(step)s must be recorded first."),
+                    {"step": ctx.template.triggers[name].title},
+                )
+            )
     return reasons
 
 
@@ -344,7 +399,52 @@ def consent_covers_activity(ctx: GuardContext) -> list[Reason]:
                 {"phase": phase},
             )
         ]
+    started = ctx.payload.get("started_on")
+    if consent.term_ends_on is not None and started and started > consent.term_ends_on.isoformat():
+        return [
+            Reason(
+                "consent_term_ended",
+                N_("The community's consent was in force until %(ends)s."),
+                {"ends": consent.term_ends_on.isoformat()},
+            )
+        ]
     return []
+
+
+@guard(needs_payload=True)
+def calls_for_reconsent(ctx: GuardContext) -> list[Reason]:
+    """An event returns the case for consent again when the consent names it, or when the
+    consent's term has ended (the community said how long its consent lasts)."""
+    assert ctx.payload is not None
+    event, consent = ctx.payload["event"], consent_in_force(ctx.template, ctx.case)
+    if consent is None:
+        return [
+            Reason(
+                "no_consent_in_force", N_("No consent of the community is in force for this case.")
+            )
+        ]
+    if event == "expiry":
+        if consent.term_ends_on is not None and ctx.payload["happened_on"] > (
+            consent.term_ends_on.isoformat()
+        ):
+            return []
+        return [
+            Reason(
+                "consent_term_running",
+                N_("The community's consent has no term that ended by that day."),
+            )
+        ]
+    if event in consent.reconsent_on:
+        return []
+    return [
+        Reason(
+            "not_a_reconsent_event",
+            N_(
+                "The community's consent does not name this event as one that calls for its "
+                "consent again: register a material change if it changes what was disclosed."
+            ),
+        )
+    ]
 
 
 def consent_in_force(template: Template, case: Case) -> Decision | None:
@@ -533,7 +633,9 @@ def within_reconsideration_window(ctx: GuardContext) -> list[Reason]:
     withheld = ctx.case.withheld_at
     if withheld is None:
         return [Reason("not_withheld", N_("Consent has not been withheld on this case."))]
-    ends = withheld + timedelta(days=ctx.template.reconsideration_days)
+    # a released version's window, counted from when the decision was recorded; a template now
+    # declares it as a limit counted from the decision's own date (``within``)
+    ends = withheld + timedelta(days=ctx.template.reconsideration_days or 0)
     if ctx.now <= ends:
         return []
     return [

@@ -38,7 +38,8 @@ PROJECT_ROLES = ("liaison", "admin")
 #: who may record, confirm or end a mandate: only the community's side, never the proponent's;
 #: the engine further requires a representative's own mandate, or a facilitator's assignment
 REGISTER_ROLES = ("representative", "facilitator")
-CASE_OPENING_ROLES = ("liaison",)
+#: who may open a case at all; each template says who opens one on it (``opened_by``)
+CASE_OPENING_ROLES = ("liaison", "state_authority")
 USER_ADMIN_ROLES = ("admin",)
 #: the installation's first account, and the installer who creates it: it adds the others
 FIRST_ACCOUNT_ROLE = "admin"

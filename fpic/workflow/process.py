@@ -57,6 +57,44 @@ class Stage:
     loop: bool = False
 
 
+DAY_TYPES = ("calendar", "working", "unspecified")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A time limit: so many days or months from a stage's entry or from an action's day.
+
+    Every limit in a template a case can be opened on cites the provision it comes from
+    (``source``), or is a number the community agrees in its protocol (``protocol``), with a
+    default whose origin is cited (``default_source``). A released version may hold an older,
+    unsourced one (``source`` None): it still binds the cases pinned to it, and is never shown
+    as overdue."""
+
+    name: str
+    title: str
+    #: None only for a protocol limit with no default: none runs until the community sets one
+    amount: int | None
+    unit: str  #: "days" or "months"
+    #: with days: "calendar", "working", or "unspecified" where the text does not say
+    day_type: str | None
+    #: the triggers whose day starts it (the latest of them); empty: entering the stage
+    counted_from: tuple[str, ...]
+    #: while the case stands in one of these, the limit is shown as due or overdue
+    stages: tuple[str, ...]
+    source: str | None
+    protocol: bool = False
+    default_source: str | None = None
+
+    @property
+    def from_stage_entry(self) -> bool:
+        return not self.counted_from
+
+    @property
+    def exists(self) -> bool:
+        """Whether a text or the community set it, so that passing it means something."""
+        return self.protocol or self.source is not None
+
+
 @dataclass(frozen=True)
 class Trigger:
     name: str
@@ -68,6 +106,12 @@ class Trigger:
     guards: tuple[str, ...]
     effect: str
     outcome: str | None = None
+    #: refused once these limits have passed (a window) / until they have passed
+    within: tuple[str, ...] = ()
+    not_before: tuple[str, ...] = ()
+    #: refused until each of these triggers has been recorded on the case (the bond before
+    #: any activity)
+    after: tuple[str, ...] = ()
     #: a representative fires it in the community's name, so only under a mandate in force;
     #: ``without_mandate = true`` in the template opens it to every representative of the
     #: community (asking a question, lodging a grievance: anyone may)
@@ -93,10 +137,18 @@ class Template:
     required_disclosure_items: tuple[str, ...]
     #: what each disclosure item is called in the interface (translated like other texts)
     item_titles: dict[str, str]
-    reconsideration_days: int
+    #: the legacy window of a released version (``reconsideration_days``): a template now
+    #: declares it as a limit its request trigger is ``within``
+    reconsideration_days: int | None
     #: days from receipt by which each step of a grievance is due (UNGP 31: predictable)
     grievance_days: dict[str, int]
     machine: Machine = field(repr=False, compare=False)
+    #: the time limits, by name (a stage's legacy ``deadline_days`` is one named ``stage:<name>``)
+    limits: dict[str, Limit] = field(default_factory=dict)
+    #: the grievance steps' limits with their sources, by step
+    grievance_limits: dict[str, Limit] = field(default_factory=dict)
+    #: the roles that may open a case on it
+    opened_by: tuple[str, ...] = ("liaison",)
     #: the item of information a screening that finds critical habitat makes required
     #: (fpic.workflow.guards.critical_habitat_disclosed), if the template has that rule
     critical_habitat_item: str | None = None
@@ -109,6 +161,24 @@ class Template:
         """Every item a disclosure may be of: the required ones, and those a rule may add."""
         extra = (self.critical_habitat_item,) if self.critical_habitat_item else ()
         return self.required_disclosure_items + extra
+
+    @property
+    def milestones(self) -> frozenset[str]:
+        """The triggers whose day a case remembers: those a limit counts from or a trigger
+        must come after."""
+        counted = {t for limit in self.limits.values() for t in limit.counted_from}
+        return frozenset(counted | {t for trigger in self.triggers.values() for t in trigger.after})
+
+    @property
+    def agreed_limits(self) -> list[Limit]:
+        """The limits whose number the community agrees in its protocol."""
+        found = [*self.limits.values(), *self.grievance_limits.values()]
+        return [limit for limit in found if limit.protocol]
+
+    def is_deadline(self, limit: Limit) -> bool:
+        """Whether passing ``limit`` makes a case overdue; a limit an action waits for
+        (``not_before``: six months of negotiation) opens a door instead."""
+        return not any(limit.name in t.not_before for t in self.triggers.values())
 
     def item_title(self, item: str) -> str:
         return self.item_titles.get(item, item.replace("_", " "))
@@ -200,9 +270,12 @@ def parse_template(text: str, path: str) -> Template:
     description = r.get(data, "description", "", str)
     sources = r.names(data, "sources", "")
     required = r.names(data, "required_disclosure_items", "")
-    reconsideration_days = r.get(data, "reconsideration_days", "", int)
+    reconsideration_days = r.get(data, "reconsideration_days", "", int, None)
     item_titles = _read_item_titles(r)
-    grievance_days = _read_grievance_days(r)
+    grievance_limits = _read_grievance_days(r)
+    limits = _read_limits(r, stages, triggers)
+    _check_limits_named(r, triggers, limits)
+    opened_by = _read_opened_by(r)
     critical_habitat_item = r.get(data, "critical_habitat_item", "", str, None)
     world_heritage_no_go = r.get(data, "world_heritage_no_go", "", bool, True)
     if not required:
@@ -223,11 +296,27 @@ def parse_template(text: str, path: str) -> Template:
         required_disclosure_items=required,
         reconsideration_days=reconsideration_days,
         item_titles=item_titles,
-        grievance_days=grievance_days,
+        grievance_days=grievance_days_of(grievance_limits),
         machine=_build_machine(stages, triggers, initial),
+        limits={**_legacy_stage_limits(r, stages), **limits},
+        grievance_limits=grievance_limits,
+        opened_by=opened_by,
         critical_habitat_item=critical_habitat_item,
         world_heritage_no_go=world_heritage_no_go,
     )
+
+
+def _read_opened_by(r: _Reader) -> tuple[str, ...]:
+    # who may open a case at all is a permission; a template narrows it to its regime's convener
+    from fpic.workflow.permissions import CASE_OPENING_ROLES
+
+    if "opened_by" not in r.data:
+        return ("liaison",)
+    opened_by = r.names(r.data, "opened_by", "")
+    for role in opened_by:
+        if role not in CASE_OPENING_ROLES:
+            raise r.fail("opened_by", f"names a role that cannot open a case: {role!r}")
+    return opened_by
 
 
 def _read_item_titles(r: _Reader) -> dict[str, str]:
@@ -242,23 +331,151 @@ def _read_item_titles(r: _Reader) -> dict[str, str]:
     return dict(titles)
 
 
-#: steps of a grievance that have a time limit, and the limit when a template sets none
+#: steps of a grievance that have a time limit, and the limit a released version that set none
+#: had (it cited nothing: such a limit is never shown as overdue)
 GRIEVANCE_DAYS = {"acknowledge": 7, "assess": 30, "respond": 45, "close": 90}
 
 
-def _read_grievance_days(r: _Reader) -> dict[str, int]:
+def _read_grievance_days(r: _Reader) -> dict[str, Limit]:
     table = r.get(r.data, "grievance_days", "", dict, {})
-    days = dict(GRIEVANCE_DAYS)
-    for step in table:
+    limits = {
+        step: Limit(step, step, days, "days", "calendar", (), (), None)
+        for step, days in GRIEVANCE_DAYS.items()
+    }
+    for step, spec in table.items():
         where = f"grievance_days.{step}"
         if step not in GRIEVANCE_DAYS:
             raise r.fail(where, f"is not a grievance step (one of {', '.join(GRIEVANCE_DAYS)})")
-        days[step] = r.get(table, step, "grievance_days", int)
-        if days[step] < 1:
-            raise r.fail(where, "must be at least 1")
-    if list(days.values()) != sorted(days.values()):
+        if isinstance(spec, dict):
+            limits[step] = _read_limit(r, f"grievance.{step}", spec, where, grievance=True)
+        else:  # a released version's bare number of days
+            days = r.get(table, step, "grievance_days", int)
+            if days < 1:
+                raise r.fail(where, "must be at least 1")
+            limits[step] = Limit(step, step, days, "days", "calendar", (), (), None)
+        if limits[step].unit != "days":
+            raise r.fail(where, "a grievance's steps are counted in days")
+    amounts = [limit.amount for limit in limits.values() if limit.amount is not None]
+    if amounts != sorted(amounts):
         raise r.fail("grievance_days", "each step must be due no earlier than the one before")
+    return limits
+
+
+def grievance_days_of(
+    limits: dict[str, Limit], agreed: dict[str, int] | None = None
+) -> dict[str, int]:
+    """The days each grievance step is due in, for the limits that exist: cited, or agreed by
+    the community (``agreed``: its protocol's numbers) or defaulted with a cited origin."""
+    days = {}
+    for step, limit in limits.items():
+        amount = (agreed or {}).get(limit.name) if limit.protocol else None
+        amount = amount if isinstance(amount, int) else limit.amount
+        if limit.exists and amount is not None:
+            days[step] = amount
     return days
+
+
+_LIMIT_KEYS = {
+    "title", "description", "days", "months", "day_type", "counted_from", "stages", "source",
+    "protocol", "default_source",
+}  # fmt: skip
+
+
+def _read_limit(
+    r: _Reader, name: str, spec: dict[str, Any], where: str, grievance: bool = False
+) -> Limit:
+    unknown = set(spec) - _LIMIT_KEYS
+    if unknown:
+        raise r.fail(f"{where}.{sorted(unknown)[0]}", "is not a time limit setting")
+    protocol = r.get(spec, "protocol", where, bool, False)
+    if "days" in spec and "months" in spec:
+        raise r.fail(where, "needs one of days and months, not both")
+    unit = "months" if "months" in spec else "days"
+    # a number the community sets may have no default: no limit runs until it does
+    amount = r.get(spec, unit, where, int) if unit in spec or not protocol else None
+    if amount is not None and amount < 1:
+        raise r.fail(f"{where}.{unit}", "must be at least 1")
+    day_type = r.get(spec, "day_type", where, str, None)
+    if unit == "days" and day_type not in DAY_TYPES:
+        raise r.fail(f"{where}.day_type", f"must be one of {', '.join(DAY_TYPES)}")
+    if unit == "months" and day_type is not None:
+        raise r.fail(f"{where}.day_type", "applies to days only")
+    source = r.get(spec, "source", where, str, None)
+    default_source = r.get(spec, "default_source", where, str, None)
+    if protocol and not (default_source or "").strip():
+        raise r.fail(
+            f"{where}.default_source", "a protocol limit cites where its default comes from"
+        )
+    if not protocol and not (source or "").strip():
+        raise r.fail(
+            f"{where}.source", "a time limit cites its source, or is agreed in the protocol"
+        )
+    counted = spec.get("counted_from", "stage_entry")
+    if grievance and "counted_from" in spec:
+        raise r.fail(f"{where}.counted_from", "a grievance's steps count from its receipt")
+    counted_from = () if counted == "stage_entry" else r.names(spec, "counted_from", where)
+    stages = r.names(spec, "stages", where) if "stages" in spec else ()
+    return Limit(
+        name=name,
+        title=r.get(spec, "title", where, str),
+        amount=amount,
+        unit=unit,
+        day_type=day_type,
+        counted_from=counted_from,
+        stages=stages,
+        source=source,
+        protocol=protocol,
+        default_source=default_source,
+    )
+
+
+def _read_limits(
+    r: _Reader, stages: dict[str, Stage], triggers: dict[str, Trigger]
+) -> dict[str, Limit]:
+    limits = {}
+    for name, spec in r.get(r.data, "limits", "", dict, {}).items():
+        where = f"limits.{name}"
+        if not isinstance(spec, dict):
+            raise r.fail(where, "must be a table")
+        limit = _read_limit(r, name, spec, where)
+        for stage in limit.stages:
+            if stage not in stages:
+                raise r.fail(f"{where}.stages", f"names unknown stage {stage!r}")
+        for trigger in limit.counted_from:
+            if trigger not in triggers:
+                raise r.fail(f"{where}.counted_from", f"names unknown trigger {trigger!r}")
+        if limit.from_stage_entry and len(limit.stages) != 1:
+            raise r.fail(
+                f"{where}.stages", "a limit counted from a stage's entry names that one stage"
+            )
+        limits[name] = limit
+    return limits
+
+
+def _check_limits_named(r: _Reader, triggers: dict[str, Trigger], limits: dict[str, Limit]) -> None:
+    for trigger in triggers.values():
+        for key in ("within", "not_before"):
+            for name in getattr(trigger, key):
+                if name not in limits or limits[name].from_stage_entry:
+                    raise r.fail(
+                        f"triggers.{trigger.name}.{key}",
+                        f"names {name!r}, which is not a limit counted from an action",
+                    )
+        for name in trigger.after:
+            if name not in triggers:
+                raise r.fail(f"triggers.{trigger.name}.after", f"names unknown trigger {name!r}")
+
+
+def _legacy_stage_limits(r: _Reader, stages: dict[str, Stage]) -> dict[str, Limit]:
+    """A released version's ``deadline_days``: kept for its cases, cited by nothing."""
+    return {
+        f"stage:{stage.name}": Limit(
+            f"stage:{stage.name}", stage.title, stage.deadline_days, "days", "calendar", (),
+            (stage.name,), None,
+        )
+        for stage in stages.values()
+        if stage.deadline_days is not None
+    }  # fmt: skip
 
 
 def _read_stages(r: _Reader) -> dict[str, Stage]:
@@ -334,6 +551,9 @@ def _read_triggers(r: _Reader, stages: dict[str, Stage]) -> dict[str, Trigger]:
             effect=effect,
             outcome=outcome,
             speaks_for_community=not r.get(spec, "without_mandate", where, bool, False),
+            within=r.names(spec, "within", where) if "within" in spec else (),
+            not_before=r.names(spec, "not_before", where) if "not_before" in spec else (),
+            after=r.names(spec, "after", where) if "after" in spec else (),
         )
     return triggers
 
@@ -446,6 +666,12 @@ def released_templates() -> dict[tuple[str, str, str], Template]:
             )
         released[(template.id, template.version, template.content_hash)] = template
     return released
+
+
+def pinned_template(case: Any) -> Template | None:
+    """The installed version a case (anything with its template's id, version and hash) is
+    pinned to, or None: for reading, where a missing version shows nothing rather than fails."""
+    return installed_templates().get((case.template_id, case.template_version, case.template_hash))
 
 
 def load_template_file(path: Path) -> Template:

@@ -14,7 +14,7 @@ from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = ROOT / "translations"
-LOCALES = ("es", "fr", "pt_BR", "id")
+LOCALES = ("es", "fr", "pt_BR", "id", "fil")
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 
 

@@ -161,9 +161,12 @@ class Cast:
             "revoke_mandate": lambda: revoke_mandate(
                 w.engine, actor, self.confirmed_mandate(), resolution="Acta 13/2026",
                 effective_on=today),
+            # on a template whose regime lets this role convene it, if any
             "open_case": lambda: w.engine.open_case(
                 actor, project_id=w.project_id, community_id=self.own.id,
-                template_id="fpic-general", reference=f"M-{n}"),
+                template_id=next((t.id for t in shipped_templates().values()
+                                  if actor.role in t.opened_by), "fpic-general"),
+                reference=f"M-{n}"),
             "add_user": lambda: add_user(w.engine, actor, username=f"new-{n}", role="auditor"),
             "reset_account": lambda: reset_account(w.engine, actor, self.target.user_id),
             "enable_user": lambda: set_user_active(w.engine, actor, self.target.user_id, True),

@@ -307,11 +307,15 @@ def test_an_action_another_role_may_do_is_not_offered_and_refused_when_sent(
 # --- the case list -------------------------------------------------------------------------
 
 
+NTA = "au-nta-right-to-negotiate"
+
+
 @pytest.fixture
 def many_cases(world: World, community, other_community):
-    """29 cases: each community's registration case (opened with the community, so overdue in
-    screening too), 4 early ones on a second project (2 moved on, 2 overdue in screening),
-    then 16 more of the first community and 7 of the second, 61 days later."""
+    """29 cases: each community's registration case, 4 early ones on a second project (2 moved
+    on; 2 under the Native Title Act, notified and past the s 30 three months to file a claim:
+    overdue), then 16 more of the first community and 7 of the second, 100 days later. Only a
+    time limit that exists makes a case overdue: the general process sets none on screening."""
     second = add_project(
         world.engine,
         world.admin,
@@ -319,15 +323,18 @@ def many_cases(world: World, community, other_community):
          "activities": ["dam"]},
     )  # fmt: skip
     early = []
-    for _ in range(4):
+    for template in ("fpic-general", "fpic-general", NTA, NTA):
         case_id = world.engine.open_case(
             world.liaison, project_id=second, community_id=community.id,
-            template_id="fpic-general", reference=f"P2-{len(early) + 1}",
+            template_id=template, reference=f"P2-{len(early) + 1}",
         ).case_id  # fmt: skip
         early.append(case_id)
     for case_id in early[:2]:
         world.act(case_id, "screen_in", world.liaison, {"text": "FPIC applies."})
-    world.clock.advance(days=61)  # screening is planned for 60 days
+    for case_id in early[2:]:
+        notice = {"notified_on": world.clock.now().date().isoformat(), "text": "s 29 notice."}
+        world.act(case_id, "give_s29_notice", world.state_authority, notice)
+    world.clock.advance(days=100)  # NTA s 30: three months from the notification day
     first = [world.open_case(community) for _ in range(16)]
     other = [world.open_case(other_community) for _ in range(7)]
     registration = [community.registration_case, other_community.registration_case]
@@ -337,7 +344,7 @@ def many_cases(world: World, community, other_community):
     return {
         "second_project": second,
         "moved_on": {refs[c] for c in early[:2]},
-        "overdue": {refs[c] for c in [*early[2:], *registration]},
+        "overdue": {refs[c] for c in early[2:]},
         "overdue_second_project": {refs[c] for c in early[2:]},
         "second_project_refs": {refs[c] for c in early},
         "other_community": {refs[c] for c in other},
@@ -362,7 +369,7 @@ def test_case_list_filters_return_exactly_the_matching_cases(
         == many_cases["second_project_refs"]
     )
     assert set(_listed(liaison, "overdue=1")) == many_cases["overdue"]
-    combined = f"stage=screening&project={many_cases['second_project']}"
+    combined = f"stage=notified&project={many_cases['second_project']}"
     assert set(_listed(liaison, combined)) == many_cases["overdue_second_project"]
     assert _listed(liaison, f"stage=closed&community={other_community.id}") == []
     assert "No case matches these filters." in liaison.get("/cases/?stage=closed").text

@@ -198,16 +198,19 @@ def test_reconsideration_asked_by_the_proponent_and_reopened_by_the_community(
     rep = signed_in("rep-ayllu-qollana-1")
     refused = liaison.submit(_url(case_id, "reopen_case"), {"text": "We reopen it."})
     assert refused.status_code == 403
-    response = liaison.submit(
-        _url(case_id, "request_reconsideration"), {"text": "New proposal: no camp."}
-    )
+    proposal = {"text": "New proposal: no camp.", "proposal_items": ["nature_scope_and_pace"]}
+    response = liaison.submit(_url(case_id, "request_reconsideration"), proposal)
     assert response.status_code == 302, response.text[:3000]
-    again = liaison.submit(_url(case_id, "request_reconsideration"), {"text": "Once more."})
+    again = liaison.submit(_url(case_id, "request_reconsideration"), {**proposal, "text": "Again."})
     assert again.status_code == 409  # a rule forbids it now, as for every guard
     assert "already requested" in unescape(again.text)
     response = rep.submit(_url(case_id, "reopen_case"), {"text": "We will listen again."})
     assert response.status_code == 302, response.text[:3000]
     assert world.case(case_id).stage == "disclosure"
+    # the new proposal is presented again before the community decides again
+    missing = liaison.submit(_url(case_id, "complete_disclosure"), {"text": "Done."})
+    assert missing.status_code == 409
+    assert "Disclosure is incomplete" in unescape(missing.text)
 
 
 def test_the_dashboard_lists_overdue_grievance_steps_and_reviews(world, signed_in, monitored_case):

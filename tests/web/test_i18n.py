@@ -29,7 +29,7 @@ from tests.web.conftest import Browser, csrf_token
 from web import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
-LOCALES = ("en", "es", "fr", "pt_BR", "id")
+LOCALES = ("en", "es", "fr", "pt_BR", "id", "fil")
 PSEUDO = "eo"  # a locale Babel knows and fpic does not ship: stands in for the pseudo-locale
 
 

@@ -20,6 +20,7 @@ from tests.factories import (
     decision,
     disclose_everything,
     project_area,
+    screen,
     walk_to,
 )
 
@@ -92,9 +93,22 @@ def test_every_stage_is_reachable_from_screening():
 
 def test_terminal_stages_have_no_way_out():
     terminal = {name for name, stage in GENERAL.stages.items() if stage.terminal}
-    assert terminal == {"not_required", "abandoned", "closed"}
+    assert terminal == {"abandoned", "closed"}
     for stage in terminal:
         assert GENERAL.triggers_from(stage) == []
+
+
+def test_fpic_not_required_is_not_a_dead_end(world, community):
+    """A screening that found no trigger can be wrong or overtaken: a territory recorded later,
+    a larger area. The community, the State or the proponent sends the case back to screening."""
+    case_id = world.open_case(community)
+    screen(world, case_id)
+    world.act(case_id, "screen_out", world.liaison, {"text": "No customary land found."})
+    assert world.case(case_id).stage == "not_required"
+    assert not GENERAL.stages["not_required"].terminal
+    news = {"text": "The assembly's maps show grazing land under the access road."}
+    world.act(case_id, "screen_again", community.rep_actors[0], news)
+    assert world.case(case_id).stage == "screening"
 
 
 def test_loop_stages_are_flagged_and_off_the_main_path():
@@ -260,27 +274,35 @@ def _withhold(world: World, community: Community, case_id: int) -> None:
     world.act(case_id, "withhold_consent", community.rep_actors[0], no)
 
 
-def test_withheld_consent_opens_a_thirty_day_reconsideration_window(world, community):
-    assert GENERAL.reconsideration_days == 30
+def test_withheld_consent_opens_the_reconsideration_window_the_protocol_sets(world, community):
+    """No FPIC standard sets the window: 15 days by default, after NCIP AO 3 §27."""
+    assert GENERAL.reconsideration_days is None
+    limit = GENERAL.limits["reconsideration"]
+    assert (limit.amount, limit.protocol, "§27" in (limit.default_source or "")) == (15, True, True)
     case_id = _case_at(world, community, "decision")
     _withhold(world, community, case_id)
     case = world.case(case_id)
     assert case.stage == "withheld"
     assert case.withheld_at == world.clock.now()
     assert [d.outcome for d in _decisions(world, case_id)] == ["WITHHELD"]
-    world.clock.advance(days=31)
-    refusal = _refused(world, case_id, "request_reconsideration", world.liaison, NOTE)
-    assert _codes(refusal) == {"reconsideration_window_closed"}
+    world.clock.advance(days=16)
+    refusal = _refused(world, case_id, "request_reconsideration", world.liaison, PROPOSAL)
+    assert _codes(refusal) == {"limit_passed"}
+
+
+PROPOSAL = {
+    "text": "Revised proposal: no camp on the grazing land.",
+    "proposal_items": ["nature_scope_and_pace", "affected_areas"],
+}
 
 
 def test_reconsideration_is_asked_once_and_only_the_community_reopens(world, community):
     case_id = _case_at(world, community, "decision")
     _withhold(world, community, case_id)
-    world.clock.advance(days=30)
-    proposal = {"text": "Revised proposal: no camp on the grazing land."}
-    world.act(case_id, "request_reconsideration", world.liaison, proposal)
+    world.clock.advance(days=15)
+    world.act(case_id, "request_reconsideration", world.liaison, PROPOSAL)
     assert world.case(case_id).stage == "withheld"
-    refusal = _refused(world, case_id, "request_reconsideration", world.liaison, proposal)
+    refusal = _refused(world, case_id, "request_reconsideration", world.liaison, PROPOSAL)
     assert _codes(refusal) == {"reconsideration_already_requested"}
     with pytest.raises(NotPermitted):
         world.act(case_id, "reopen_case", world.liaison, NOTE)
@@ -288,6 +310,8 @@ def test_reconsideration_is_asked_once_and_only_the_community_reopens(world, com
     case = world.case(case_id)
     assert case.stage == "disclosure"
     assert (case.withheld_at, case.reconsideration_requested_at) == (None, None)
+    refusal = _refused(world, case_id, "complete_disclosure", world.liaison, NOTE)
+    assert "disclosure_incomplete" in _codes(refusal)  # the new proposal is presented first
 
 
 def test_withheld_consent_allows_no_activity(world, community):
@@ -524,6 +548,7 @@ def test_every_trigger_of_the_template_is_exercised_by_the_engine_tests():
             "workflow/test_general_template.py",
             "workflow/test_grievances.py",
             "workflow/test_places.py",
+            "workflow/test_consent_terms.py",
             "accounts/test_register.py",
         )
     )

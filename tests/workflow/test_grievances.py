@@ -5,7 +5,7 @@ conditions kept, met or declared breached."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -325,12 +325,13 @@ def test_each_open_step_has_a_due_date_and_overdue_ones_show(world, community):
     received = world.clock.now().date()
     with world.db.read_session() as session:
         due = [d for d in deadlines(session, world.clock.now()) if d.kind == "grievance"]
-    assert [(d.due, d.case_id) for d in due] == [(received + timedelta(days=7), case_id)]
-    world.clock.advance(days=8)
+    # the general template's defaults, each citing its origin: 5 and 15 days, none after
+    assert [(d.due, d.case_id) for d in due] == [(received + timedelta(days=5), case_id)]
+    world.clock.advance(days=6)
     with world.db.read_session() as session:
         [late] = [d for d in deadlines(session, world.clock.now()) if d.kind == "grievance"]
         assert late.overdue_on(world.clock.now().date())
-        figures = grievance_figures(session, world.clock.now(), LIMITS, case_id=case_id)
+        figures = grievance_figures(session, world.clock.now(), case_id=case_id)
     assert (figures.total, figures.open, figures.overdue) == (1, 1, 1)
     world.act(
         case_id,
@@ -341,7 +342,50 @@ def test_each_open_step_has_a_due_date_and_overdue_ones_show(world, community):
     with world.db.read_session() as session:
         upcoming = deadlines(session, world.clock.now(), horizon_days=30)
         [next_step] = [d for d in upcoming if d.kind == "grievance"]
-    assert next_step.due == received + timedelta(days=30)
+    assert next_step.due == received + timedelta(days=15)
+
+
+def test_the_protocol_sets_the_grievance_time_limits(world, community):
+    """UNGP 31(c): an indicative time frame for each stage, which the community agrees: its
+    protocol's numbers replace the defaults, and a step with no default has none until then."""
+    agreed = [
+        {"limit": "grievance.acknowledge", "amount": 3},
+        {"limit": "grievance.respond", "amount": 40},
+    ]
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "disclosure", community, protocol(time_limits=agreed))
+    grievance_id = _lodge(world, case_id, world.liaison)
+    received = world.clock.now().date()
+
+    def due() -> list[date]:
+        with world.db.read_session() as session:
+            upcoming = deadlines(session, world.clock.now(), horizon_days=60)
+            return [d.due for d in upcoming if d.kind == "grievance" and d.case_id == case_id]
+
+    assert due() == [received + timedelta(days=3)]
+    gid = {"grievance_id": grievance_id}
+    world.act(case_id, "acknowledge_grievance", world.liaison, {**gid, "text": "Received."})
+    assert due() == [received + timedelta(days=15)]  # no number agreed: the cited default
+    world.act(case_id, "assess_grievance", world.liaison, {
+        **gid, "assessment": "The fence was moved.", "upheld": True,
+    })  # fmt: skip
+    assert due() == [received + timedelta(days=40)]
+
+
+def test_a_step_without_a_limit_shows_no_deadline(world, community):
+    case_id = _case_at(world, community, "monitoring")
+    grievance_id = _lodge(world, case_id, world.liaison)
+    gid = {"grievance_id": grievance_id}
+    world.act(case_id, "acknowledge_grievance", world.liaison, {**gid, "text": "Received."})
+    world.act(case_id, "assess_grievance", world.liaison, {
+        **gid, "assessment": "The fence was moved.", "upheld": True,
+    })  # fmt: skip
+    world.clock.advance(days=400)
+    with world.db.read_session() as session:
+        upcoming = deadlines(session, world.clock.now(), horizon_days=60)
+        figures = grievance_figures(session, world.clock.now(), case_id=case_id)
+    assert [d for d in upcoming if d.kind == "grievance"] == []
+    assert figures.overdue == 0
 
 
 def test_figures_per_community(world, community):
@@ -365,7 +409,7 @@ def test_figures_per_community(world, community):
     _lodge(world, second, world.liaison, anonymous=True, complainant=None, category="impacts")
     _lodge(world, elsewhere, world.liaison, category="process_integrity")
     with world.db.read_session() as session:
-        figures = grievance_figures(session, world.clock.now(), LIMITS, community_id=community.id)
+        figures = grievance_figures(session, world.clock.now(), community_id=community.id)
     assert figures.total == 2
     assert dict(figures.by_category) == {"impacts": 2}
     assert (figures.open, figures.anonymous, figures.upheld) == (1, 1, 1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
+from importlib import resources
 from typing import Any
 
 import pytest
@@ -19,17 +20,16 @@ from fpic.trail import audit
 from fpic.workflow.actions import ACTIONS
 from fpic.workflow.actors import Actor
 from fpic.workflow.errors import GuardRefused, InvalidData, NotFound, NotPermitted
-from fpic.workflow.guards import GUARDS, GuardContext, evaluate
-from fpic.workflow.process import shipped_templates
+from fpic.workflow.guards import GUARDS, GuardContext, evaluate, time_limit_reasons
+from fpic.workflow.process import parse_template, shipped_templates
 from tests.factories import (
-    MAIN_PATHS,
     Community,
     World,
+    case_at,
     decision,
     disclose_everything,
     disclosure,
     protocol,
-    screen,
     territory,
 )
 
@@ -42,28 +42,6 @@ def _today(world: World) -> str:
     return world.clock.now().date().isoformat()
 
 
-def _agreement(world: World) -> dict[str, Any]:
-    return {
-        "text": "Agreement validated by the assembly, in Quechua and Spanish.",
-        "signed_on": _today(world),
-        "signatories": ["Assembly president", "Andes Copper S.A. country manager"],
-    }
-
-
-def _step_data(
-    world: World, community: Community, trigger: str, proto: dict[str, Any]
-) -> dict[str, Any]:
-    if trigger == "complete_mapping":
-        return territory()
-    if trigger == "agree_protocol":
-        return proto
-    if trigger == "give_consent":
-        return decision(world, community)
-    if trigger in ("validate_agreement", "sign_moa"):
-        return _agreement(world)
-    return NOTE
-
-
 def _case_at(
     world: World,
     community: Community,
@@ -72,23 +50,7 @@ def _case_at(
     proto: dict[str, Any] | None = None,
 ) -> int:
     """A new case walked along the template's main path until it stands at ``stage``."""
-    proto = proto or protocol()
-    case_id = world.open_case(community, template=template)
-    for trigger, who in MAIN_PATHS[template]:
-        if world.case(case_id).stage == stage:
-            return case_id
-        if trigger == "@screen":
-            screen(world, case_id)
-        elif trigger == "@disclose":
-            disclose_everything(world, case_id)
-        elif trigger == "@wait":
-            # one day more than the minimum, so the walk never depends on the boundary
-            world.clock.advance(days=proto["min_deliberation_days"] + 1)
-        else:
-            actor = world.walker(who, community)
-            world.act(case_id, trigger, actor, _step_data(world, community, trigger, proto))
-    assert world.case(case_id).stage == stage, world.case(case_id).stage
-    return case_id
+    return case_at(world, community, template, stage, proto or protocol())
 
 
 def _summary(reasons: list[Reason] | tuple[Reason, ...]) -> list[tuple[str, dict[str, Any]]]:
@@ -806,40 +768,82 @@ def test_blanket_consent_is_refused_by_the_engine(world, community):
 # --- within_reconsideration_window and reconsideration_not_requested -------------------------
 
 
-def test_reconsideration_needs_a_withheld_consent(world, community):
+def _pin_released(world: World, case_id: int, name: str) -> None:
+    """As if the case had been opened on the released version ``name`` (same stages)."""
+    path = f"processes/released/{name}"
+    earlier = parse_template((resources.files("fpic.workflow") / path).read_text("utf-8"), path)
+    with world.db.write_session() as session, session.begin():
+        case = session.get(Case, case_id)
+        assert case is not None
+        case.template_version, case.template_hash = earlier.version, earlier.content_hash
+
+
+def test_a_released_versions_window_still_counts_from_when_consent_was_withheld(world, community):
+    """fpic-general 1.4.0 had a 30-day window counted from the recording: its cases keep it."""
     case_id = _case_at(world, community, "decision")
-    check = _check(
-        world, case_id, "within_reconsideration_window", world.liaison, "request_reconsideration"
-    )
-    assert check == [("not_withheld", {})]
-
-
-@pytest.mark.parametrize(
-    ("template", "stage", "days", "closes"),
-    [
-        pytest.param(GENERAL, "decision", 30, "2026-05-02", id="general-30-days"),
-        pytest.param(NCIP, "decision_meeting", 15, "2026-04-17", id="ncip-15-days"),
-    ],
-)
-def test_reconsideration_window_is_the_templates(world, community, template, stage, days, closes):
-    assert shipped_templates()[template].reconsideration_days == days
-    case_id = _case_at(world, community, stage, template=template)
+    _pin_released(world, case_id, "fpic-general-1.4.0.toml")
+    guard, trigger = "within_reconsideration_window", "request_reconsideration"
+    assert _check(world, case_id, guard, world.liaison, trigger) == [("not_withheld", {})]
     _withhold(world, community, case_id)
     withheld = world.case(case_id).withheld_at
     assert withheld == datetime.fromisoformat("2026-04-02T09:00:00+00:00")
-    liaison, guard = world.liaison, "within_reconsideration_window"
-    trigger = "request_reconsideration"
-    last_moment = withheld + timedelta(days=days)
-    assert _check(world, case_id, guard, liaison, trigger, now=last_moment) == []
+    last_moment = withheld + timedelta(days=30)
+    assert _check(world, case_id, guard, world.liaison, trigger, now=last_moment) == []
     later = last_moment + timedelta(days=1)
-    assert _check(world, case_id, guard, liaison, trigger, now=later) == [
-        ("reconsideration_window_closed", {"ends": closes})
+    assert _check(world, case_id, guard, world.liaison, trigger, now=later) == [
+        ("reconsideration_window_closed", {"ends": "2026-05-02"})
     ]
-    world.clock.advance(days=days + 1)
-    assert _refusal(world, case_id, trigger, liaison, NOTE) == [
-        ("reconsideration_window_closed", {"ends": closes})
+
+
+def _limits(
+    world: World, case_id: int, trigger: str, now: datetime
+) -> list[tuple[str, dict[str, Any]]]:
+    with world.db.read_session() as session:
+        case = session.get(Case, case_id)
+        assert case is not None
+        template = world.engine.template_of(case)
+        ctx = GuardContext(session, template, case, world.liaison, template.triggers[trigger], now)
+        return _summary(time_limit_reasons(ctx))
+
+
+@pytest.mark.parametrize(
+    ("template", "stage"),
+    [
+        pytest.param(GENERAL, "decision", id="general-protocol-default"),
+        pytest.param(NCIP, "decision_meeting", id="ncip-section-27"),
+    ],
+)
+def test_reconsideration_window_runs_fifteen_days_from_the_decisions_date(
+    world, community, template, stage
+):
+    case_id = _case_at(world, community, stage, template=template)
+    _withhold(world, community, case_id)
+    decided = world.clock.now()
+    assert world.case(case_id).milestones["withhold_consent"] == "2026-04-02"
+    limit = shipped_templates()[template].limits["reconsideration"]
+    source = limit.source or limit.default_source or ""
+    trigger = "request_reconsideration"
+    assert _limits(world, case_id, trigger, decided + timedelta(days=15)) == []
+    assert _limits(world, case_id, trigger, decided + timedelta(days=16)) == [
+        ("limit_passed", {"limit": limit.title, "source": source, "ends": "2026-04-17"})
+    ]
+    world.clock.advance(days=16)
+    proposal = {"text": "A smaller pit.", "proposal_items": [limit_item(template)]}
+    assert _refusal(world, case_id, trigger, world.liaison, proposal) == [
+        ("limit_passed", {"limit": limit.title, "source": source, "ends": "2026-04-17"})
     ]
     assert world.case(case_id).reconsideration_requested_at is None
+
+
+def limit_item(template: str) -> str:
+    return shipped_templates()[template].required_disclosure_items[0]
+
+
+def test_a_window_that_has_not_started_is_refused(world, community):
+    case_id = _case_at(world, community, "decision")
+    assert _limits(world, case_id, "request_reconsideration", world.clock.now()) == [
+        ("limit_not_started", {"limit": "Request for reconsideration"})
+    ]
 
 
 def test_reconsideration_may_be_requested_only_once(world, community):
@@ -847,7 +851,10 @@ def test_reconsideration_may_be_requested_only_once(world, community):
     _withhold(world, community, case_id)
     liaison, guard = world.liaison, "reconsideration_not_requested"
     assert _check(world, case_id, guard, liaison, "request_reconsideration") == []
-    proposal = {"text": "New proposal: the weir moves 2 km below the terraces of Hungduan."}
+    proposal = {
+        "text": "New proposal: the weir moves 2 km below the terraces of Hungduan.",
+        "proposal_items": ["operation_plan_and_scope"],
+    }
     world.act(case_id, "request_reconsideration", liaison, proposal)
     assert _check(world, case_id, guard, liaison, "request_reconsideration") == [
         ("reconsideration_already_requested", {})

@@ -114,6 +114,7 @@ CLOCK_RESETS = (
     "reopen_case",
     "restart_process",
     "register_material_change",
+    "register_reconsent_event",
 )
 CONSENT_STAGES = ("agreement", "monitoring")
 LANGUAGES = ("qu", "es", "ay")
@@ -329,6 +330,8 @@ class FpicCaseMachine(RuleBasedStateMachine):
         self.suspended_from: str | None = None
         self.protocol: dict[str, Any] | None = None
         self.disclosed: set[tuple[str, str, str]] = set()
+        #: the items a pending request for reconsideration's new proposal changes
+        self.proposal: set[str] = set()
         self.deliberation_start: datetime | None = None
         self.questions: list[int] = []
         self.open_questions: set[int] = set()
@@ -643,9 +646,15 @@ class FpicCaseMachine(RuleBasedStateMachine):
                     self.disclosed.add((data["item"], language, fmt))
         elif trigger == "complete_disclosure":
             self.deliberation_start = now
-        elif trigger == "register_material_change":
+        elif trigger in ("register_material_change", "register_reconsent_event"):
             affected = set(data.get("affected_items") or ITEMS)
             self.disclosed = {key for key in self.disclosed if key[0] not in affected}
+        elif trigger == "request_reconsideration":
+            self.proposal = set(data["proposal_items"])
+        elif trigger == "reopen_case":
+            # the new proposal a pending request made is presented again
+            self.disclosed = {key for key in self.disclosed if key[0] not in self.proposal}
+            self.proposal = set()
         elif trigger == "restart_process":
             self.disclosed = set()
         elif trigger == "ask_question":
@@ -780,6 +789,20 @@ class FpicCaseMachine(RuleBasedStateMachine):
             "channel": "community hall",
             "disclosed_on": self._day(data),
             "translator": None if language == "es" else "Rosa Mamani",
+        }
+
+    def build_reconsideration_request(self, data: st.DataObject) -> dict[str, Any]:
+        return {
+            "text": data.draw(TEXT),
+            "proposal_items": data.draw(st.lists(st.sampled_from(ITEMS), min_size=1, max_size=3)),
+        }
+
+    def build_reconsent_event(self, data: st.DataObject) -> dict[str, Any]:
+        return {
+            "event": data.draw(st.sampled_from(("change_of_control", "new_phase", "expiry"))),
+            "happened_on": self._day(data),
+            "affected_items": data.draw(st.lists(st.sampled_from(ITEMS), max_size=3)),
+            "text": data.draw(TEXT),
         }
 
     def build_material_change(self, data: st.DataObject) -> dict[str, Any]:
@@ -1288,7 +1311,8 @@ BUILDERS = {
     "deferral": FpicCaseMachine.build_note,
     "suspend": FpicCaseMachine.build_note,
     "resume": FpicCaseMachine.build_note,
-    "reconsideration_request": FpicCaseMachine.build_note,
+    "reconsideration_request": FpicCaseMachine.build_reconsideration_request,
+    "reconsent_event": FpicCaseMachine.build_reconsent_event,
     "decline": FpicCaseMachine.build_note,
     "reopen": FpicCaseMachine.build_note,
     "restart": FpicCaseMachine.build_note,

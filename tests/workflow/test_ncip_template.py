@@ -1,18 +1,35 @@
-"""NCIP Administrative Order No. 3 (2012) driven through the engine: the main path, the
-Certificate of Non-Overlap, non-consent with its 15-day reconsideration window, suspension,
-withdrawal, material change and invalidation."""
+"""NCIP Administrative Order No. 3 (2012) driven through the engine: the main path to the
+Certification Precondition, the bond, the Certificate of Non-Overlap and the way back from it,
+non-consent with its 15-day reconsideration window counted from the resolution's date,
+suspension, withdrawal, material change and invalidation."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from fpic.storage.models import Case
 from fpic.trail import audit
-from fpic.workflow.errors import GuardRefused, InvalidTransition, NotFound, NotPermitted
+from fpic.workflow.errors import (
+    GuardRefused,
+    InvalidData,
+    InvalidTransition,
+    NotFound,
+    NotPermitted,
+)
 from fpic.workflow.process import shipped_templates
-from tests.factories import Community, World, decision, disclose_everything, protocol, walk_to
+from tests.factories import (
+    Community,
+    World,
+    bond,
+    decision,
+    disclose_everything,
+    protocol,
+    step_data,
+    walk_to,
+)
 
 NCIP = "ncip-ao3-2012"
 TEMPLATE = shipped_templates()[NCIP]
@@ -30,8 +47,10 @@ MAIN_PATH: list[tuple[str, str, str]] = [
     ("consensus_building", "@wait", ""),
     ("consensus_building", "convene_decision_meeting", "rep"),
     ("decision_meeting", "give_consent", "rep"),
+    ("moa_negotiation", "post_bond", "liaison"),
     ("moa_negotiation", "draft_moa", "liaison"),
     ("moa_validation", "sign_moa", "rep"),
+    ("certification", "record_certification_precondition", "state_authority"),
 ]
 
 
@@ -57,13 +76,9 @@ def _withdrawal(world: World) -> dict[str, Any]:
 
 
 def _data_for(world: World, community: Community, trigger: str) -> dict[str, Any]:
-    if trigger == "agree_protocol":
-        return protocol()
-    if trigger == "give_consent":
-        return decision(world, community)
     if trigger == "sign_moa":
         return _agreement(world)
-    return NOTE
+    return step_data(world, community, NCIP, trigger)
 
 
 def _step(world: World, case_id: int, community: Community, trigger: str, who: str) -> None:
@@ -137,9 +152,9 @@ def test_main_path_runs_from_application_to_implementation_and_closure(world, co
         "decision_meeting",
         "moa_negotiation",
         "moa_validation",
+        "certification",
         "implementation",
     ]
-    world.act(case_id, "record_certification_precondition", world.state_authority, NOTE)
     world.act(case_id, "record_activity_start", world.liaison, _activity(world))
     world.act(case_id, "record_monitoring_report", rep, NOTE)
     assert world.case(case_id).stage == "implementation"
@@ -215,11 +230,33 @@ def test_decision_waits_for_the_consensus_building_period(world, community):
 def test_no_activity_before_consent_and_only_within_its_scope(world, community):
     case_id = _ncip_case(world, community, "decision_meeting")
     refusal = _refused(world, case_id, "record_activity_start", world.liaison, _activity(world))
-    assert _codes(refusal) == {"no_consent_in_force"}
+    assert _codes(refusal) == {"no_consent_in_force", "step_missing"}
     walk_ncip(world, case_id, "implementation", community)
     pit = {**_activity(world), "activity": "open_pit"}
     refusal = _refused(world, case_id, "record_activity_start", world.liaison, pit)
     assert _codes(refusal) == {"activity_not_consented"}
+
+
+def test_consent_is_in_force_only_once_the_moa_is_signed_and_the_cp_issued(world, community):
+    """IPRA §59: no certification without the written consent, no licence without the
+    certification; AO 3 §23: the bond before any activity."""
+    case_id = _ncip_case(world, community, "moa_negotiation")
+    world.act(case_id, "draft_moa", world.liaison, NOTE)
+    world.act(case_id, "sign_moa", community.rep_actors[0], _agreement(world))
+    assert world.case(case_id).stage == "certification"
+    assert not TEMPLATE.stages["moa_validation"].consent_in_force
+    assert not TEMPLATE.stages["certification"].consent_in_force
+    refusal = _refused(world, case_id, "record_activity_start", world.liaison, _activity(world))
+    assert _codes(refusal) == {"no_consent_in_force", "step_missing"}
+    with pytest.raises(NotPermitted):  # the NCIP issues it, never the applicant
+        world.act(case_id, "record_certification_precondition", world.liaison, NOTE)
+    cp = step_data(world, community, NCIP, "record_certification_precondition")
+    world.act(case_id, "record_certification_precondition", world.state_authority, cp)
+    assert world.case(case_id).stage == "implementation"
+    refusal = _refused(world, case_id, "record_activity_start", world.liaison, _activity(world))
+    assert _codes(refusal) == {"step_missing"}  # no bond posted yet
+    world.act(case_id, "post_bond", world.liaison, bond(world))
+    world.act(case_id, "record_activity_start", world.liaison, _activity(world))
 
 
 def test_community_can_send_the_moa_draft_back_for_negotiation(world, community):
@@ -231,7 +268,7 @@ def test_community_can_send_the_moa_draft_back_for_negotiation(world, community)
     assert world.case(case_id).stage == "moa_negotiation"
     world.act(case_id, "draft_moa", world.liaison, NOTE)
     world.act(case_id, "sign_moa", rep, _agreement(world))
-    assert world.case(case_id).stage == "implementation"
+    assert world.case(case_id).stage == "certification"
 
 
 @pytest.mark.parametrize("stage", ["field_investigation", "second_assembly", "implementation"])
@@ -257,24 +294,45 @@ def test_the_ncip_acts_are_the_state_authoritys_and_never_the_applicants():
 # --- Certificate of Non-Overlap ------------------------------------------------------------
 
 
-def test_certificate_of_non_overlap_ends_the_case(world, community):
+def _non_overlap(world: World, **overrides: Any) -> dict[str, Any]:
+    return {
+        "issued_on": _today(world),
+        "concurrence": "Commissioner for the Cordillera",
+        "undertaking": True,
+        "text": "Outside any ancestral domain.",
+        **overrides,
+    }
+
+
+def test_certificate_of_non_overlap_is_issued_on_the_applicants_undertaking(world, community):
+    """AO 3 §15: the Regional Director issues it with the Commissioner's concurrence, and the
+    applicant undertakes to seek FPIC if an overlap is found later."""
     case_id = _ncip_case(world, community, "field_investigation")
-    world.act(
-        case_id,
-        "issue_non_overlap",
-        world.state_authority,  # AO 3 §15: the NCIP issues it, never the applicant
-        {"text": "Outside any ancestral domain."},
-    )
+    with pytest.raises(NotPermitted):
+        world.act(case_id, "issue_non_overlap", world.liaison, _non_overlap(world))
+    with pytest.raises(InvalidData) as caught:
+        world.act(
+            case_id,
+            "issue_non_overlap",
+            world.state_authority,
+            _non_overlap(world, undertaking=False),
+        )
+    assert caught.value.field == "undertaking"
+    world.act(case_id, "issue_non_overlap", world.state_authority, _non_overlap(world))
     assert world.case(case_id).stage == "non_overlap"
-    assert TEMPLATE.stages["non_overlap"].terminal
-    assert TEMPLATE.triggers_from("non_overlap") == []
-    with pytest.raises(InvalidTransition) as caught:
-        world.act(case_id, "require_fpic", world.state_authority, NOTE)
-    assert _codes(caught.value) == {"wrong_stage"}
-    with world.db.read_session() as session:
-        case = session.get(Case, case_id)
-        assert case is not None
-        assert world.engine.options(session, case, world.liaison) == []
+    assert not TEMPLATE.stages["non_overlap"].terminal
+
+
+def test_an_overlap_found_later_brings_the_case_back_to_fpic(world, community):
+    case_id = _ncip_case(world, community, "field_investigation")
+    world.act(case_id, "issue_non_overlap", world.state_authority, _non_overlap(world))
+    with pytest.raises(NotPermitted):  # the applicant does not decide it was wrong
+        world.act(case_id, "find_overlap", world.liaison, NOTE)
+    found = {"text": "The community's ancestral domain claim covers the access road."}
+    world.act(case_id, "find_overlap", community.rep_actors[0], found)
+    assert world.case(case_id).stage == "field_investigation"
+    world.act(case_id, "require_fpic", world.state_authority, NOTE)
+    assert world.case(case_id).stage == "pre_fpic_conference"
 
 
 def test_fpic_required_only_once_the_community_has_mandated_representatives(world):
@@ -286,59 +344,97 @@ def test_fpic_required_only_once_the_community_has_mandated_representatives(worl
     assert world.case(case_id).stage == "field_investigation"
 
 
-# --- non-consent and the 15-day reconsideration window ---------------------------------------
+# --- non-consent and the 15-day reconsideration window (AO 3 §27) ---------------------------
+
+PROPOSAL = {
+    "text": "New proposal: the weir moves 2 km downstream of the terraces.",
+    "proposal_items": ["operation_plan_and_scope", "mitigation_measures"],
+}
 
 
-def _non_consent_case(world: World, community: Community) -> int:
+def _non_consent_case(world: World, community: Community, decided_days_ago: int = 0) -> int:
     case_id = _ncip_case(world, community, "decision_meeting")
-    _withhold(world, community, case_id)
+    if decided_days_ago:
+        world.clock.advance(days=decided_days_ago)
+    decided_on = (world.clock.now().date() - timedelta(days=decided_days_ago)).isoformat()
+    no = decision(world, community, votes_for=0, votes_against=len(community.reps))
+    world.act(
+        case_id, "withhold_consent", community.rep_actors[0], {**no, "decided_on": decided_on}
+    )
     case = world.case(case_id)
     assert case.stage == "non_consent"
-    assert case.withheld_at == world.clock.now()
+    assert case.milestones["withhold_consent"] == decided_on
     return case_id
 
 
-def test_reconsideration_may_be_requested_once_within_fifteen_days(world, community):
+def test_reconsideration_may_be_requested_once_per_resolution_within_fifteen_days(world, community):
     case_id = _non_consent_case(world, community)
     world.clock.advance(days=15)
-    proposal = {"text": "New proposal: the weir moves 2 km downstream of the terraces."}
-    world.act(case_id, "request_reconsideration", world.liaison, proposal)
+    world.act(case_id, "request_reconsideration", world.liaison, PROPOSAL)
     case = world.case(case_id)
     assert case.stage == "non_consent"  # asking does not reopen: only the community can
     assert case.reconsideration_requested_at == world.clock.now()
-    refusal = _refused(world, case_id, "request_reconsideration", world.liaison, proposal)
+    refusal = _refused(world, case_id, "request_reconsideration", world.liaison, PROPOSAL)
     assert _codes(refusal) == {"reconsideration_already_requested"}
 
 
 def test_reconsideration_on_day_sixteen_is_refused_because_the_window_closed(world, community):
     case_id = _non_consent_case(world, community)
     world.clock.advance(days=16)
-    refusal = _refused(world, case_id, "request_reconsideration", world.liaison, NOTE)
-    assert _codes(refusal) == {"reconsideration_window_closed"}
+    refusal = _refused(world, case_id, "request_reconsideration", world.liaison, PROPOSAL)
+    assert _codes(refusal) == {"limit_passed"}
+    [reason] = refusal.reasons
+    assert "§27" in reason.params["source"]
     assert world.case(case_id).reconsideration_requested_at is None
 
 
-def test_the_general_template_would_still_allow_day_sixteen(world, community):
-    """The window is the template's: 15 days here, 30 in the general process."""
-    case_id = world.open_case(community)
-    walk_to(world, case_id, "decision", community)
-    rep = community.rep_actors[0]
-    no = decision(world, community, votes_for=0, votes_against=len(community.reps))
-    world.act(case_id, "withhold_consent", rep, no)
-    world.clock.advance(days=16)
-    world.act(case_id, "request_reconsideration", world.liaison, NOTE)
-    assert world.case(case_id).reconsideration_requested_at is not None
+def test_the_window_counts_from_the_resolutions_date_not_from_when_it_was_typed_in(
+    world, community
+):
+    """A resolution dated ten days before it was recorded: a request fourteen days after the
+    recording is twenty-four days after the resolution, and too late."""
+    case_id = _non_consent_case(world, community, decided_days_ago=10)
+    world.clock.advance(days=14)
+    refusal = _refused(world, case_id, "request_reconsideration", world.liaison, PROPOSAL)
+    assert _codes(refusal) == {"limit_passed"}
+    assert (
+        refusal.reasons[0].params["ends"]
+        == (world.clock.now().date() - timedelta(days=24 - 15)).isoformat()
+    )
 
 
-def test_only_the_applicant_side_asks_and_only_the_community_reopens(world, community):
+def test_the_general_templates_window_is_the_one_the_community_set_in_its_protocol(
+    world, community
+):
+    """15 days by default (after AO 3 §27), or what the community's protocol says."""
+    for agreed, day_sixteen_allowed in ((None, False), (30, True)):
+        proto = protocol()
+        if agreed:
+            proto["time_limits"] = [{"limit": "reconsideration", "amount": agreed}]
+        case_id = world.open_case(community)
+        walk_to(world, case_id, "decision", community, proto)
+        rep = community.rep_actors[0]
+        no = decision(world, community, votes_for=0, votes_against=len(community.reps))
+        world.act(case_id, "withhold_consent", rep, no)
+        world.clock.advance(days=16)
+        proposal = {"text": "A smaller pit.", "proposal_items": ["nature_scope_and_pace"]}
+        if day_sixteen_allowed:
+            world.act(case_id, "request_reconsideration", world.liaison, proposal)
+            assert world.case(case_id).reconsideration_requested_at is not None
+        else:
+            refusal = _refused(world, case_id, "request_reconsideration", world.liaison, proposal)
+            assert _codes(refusal) == {"limit_passed"}
+
+
+def test_the_new_proposal_is_presented_before_the_community_decides_again(world, community):
     case_id = _non_consent_case(world, community)
     rep = community.rep_actors[0]
     with pytest.raises(NotPermitted) as caught:
         world.act(case_id, "reopen_case", world.liaison, NOTE)
     assert _codes(caught.value) == {"role_not_allowed"}
     with pytest.raises(NotPermitted):
-        world.act(case_id, "request_reconsideration", rep, NOTE)
-    world.act(case_id, "request_reconsideration", world.liaison, NOTE)
+        world.act(case_id, "request_reconsideration", rep, PROPOSAL)
+    world.act(case_id, "request_reconsideration", world.liaison, PROPOSAL)
     assert world.case(case_id).stage == "non_consent"
     world.act(case_id, "reopen_case", rep, {"text": "The elders reconvene the assembly."})
     case = world.case(case_id)
@@ -346,6 +442,21 @@ def test_only_the_applicant_side_asks_and_only_the_community_reopens(world, comm
     assert case.withheld_at is None
     assert case.reconsideration_requested_at is None
     assert case.deliberation_started_at is None
+    with world.db.read_session() as session:
+        stored = session.get(Case, case_id)
+        assert stored is not None
+        current = {d.item for d in stored.disclosures if d.superseded_at is None}
+    assert not current & set(PROPOSAL["proposal_items"])
+    refusal = _refused(world, case_id, "complete_disclosure", world.liaison, NOTE)
+    assert "disclosure_incomplete" in _codes(refusal)
+    disclose_everything(world, case_id)
+    world.act(case_id, "complete_disclosure", world.liaison, NOTE)
+    # a new resolution of non-consent opens a new window, with a request of its own
+    world.clock.advance(days=31)
+    world.act(case_id, "convene_decision_meeting", rep, NOTE)
+    no = decision(world, community, votes_for=0, votes_against=len(community.reps))
+    world.act(case_id, "withhold_consent", rep, no)
+    world.act(case_id, "request_reconsideration", world.liaison, PROPOSAL)
 
 
 def test_another_communitys_representative_cannot_reopen(world, community):
@@ -366,8 +477,8 @@ def test_written_rejection_before_the_decision_counts_as_non_consent(world, comm
     assert case.stage == "non_consent"
     assert case.withheld_at == world.clock.now()
     world.clock.advance(days=16)
-    refusal = _refused(world, case_id, "request_reconsideration", world.liaison, NOTE)
-    assert _codes(refusal) == {"reconsideration_window_closed"}
+    refusal = _refused(world, case_id, "request_reconsideration", world.liaison, PROPOSAL)
+    assert _codes(refusal) == {"limit_passed"}
 
 
 # --- suspension ----------------------------------------------------------------------------

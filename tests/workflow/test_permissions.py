@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from fpic.accounts import passwords, registry
+from fpic.accounts.registry import add_project
 from fpic.accounts.sessions import actor_for_session, sign_in
 from fpic.i18n import Reason
 from fpic.read import queries
@@ -37,16 +38,15 @@ from fpic.workflow.permissions import (
 from fpic.workflow.process import Template, Trigger, shipped_templates
 from tests.factories import (
     CHEAP_HASHER,
-    MAIN_PATHS,
     PASSWORD,
+    PROJECT_AREA,
     Community,
     World,
-    decision,
+    case_at,
     disclose_everything,
-    financial_assurance,
     make_world,
-    screen,
-    territory,
+    project_area,
+    step_data,
 )
 from tests.factories import protocol as general_protocol
 
@@ -60,26 +60,98 @@ PROTOCOL = general_protocol(content_languages=["qu"], formats=["oral"])
 
 
 #: loop stages: (main-path stage to start from, trigger the community fires to get there)
-LOOPS: dict[str, dict[str, tuple[str, str]]] = {
+PERU, IFC, NTA = "pe-consulta-previa-2012", "ifc-ps7-2012", "au-nta-right-to-negotiate"
+#: how to reach each loop stage: from which main-path stage (or "@far": a case on a project far
+#: from the community's lands, its area screened), by which steps, fired by whom ("@months" lets
+#: that many months pass)
+LOOPS: dict[str, dict[str, tuple[str, tuple[tuple[str, str], ...]]]] = {
     GENERAL: {
-        "suspended": ("screening", "suspend_process"),
-        "withheld": ("rights_holders", "decline_to_engage"),
-        "withdrawn": ("agreement", "withdraw_consent"),
-        "invalidated": ("disclosure", "invalidate_process"),
+        "suspended": ("screening", (("suspend_process", "rep"),)),
+        "withheld": ("rights_holders", (("decline_to_engage", "rep"),)),
+        "withdrawn": ("agreement", (("withdraw_consent", "rep"),)),
+        "invalidated": ("disclosure", (("invalidate_process", "rep"),)),
+        "not_required": ("@far", (("screen_out", "liaison"),)),
     },
     NCIP: {
-        "suspended": ("field_investigation", "suspend_process"),
-        "non_consent": ("field_investigation", "decline_to_engage"),
-        "withdrawn": ("moa_negotiation", "withdraw_consent"),
-        "invalidated": ("second_assembly", "invalidate_process"),
+        "suspended": ("field_investigation", (("suspend_process", "rep"),)),
+        "non_consent": ("field_investigation", (("decline_to_engage", "rep"),)),
+        "withdrawn": ("moa_negotiation", (("withdraw_consent", "rep"),)),
+        "invalidated": ("second_assembly", (("invalidate_process", "rep"),)),
+        "non_overlap": ("field_investigation", (("issue_non_overlap", "state_authority"),)),
     },
     RESTORATION: {
-        "suspended": ("rights_holders", "suspend_process"),
-        "withheld": ("rights_holders", "decline_to_engage"),
-        "withdrawn": ("assurance", "withdraw_consent"),
-        "invalidated": ("disclosure", "invalidate_process"),
+        "suspended": ("rights_holders", (("suspend_process", "rep"),)),
+        "withheld": ("rights_holders", (("decline_to_engage", "rep"),)),
+        "withdrawn": ("assurance", (("withdraw_consent", "rep"),)),
+        "invalidated": ("disclosure", (("invalidate_process", "rep"),)),
     },
-}
+    PERU: {
+        "no_consultation": ("identify_measure", (("find_no_direct_effect", "state_authority"),)),
+        "suspended": ("preparatory", (("suspend_process", "rep"),)),
+        "acta_no_agreement": ("dialogue", (("record_no_agreement", "rep"),)),
+        "decision_no_agreement": (
+            "dialogue", (("record_no_agreement", "rep"), ("sign_acta_no_agreement", "rep")),
+        ),
+        "decided_without_agreement": ("dialogue", (
+            ("record_no_agreement", "rep"), ("sign_acta_no_agreement", "rep"),
+            ("decide_without_agreement", "state_authority"),
+        )),
+        "withdrawn": ("implementation", (("withdraw_consent", "rep"),)),
+        "invalidated": ("information", (("invalidate_process", "rep"),)),
+    },
+    IFC: {
+        "icp_consultation": ("@far", (("route_icp_only", "liaison"),)),
+        "icp_plan": ("@far", (
+            ("route_icp_only", "liaison"), ("agree_consultation_process", "rep"),
+            ("@disclose", ""), ("document_icp", "liaison"),
+        )),
+        "icp_implementation": ("@far", (
+            ("route_icp_only", "liaison"), ("agree_consultation_process", "rep"),
+            ("@disclose", ""), ("document_icp", "liaison"), ("adopt_icp_plan", "liaison"),
+        )),
+        "suspended": ("identification", (("suspend_process", "rep"),)),
+        "withheld": ("engagement_plan", (("decline_to_engage", "rep"),)),
+        "not_proceeding": ("engagement_plan", (
+            ("decline_to_engage", "rep"), ("record_relocation_not_consented", "rep"),
+        )),
+        "withdrawn": ("plan", (("withdraw_consent", "rep"),)),
+        "invalidated": ("disclosure", (("invalidate_process", "rep"),)),
+    },
+    NTA: {
+        "ilua_covered": ("proposed_act", (("record_ilua_coverage", "state_authority"),)),
+        "expedited_window": (
+            "proposed_act", (("give_s29_notice_expedited", "state_authority"),),
+        ),
+        "expedited_inquiry": ("proposed_act", (
+            ("give_s29_notice_expedited", "state_authority"),
+            ("object_to_expedited_procedure", "rep"),
+        )),
+        "expedited_cleared": ("proposed_act", (
+            ("give_s29_notice_expedited", "state_authority"), ("@months", "5"),
+            ("record_no_objection", "state_authority"),
+        )),
+        "withheld": ("notified", (("decline_to_engage", "rep"),)),
+        "arbitral_inquiry": (
+            "notified", (("@months", "7"), ("apply_for_determination", "liaison")),
+        ),
+        "act_must_not_be_done": ("notified", (
+            ("@months", "7"), ("apply_for_determination", "liaison"),
+            ("determine_act_must_not_be_done", "state_authority"),
+        )),
+        "act_may_be_done": ("notified", (
+            ("@months", "7"), ("apply_for_determination", "liaison"),
+            ("determine_act_may_be_done", "state_authority"),
+        )),
+        "overruled": ("notified", (
+            ("@months", "7"), ("apply_for_determination", "liaison"),
+            ("determine_act_must_not_be_done", "state_authority"),
+            ("overrule_determination", "state_authority"),
+        )),
+        "suspended": ("negotiation", (("suspend_process", "rep"),)),
+        "withdrawn": ("agreement_in_force", (("withdraw_consent", "rep"),)),
+        "invalidated": ("negotiation", (("invalidate_process", "rep"),)),
+    },
+}  # fmt: skip
 
 
 def _stage_for(template: Template, trigger: Trigger) -> str:
@@ -118,31 +190,6 @@ def _today(world: World) -> str:
     return world.clock.now().date().isoformat()
 
 
-def _step_data(world: World, community: Community, trigger: str) -> dict[str, Any]:
-    if trigger == "complete_mapping":
-        return territory()
-    if trigger == "agree_protocol":
-        return PROTOCOL
-    if trigger == "give_consent":
-        return decision(world, community)
-    if trigger == "record_financial_assurance":
-        return financial_assurance(world)
-    if trigger in ("validate_agreement", "sign_moa"):
-        return {
-            "text": "Agreement validated by the assembly of Qollana.",
-            "signed_on": _today(world),
-            "signatories": ["Assembly president", "Andes Copper S.A. country manager"],
-        }
-    if trigger == "withdraw_consent":
-        return {
-            "text": "The spring above the camp dried up.",
-            "decided_on": _today(world),
-            "deciding_body": "Community assembly",
-            "activities_affected": ["drilling"],
-        }
-    return NOTE
-
-
 @dataclass
 class Site:
     """One world shared by the module: refusals must not change a case, so cases are reused."""
@@ -170,33 +217,40 @@ class Site:
         return self.cases[template, stage]
 
     def _build(self, template: str, stage: str) -> int:
-        world, rep = self.world, self.home.rep_actors[0]
-        if stage in LOOPS[template]:
-            start, trigger = LOOPS[template][stage]
-            case_id = self._walk(template, start)
-            if trigger == "invalidate_process":
-                self._upheld_flag(case_id)
-            world.act(case_id, trigger, rep, _step_data(world, self.home, trigger))
-            return case_id
-        return self._walk(template, stage)
-
-    def _walk(self, template: str, stage: str) -> int:
         world = self.world
-        case_id = world.open_case(self.home, template=template)
-        for trigger, who in MAIN_PATHS[template]:
-            if world.case(case_id).stage == stage:
-                break
-            if trigger == "@screen":
-                screen(world, case_id)
+        if stage not in LOOPS[template]:
+            return self._walk(template, stage)
+        start, steps = LOOPS[template][stage]
+        case_id = self._far_case(template) if start == "@far" else self._walk(template, start)
+        for trigger, who in steps:
+            if trigger == "@months":
+                world.clock.advance(days=31 * int(who))
             elif trigger == "@disclose":
                 disclose_everything(world, case_id)
-            elif trigger == "@wait":
-                world.clock.advance(days=PROTOCOL["min_deliberation_days"] + 1)
             else:
-                actor = world.walker(who, self.home)
-                world.act(case_id, trigger, actor, _step_data(world, self.home, trigger))
-        assert world.case(case_id).stage == stage
+                if trigger == "invalidate_process":
+                    self._upheld_flag(case_id)
+                data = step_data(world, self.home, template, trigger, PROTOCOL)
+                world.act(case_id, trigger, world.walker(who, self.home), data)
         return case_id
+
+    def _far_case(self, template: str) -> int:
+        """A case on a project far from the community's lands (its territory may be mapped by
+        another case of this module's world), its area recorded and screened."""
+        world = self.world
+        far = add_project(world.engine, world.admin, {
+            "name": f"Quebrada Honda quarry ({template})", "proponent": "Andes Copper S.A.",
+            "phases": ["exploration"], "activities": ["drilling"],
+        })  # fmt: skip
+        case_id = world.open_case(self.home, template=template, project_id=far)
+        moved = "\n".join(f"{float(x) + 2:.2f}, {y}" for x, y in (
+            line.split(", ") for line in PROJECT_AREA.splitlines()
+        ))  # fmt: skip
+        world.act(case_id, "record_project_area", world.liaison, project_area(coordinates=moved))
+        return case_id
+
+    def _walk(self, template: str, stage: str) -> int:
+        return case_at(self.world, self.home, template, stage, PROTOCOL)
 
     def _upheld_flag(self, case_id: int) -> None:
         world, rep = self.world, self.home.rep_actors[0]
@@ -311,7 +365,8 @@ EVERYONE = set(ROLES)
 EXPECTED_PERMISSIONS: dict[str, set[str]] = {
     "dashboard:read": EVERYONE,
     "case:read": EVERYONE,
-    "case:open": {"liaison"},
+    # each template says who opens a case on it (Peru: the State only)
+    "case:open": {"liaison", "state_authority"},
     "case:act": {"liaison", "representative", "facilitator", "mediator", "state_authority"},
     "community:read": EVERYONE,
     # the register is the community's: never the proponent's staff or the administrator

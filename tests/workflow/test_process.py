@@ -85,10 +85,15 @@ def test_each_shipped_template_file_loads_and_is_the_one_served(name):
 
 
 def test_ncip_template_carries_its_fifteen_day_reconsideration_window():
-    template = shipped_templates()["ncip-ao3-2012"]
-    assert template.version == "1.3.0"
-    assert template.reconsideration_days == 15
-    assert shipped_templates()["fpic-general"].reconsideration_days == 30
+    """AO 3 §27 says fifteen days and not which kind: the day type stays unspecified."""
+    limit = shipped_templates()["ncip-ao3-2012"].limits["reconsideration"]
+    assert (limit.amount, limit.unit, limit.day_type) == (15, "days", "unspecified")
+    assert "fifteen (15) days from receipt" in (limit.source or "")
+    assert limit.counted_from == ("withhold_consent", "decline_to_engage")
+    general = shipped_templates()["fpic-general"].limits["reconsideration"]
+    assert general.protocol
+    assert general.source is None
+    assert general.default_source
 
 
 @pytest.mark.parametrize("template_id", sorted(shipped_templates()))
@@ -200,7 +205,7 @@ def test_decision_without_outcome_is_refused():
     ("old", "new", "key"),
     [
         ('title = "Screening"\n', "", "stages.screening.title"),
-        ("reconsideration_days = 30\n", "", "reconsideration_days"),
+        ('title = "Request for reconsideration"\n', "", "limits.reconsideration.title"),
         ('id = "fpic-general"\n', "", "id"),
         ('dest = "not_required"\n', "", "triggers.screen_out.dest"),
     ],
@@ -210,8 +215,91 @@ def test_missing_key_is_refused(old, new, key):
 
 
 def test_value_of_the_wrong_type_is_refused():
-    text = _changed("reconsideration_days = 30", 'reconsideration_days = "thirty"')
-    _assert_names(_refusal(text), "reconsideration_days", "must be a int")
+    text = _changed('days = 15\nday_type = "calendar"', 'days = "fifteen"\nday_type = "calendar"')
+    _assert_names(_refusal(text), "limits.reconsideration.days", "must be a int")
+
+
+# --- time limits: every one cites its source or is set by the community ----------------------
+
+RECONSIDERATION = """[limits.reconsideration]
+title = "Request for reconsideration"
+days = 15
+day_type = "calendar"
+counted_from = ["withhold_consent", "decline_to_engage"]
+stages = ["withheld"]
+protocol = true
+"""
+
+
+def _limit_changed(old: str, new: str) -> str:
+    assert GENERAL.count(RECONSIDERATION) == 1
+    return GENERAL.replace(RECONSIDERATION, RECONSIDERATION.replace(old, new))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "problem"),
+    [
+        ("protocol = true\n", "", "limits.reconsideration.source", "cites its source"),
+        ("days = 15\n", "days = 15\nmonths = 1\n", "limits.reconsideration", "not both"),
+        ("days = 15\n", "days = 0\n", "limits.reconsideration.days", "at least 1"),
+        ('"calendar"', '"business"', "limits.reconsideration.day_type", "must be one of"),
+        ("days = 15\n", "months = 2\n", "limits.reconsideration.day_type", "days only"),
+        ('"withhold_consent", ', '"withhold", ', "limits.reconsideration.counted_from", "unknown"),
+        ('stages = ["withheld"]', 'stages = ["limbo"]', "limits.reconsideration.stages", "unknown"),
+        ("title =", "deadline =", "limits.reconsideration.deadline", "not a time limit setting"),
+    ],
+)
+def test_a_limit_without_a_source_or_with_a_bad_setting_is_refused(old, new, key, problem):
+    _assert_names(_refusal(_limit_changed(old, new)), key, problem)
+
+
+def test_a_protocol_limit_cites_where_its_default_comes_from():
+    text = _changed(
+        'default_source = "NCIP AO 3 (2012) §27', 'default_sourced = "NCIP AO 3 (2012) §27'
+    )
+    _assert_names(
+        _refusal(text), "limits.reconsideration.default_sourced", "not a time limit setting"
+    )
+    start = GENERAL.index('default_source = "NCIP AO 3 (2012) §27')
+    line = GENERAL[start : GENERAL.index("\n", start) + 1]
+    _assert_names(
+        _refusal(_changed(line, "")),
+        "limits.reconsideration.default_source",
+        "cites where its default",
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "problem"),
+    [
+        (
+            'within = ["reconsideration"]', 'within = ["window"]',
+            "triggers.request_reconsideration.within", "not a limit",
+        ),
+        (
+            'effect = "reconsideration_request"',
+            'effect = "reconsideration_request"\nafter = ["post_bond"]',
+            "triggers.request_reconsideration.after", "unknown trigger",
+        ),
+        (
+            'title = "General FPIC process"',
+            'title = "General FPIC process"\nopened_by = ["auditor"]',
+            "opened_by", "cannot open a case",
+        ),
+    ],
+)  # fmt: skip
+def test_a_trigger_naming_an_unknown_limit_or_step_is_refused(old, new, key, problem):
+    _assert_names(_refusal(_changed(old, new)), key, problem)
+
+
+def test_released_versions_may_keep_their_uncited_limits_but_they_never_show_as_overdue():
+    """A released version is kept byte for byte: its legacy numbers bind its cases, cite
+    nothing, and so are not limits that exist."""
+    earlier = parse_template(_released_text(), RELEASED_GENERAL)
+    assert earlier.reconsideration_days == 30
+    legacy = earlier.limits["stage:screening"]
+    assert (legacy.amount, legacy.source, legacy.exists) == (60, None, False)
+    assert earlier.grievance_days == {}
 
 
 def test_terminal_stage_used_as_a_source_is_refused():

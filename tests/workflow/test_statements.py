@@ -26,15 +26,18 @@ from fpic.workflow.actors import Actor
 from fpic.workflow.engine import ActionResult
 from fpic.workflow.process import Template, shipped_templates
 from tests.factories import (
-    MAIN_PATHS,
     PASSWORD,
     Community,
     World,
+    advance_along,
+    bond,
+    case_at,
     decision,
     disclose_everything,
     project_area,
     protocol,
-    screen,
+    state_decision,
+    step_data,
     territory,
 )
 
@@ -87,7 +90,11 @@ SHARED_CEILING = {
     "resume_process": 5,
     "abandon": 5,
     "request_reconsideration": 5,
-    "reopen_case": 5,
+    # the pending request's new proposal read, and the disclosures it changes superseded
+    "reopen_case": 8,
+    # the guard calls_for_reconsent reads the decisions; the disclosures of the items named
+    # read and superseded in one UPDATE
+    "register_reconsent_event": 8,
     "withdraw_consent": 5,
     "renegotiate": 5,
     # the case's disclosures read and superseded (one UPDATE for them all); where the
@@ -137,6 +144,9 @@ GENERAL_CEILING = {
     "validate_agreement": 5,
     "flag_state_approval": 5,
     "request_more_information": 5,
+    "screen_again": 5,
+    # the window is the community's: its protocol read for the number it agreed
+    "request_reconsideration": 6,
 }
 #: the ceiling of each trigger of ncip-ao3-2012
 NCIP_CEILING = {
@@ -150,6 +160,8 @@ NCIP_CEILING = {
     "return_moa_draft": 5,
     "sign_moa": 5,
     "record_certification_precondition": 5,
+    "find_overlap": 5,
+    "post_bond": 5,
 }
 
 
@@ -217,35 +229,7 @@ class Tour:
 
 def _case_at(tour: Tour, stage: str, template: Template = GENERAL) -> int:
     """A new case walked, uncounted, along the template's main path until it is at ``stage``."""
-    world, community = tour.world, tour.community
-    case_id = world.open_case(community, template=template.id)
-    for trigger, who in MAIN_PATHS[template.id]:
-        if world.case(case_id).stage == stage:
-            return case_id
-        if trigger == "@screen":
-            screen(world, case_id)
-        elif trigger == "@disclose":
-            disclose_everything(world, case_id)
-        elif trigger == "@wait":
-            world.clock.advance(days=protocol()["min_deliberation_days"] + 1)
-        else:
-            world.act(case_id, trigger, world.walker(who, community), _main_data(tour, trigger))
-    assert world.case(case_id).stage == stage, world.case(case_id).stage
-    return case_id
-
-
-def _main_data(tour: Tour, trigger: str) -> dict[str, Any]:
-    if trigger == "complete_mapping":
-        return territory()
-    if trigger == "agree_protocol":
-        return protocol()
-    if trigger == "give_consent":
-        return decision(tour.world, tour.community)
-    if trigger in ("validate_agreement", "sign_moa"):
-        return _agreement(tour)
-    if trigger == "complete_disclosure":
-        return {"text": "All items disclosed."}
-    return NOTE
+    return case_at(tour.world, tour.community, template.id, stage)
 
 
 def _agreement(tour: Tour) -> dict[str, Any]:
@@ -341,6 +325,13 @@ def _consent_in_force(tour: Tour, case_id: int) -> None:
     assert world.case(case_id).stage == "closed"
 
 
+def _sale(tour: Tour) -> dict[str, Any]:
+    return {
+        "event": "change_of_control", "happened_on": tour.today(), "affected_items": [],
+        "text": "The concession was sold to Altiplano Mining Ltd.",
+    }  # fmt: skip
+
+
 def _upheld_flag(tour: Tour, case_id: int) -> None:
     """An integrity flag raised and upheld, uncounted, so the process can be invalidated."""
     world = tour.world
@@ -365,6 +356,7 @@ def test_every_general_trigger_costs_no_more_than_its_ceiling(
     out = world.open_case(community)
     fire(out, "screen_project", liaison, NOTE)
     fire(out, "screen_out", liaison, {"text": "No customary land."})
+    fire(out, "screen_again", rep, {"text": "Our maps show grazing land by the road."})
     fire(case_id, "screen_in", liaison, NOTE)
     fire(case_id, "confirm_rights_holders", liaison, NOTE)
     fire(case_id, "complete_mapping", rep, territory())
@@ -406,8 +398,17 @@ def test_every_general_trigger_costs_no_more_than_its_ceiling(
     # consent withheld, reconsideration asked, the case reopened
     case_id = _case_at(tour, "decision")
     fire(case_id, "withhold_consent", rep, _no(tour))
-    fire(case_id, "request_reconsideration", liaison, {"text": "Revised proposal: no camp."})
+    fire(case_id, "request_reconsideration", liaison, {
+        "text": "Revised proposal: no camp.", "proposal_items": ["nature_scope_and_pace"],
+    })  # fmt: skip
     fire(case_id, "reopen_case", rep, {"text": "We will listen again."})
+    # consent that names a change of operator, which then happens
+    case_id = _case_at(tour, "decision")
+    world.act(case_id, "give_consent", rep, decision(
+        world, community, reconsent_on=["change_of_control"],
+    ))  # fmt: skip
+    world.act(case_id, "validate_agreement", rep, _agreement(tour))
+    fire(case_id, "register_reconsent_event", liaison, _sale(tour))
     # no, but the dialogue continues; more information asked
     case_id = _case_at(tour, "decision")
     fire(case_id, "continue_dialogue", rep, _no(tour))
@@ -473,11 +474,21 @@ def test_every_ncip_trigger_costs_no_more_than_its_ceiling(
     fire(case_id, "return_moa_draft", rep, {"text": "Clause 4 is not what we agreed."})
     world.act(case_id, "draft_moa", liaison, NOTE)
     fire(case_id, "sign_moa", rep, _agreement(tour))
-    fire(case_id, "record_certification_precondition", state, NOTE)
+    fire(case_id, "record_certification_precondition", state, state_decision(world))
+    fire(case_id, "post_bond", liaison, bond(world))
     _consent_in_force(tour, case_id)
-    # a Certificate of Non-Overlap
+    # a Certificate of Non-Overlap, then an overlap found later
     case_id = _case_at(tour, "field_investigation", NCIP)
-    fire(case_id, "issue_non_overlap", state, {"text": "Outside any ancestral domain."})
+    fire(case_id, "issue_non_overlap", state, step_data(world, community, NCIP.id,
+                                                         "issue_non_overlap"))  # fmt: skip
+    fire(case_id, "find_overlap", rep, {"text": "Our ancestral domain covers the road."})
+    # consent that names a change of operator, which then happens
+    case_id = _case_at(tour, "decision_meeting", NCIP)
+    world.act(case_id, "give_consent", rep, decision(
+        world, community, reconsent_on=["change_of_control"],
+    ))  # fmt: skip
+    advance_along(world, community, case_id, "implementation")
+    fire(case_id, "register_reconsent_event", liaison, _sale(tour))
     # a written rejection, then the application abandoned
     case_id = _case_at(tour, "field_investigation", NCIP)
     fire(case_id, "decline_to_engage", rep, {"text": "Signed rejection of the elders."})
@@ -501,7 +512,9 @@ def test_every_ncip_trigger_costs_no_more_than_its_ceiling(
     # non-consent, reconsideration asked, reopened; then invalidated and restarted
     case_id = _case_at(tour, "decision_meeting", NCIP)
     fire(case_id, "withhold_consent", rep, _no(tour))
-    fire(case_id, "request_reconsideration", liaison, {"text": "The weir moves 2 km down."})
+    fire(case_id, "request_reconsideration", liaison, {
+        "text": "The weir moves 2 km down.", "proposal_items": ["operation_plan_and_scope"],
+    })  # fmt: skip
     fire(case_id, "reopen_case", rep, {"text": "The elders reconvene the assembly."})
     _upheld_flag(tour, case_id)
     fire(case_id, "invalidate_process", rep, {"text": "Bribery upheld under §65."})
