@@ -6,6 +6,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
+from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -723,6 +724,54 @@ def deadlines(ctx: Context, days: int) -> None:
         except (KeyError, ValueError, TypeError):
             text = item.render()
         click.echo(f"{state:<8} {item.due.isoformat()}  {text}")
+
+
+@main.command("consents-expire")
+@click.option("--by", required=True, help="The account that records it (a liaison officer, a "
+              "State authority or a community representative).")  # fmt: skip
+@pass_context
+def consents_expire(ctx: Context, by: str) -> None:
+    """Record the end of each consent's term that has passed (run it daily, like `deadlines`).
+
+    The case goes back to disclosure, where the community decides again; no activity may start
+    under the consent after its term, whether or not this has run.
+    """
+    from fpic.read.deadlines import consents_past_their_term
+
+    engine, actor = ctx.engine(), ctx.actor(by)
+    today = engine.clock.now().date()
+    with ctx.db.read_session() as session:
+        due = [(case.id, case.reference, ended) for case, ended in
+               consents_past_their_term(session, today)]  # fmt: skip
+    if not due:
+        click.echo(_("No consent has passed its term."))
+        return
+    for case_id, reference, ended in due:
+        try:
+            result = _record_expiry(engine, actor, case_id, ended)
+        except FpicError as error:
+            _fail(error)
+        click.echo(
+            _(
+                "%(case)s: the consent's term ended on %(day)s; the case is back at %(stage)s.",
+                case=reference, day=ended.isoformat(), stage=result.stage,
+            )
+        )  # fmt: skip
+
+
+def _record_expiry(engine: Engine, actor: Actor, case_id: int, ended: date) -> Any:
+    with engine.db.read_session() as session:
+        case = engine.case_for(session, case_id, actor)
+        template, version = engine.template_of(case), case.version
+        trigger = next(
+            t.name for t in template.triggers_from(case.stage) if t.effect == "reconsent_event"
+        )
+    data = {
+        "event": "expiry",
+        "happened_on": (ended + timedelta(days=1)).isoformat(),
+        "text": f"The term of the community's consent ended on {ended.isoformat()}.",
+    }
+    return engine.advance(case_id, trigger, actor, data, version)
 
 
 @main.command()

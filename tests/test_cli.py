@@ -335,3 +335,28 @@ def test_the_demo_mining_case_shows_what_a_world_heritage_property_blocks(demo_d
     assert (heritage["relation"], heritage.get("world_heritage")) == ("overlaps", True)
     assert (park["relation"], park["category"]) == ("overlaps", "II")
     assert case.stage == "decision"
+
+
+def test_consents_expire_records_each_term_that_ended_and_sends_the_case_back(world, community):
+    """A consent given for 30 days, long past on the real clock the command runs on."""
+    from datetime import timedelta
+
+    from tests.factories import decision, step_data, walk_to
+
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "decision", community)
+    ends = (world.clock.now().date() + timedelta(days=30)).isoformat()
+    world.act(case_id, "give_consent", community.rep_actors[0],
+              decision(world, community, term_ends_on=ends))  # fmt: skip
+    world.act(case_id, "validate_agreement", community.rep_actors[0],
+              step_data(world, community, "fpic-general", "validate_agreement"))  # fmt: skip
+    open_ended = world.open_case(community)
+    walk_to(world, open_ended, "monitoring", community)
+    result = run(world.db.url, "consents-expire", "--by", world.liaison.username)
+    assert result.exit_code == 0, result.output
+    reference = world.case(case_id).reference
+    assert f"{reference}: the consent's term ended on {ends}" in result.output
+    assert world.case(case_id).stage == "disclosure"
+    assert world.case(open_ended).stage == "monitoring"  # a consent without a term stays
+    again = run(world.db.url, "consents-expire", "--by", world.liaison.username)
+    assert "No consent has passed its term." in again.output

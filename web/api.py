@@ -309,7 +309,7 @@ def option_of(case: Case, option: Option) -> dict[str, Any]:
     trigger = option.trigger
     return {
         "trigger": trigger.name,
-        "title": action_title(trigger.name),
+        "title": action_title(trigger.name, case),
         "allowed": option.allowed,
         "changes_stage": trigger.changes_stage,
         "needs_password": needs_password(trigger.effect),

@@ -11,13 +11,15 @@ from datetime import date, datetime
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, g, request, session
 from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import select
 
 from fpic.i18n import N_, Reason
 from fpic.i18n.catalogs import compiled_directory
+from fpic.storage.models import Case
 from fpic.workflow.permissions import ROLE_TITLES
 from fpic.workflow.process import shipped_templates
 from fpic.workflow.schema import Action
@@ -121,13 +123,34 @@ def stage_title(case: Any, stage: str | None = None) -> str:
     return _(template.stages[name].title)
 
 
-def action_title(action: str) -> str:
+def action_title(action: str, case: Any = None) -> str:
+    """An action's title in the reader's language: a trigger's as the template of the case it
+    was done on calls it (``case``: the case or its id), since two templates may give one
+    trigger name different titles (the Native Title Act's consent is the native title parties'
+    agreement)."""
     if action in SYSTEM_ACTIONS:
         return _(SYSTEM_ACTIONS[action])
-    for template in shipped_templates().values():
+    templates = shipped_templates()
+    own = templates.get(_template_id_of(case) or "") if case is not None else None
+    if own is not None and action in own.triggers:
+        return _(own.triggers[action].title)
+    for template in templates.values():
         if action in template.triggers:
             return _(template.triggers[action].title)
     return action
+
+
+def _template_id_of(case: Any) -> str | None:
+    """The template id of a case, or of the case with this id (read once per request)."""
+    if not isinstance(case, int):
+        return getattr(case, "template_id", None)
+    known: dict[int, str | None] = g.setdefault("case_templates", {})
+    if case not in known:
+        from web.context import engine
+
+        with engine().db.read_session() as db:
+            known[case] = db.scalar(select(Case.template_id).where(Case.id == case))
+    return known[case]
 
 
 def deadline_text(item: Any) -> str:

@@ -13,6 +13,7 @@ from fpic.i18n import N_
 from fpic.read.figures import next_review_due, next_step_due
 from fpic.storage.models import Case, Condition, Grievance, Mandate, Representative
 from fpic.workflow.actors import Actor
+from fpic.workflow.guards import consent_in_force
 from fpic.workflow.limits import grievance_days, running_limits
 from fpic.workflow.permissions import can_read_case, community_scope
 from fpic.workflow.process import Stage, Template, pinned_template
@@ -43,7 +44,9 @@ def deadlines(
     limit = now.date() + timedelta(days=horizon_days)
     found: list[Deadline] = []
     cases = session.scalars(
-        select(Case).options(selectinload(Case.protocol)).order_by(Case.id)
+        select(Case)
+        .options(selectinload(Case.protocol), selectinload(Case.decisions))
+        .order_by(Case.id)
     ).all()
     for case in cases:
         if actor is not None and not can_read_case(actor, case):
@@ -70,6 +73,21 @@ def deadlines(
     return sorted((d for d in found if d.due <= limit), key=lambda d: (d.due, d.kind))
 
 
+def consents_past_their_term(session: Session, today: date) -> list[tuple[Case, date]]:
+    """Every case whose consent in force had a term that ended before ``today``: the end of
+    the term calls for the community's consent again (``fpic consents-expire``)."""
+    cases = session.scalars(
+        select(Case).options(selectinload(Case.decisions)).order_by(Case.id)
+    ).all()
+    found = []
+    for case in cases:
+        template = pinned_template(case)
+        consent = consent_in_force(template, case) if template else None
+        if consent is not None and consent.term_ends_on and consent.term_ends_on < today:
+            found.append((case, consent.term_ends_on))
+    return found
+
+
 def _case_deadlines(case: Case, template: Template, stage: Stage) -> list[Deadline]:
     """The template's time limits running in the case's stage, and the community's minimum
     deliberation period: only limits that exist (a released version's uncited ones do not)."""
@@ -87,6 +105,18 @@ def _case_deadlines(case: Case, template: Template, stage: Stage) -> list[Deadli
         )
         for limit, due in running_limits(template, case)
     ]
+    consent = consent_in_force(template, case)
+    if consent is not None and consent.term_ends_on is not None:
+        result.append(
+            Deadline(
+                consent.term_ends_on,
+                "consent_term",
+                N_("%(case)s: the community's consent ends; a new decision is needed to go on."),
+                ref,
+                case.id,
+                case.reference,
+            )
+        )
     if stage.deliberation_period and case.protocol is not None:
         started = case.deliberation_started_at
         if started is not None:

@@ -88,3 +88,22 @@ def test_the_state_opens_a_consultation_in_peru_through_the_form(world, communit
     assert response.status_code == 302, response.text[:2000]
     liaison_form = signed_in("liaison").client.get("/cases/new").text
     assert 'value="pe-consulta-previa-2012"' not in liaison_form
+
+
+def test_an_action_is_called_as_the_template_of_its_case_calls_it(world, community, signed_in):
+    """give_consent is the native title parties' agreement in one template and the community's
+    consent in another: each case's trail says its own."""
+    from tests.factories import case_at
+
+    general = case_at(world, community, "fpic-general", "agreement")
+    native_title = case_at(world, community, "au-nta-right-to-negotiate", "deliberation")
+    world.clock.advance(days=31)  # the community's deliberation period
+    world.act(native_title, "convene_decision", community.rep_actors[0], {"text": "Convened."})
+    data = step_data(world, community, "au-nta-right-to-negotiate", "give_consent")
+    world.act(native_title, "give_consent", community.rep_actors[0], data)
+    auditor = signed_in("auditor")
+    nta_title = shipped_templates()["au-nta-right-to-negotiate"].triggers["give_consent"].title
+    assert nta_title in auditor.client.get(f"/cases/{native_title}").text.replace("&#39;", "'")
+    general_page = auditor.client.get(f"/cases/{general}").text.replace("&#39;", "'")
+    assert "Record consent" in general_page
+    assert nta_title not in general_page

@@ -176,3 +176,17 @@ def test_every_template_with_a_consent_in_force_can_call_for_it_again():
 
 def test_the_decision_columns_are_stored(world, community):
     assert {"term_ends_on", "reconsent_on"} <= set(Decision.__table__.columns.keys())
+
+
+def test_the_end_of_a_consents_term_is_on_the_dashboard(world, community):
+    from fpic.read.deadlines import consents_past_their_term, deadlines
+
+    case_id = _consented(world, community, term_days=20)
+    ends = world.clock.now().date() + timedelta(days=20)
+    with world.db.read_session() as session:
+        due = [(d.kind, d.due) for d in deadlines(session, world.clock.now(), horizon_days=30)
+               if d.case_id == case_id]  # fmt: skip
+        assert ("consent_term", ends) in due
+        assert consents_past_their_term(session, ends) == []
+        [(case, ended)] = consents_past_their_term(session, ends + timedelta(days=1))
+    assert (case.id, ended) == (case_id, ends)
