@@ -746,17 +746,23 @@ def consents_expire(ctx: Context, by: str) -> None:
     if not due:
         click.echo(_("No consent has passed its term."))
         return
+    refused = 0
     for case_id, reference, ended in due:
         try:
             result = _record_expiry(engine, actor, case_id, ended)
-        except FpicError as error:
-            _fail(error)
+        except FpicError as error:  # said, recorded by the engine, and the others still done
+            refused += 1
+            click.echo(f"{reference}: {_(error.reasons[0].message, **error.reasons[0].params)}",
+                       err=True)  # fmt: skip
+            continue
         click.echo(
             _(
                 "%(case)s: the consent's term ended on %(day)s; the case is back at %(stage)s.",
                 case=reference, day=ended.isoformat(), stage=result.stage,
             )
         )  # fmt: skip
+    if refused:
+        sys.exit(1)
 
 
 def _record_expiry(engine: Engine, actor: Actor, case_id: int, ended: date) -> Any:

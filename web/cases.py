@@ -38,7 +38,7 @@ from fpic.trail import audit
 from fpic.workflow.actions import ACTIONS
 from fpic.workflow.errors import GuardRefused, InvalidData, InvalidTransition, StaleCase
 from fpic.workflow.limits import grievance_days
-from fpic.workflow.permissions import can_see_complainant
+from fpic.workflow.permissions import can_see_complainant, opens_cases_on
 from fpic.workflow.process import shipped_templates
 from web.auth import requires
 from web.context import actor, engine, int_arg, str_arg
@@ -256,7 +256,7 @@ def new() -> Any:
         )
     # a regime says who convenes: only the templates this person's role may open a case on
     form.template_id.choices = options(
-        (t.id, _(t.title)) for t in shipped_templates().values() if actor().role in t.opened_by
+        (t.id, _(t.title)) for t in shipped_templates().values() if opens_cases_on(actor(), t)
     )
     if form.validate_on_submit():
         try:

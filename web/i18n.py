@@ -134,7 +134,8 @@ def action_title(action: str, case: Any = None) -> str:
     own = templates.get(_template_id_of(case) or "") if case is not None else None
     if own is not None and action in own.triggers:
         return _(own.triggers[action].title)
-    for template in templates.values():
+    # no case: as the general process calls it, else the first template that has it
+    for template in sorted(templates.values(), key=lambda t: t.id != "fpic-general"):
         if action in template.triggers:
             return _(template.triggers[action].title)
     return action
@@ -154,7 +155,10 @@ def _template_id_of(case: Any) -> str | None:
 
 
 def deadline_text(item: Any) -> str:
-    return _(item.message, **item.params)
+    params = dict(item.params)
+    if "limit" in params:  # a text of the process template, in its catalog
+        params["limit"] = _(params["limit"])
+    return _(item.message, **params)
 
 
 def role_title(role: str) -> str:

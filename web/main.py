@@ -17,8 +17,11 @@ from web.i18n import available_locales
 from web.security import safe_redirect_target
 
 bp = Blueprint("main", __name__)
-#: what the dashboard lists as due (stage plans show as overdue cases instead)
-DASHBOARD_DEADLINES = ("condition", "grievance", "review", "mandate", "reconsideration")
+#: what the dashboard lists as due: a template's time limits (a window closing, a stage's
+#: limit) and the end of a consent's term among them
+DASHBOARD_DEADLINES = (
+    "condition", "grievance", "review", "mandate", "limit", "window", "consent_term",
+)  # fmt: skip
 
 
 @bp.route("/")

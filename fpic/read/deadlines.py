@@ -31,7 +31,9 @@ class Deadline:
     case_reference: str | None = None
 
     def overdue_on(self, today: date) -> bool:
-        return self.due < today
+        # a window or a door is due on its day, never late: only a stage's limit, a step or an
+        # obligation can be overdue
+        return self.due < today and self.kind not in ("window", "opens")
 
     def render(self) -> str:
         return self.message % self.params
@@ -54,7 +56,7 @@ def deadlines(
         template = pinned_template(case)
         if template is None or template.stages[case.stage].terminal:
             continue
-        found.extend(_case_deadlines(case, template, template.stages[case.stage]))
+        found.extend(_case_deadlines(case, template, template.stages[case.stage], now))
         review = next_review_due(case, template)
         if review is not None:
             found.append(
@@ -83,27 +85,42 @@ def consents_past_their_term(session: Session, today: date) -> list[tuple[Case, 
     for case in cases:
         template = pinned_template(case)
         consent = consent_in_force(template, case) if template else None
-        if consent is not None and consent.term_ends_on and consent.term_ends_on < today:
+        if consent is None or not consent.term_ends_on or consent.term_ends_on >= today:
+            continue
+        # a case on a released version with no such action keeps the term as a rule for its
+        # activities only
+        assert template is not None
+        if any(t.effect == "reconsent_event" for t in template.triggers_from(case.stage)):
             found.append((case, consent.term_ends_on))
     return found
 
 
-def _case_deadlines(case: Case, template: Template, stage: Stage) -> list[Deadline]:
+_LIMIT_MESSAGES = {
+    "limit": N_("%(case)s: %(limit)s ends (%(source)s)."),
+    "window": N_("%(case)s: %(limit)s ends (%(source)s)."),
+    "opens": N_("%(case)s: %(limit)s has run its course from this day (%(source)s)."),
+}
+
+
+def _case_deadlines(
+    case: Case, template: Template, stage: Stage, now: datetime | None = None
+) -> list[Deadline]:
     """The template's time limits running in the case's stage, and the community's minimum
     deliberation period: only limits that exist (a released version's uncited ones do not)."""
     ref = {"case": case.reference}
+    today = date.today() if now is None else now.date()
     result = [
         Deadline(
             due,
-            "limit" if template.is_deadline(limit) else "opens",
-            N_("%(case)s: %(limit)s ends (%(source)s).")
-            if template.is_deadline(limit)
-            else N_("%(case)s: %(limit)s has run its course from this day (%(source)s)."),
+            template.kind_of(limit),
+            _LIMIT_MESSAGES[template.kind_of(limit)],
             {**ref, "limit": limit.title, "source": limit.source or limit.default_source or ""},
             case.id,
             case.reference,
         )
         for limit, due in running_limits(template, case)
+        # a window once closed, or a door once open, is no longer due
+        if template.is_deadline(limit) or due >= today
     ]
     consent = consent_in_force(template, case)
     if consent is not None and consent.term_ends_on is not None:

@@ -1141,6 +1141,15 @@ def write_reconsent_event(ctx: GuardContext, p: Payload, _from: str) -> dict[str
     return record_note(ctx, ctx.trigger.name, p) | {"superseded_disclosure_ids": superseded}
 
 
+def check_reconsent_event(p: Payload, _ctx: GuardContext) -> None:
+    # what changed is presented again (a new operator, phase or area); at the end of a term
+    # nothing need have changed
+    if p["event"] != "expiry" and not p["affected_items"]:
+        raise invalid(
+            "affected_items", N_("%(field)s: name what the community must be told again.")
+        )
+
+
 RECONSENT_EVENT = Action(
     "reconsent_event",
     (
@@ -1158,6 +1167,7 @@ RECONSENT_EVENT = Action(
         *evidence_fields(N_("Deeds, notices or maps showing the event")),
     ),
     write_reconsent_event,
+    check=check_reconsent_event,
     dated_by="happened_on",
 )  # fmt: skip
 

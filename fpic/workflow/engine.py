@@ -66,6 +66,7 @@ from fpic.workflow.permissions import (
     SYSTEM_ACTION_ROLES,
     Standing,
     can_read_case,
+    opens_cases_on,
     represents,
     role_refusal,
     standing_on_case,
@@ -311,7 +312,7 @@ class Engine:
         template = shipped_templates().get(template_id)
         if template is None:
             raise _bad("template_id", N_("There is no process template %(value)s."), template_id)
-        if actor.role not in template.opened_by:
+        if not opens_cases_on(actor, template):
             # a regime says who convenes: under Peru's law only the State (Ley 29785 art. 2)
             raise NotPermitted(
                 Reason(

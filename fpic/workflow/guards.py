@@ -119,12 +119,15 @@ def time_limit_reasons(ctx: GuardContext) -> list[Reason]:
                     _limit_params(limit, ends),
                 )
             )
-        elif name in ctx.trigger.not_before and ctx.today < ends:
+        elif name in ctx.trigger.not_before and ctx.today <= ends:
+            # "after", "at least" and "later than" so many months: from the day after the last
+            # day of the limit, so that a window of the community's and the door it holds shut
+            # never share a day
             reasons.append(
                 Reason(
                     "limit_running",
                     N_("Not before %(ends)s, when the time limit %(limit)s ends (%(source)s)."),
-                    _limit_params(limit, ends),
+                    _limit_params(limit, ends + timedelta(days=1)),  # the first day it may
                 )
             )
     recorded = ctx.case.milestones or {}

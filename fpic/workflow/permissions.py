@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fpic.i18n import N_, Reason
 from fpic.storage.models import ROLES, Case
 from fpic.workflow.actors import Actor
-from fpic.workflow.process import Trigger
+from fpic.workflow.process import Template, Trigger
 
 #: independent people who act on a case only once assigned to it (domain.md §3); a case
 #: names each in the field of its role (``facilitator_id``, ``mediator_id``)
@@ -40,6 +40,14 @@ PROJECT_ROLES = ("liaison", "admin")
 REGISTER_ROLES = ("representative", "facilitator")
 #: who may open a case at all; each template says who opens one on it (``opened_by``)
 CASE_OPENING_ROLES = ("liaison", "state_authority")
+
+
+def opens_cases_on(actor: Actor, template: Template) -> bool:
+    """Whether the regime of ``template`` lets this person's role convene it (Peru's law: only
+    the State, Ley 29785 art. 2)."""
+    return actor.role in template.opened_by
+
+
 USER_ADMIN_ROLES = ("admin",)
 #: the installation's first account, and the installer who creates it: it adds the others
 FIRST_ACCOUNT_ROLE = "admin"

@@ -175,10 +175,20 @@ class Template:
         found = [*self.limits.values(), *self.grievance_limits.values()]
         return [limit for limit in found if limit.protocol]
 
+    def kind_of(self, limit: Limit) -> str:
+        """``window``: an action must come within it (a request for reconsideration, an
+        objection): once closed it is simply closed, nobody is late; ``opens``: an action waits
+        for it (six months of negotiation); ``limit``: how long a stage may take, after which the
+        case is overdue (advisory: nothing moves)."""
+        if any(limit.name in t.not_before for t in self.triggers.values()):
+            return "opens"
+        if any(limit.name in t.within for t in self.triggers.values()):
+            return "window"
+        return "limit"
+
     def is_deadline(self, limit: Limit) -> bool:
-        """Whether passing ``limit`` makes a case overdue; a limit an action waits for
-        (``not_before``: six months of negotiation) opens a door instead."""
-        return not any(limit.name in t.not_before for t in self.triggers.values())
+        """Whether passing ``limit`` makes a case overdue."""
+        return self.kind_of(limit) == "limit"
 
     def item_title(self, item: str) -> str:
         return self.item_titles.get(item, item.replace("_", " "))

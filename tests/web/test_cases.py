@@ -16,7 +16,7 @@ from fpic.storage.models import Case, Decision, Disclosure, Question, TrailEvent
 from fpic.trail import audit
 from fpic.workflow.errors import GuardRefused
 from fpic.workflow.process import shipped_templates
-from tests.factories import World, walk_to
+from tests.factories import World, advance_along, walk_to
 from tests.web.conftest import csrf_token, decision_form, field_errors, snapshot, table_rows
 
 VERSION = re.compile(r'id="version" name="version" type="hidden" value="(\d+)"')
@@ -307,15 +307,16 @@ def test_an_action_another_role_may_do_is_not_offered_and_refused_when_sent(
 # --- the case list -------------------------------------------------------------------------
 
 
-NTA = "au-nta-right-to-negotiate"
+PERU = "pe-consulta-previa-2012"
 
 
 @pytest.fixture
 def many_cases(world: World, community, other_community):
     """29 cases: each community's registration case, 4 early ones on a second project (2 moved
-    on; 2 under the Native Title Act, notified and past the s 30 three months to file a claim:
-    overdue), then 16 more of the first community and 7 of the second, 100 days later. Only a
-    time limit that exists makes a case overdue: the general process sets none on screening."""
+    on; 2 consultations under Peru's law, the measure delivered and the 120 days to sign the
+    acta past: overdue), then 16 more of the first community and 7 of the second, 125 days
+    later. Only a time limit that exists makes a case overdue: the general process sets none on
+    screening, and a window that closed (reconsideration) makes nobody late."""
     second = add_project(
         world.engine,
         world.admin,
@@ -323,18 +324,18 @@ def many_cases(world: World, community, other_community):
          "activities": ["dam"]},
     )  # fmt: skip
     early = []
-    for template in ("fpic-general", "fpic-general", NTA, NTA):
+    for template in ("fpic-general", "fpic-general", PERU, PERU):
+        opener = world.liaison if template != PERU else world.state_authority
         case_id = world.engine.open_case(
-            world.liaison, project_id=second, community_id=community.id,
+            opener, project_id=second, community_id=community.id,
             template_id=template, reference=f"P2-{len(early) + 1}",
         ).case_id  # fmt: skip
         early.append(case_id)
     for case_id in early[:2]:
         world.act(case_id, "screen_in", world.liaison, {"text": "FPIC applies."})
     for case_id in early[2:]:
-        notice = {"notified_on": world.clock.now().date().isoformat(), "text": "s 29 notice."}
-        world.act(case_id, "give_s29_notice", world.state_authority, notice)
-    world.clock.advance(days=100)  # NTA s 30: three months from the notification day
+        advance_along(world, community, case_id, "information")
+    world.clock.advance(days=125)  # Reglamento art. 24: 120 days from the measure's delivery
     first = [world.open_case(community) for _ in range(16)]
     other = [world.open_case(other_community) for _ in range(7)]
     registration = [community.registration_case, other_community.registration_case]
@@ -369,7 +370,7 @@ def test_case_list_filters_return_exactly_the_matching_cases(
         == many_cases["second_project_refs"]
     )
     assert set(_listed(liaison, "overdue=1")) == many_cases["overdue"]
-    combined = f"stage=notified&project={many_cases['second_project']}"
+    combined = f"stage=information&project={many_cases['second_project']}"
     assert set(_listed(liaison, combined)) == many_cases["overdue_second_project"]
     assert _listed(liaison, f"stage=closed&community={other_community.id}") == []
     assert "No case matches these filters." in liaison.get("/cases/?stage=closed").text

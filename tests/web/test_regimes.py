@@ -107,3 +107,23 @@ def test_an_action_is_called_as_the_template_of_its_case_calls_it(world, communi
     general_page = auditor.client.get(f"/cases/{general}").text.replace("&#39;", "'")
     assert "Record consent" in general_page
     assert nta_title not in general_page
+
+
+def test_the_dashboard_lists_a_regimes_limit_and_a_consents_end(world, community, signed_in):
+    from datetime import timedelta
+
+    from tests.factories import advance_along, case_at, decision
+
+    peru = world.open_case(community, template="pe-consulta-previa-2012")
+    advance_along(world, community, peru, "information")
+    world.clock.advance(days=110)  # the 120 days come near: the dashboard looks 14 days ahead
+    general = case_at(world, community, "fpic-general", "decision")
+    ends = (world.clock.now().date() + timedelta(days=10)).isoformat()
+    given = decision(world, community, term_ends_on=ends)
+    world.act(general, "give_consent", community.rep_actors[0], given)
+    page = signed_in("liaison").client.get("/").text.replace("&#39;", "'")
+    assert "Publicity to signing of the acta (stages 3 to 6)" in page
+    assert "the community's consent ends" in page
+    spanish = signed_in("liaison").client.get("/", headers={"Accept-Language": "es"}).text
+    title = "Publicity to signing of the acta (stages 3 to 6)"
+    assert title not in spanish  # the limit's title is the template's text, translated

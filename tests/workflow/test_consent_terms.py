@@ -190,3 +190,12 @@ def test_the_end_of_a_consents_term_is_on_the_dashboard(world, community):
         assert consents_past_their_term(session, ends) == []
         [(case, ended)] = consents_past_their_term(session, ends + timedelta(days=1))
     assert (case.id, ended) == (case_id, ends)
+
+
+def test_a_change_names_what_the_community_is_told_again(world, community):
+    case_id = _consented(world, community, reconsent_on=["new_phase"])
+    with pytest.raises(InvalidData) as caught:
+        world.act(case_id, "register_reconsent_event", world.liaison,
+                  _event(world, "new_phase", affected_items=[]))  # fmt: skip
+    assert caught.value.field == "affected_items"
+    assert world.case(case_id).stage == "monitoring"

@@ -798,10 +798,13 @@ class FpicCaseMachine(RuleBasedStateMachine):
         }
 
     def build_reconsent_event(self, data: st.DataObject) -> dict[str, Any]:
+        event = data.draw(st.sampled_from(("change_of_control", "new_phase", "expiry")))
         return {
-            "event": data.draw(st.sampled_from(("change_of_control", "new_phase", "expiry"))),
+            "event": event,
             "happened_on": self._day(data),
-            "affected_items": data.draw(st.lists(st.sampled_from(ITEMS), max_size=3)),
+            "affected_items": data.draw(
+                st.lists(st.sampled_from(ITEMS), min_size=event != "expiry", max_size=3)
+            ),
             "text": data.draw(TEXT),
         }
 

@@ -287,3 +287,32 @@ def _far_area() -> dict[str, Any]:
         line.split(", ") for line in PROJECT_AREA.splitlines()
     ))  # fmt: skip
     return project_area(coordinates=moved)
+
+
+def test_a_closed_window_is_never_overdue_and_a_door_opens_the_day_after(world, community):
+    """A community that said no is not late: the reconsideration window closes and leaves the
+    lists; the State's "no objection" waits until the day after the community's four months."""
+    from fpic.storage.models import Case as Stored
+
+    general = world.open_case(community)
+    from tests.factories import walk_to
+
+    walk_to(world, general, "decision", community)
+    no = decision(world, community, votes_for=0, votes_against=len(community.reps))
+    world.act(general, "withhold_consent", community.rep_actors[0], no)
+    world.clock.advance(days=40)
+    with world.db.read_session() as session:
+        stored = session.get(Stored, general)
+        assert stored is not None
+        assert not is_overdue(stored, world.clock.now())
+        shown = deadlines(session, world.clock.now(), horizon_days=60)
+    assert [d for d in shown if d.case_id == general] == []
+    expedited = _notified(world, community, expedited=True)
+    last_day = add_months(world.clock.now().date(), 4)
+    world.clock.advance(days=(last_day - world.clock.now().date()).days)
+    cleared = {"text": "No objection was lodged."}
+    refusal = _refused(world, expedited, "record_no_objection", world.state_authority, cleared)
+    assert _codes(refusal) == {"limit_running"}
+    assert refusal.reasons[0].params["ends"] == (last_day + timedelta(days=1)).isoformat()
+    objection = {"text": "Lodged on the last day of the four months."}
+    world.act(expedited, "object_to_expedited_procedure", community.rep_actors[0], objection)

@@ -325,9 +325,10 @@ def _consent_in_force(tour: Tour, case_id: int) -> None:
     assert world.case(case_id).stage == "closed"
 
 
-def _sale(tour: Tour) -> dict[str, Any]:
+def _sale(tour: Tour, item: str) -> dict[str, Any]:
+    """The concession sold: who the proponent is (``item``) is disclosed again."""
     return {
-        "event": "change_of_control", "happened_on": tour.today(), "affected_items": [],
+        "event": "change_of_control", "happened_on": tour.today(), "affected_items": [item],
         "text": "The concession was sold to Altiplano Mining Ltd.",
     }  # fmt: skip
 
@@ -408,7 +409,7 @@ def test_every_general_trigger_costs_no_more_than_its_ceiling(
         world, community, reconsent_on=["change_of_control"],
     ))  # fmt: skip
     world.act(case_id, "validate_agreement", rep, _agreement(tour))
-    fire(case_id, "register_reconsent_event", liaison, _sale(tour))
+    fire(case_id, "register_reconsent_event", liaison, _sale(tour, "proponent_identity"))
     # no, but the dialogue continues; more information asked
     case_id = _case_at(tour, "decision")
     fire(case_id, "continue_dialogue", rep, _no(tour))
@@ -488,7 +489,7 @@ def test_every_ncip_trigger_costs_no_more_than_its_ceiling(
         world, community, reconsent_on=["change_of_control"],
     ))  # fmt: skip
     advance_along(world, community, case_id, "implementation")
-    fire(case_id, "register_reconsent_event", liaison, _sale(tour))
+    fire(case_id, "register_reconsent_event", liaison, _sale(tour, "applicant_identity"))
     # a written rejection, then the application abandoned
     case_id = _case_at(tour, "field_investigation", NCIP)
     fire(case_id, "decline_to_engage", rep, {"text": "Signed rejection of the elders."})
