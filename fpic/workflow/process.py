@@ -21,7 +21,7 @@ import hashlib
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar, overload
@@ -162,7 +162,7 @@ class Template:
         extra = (self.critical_habitat_item,) if self.critical_habitat_item else ()
         return self.required_disclosure_items + extra
 
-    @property
+    @cached_property
     def milestones(self) -> frozenset[str]:
         """The triggers whose day a case remembers: those a limit counts from or a trigger
         must come after."""
