@@ -134,8 +134,7 @@ def action_title(action: str, case: Any = None) -> str:
     own = templates.get(_template_id_of(case) or "") if case is not None else None
     if own is not None and action in own.triggers:
         return _(own.triggers[action].title)
-    # no case: as the general process calls it, else the first template that has it
-    for template in sorted(templates.values(), key=lambda t: t.id != "fpic-general"):
+    for template in templates.values():
         if action in template.triggers:
             return _(template.triggers[action].title)
     return action
@@ -154,11 +153,17 @@ def _template_id_of(case: Any) -> str | None:
     return known[case]
 
 
+#: parameters that carry a text of a process template (a limit's or a trigger's title): its
+#: translation is in the catalog like the template's other texts
+TEMPLATE_TEXTS = ("limit", "step")
+
+
+def _template_texts(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: _(str(v)) if k in TEMPLATE_TEXTS else v for k, v in params.items()}
+
+
 def deadline_text(item: Any) -> str:
-    params = dict(item.params)
-    if "limit" in params:  # a text of the process template, in its catalog
-        params["limit"] = _(params["limit"])
-    return _(item.message, **params)
+    return _(item.message, **_template_texts(item.params))
 
 
 def role_title(role: str) -> str:
@@ -178,9 +183,7 @@ def reason_text(reason: Reason, action: Action | None = None) -> str:
         params["field"] = "“" + _(label) + "”"
     if "role" in params:
         params["role"] = role_title(str(params["role"]))
-    for text in ("limit", "step"):  # texts of a process template, in its catalog
-        if text in params:
-            params[text] = _(str(params[text]))
+    params = _template_texts(params)
     try:
         return _(reason.message, **params)
     except (KeyError, ValueError, TypeError):

@@ -43,6 +43,7 @@ from fpic.trail import audit
 from fpic.workflow.actors import Actor
 from fpic.workflow.clock import FrozenClock
 from fpic.workflow.engine import Engine, user_actor
+from fpic.workflow.permissions import opens_cases_on
 from fpic.workflow.places import strict_overlaps
 from fpic.workflow.process import Template, shipped_templates
 
@@ -484,7 +485,7 @@ class _Walker:
         # whoever the template says convenes the process: the State under Peru's law
         opener = (
             self.people.liaison
-            if "liaison" in self.template.opened_by
+            if opens_cases_on(self.people.liaison, self.template)
             else self.people.independents["state_authority"]
         )
         result = self.engine.open_case(

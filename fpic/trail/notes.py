@@ -151,10 +151,6 @@ def sign_note(text: str, signer: Signer) -> str:
     return f"{text}\n{signer.line(signature)}"
 
 
-def add_signature_line(note: str, line: str) -> str:
-    return note + line
-
-
 def verify_note(note: str, verifiers: list[Verifier]) -> str:
     """The note's text if a known key signed it and every known key's signature verifies;
     signatures of unknown keys are ignored (c2sp.org/signed-note)."""

@@ -39,7 +39,7 @@ from fpic.workflow.errors import invalid
 from fpic.workflow.evidence import evidence_fields
 from fpic.workflow.guards import GuardContext, community_roll, consent_in_force
 from fpic.workflow.permissions import CASE_ASSIGNED_ROLES
-from fpic.workflow.process import Limit, Template, template_for
+from fpic.workflow.process import Limit, Template, pinned_template
 from fpic.workflow.schema import (
     Action,
     CaseText,
@@ -102,6 +102,15 @@ def _formats_agreed(case: Case, _template: Template, _today: date) -> list[Choic
 
 def disclosure_items(template: Template) -> tuple[str, ...]:
     return template.disclosure_items
+
+
+def items_field(name: str, label: str, required: bool = True) -> Field:
+    """A field naming items of information of the case's template (those a change makes
+    disclose again, those a new proposal changes)."""
+    return Field(
+        name, "choices", label, required=required, fallback=None if required else [],
+        options=disclosure_items, choices=item_choices,
+    )  # fmt: skip
 
 
 def item_choices(_case: Case, template: Template, _today: date) -> list[Choice]:
@@ -292,13 +301,7 @@ RECONSIDERATION_REQUEST_FIELDS = (
     Field("text", "text", N_("The new proposal, and how it answers the community's reasons")),
     Field("language", "language", N_("Language (code, optional)"), required=False),
     # the new proposal is disclosed before the community can decide again (NCIP AO 3 §27)
-    Field(
-        "proposal_items",
-        "choices",
-        N_("Items of information the new proposal changes"),
-        options=lambda template: disclosure_items(template),
-        choices=item_choices,
-    ),
+    items_field("proposal_items", N_("Items of information the new proposal changes")),
     *evidence_fields(N_("The request and the new proposal")),
 )
 
@@ -405,8 +408,9 @@ def _agreed_limit_label(limit: Limit) -> Text:
     )
 
 
-def _template_of(case: Case) -> Template:
-    return template_for(case.template_id, case.template_version, case.template_hash)
+def _agrees_limits(case: Case) -> bool:
+    template = pinned_template(case)
+    return template is not None and bool(template.agreed_limits)
 
 
 def check_protocol(p: Payload, ctx: GuardContext) -> None:
@@ -542,7 +546,7 @@ PROTOCOL = Action(
                 ),
                 Field("amount", "integer", N_("Days or months"), minimum=1, maximum=3650),
             ),
-            form_rows=(0, 8), shown=lambda case: bool(_template_of(case).agreed_limits),
+            form_rows=(0, 8), shown=_agrees_limits,
         ),
         Field("source", "text", N_("Source (resolution, minutes, protocol)")),
         Field(
@@ -678,7 +682,8 @@ DISCLOSURE = Action(
 
 def write_material_change(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
     """A change to what was disclosed: those items must be disclosed again, clock restarts.
-    Declared with the project's area it may change, in fpic.workflow.places."""
+    Declared with the project's area it may change, in fpic.workflow.places; an event that
+    calls for consent again (RECONSENT_EVENT) writes the same."""
     _restart_clock(ctx)
     superseded = _supersede(ctx, p["affected_items"])
     return record_note(ctx, ctx.trigger.name, p) | {"superseded_disclosure_ids": superseded}
@@ -1133,14 +1138,6 @@ ACTIVITY = Action(
 )
 
 
-def write_reconsent_event(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
-    """The consent no longer covers what happens next: the case is back where the items the
-    event changes are disclosed again, and the community deliberates and decides anew."""
-    _restart_clock(ctx)
-    superseded = _supersede(ctx, p["affected_items"])
-    return record_note(ctx, ctx.trigger.name, p) | {"superseded_disclosure_ids": superseded}
-
-
 def check_reconsent_event(p: Payload, _ctx: GuardContext) -> None:
     # what changed is presented again (a new operator, phase or area); at the end of a term
     # nothing need have changed
@@ -1157,16 +1154,14 @@ RECONSENT_EVENT = Action(
             "event", "choice", N_("Event"), options=RECONSENT_EVENTS, vocabulary="reconsent_events"
         ),
         Field("happened_on", "day", N_("Happened on"), past=True, default=on_today),
-        Field(
-            "affected_items", "choices", N_("Items of information to disclose again"),
-            options=lambda template: disclosure_items(template), choices=item_choices,
-            required=False, fallback=[],
-        ),
+        items_field("affected_items", N_("Items of information to disclose again"), False),
         Field("text", "text", N_("What happened (the new operator, phase or area)")),
         Field("language", "language", N_("Language (code, optional)"), required=False),
         *evidence_fields(N_("Deeds, notices or maps showing the event")),
     ),
-    write_reconsent_event,
+    # the consent no longer covers what happens next: as a material change, the items the event
+    # changes are disclosed again and the community deliberates and decides anew
+    write_material_change,
     check=check_reconsent_event,
     dated_by="happened_on",
 )  # fmt: skip

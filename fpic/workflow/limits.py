@@ -13,8 +13,6 @@ import calendar
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from fpic.workflow.process import grievance_days_of
-
 if TYPE_CHECKING:
     from fpic.storage.models import Case, Protocol
     from fpic.workflow.process import Limit, Template, Trigger
@@ -125,6 +123,10 @@ def overdue_on(template: Template, case: Case, today: date) -> bool:
 
 def grievance_days(template: Template, case: Case) -> dict[str, int]:
     """The days each step of a grievance on ``case`` is due in: the protocol's numbers for the
-    steps the community sets, else the template's defaults."""
-    protocol = case.protocol
-    return grievance_days_of(template.grievance_limits, protocol.time_limits if protocol else None)
+    steps the community sets, else the template's defaults; none for a step without a limit."""
+    days = {}
+    for step, limit in template.grievance_limits.items():
+        amount = amount_of(limit, case.protocol if limit.protocol else None)
+        if limit.exists and amount is not None:
+            days[step] = amount
+    return days

@@ -25,8 +25,7 @@ from fpic.storage.db import table_of
 from fpic.storage.models import Case, ProjectArea, Territory
 from fpic.workflow.effects import (
     NOTE_FIELDS,
-    disclosure_items,
-    item_choices,
+    items_field,
     record_note,
     write_material_change,
 )
@@ -354,14 +353,7 @@ ACTIONS = (
         (
             Field("text", "text", N_("What changed")),
             Field("language", "language", N_("Language (code, optional)"), required=False),
-            Field(
-                "affected_items",
-                "choices",
-                N_("Information to disclose again (none: all)"),
-                required=False,
-                options=disclosure_items,
-                choices=item_choices,
-            ),
+            items_field("affected_items", N_("Information to disclose again (none: all)"), False),
             _WHOLE,
             *area_fields(N_("The project's new area, if it changed"), required=False),
             *evidence_fields(N_("Attached: the changed design, maps, studies")),

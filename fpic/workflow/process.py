@@ -140,8 +140,6 @@ class Template:
     #: the legacy window of a released version (``reconsideration_days``): a template now
     #: declares it as a limit its request trigger is ``within``
     reconsideration_days: int | None
-    #: days from receipt by which each step of a grievance is due (UNGP 31: predictable)
-    grievance_days: dict[str, int]
     machine: Machine = field(repr=False, compare=False)
     #: the time limits, by name (a stage's legacy ``deadline_days`` is one named ``stage:<name>``)
     limits: dict[str, Limit] = field(default_factory=dict)
@@ -168,6 +166,17 @@ class Template:
         must come after."""
         counted = {t for limit in self.limits.values() for t in limit.counted_from}
         return frozenset(counted | {t for trigger in self.triggers.values() for t in trigger.after})
+
+    @property
+    def grievance_days(self) -> dict[str, int]:
+        """The days from receipt by which each step of a grievance is due by default (UNGP 31:
+        predictable), for the steps whose limit exists; a case's protocol may set others
+        (fpic.workflow.limits.grievance_days)."""
+        return {
+            step: limit.amount
+            for step, limit in self.grievance_limits.items()
+            if limit.exists and limit.amount is not None
+        }
 
     @property
     def agreed_limits(self) -> list[Limit]:
@@ -306,7 +315,6 @@ def parse_template(text: str, path: str) -> Template:
         required_disclosure_items=required,
         reconsideration_days=reconsideration_days,
         item_titles=item_titles,
-        grievance_days=grievance_days_of(grievance_limits),
         machine=_build_machine(stages, triggers, initial),
         limits={**_legacy_stage_limits(r, stages), **limits},
         grievance_limits=grievance_limits,
@@ -369,20 +377,6 @@ def _read_grievance_days(r: _Reader) -> dict[str, Limit]:
     if amounts != sorted(amounts):
         raise r.fail("grievance_days", "each step must be due no earlier than the one before")
     return limits
-
-
-def grievance_days_of(
-    limits: dict[str, Limit], agreed: dict[str, int] | None = None
-) -> dict[str, int]:
-    """The days each grievance step is due in, for the limits that exist: cited, or agreed by
-    the community (``agreed``: its protocol's numbers) or defaulted with a cited origin."""
-    days = {}
-    for step, limit in limits.items():
-        amount = (agreed or {}).get(limit.name) if limit.protocol else None
-        amount = amount if isinstance(amount, int) else limit.amount
-        if limit.exists and amount is not None:
-            days[step] = amount
-    return days
 
 
 _LIMIT_KEYS = {

@@ -17,7 +17,6 @@ from fpic.workflow.errors import GuardRefused, InvalidData, NotFound, NotPermitt
 from fpic.workflow.process import shipped_templates
 from tests.factories import Community, World, decision, protocol, walk_to
 
-LIMITS = {t.id: t.grievance_days for t in shipped_templates().values()}
 NOTE = {"text": "Recorded by the field team."}
 
 
