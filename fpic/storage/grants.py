@@ -16,6 +16,8 @@ from fpic.storage.db import Base
 APPEND_ONLY = frozenset(
     {
         "trail_events",
+        "merkle_nodes",
+        "checkpoints",
         "evidence_blobs",
         "evidence_chunks",
         "evidence_files",

@@ -715,6 +715,46 @@ class ChainHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class MerkleNode(Base):
+    """A complete subtree of the trail's Merkle log (fpic/trail/log.py): ``level`` 0 is an
+    event's leaf, which names its event; the node at (level, idx) covers leaves idx·2^level to
+    (idx+1)·2^level − 1 and never changes once written."""
+
+    __tablename__ = "merkle_nodes"
+    __table_args__ = (UniqueConstraint("chain", "seq", name="merkle_leaf_event"),)
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    #: hex SHA-256 of the subtree (RFC 9162 §2.1.1)
+    hash: Mapped[str] = mapped_column(String(64))
+    #: a leaf's event; NULL above the leaves
+    chain: Mapped[str | None] = mapped_column(String(40), default=None)
+    seq: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class MerkleLog(Base):
+    """The log's one head row: its size and the roots of the complete subtrees that make it up
+    (largest first), locked last by every transaction that appended events, which puts the
+    events of all chains into one order."""
+
+    __tablename__ = "merkle_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger)
+    #: the frontier's hex hashes, concatenated
+    frontier: Mapped[str] = mapped_column(Text)
+
+
+class IssuedCheckpoint(Base):
+    """A signed checkpoint as it was issued (docs/audit-format.md, section 16), one per size."""
+
+    __tablename__ = "checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    note: Mapped[str] = mapped_column(Text)
+
+
 class RefusalWindow(Base):
     """Refused attempts counted per address or account and fixed window (fpic/trail/refusals.py).
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from fpic.storage.db import table_of
 from fpic.storage.models import ChainHead, TrailEvent
+from fpic.trail import log
 
 GENESIS = "0" * 64
 SYSTEM_CHAIN = "system"
@@ -363,6 +364,7 @@ def append(
             "hash": digest,
         },
     )
+    log.note_event(session, chain, seq, digest)
     return Appended(chain, seq, digest)
 
 

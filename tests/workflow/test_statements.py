@@ -2,7 +2,8 @@
 
 An ordinary action is five: the case and its chain head locked in one SELECT that also reads
 whether the account is active and the mandate; the record's INSERT; the chain head's UPDATE;
-the trail event's INSERT; the case's one UPDATE. Guards that read the case's evidence, and
+the trail event's INSERT; the case's one UPDATE; then the Merkle log's three as the
+transaction commits (LOG_SEAL). Guards that read the case's evidence, and
 actions that write several records, cost what they read and write. Every count below is a
 ceiling: a change that makes an action cost more fails here and must say why. Every trigger
 of both shipped templates (fpic-general and ncip-ao3-2012) is fired and counted, each against
@@ -45,14 +46,23 @@ GENERAL = shipped_templates()["fpic-general"]
 NCIP = shipped_templates()["ncip-ao3-2012"]
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 NOTE = {"text": "Recorded in the field."}
-#: the five of an ordinary action: the lock, the record, the chain head, the event, the case
+#: the five of an ordinary action: the lock, the record, the chain head, the event, the case;
+#: and the Merkle log's three (LOG_SEAL)
 ORDINARY = [
     "INSERT INTO case_notes",
+    "INSERT INTO merkle_nodes",
     "INSERT INTO trail_events",
     "SELECT cases.id, cases.reference,",
+    "SELECT merkle_log.size, merkle_log.frontier",
     "UPDATE cases SET",
     "UPDATE chain_heads SET",
+    "UPDATE merkle_log SET",
 ]
+#: issue 19: a transaction that appended events adds them to the Merkle log as it commits, in
+#: three statements however many events it wrote (lock the log's head, insert the leaves and
+#: the subtrees they complete, move the head). The ceilings below are the action's own; each
+#: is checked with these three added.
+LOG_SEAL = 3
 
 # A decision (the community's, with its password asked again) costs 10 before its guards: the
 # lock; the protocol (the decision rule); the community's representatives, each with whether
@@ -216,9 +226,10 @@ class Tour:
         assert set(self.costs) == triggers, (
             f"{template.id}: never fired: {sorted(triggers - set(self.costs))}"
         )
-        over = {t: s for t, s in self.costs.items() if len(s) > ceilings[t]}
+        over = {t: s for t, s in self.costs.items() if len(s) > ceilings[t] + LOG_SEAL}
         assert not over, "\n".join(
-            f"{template.id} {t}: {len(s)} > {ceilings[t]}: {s}" for t, s in over.items()
+            f"{template.id} {t}: {len(s)} > {ceilings[t]} + {LOG_SEAL}: {s}"
+            for t, s in over.items()
         )
         # the ordinary ones: the lock, the record, the chain head, the event, the case
         assert sorted(" ".join(s.split()[:3]) for s in self.costs["suspend_process"]) == ORDINARY
