@@ -36,7 +36,7 @@ from fpic.accounts.sessions import enrol
 from fpic.storage.db import Base, Database
 from fpic.storage.migrate import upgrade
 from fpic.storage.models import ChainHead
-from fpic.trail import audit
+from fpic.trail import audit, log
 from fpic.workflow.clock import FrozenClock
 from fpic.workflow.engine import Engine, user_actor
 from fpic.workflow.errors import StaleCase
@@ -506,6 +506,7 @@ class CaseWriter:
             "review_every_days": 90,
             "time_limits": {},
             "source": "Assembly resolution of the month before",
+            "signed_decisions": False,
         }
         protocol_id, self.ids.protocol = self.ids.protocol, self.ids.protocol + 1
         rows.protocols.append(
@@ -655,10 +656,32 @@ class Sink:
         for name in ("cases", "case_notes", "protocols", "disclosures", "trail_events"):
             self._insert(Base.metadata.tables[name], getattr(rows, name))
         self._insert(Base.metadata.tables["chain_heads"], rows.chain_heads)
+        self._log(rows.trail_events)
         if self.sqlite:
             self.driver.execute("COMMIT")
         else:
             self.driver.commit()
+
+    def _log(self, events: list[dict[str, Any]]) -> None:
+        """The events join the Merkle log in the same transaction, as the engine's writes do
+        (fpic/trail/log.py): leaves and completed subtrees inserted, the head moved."""
+        mark = "?" if self.sqlite else "%s"
+        cursor = self.driver.cursor()
+        cursor.execute(f"SELECT size, frontier FROM merkle_log WHERE id = {mark}", (log.LOG_ID,))
+        frontier = log.Frontier.stored(*cursor.fetchone())
+        nodes = [
+            {"level": level, "idx": index, "hash": node.hex(),
+             "chain": event["chain"] if level == 0 else None,
+             "seq": event["seq"] if level == 0 else None}
+            for event in events
+            for level, index, node in frontier.append(bytes.fromhex(event["hash"]))
+        ]  # fmt: skip
+        self._insert(Base.metadata.tables["merkle_nodes"], nodes)
+        cursor.execute(
+            f"UPDATE merkle_log SET size = {mark}, frontier = {mark} WHERE id = {mark}",
+            (frontier.size, frontier.text, log.LOG_ID),
+        )
+        cursor.close()
 
     def _insert(self, table: Table, rows: list[dict[str, Any]]) -> None:
         if not rows:

@@ -114,7 +114,7 @@ def main(json_file: Path) -> None:
     except (UnicodeDecodeError, json.JSONDecodeError) as bad:
         raise click.ClickException(f"{json_file} is not the JSON of bench/run.py: {bad}") from None
     if not isinstance(results, dict) or not any(k.startswith("B") for k in results):
-        raise click.ClickException(f"{json_file} holds no benchmark results (B1...B9)")
+        raise click.ClickException(f"{json_file} holds no benchmark results (B1...B10)")
     sys.stdout.write(markdown(results))
 
 

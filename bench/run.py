@@ -34,6 +34,7 @@ from bench import (
     b7_peers,
     b8_evidence,
     b9_screening,
+    b10_log,
 )
 from bench import (
     report as markdown_report,
@@ -62,6 +63,7 @@ TITLES = {
     "B7": "fpic against its peers: the same unit of work",
     "B8": "a 250 MB evidence file: upload, bundle, verify",
     "B9": "screening one project against 100,000 protected areas",
+    "B10": "the Merkle log: appending to it, and a proof in 1,000,000 events",
 }
 
 
@@ -131,6 +133,14 @@ def run_b9(run: Run) -> None:
     """SQLite always, PostgreSQL when it answers, whatever --backend says (as B8)."""
     with run.timed("B9") as bench:
         figures, checks = b9_screening.run(run.workdir, run.quick)
+        bench.figures.extend(figures)
+        bench.invariants.update(checks)
+
+
+def run_b10(run: Run) -> None:
+    """SQLite always, PostgreSQL when it answers, whatever --backend says (as B9)."""
+    with run.timed("B10") as bench:
+        figures, checks = b10_log.run(run.workdir, run.quick)
         bench.figures.extend(figures)
         bench.invariants.update(checks)
 
@@ -249,7 +259,7 @@ def report(run: Run, info: dict[str, Any], datasets: dict[str, Any]) -> dict[str
     type=click.Choice(["sqlite", "postgresql"]),
     default="sqlite",
     show_default=True,
-    help="Database for B2-B6 (B1, B7, B8 and B9 always measure both).",
+    help="Database for B2-B6 (B1, B7, B8, B9 and B10 always measure both).",
 )
 @click.option("--only", default="", help="Comma-separated subset, e.g. B1,B5.")
 @click.option(
@@ -281,6 +291,8 @@ def main(
             run_b8(run)
         if run.wants("B9"):
             run_b9(run)
+        if run.wants("B10"):
+            run_b10(run)
     finally:
         if workdir is None:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -7,76 +7,28 @@ import re
 import sys
 from collections.abc import Iterator
 from datetime import date, timedelta
-from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fpic import cli_log
+from fpic.cli_base import Context, _, _reason_text, _translations, pass_context
 from fpic.evidence.bundle import BundleError, Summary, is_bundle, verify_bundle, write_bundle
 from fpic.evidence.checks import FileCheck, check_stored, listed_size, stored_size
-from fpic.i18n import Reason
-from fpic.storage.db import Database
 from fpic.storage.migrate import upgrade
 from fpic.storage.models import AREA_KINDS, ROLES, Case, TrailEvent, User
 from fpic.trail import audit
+from fpic.trail.notes import Verifier
 from fpic.workflow.actors import Actor
 from fpic.workflow.clock import SystemClock
 from fpic.workflow.engine import Engine, user_actor
 from fpic.workflow.errors import FpicError
 from fpic.workflow.permissions import USER_ADMIN_ROLES
 
-if TYPE_CHECKING:  # Babel is loaded only when a message is translated
-    from babel.support import NullTranslations
-
-
-class Context:
-    def __init__(self, url: str | None) -> None:
-        self.url = url
-        self._db: Database | None = None
-
-    @property
-    def db(self) -> Database:
-        if self._db is None:
-            self._db = Database(self.url)
-        return self._db
-
-    def engine(self) -> Engine:
-        return Engine(self.db, SystemClock())
-
-    def actor(self, username: str) -> Actor:
-        """Who a command acts as (``--by``), read from the accounts."""
-        with self.db.read_session() as session:
-            return user_actor(session, username)
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.dispose()
-
-
-pass_context = click.make_pass_decorator(Context)
-
-
-@cache
-def _translations() -> NullTranslations:
-    from fpic.i18n.catalogs import cli_translations
-
-    return cli_translations()
-
-
-def _(message: str, **params: Any) -> str:
-    """A message for the person at the terminal, in their locale (LANG and friends)."""
-    text = _translations().gettext(message)
-    return text % params if params else text
-
-
-def _reason_text(reason: Reason) -> str:
-    try:
-        return _(reason.message, **reason.params)
-    except (KeyError, ValueError, TypeError):
-        return reason.render()
+__all__ = ["Context", "_translations", "main", "pass_context"]
 
 
 @click.group()
@@ -104,12 +56,20 @@ def _fail(error: FpicError) -> None:
     help="PostgreSQL: after migrating, give ROLE the application's rights "
     "(read everything, append to the trail, never change it).",
 )
+@click.option(
+    "--log-origin",
+    metavar="NAME",
+    help="The name a new log key signs checkpoints under, e.g. fpic.example.org/trail "
+    "(default: this machine's name/fpic-trail).",
+)
 @pass_context
-def init_db(ctx: Context, app_role: str | None) -> None:
-    """Create the database or bring it to the latest schema (safe to run again)."""
+def init_db(ctx: Context, app_role: str | None, log_origin: str | None) -> None:
+    """Create the database or bring it to the latest schema (safe to run again), and the
+    installation's log key if it has none."""
     upgrade(ctx.db.engine)
     url = ctx.db.engine.url.render_as_string(hide_password=True)
     click.echo(_("Database ready: %(url)s", url=url))
+    cli_log.ensure_key(ctx, log_origin)
     if app_role:
         _grant_app_role(ctx, app_role)
 
@@ -152,6 +112,7 @@ def demo(ctx: Context, quiet: bool) -> None:
 
     upgrade(ctx.db.engine)
     created = seed(ctx.db, progress=_progress)
+    cli_log.ensure_key(ctx, None)
     click.echo(
         _("Demo data created.") if created else _("Demo data already present; nothing changed.")
     )
@@ -206,16 +167,67 @@ def _hex_head(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     callback=_hex_head,
     help="A trail head kept earlier (fpic audit head): exit 1 unless the one computed equals it.",
 )
+@cli_log.LOG_KEY
+@click.option(
+    "--checkpoint",
+    "checkpoint_files",
+    multiple=True,
+    type=cli_log.A_FILE,
+    help="A signed checkpoint (repeatable); with an export, its first events must make the "
+    "checkpoint's tree.",
+)
+@click.option(
+    "--proof",
+    "proof_file",
+    type=cli_log.A_FILE,
+    help="An inclusion proof or receipt (tlog-proof) to check.",
+)
+@click.option(
+    "--consistency",
+    "consistency_file",
+    type=cli_log.A_FILE,
+    help="A consistency proof between the two --checkpoint files.",
+)
+@cli_log.WITNESSES
+@cli_log.QUORUM
 @pass_context
-def audit_verify(ctx: Context, export_file: Path | None, expect_head: str | None) -> None:
+def audit_verify(
+    ctx: Context,
+    export_file: Path | None,
+    expect_head: str | None,
+    log_key: Verifier | None,
+    checkpoint_files: tuple[Path, ...],
+    proof_file: Path | None,
+    consistency_file: Path | None,
+    witnesses: list[Verifier],
+    quorum: int,
+) -> None:
     """Check every hash chain and every stored evidence file in the database, or an exported
     file (JSON Lines or CSV), or an evidence bundle (ZIP: its chains and every file against the
-    SHA-256 its trail lists), and print the trail head computed from what verified.
+    SHA-256 its trail lists), and print the trail head computed from what verified. In the
+    database, also the Merkle log: one leaf per event, making the tree its head keeps.
+
+    With the log's public key (--log-key), from files alone: each --checkpoint's signature
+    (and --quorum of the --witness keys' cosignatures), an inclusion --proof, a --consistency
+    proof between two checkpoints, and that the export's events make each checkpoint's tree.
 
     Exit 0 when intact (and equal to --expect-head, if given); exit 1 naming the first broken
     chain and position, or when the trail head differs from the one expected.
     """
+    log_files = bool(checkpoint_files or proof_file or consistency_file)
+    if checkpoint_files and export_file is not None and _is_bundle(export_file):
+        raise click.UsageError(
+            _("Checkpoints are checked against an export (fpic audit export), not a bundle.")
+        )
+    if log_files and log_key is None:
+        raise click.UsageError(_("Give the log's public key (--log-key) to check the log's files."))
+    if log_key is not None and export_file is None:
+        cli_log.verify_log_files(
+            None, log_key, checkpoint_files, proof_file, consistency_file, witnesses, quorum
+        )
+        return
     files: FileCheck | None = None
+    merkle_log: str | None = None
     if export_file is not None and _is_bundle(export_file):
         result, files = _verify_bundle(export_file)
         source = str(export_file)
@@ -240,6 +252,8 @@ def audit_verify(ctx: Context, export_file: Path | None, expect_head: str | None
             rows = _with_bar(audit.stored_rows(session), total, _("Verifying"))
             result = audit.verify_rows(rows, audit.stored_heads(session))
             files = _check_stored_files(session)
+            if result.intact:
+                merkle_log = cli_log.verify_stored_log(session, total)
         source = _("the database")
     if not result.intact:
         _report_break(result, source)
@@ -264,6 +278,12 @@ def audit_verify(ctx: Context, export_file: Path | None, expect_head: str | None
                 size=files.size,
                 withheld=files.withheld,
             )
+        )
+    if merkle_log is not None:
+        click.echo(merkle_log)
+    if log_key is not None:
+        cli_log.verify_log_files(
+            export_file, log_key, checkpoint_files, proof_file, consistency_file, witnesses, quorum
         )
     head = result.trail_head
     click.echo(_("Trail head (every chain but access): %(head)s", head=head))
@@ -830,6 +850,16 @@ def serve(ctx: Context, host: str, port: int, workers: int, with_demo: bool) -> 
         )
     click.echo(_("fpic is running at %(url)s (Ctrl+C stops it)", url=f"http://{host}:{port}/"))
     Server().run()
+
+
+for command in (
+    cli_log.audit_key,
+    cli_log.audit_checkpoint,
+    cli_log.audit_prove,
+    cli_log.audit_verify_receipt,
+):
+    audit_group.add_command(command)
+main.add_command(cli_log.witness_group)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from fpic.accounts import passwords
@@ -26,7 +26,7 @@ from fpic.accounts.registry import (
 from fpic.accounts.sessions import enrol
 from fpic.demo import evidence as demo_evidence
 from fpic.evidence.intake import ReceivedFile
-from fpic.storage.db import Database
+from fpic.storage.db import Base, Database
 from fpic.storage.models import CONSENTING_OUTCOMES, Case, Project
 from fpic.workflow.actors import Actor
 from fpic.workflow.clock import FrozenClock
@@ -694,3 +694,22 @@ def financial_assurance(world: World, **overrides: Any) -> dict[str, Any]:
         "estimate": "Independent closure cost estimate by a registered engineer.",
         **overrides,
     }
+
+
+#: what a refused attempt writes: the trail (its events, chain heads and the Merkle log over
+#: them, with the checkpoints any reader may issue) and the refusal counters; plus the schema's
+#: version. Every other table is business: a refusal leaves it as it was.
+TRAIL_TABLES = (
+    "trail_events", "chain_heads", "merkle_nodes", "merkle_log", "checkpoints", "cosignatures",
+    "refusal_windows", "alembic_version",
+)  # fmt: skip
+
+
+def business_rows(world: World) -> dict[str, int]:
+    """Row counts of every table but TRAIL_TABLES."""
+    with world.db.read_session() as session:
+        return {
+            table.name: session.scalar(select(func.count()).select_from(table)) or 0
+            for table in Base.metadata.sorted_tables
+            if table.name not in TRAIL_TABLES
+        }

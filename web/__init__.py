@@ -37,6 +37,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         BABEL_DEFAULT_TIMEZONE="UTC",
         # the largest evidence file kept; None: FPIC_MAX_FILE_SIZE, else 250 MB
         FPIC_MAX_FILE_SIZE=None,
+        # the site's WebAuthn relying party (its domain) and origin, for the representatives'
+        # passkeys; None: the request's own host (set both behind a proxy)
+        FPIC_WEBAUTHN_RP_ID=os.environ.get("FPIC_WEBAUTHN_RP_ID"),
+        FPIC_WEBAUTHN_ORIGIN=os.environ.get("FPIC_WEBAUTHN_ORIGIN"),
     )
     if config:
         app.config.update(config)
@@ -68,17 +72,24 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from web.audit import bp as audit_bp
     from web.cases import bp as cases_bp
     from web.communities import bp as communities_bp
+    from web.log import bp as log_bp
+    from web.log import cosignature
     from web.main import bp as main_bp
+    from web.passkeys import bp as passkeys_bp
     from web.places import bp as places_bp
 
     blueprints = (
-        auth.bp, main_bp, cases_bp, communities_bp, places_bp, audit_bp, admin_bp, account_bp,
+        auth.bp, main_bp, cases_bp, communities_bp, places_bp, audit_bp, log_bp, admin_bp,
+        account_bp, passkeys_bp,
     )  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     # a token request carries its credential in a header no other site can make a browser
     # send, so there is nothing to forge; and it has no session to hold a CSRF token
     csrf.exempt(api_bp)
+    # a witness posts a cosigned checkpoint from a program, with no session: its signature,
+    # checked against the witnesses this log knows, is the credential
+    csrf.exempt(cosignature)
     app.register_blueprint(api_bp)
     return app
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -33,7 +34,8 @@ from fpic.read.queries import (
 )
 from fpic.storage.models import Case, Community
 from fpic.trail import audit
-from fpic.workflow.actions import ACTIONS, needs_password
+from fpic.trail.signatures import b64url, signed_object
+from fpic.workflow.actions import ACTIONS
 from fpic.workflow.engine import Option
 from fpic.workflow.errors import FpicError, InvalidData, NotFound, StaleCase
 from fpic.workflow.payloads import MAX_ID
@@ -45,9 +47,10 @@ from fpic.workflow.permissions import (
     scope_carries,
 )
 from fpic.workflow.process import Trigger, shipped_templates
+from fpic.workflow.signing import Assertion, asks_password, assertion_options, signature_required
 from web import openapi, refusals
 from web.auth import PUBLIC
-from web.context import api_holder, engine
+from web.context import api_holder, engine, relying_party
 from web.errors import api_status_of, problem
 from web.i18n import action_title, reason_text, stage_title
 
@@ -307,12 +310,14 @@ def evidence(db: Session, case: Case) -> dict[str, Any]:
 
 def option_of(case: Case, option: Option) -> dict[str, Any]:
     trigger = option.trigger
+    action = ACTIONS[trigger.effect]
     return {
         "trigger": trigger.name,
         "title": action_title(trigger.name, case),
         "allowed": option.allowed,
         "changes_stage": trigger.changes_stage,
-        "needs_password": needs_password(trigger.effect),
+        "needs_password": asks_password(action, case),
+        "needs_signature": signature_required(action, case),
         "reasons": [{"code": r.code, "message": reason_text(r)} for r in option.reasons],
         "href": url_for("api.act", case_id=case.id, trigger=trigger.name),
     }
@@ -418,24 +423,22 @@ def act(case_id: int, trigger: str) -> Any:
     body = _json_body()
     if isinstance(body, Response):
         return body
-    version, data, password = body.get("version"), body.get("data", {}), body.get("password")
-    if isinstance(version, bool) or not isinstance(version, int) or not 0 < version <= MAX_ID:
-        return _malformed("version", N_("version must be the case version you saw (a number)."))
-    if not isinstance(data, dict):
-        return _malformed("data", N_("data must be an object holding the action's fields."))
+    read = _version_and_data(body)
+    if isinstance(read, Response):
+        return read
+    version, data = read
+    password, assertion = body.get("password"), body.get("assertion")
     if password is not None and not isinstance(password, str):
         return _malformed("password", N_("password must be text."))
-    spec = shipped_triggers().get(trigger)
+    if assertion is not None and not isinstance(assertion, dict):
+        return _malformed("assertion", N_("assertion must be the passkey's answer, a JSON object."))
+    signed = None if assertion is None else Assertion(assertion, *relying_party())
     try:
-        # the engine refuses an action declared with needs_password without the right one
-        done = engine().advance(case_id, trigger, holder.actor, data, version, password)
-    except StaleCase as stale:  # recorded by the engine, as every refusal of an action
-        return problem(409, stale.code, list(stale.reasons), extra={"version": stale.actual})
-    except InvalidData as bad:
-        action = ACTIONS[spec.effect] if spec is not None else None
-        return problem(422, bad.code, list(bad.reasons), field=bad.field, action=action)
-    except FpicError as refusal:
-        return problem(api_status_of(refusal), refusal.code, list(refusal.reasons))
+        # the engine refuses an action declared with needs_password without the right one, and
+        # where the protocol asks for it a decision without its representative's signature
+        done = engine().advance(case_id, trigger, holder.actor, data, version, password, signed)
+    except FpicError as refusal:  # recorded by the engine, as every refusal of an action
+        return _action_problem(trigger, refusal)
     return jsonify(
         {
             "case_id": done.case_id,
@@ -448,7 +451,64 @@ def act(case_id: int, trigger: str) -> Any:
     )
 
 
-def _json_body() -> dict[str, Any] | Response:
+@bp.post("/cases/<int:case_id>/actions/<trigger>/challenge")
+@api_view("case:act")
+def challenge(case_id: int, trigger: str) -> Any:
+    """What the token's holder signs with their passkey to do ``trigger`` with this data:
+    the engine's ``prepare`` (the same checks as the action, nothing written)."""
+    holder = _holder()
+    body = _json_body(("version", "data"))
+    if isinstance(body, Response):
+        return body
+    read = _version_and_data(body)
+    if isinstance(read, Response):
+        return read
+    version, data = read
+    try:
+        prepared = engine().prepare(case_id, trigger, holder.actor, data, version)
+    except FpicError as refusal:  # recorded by the engine, as every refusal of an action
+        return _action_problem(trigger, refusal)
+    rp_id, _origin = relying_party()
+    options = assertion_options(prepared.challenge, prepared.keys, rp_id)
+    return jsonify(
+        {
+            "case_id": prepared.case_id,
+            "trigger": prepared.trigger,
+            "version": prepared.version,
+            "signature_required": prepared.signature_required,
+            "signed": signed_object(prepared.case_id, prepared.trigger, prepared.data),
+            "challenge": b64url(prepared.challenge),
+            "options": json.loads(options),
+        }
+    )
+
+
+def _version_and_data(body: dict[str, Any]) -> tuple[int, dict[str, Any]] | Response:
+    """The case version an action request says it saw, and the action's data."""
+    version, data = body.get("version"), body.get("data", {})
+    if isinstance(version, bool) or not isinstance(version, int) or not 0 < version <= MAX_ID:
+        return _malformed("version", N_("version must be the case version you saw (a number)."))
+    if not isinstance(data, dict):
+        return _malformed("data", N_("data must be an object holding the action's fields."))
+    return version, data
+
+
+def _action_problem(trigger: str, refusal: FpicError) -> Response:
+    """The problem that answers an action (or its challenge) the engine refused."""
+    if isinstance(refusal, StaleCase):
+        return problem(409, refusal.code, list(refusal.reasons), extra={"version": refusal.actual})
+    if isinstance(refusal, InvalidData):
+        spec = shipped_triggers().get(trigger)
+        action = ACTIONS[spec.effect] if spec is not None else None
+        return problem(422, refusal.code, list(refusal.reasons), field=refusal.field, action=action)
+    return problem(api_status_of(refusal), refusal.code, list(refusal.reasons))
+
+
+#: the members of an action request
+ACTION_MEMBERS = ("version", "data", "password", "assertion")
+
+
+def _json_body(members: tuple[str, ...] = ACTION_MEMBERS) -> dict[str, Any] | Response:
     if not request.is_json:
         return _malformed("body", N_("Send the request body as application/json."))
     try:
@@ -457,7 +517,7 @@ def _json_body() -> dict[str, Any] | Response:
         return refuse(error.code or 400, f"http_{error.code}", [])
     if not isinstance(body, dict):
         return _malformed("body", N_("The request body must be a JSON object."))
-    unknown = sorted(set(body) - {"version", "data", "password"})
+    unknown = sorted(set(body) - set(members))
     if unknown:
         return _malformed(unknown[0][:80], N_("%(field)s is not a member of an action request."))
     return body

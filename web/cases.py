@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from wtforms import SelectField, StringField
 from wtforms.validators import InputRequired, Length
 
-from fpic.read.events import just_done, typed_text
+from fpic.read.events import decision_events, just_done, typed_text
 from fpic.read.evidence import case_files, downloadable
 from fpic.read.figures import grievance_figures, next_step_due
 from fpic.read.places import Place, case_place
@@ -36,15 +36,23 @@ from fpic.storage.models import (
 )
 from fpic.trail import audit
 from fpic.workflow.actions import ACTIONS
-from fpic.workflow.errors import GuardRefused, InvalidData, InvalidTransition, StaleCase
+from fpic.workflow.errors import (
+    FpicError,
+    GuardRefused,
+    InvalidData,
+    InvalidTransition,
+    StaleCase,
+)
 from fpic.workflow.limits import grievance_days
 from fpic.workflow.permissions import can_see_complainant, opens_cases_on
 from fpic.workflow.process import shipped_templates
+from fpic.workflow.signing import signature_required
 from web.auth import requires
-from web.context import actor, engine, int_arg, str_arg
+from web.context import actor, engine, int_arg, sent_assertion, str_arg
 from web.downloads import file_response
 from web.forms import attach_error, form_for, options, submitted
 from web.i18n import reason_text
+from web.log import record_receipts
 from web.maps import map_svg
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
@@ -171,31 +179,42 @@ def act(case_id: int, trigger: str) -> Any:
     engine reads the rest, with the action's declaration, once it holds the case: an action
     that goes through builds no form and reads nothing here."""
     if request.method == "GET":
-        return _action_page(case_id, trigger, 200)
-    seen = request.form.get("version", "")
-    version = int(seen) if seen.isdigit() else -1
+        return action_page(case_id, trigger, 200)
+    version = sent_version()
     try:
         # the engine asks the password of the actions declared so, and checks it last, under
-        # the sign-in throttle (fpic/workflow/engine.py)
+        # the sign-in throttle, or the representative's passkey signature where the protocol
+        # asks for it (fpic/workflow/engine.py)
         result = engine().advance(
             case_id, trigger, actor(), submitted(request.form, request.files), version,
-            request.form.get("password", ""),
+            request.form.get("password", ""), sent_assertion(request.form),
         )  # fmt: skip
-    except StaleCase as stale:
-        return _action_page(case_id, trigger, 409, stale=stale, version_seen=version)
-    except InvalidData as bad:
-        return _action_page(case_id, trigger, 400, bad=bad)
-    except GuardRefused as refused:
-        return _action_page(case_id, trigger, 409, refusal=refused.reasons)
-    except InvalidTransition as wrong:
-        if wrong.reasons and wrong.reasons[0].code == "unknown_trigger":
-            abort(404)
-        raise
+    except (StaleCase, InvalidData, GuardRefused, InvalidTransition) as refusal:
+        return refused_page(case_id, trigger, version, refusal)
     # the case page says it was done from the trail event (``just_done``): no session to write
     return redirect(url_for("cases.show", case_id=case_id, done=result.event_seq))
 
 
-def _action_page(
+def sent_version() -> int:
+    """The case version an action's form was rendered with (-1 for none: refused as stale)."""
+    seen = request.form.get("version", "")
+    return int(seen) if seen.isdigit() else -1
+
+
+def refused_page(case_id: int, trigger: str, version: int, refusal: FpicError) -> Any:
+    """The action's page again, with why the engine refused what its form sent."""
+    if isinstance(refusal, StaleCase):
+        return action_page(case_id, trigger, 409, stale=refusal, version_seen=version)
+    if isinstance(refusal, InvalidData):
+        return action_page(case_id, trigger, 400, bad=refusal)
+    if isinstance(refusal, GuardRefused):
+        return action_page(case_id, trigger, 409, refusal=refusal.reasons)
+    if refusal.reasons and refusal.reasons[0].code == "unknown_trigger":
+        abort(404)
+    raise refusal
+
+
+def action_page(
     case_id: int,
     trigger: str,
     status: int,
@@ -230,9 +249,12 @@ def _action_page(
         # why the action is refused now: every guard of the trigger evaluated, only for a page
         # that shows it (a stale page shows what changed instead)
         option = engine().option(db, case, me, trigger) if stale is None else None
+        # where the protocol asks for it, the form goes to the page that signs the decision
+        signing = signature_required(ACTIONS[spec.effect], case)
         page = render_template(
-            "cases/action.html", case=case, trigger=spec, form=form, option=option, **extra
-        )
+            "cases/action.html", case=case, trigger=spec, form=form, option=option,
+            signing=signing, **extra,
+        )  # fmt: skip
         return page, status
 
 
@@ -277,16 +299,18 @@ def new() -> Any:
 @bp.route("/<int:case_id>/record")
 @requires("case:read")
 def record(case_id: int) -> Any:
-    """The printable decision record, carrying the trail head digest."""
+    """The printable decision record, carrying the trail head digest and, for each decision, the
+    community's receipt: its inclusion proof in a signed checkpoint, as text and as a QR code."""
     with engine().db.read_session() as db:
         case = _load(db, case_id)
         heads = audit.stored_heads(db)
         chain = heads.get(audit.case_chain(case.id), (0, audit.GENESIS))
         place = case_place(db, actor(), case)
+        receipts, log_key = record_receipts(decision_events(db, case.id), case.id)
         return render_template(
             "cases/record.html", case=case, template=engine().template_of(case),
             place=place, map=_case_map(case, place),
             reps={r.id: r for r in _representatives(db, case)},
             trail_head=audit.trail_head(heads), chain_seq=chain[0], chain_hash=chain[1],
-            printed_at=engine().clock.now(),
+            printed_at=engine().clock.now(), receipts=receipts, log_key=log_key,
         )  # fmt: skip

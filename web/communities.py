@@ -21,12 +21,14 @@ from sqlalchemy.orm import Session, selectinload
 from wtforms import DateField, MultipleFileField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
+from fpic.accounts.passkeys import pending_passkeys
 from fpic.accounts.registry import GENDERS, confirm_mandate, record_mandate, revoke_mandate
 from fpic.read.evidence import register_file, resolution_files
 from fpic.read.figures import grievance_figures
 from fpic.read.places import community_place, sites_around
 from fpic.read.queries import visible_communities
 from fpic.storage.models import Case, Community, Enrolment, Mandate, Representative, User
+from fpic.trail.signatures import key_fingerprint
 from fpic.workflow.errors import InvalidData
 from fpic.workflow.permissions import allows
 from web.auth import requires
@@ -198,6 +200,8 @@ def _page(
         may_register=may_register,
         mandate_form=(mandate_form or _mandate_form(community)) if may_register else None,
         revoke_forms=(revoke_forms or _revoke_forms(community)) if may_register else {},
+        pending_keys=pending_passkeys(db, community.id) if may_register else [],
+        fingerprint=key_fingerprint,
         refusal=refusal,
     )  # fmt: skip
     return page, status

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from flask import abort, current_app, g, request, url_for
 from flask_login import current_user
@@ -15,6 +15,7 @@ from fpic.workflow.actors import Actor
 from fpic.workflow.engine import Engine
 from fpic.workflow.payloads import EARLIEST_DAY, LATEST_DAY, MAX_ID
 from fpic.workflow.permissions import allows
+from fpic.workflow.signing import Assertion
 
 #: every path of the JSON API starts with this: its answers, errors included, are JSON
 API_PREFIX = "/api/"
@@ -90,3 +91,21 @@ class DatabaseId(IntegerConverter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", MAX_ID)
         super().__init__(*args, **kwargs)
+
+
+def relying_party() -> tuple[str, str]:
+    """The WebAuthn relying party id and origin of this site, for every passkey ceremony:
+    FPIC_WEBAUTHN_ORIGIN and FPIC_WEBAUTHN_RP_ID when configured (as they must be behind a
+    proxy that changes the scheme or host), else this request's own."""
+    origin = current_app.config.get("FPIC_WEBAUTHN_ORIGIN") or request.host_url.rstrip("/")
+    rp_id = current_app.config.get("FPIC_WEBAUTHN_RP_ID") or urlsplit(origin).hostname or ""
+    return str(rp_id), str(origin)
+
+
+def sent_assertion(form: Any) -> Assertion | None:
+    """The passkey's signature a form sent (the signing page's), with where it was asked."""
+    raw = form.get("assertion", "")
+    if not raw:
+        return None
+    rp_id, origin = relying_party()
+    return Assertion(str(raw), rp_id, origin)

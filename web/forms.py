@@ -39,6 +39,7 @@ from fpic.workflow.actions import ACTIONS
 from fpic.workflow.process import Template, Trigger
 from fpic.workflow.schema import Action, Choice, Submission, Term, Text
 from fpic.workflow.schema import Field as Declared
+from fpic.workflow.signing import asks_password
 from web.labels import text_of
 
 
@@ -192,12 +193,13 @@ def form_for(
     prefill: Any = None,
 ) -> ActionForm:
     """The form of ``trigger``'s action for ``case``: its declared fields, and the password
-    field where the action asks it again; ``prefill`` (a MultiDict: a link's query) sets the
+    field where the action asks it again (not where the representative signs it with their
+    passkey instead: fpic.workflow.signing); ``prefill`` (a MultiDict: a link's query) sets the
     first values of named fields (a missing cell of the disclosure matrix links to the form
     with its item, language and format chosen)."""
     action = ACTIONS[trigger.effect]
     fields = _Shape(case, template, today).fields(action.fields)
-    if action.needs_password:
+    if asks_password(action, case):
         fields["password"] = PasswordField(
             _l("Your password, to confirm this decision"), validators=[InputRequired()]
         )

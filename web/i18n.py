@@ -102,6 +102,9 @@ SYSTEM_ACTIONS = {
     "import_areas": N_("Import a dataset of protected areas or habitats"),
     "create_api_token": N_("Create an API token"),
     "revoke_api_token": N_("Revoke an API token"),
+    "register_passkey": N_("Register a passkey"),
+    "confirm_passkey": N_("Confirm a representative's passkey"),
+    "revoke_passkey": N_("Revoke a passkey"),
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Flask
 
-from fpic.workflow.actions import data_schema, needs_password
+from fpic.workflow.actions import ACTIONS, data_schema, needs_password
 from fpic.workflow.payloads import MAX_ID
 from fpic.workflow.process import Template, Trigger, shipped_templates
 
@@ -109,6 +109,21 @@ OPERATIONS: dict[str, Operation] = {
         ("case_id",),
         tags=("actions",),
     ),
+    "api.challenge": Operation(
+        "Get what to sign for an action",
+        "Where a case's protocol asks its representatives to sign the community's decisions "
+        "with their own passkey (an option's `needs_signature`), the action is sent with "
+        "`assertion`: a WebAuthn assertion over this `challenge` by one of the holder's "
+        "confirmed passkeys. This checks the action with this data as the action itself would "
+        "(nothing is written) and answers what is signed: `signed`, the object whose canonical "
+        "JSON's SHA-256 is `challenge` (docs/audit-format.md), and `options`, the "
+        "PublicKeyCredentialRequestOptionsJSON to give `navigator.credentials.get`. Needs a "
+        "token of scope `act`.",
+        "Challenge",
+        (400, 404, 409, 413, 422, 429),
+        ("case_id", "trigger"),
+        tags=("actions",),
+    ),
     "api.openapi_json": Operation(
         "This document",
         "The OpenAPI document of this API (needs no token).",
@@ -151,6 +166,8 @@ def document(app: Flask, triggers: Mapping[str, Trigger]) -> dict[str, Any]:
             continue
         for method in methods:
             paths.setdefault(path, {})[method.lower()] = _operation(operation, rule.endpoint)
+        if rule.endpoint == "api.challenge":
+            paths[path]["post"]["requestBody"] = _request(_CHALLENGE_REQUEST)
     return {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
@@ -246,11 +263,19 @@ def _action(
     answer["operationId"] = f"act_{name}"
     answer["summary"] = trigger.title
     password = needs_password(trigger.effect)
+    signed = ACTIONS[trigger.effect].signed
     answer["description"] = (
         f"{trigger.description.strip()}\n\nThe engine's `advance` with the trigger `{name}` "
         f"(effect `{trigger.effect}`), as the page's form: the same permission, FPIC rules and "
         "trail event. Needs a token of scope `act`."
         + (" Asks the holder's password again (`password`)." if password else "")
+        + (
+            " Where the case's protocol asks for it (the option's `needs_signature`), it is "
+            "signed with the holder's passkey instead: `assertion`, over the `challenge` of "
+            "`.../challenge`; the password is then not checked."
+            if signed
+            else ""
+        )
     )
     request_schema: dict[str, Any] = {
         "type": "object",
@@ -272,11 +297,33 @@ def _action(
         "required": ["version", "password"] if password else ["version"],
         "additionalProperties": False,
     }
-    answer["requestBody"] = {
-        "required": True,
-        "content": {"application/json": {"schema": request_schema}},
-    }
+    if signed:
+        request_schema["properties"]["assertion"] = {
+            "type": "object",
+            "description": "The passkey's answer to `navigator.credentials.get` for the "
+            "challenge (`PublicKeyCredential.toJSON()`: `id`, `rawId`, `type`, `response` "
+            "with `clientDataJSON`, `authenticatorData`, `signature`, bytes in base64url); "
+            "only where the case's protocol asks for signed decisions.",
+        }
+    answer["requestBody"] = _request(request_schema)
     return answer
+
+
+def _request(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+#: the body of a challenge request: an action request without its confirmation
+_CHALLENGE_REQUEST = {
+    "type": "object",
+    "properties": {
+        "version": {"type": "integer", "minimum": 1, "maximum": MAX_ID,
+                    "description": "The case version you saw; another one is a 409 stale_case."},
+        "data": {"type": "object", "description": "The action's data, as the action takes it."},
+    },
+    "required": ["version"],
+    "additionalProperties": False,
+}  # fmt: skip
 
 
 def _problem_response(description: str) -> dict[str, Any]:
@@ -317,6 +364,9 @@ def _parameters() -> dict[str, Any]:
     an_id = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
     return {
         "case_id": {"name": "case_id", "in": "path", "required": True, "schema": an_id},
+        "trigger": {"name": "trigger", "in": "path", "required": True,
+                    "description": "The action's trigger (an option's `trigger`).",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 60}},
         "stage": _query("stage", "Only cases at this stage (its name).",
                         {"type": "string", "minLength": 1, "maxLength": 60}),
         "community": _query("community", "Only this community's cases (its id).", an_id),
@@ -446,6 +496,7 @@ def _schemas() -> dict[str, Any]:
                 "allowed": BOOLEAN,
                 "changes_stage": BOOLEAN,
                 "needs_password": BOOLEAN,
+                "needs_signature": BOOLEAN,
                 "reasons": _list(_ref("Reason")),
                 "href": STRING,
             }
@@ -468,6 +519,31 @@ def _schemas() -> dict[str, Any]:
             }
         ),
         "TrailPage": _page("TrailEvent"),
+        "Challenge": _object(
+            {
+                "case_id": INTEGER,
+                "trigger": STRING,
+                "version": {**INTEGER, "description": "The version to send the action with."},
+                "signature_required": {
+                    **BOOLEAN,
+                    "description": "Whether the case's protocol asks for a signature.",
+                },
+                "signed": {
+                    "type": "object",
+                    "description": "`case`, `action` and `data`: the trail event's data to "
+                    "be, but for `records`, the ids of the rows the action will write.",
+                },
+                "challenge": {
+                    **STRING,
+                    "description": "SHA-256 of the canonical JSON of `signed`, in base64url.",
+                },
+                "options": {
+                    "type": "object",
+                    "description": "PublicKeyCredentialRequestOptionsJSON: the challenge and "
+                    "the holder's confirmed passkeys, user verification required.",
+                },
+            }
+        ),
         "Community": _object(
             {
                 "id": INTEGER,

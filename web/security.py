@@ -65,7 +65,8 @@ def allow_uploads(app: Flask) -> None:
     from fpic.workflow.permissions import allows
     from web.forms import upload_limit
 
-    uploading = ("cases.act", "communities.record")
+    # the signing page of a decision receives its form, files and all (web/passkeys.py)
+    uploading = ("cases.act", "passkeys.sign", "communities.record")
 
     @app.before_request
     def upload_size() -> None:

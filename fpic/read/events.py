@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from fpic.read.queries import visible_events
 from fpic.storage.models import TrailEvent
-from fpic.trail.audit import format_time
+from fpic.trail.audit import case_chain, format_time
 from fpic.workflow.actions import ACTIONS
 from fpic.workflow.actors import Actor
 from fpic.workflow.process import Template
@@ -92,3 +92,26 @@ def trail_event(session: Session, actor: Actor, chain: str, seq: int) -> EventVi
     return EventView(
         event, json.loads(event.data), neighbours.get(seq - 1), neighbours.get(seq + 1)
     )
+
+
+def decision_events(session: Session, case_id: int) -> dict[int, int]:
+    """Decision id -> the sequence number of the event in the case's chain that recorded it
+    (the event names its record: ``data.records.decision_id``)."""
+    rows = session.execute(
+        select(TrailEvent.seq, TrailEvent.data)
+        .where(
+            TrailEvent.chain == case_chain(case_id),
+            TrailEvent.outcome == "done",
+            TrailEvent.data.contains('"decision_id":'),
+        )
+        # the decision's own event first: a later one (an activity started under the consent)
+        # names the decision it relies on
+        .order_by(TrailEvent.seq)
+    )
+    found: dict[int, int] = {}
+    for seq, data in rows:
+        records = json.loads(data).get("records")
+        decision_id = records.get("decision_id") if isinstance(records, dict) else None
+        if isinstance(decision_id, int) and decision_id not in found:
+            found[decision_id] = seq
+    return found

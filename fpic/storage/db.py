@@ -157,15 +157,6 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE_OPTION, False) else "BEGIN")
 
 
-def _seal_the_log_on_commit(sessions: sessionmaker[Session]) -> None:
-    """Events a write session appended join the Merkle log in the same transaction, whatever
-    wrote them (fpic/trail/log.py; imported here, not above: it imports this module)."""
-    from fpic.trail import log
-
-    event.listen(sessions, "before_commit", log.seal)
-    event.listen(sessions, "after_rollback", log.forget_events)
-
-
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
@@ -179,7 +170,6 @@ class Database:
         self._write = sessionmaker(
             self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
-        _seal_the_log_on_commit(self._write)
         # PostgreSQL: autocommit, so no BEGIN and ROLLBACK around the one statement; SQLite:
         # no BEGIN of ours (an isolation level set by SQLAlchemy would undo ours when the
         # connection goes back to the pool)

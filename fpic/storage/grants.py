@@ -18,6 +18,7 @@ APPEND_ONLY = frozenset(
         "trail_events",
         "merkle_nodes",
         "checkpoints",
+        "cosignatures",
         "evidence_blobs",
         "evidence_chunks",
         "evidence_files",

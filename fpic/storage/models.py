@@ -359,8 +359,9 @@ class Case(Base):
     milestones: Mapped[dict[str, str]] = mapped_column(
         JSON, default=dict, server_default=text("'{}'")
     )
-    if TYPE_CHECKING:  # mapped at the end of this module, once ProjectArea exists
+    if TYPE_CHECKING:  # mapped at the end of this module, once ProjectArea and Protocol exist
         current_area_id: int | None
+        signs_decisions: bool | None
 
     project: Mapped[Project] = relationship()
     community: Mapped[Community] = relationship()
@@ -424,6 +425,10 @@ class Protocol(Base):
     )
     #: where the parameters come from: the assembly resolution, minutes, the community protocol
     source: Mapped[str] = mapped_column(Text)
+    #: the representatives sign the community's decisions with their own passkey (WebAuthn):
+    #: the engine records a decision, a withdrawal or a new protocol only with a signature
+    #: (fpic.workflow.signing)
+    signed_decisions: Mapped[bool] = mapped_column(Boolean, default=False)
     agreed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     agreed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
@@ -755,6 +760,21 @@ class IssuedCheckpoint(Base):
     note: Mapped[str] = mapped_column(Text)
 
 
+class Cosignature(Base):
+    """A witness's cosignature line of a stored checkpoint, kept once the log verified it
+    (c2sp.org/tlog-cosignature): served with the checkpoint and printed on receipts."""
+
+    __tablename__ = "cosignatures"
+
+    size: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("checkpoints.size"), primary_key=True, autoincrement=False
+    )
+    #: the witness's key name and hex key id
+    witness: Mapped[str] = mapped_column(String(300), primary_key=True)
+    line: Mapped[str] = mapped_column(Text)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class RefusalWindow(Base):
     """Refused attempts counted per address or account and fixed window (fpic/trail/refusals.py).
 
@@ -965,5 +985,56 @@ Case.current_area_id = column_property(  # type: ignore[assignment]
     select(func.max(ProjectArea.id))
     .where(ProjectArea.project_id == Case.project_id)
     .correlate_except(ProjectArea)
+    .scalar_subquery()
+)
+
+
+class PasskeyCredential(Base):
+    """A representative's passkey or security key (WebAuthn), with which they sign the
+    community's decisions when its protocol asks for it (fpic.workflow.signing).
+
+    The private key never leaves the authenticator: the server keeps only the public key
+    (COSE), so nobody holding the server's credentials can sign. A new key signs nothing until
+    it is confirmed by whoever may confirm the representative's mandate, never by its holder
+    (fpic.accounts.passkeys); registering, confirming and revoking it are on the system chain.
+    """
+
+    __tablename__ = "passkey_credentials"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    #: what the holder calls it ("my phone", "blue security key")
+    name: Mapped[str] = mapped_column(String(80))
+    #: the authenticator's credential id, as each assertion names it
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    #: the credential's public key, COSE-encoded as the authenticator gave it
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    #: the authenticator's signature counter at its last use (0 for most passkeys)
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: the relying party (the site's domain) the credential was made for
+    rp_id: Mapped[str] = mapped_column(String(253))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    confirmed_by: Mapped[User | None] = relationship(foreign_keys=[confirmed_by_id])
+
+    @property
+    def status(self) -> str:
+        """``pending`` (registered, not confirmed yet), ``confirmed`` or ``revoked``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "confirmed" if self.confirmed_at is not None else "pending"
+
+
+# whether the case's protocol asks the representatives to sign its decisions, read with the
+# case at no extra statement (fpic.workflow.signing): None while no protocol is agreed
+Case.signs_decisions = column_property(  # type: ignore[assignment]
+    select(Protocol.signed_decisions)
+    .where(Protocol.case_id == Case.id)
+    .correlate_except(Protocol)
     .scalar_subquery()
 )

@@ -628,7 +628,24 @@ def _link_problem(state: _ChainState, row: dict[str, Any]) -> str | None:
         return f"malformed event: {exc}"
     if row.get("hash") != expected:
         return "hash does not match the event's content"
-    return None
+    return _signature_problem(row)
+
+
+def _signature_problem(row: dict[str, Any]) -> str | None:
+    """Section 16.10: a decision signed with the representative's passkey carries the
+    signature in ``data.signature``; it must verify (the event's hash alone says nothing of
+    who could sign it)."""
+    data = row["data"]
+    if type(data) is StoredText:
+        if '"signature":' not in data:  # read only the rows that may hold one
+            return None
+        row = {**row, "data": json.loads(data)}
+    elif not isinstance(data, dict) or "signature" not in data:
+        return None
+    from fpic.trail.signatures import signature_problem  # it builds on this module
+
+    problem = signature_problem(row)
+    return None if problem is None else f"the representative's signature: {problem}"
 
 
 #: the stored columns in EXPORT_FIELDS order, as table columns: selected through the ORM's
@@ -661,6 +678,23 @@ def _stored(
         yield row
 
 
+def log_rows(session: Session, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    """Every stored event in the Merkle log's order (section 16): the order in which an
+    auditor rebuilds the tree a checkpoint signs; chains interleave, each in sequence order."""
+    nodes = log.leaf_table()
+    columns = TrailEvent.__table__.c
+    stmt = (
+        select(*_STORED_COLUMNS)
+        .join(nodes, (nodes.c.chain == columns.chain) & (nodes.c.seq == columns.seq))
+        .where(nodes.c.level == 0)
+        .order_by(nodes.c.idx)
+    )
+    for values in session.execute(stmt.execution_options(yield_per=batch)):
+        row = dict(zip(EXPORT_FIELDS, values, strict=True))
+        row["data"] = json.loads(row["data"])
+        yield row
+
+
 def stored_rows(session: Session, batch: int = 5000) -> Iterator[dict[str, Any]]:
     """Every stored event, chain by chain in sequence order, a batch at a time."""
     return _stored(session, batch=batch)
@@ -685,8 +719,9 @@ def verify_database(session: Session) -> Verification:
 
 
 def export_rows(session: Session, case_id: int | None = None) -> Iterator[dict[str, Any]]:
+    """One case's chain, or every event in the log's order."""
     if case_id is None:
-        yield from stored_rows(session)
+        yield from log_rows(session)
         return
     yield from _stored(session, chain=case_chain(case_id))
 
@@ -912,10 +947,15 @@ def verify_export(stream: IO[str]) -> Verification:
     Open it with ``newline=""`` or ``newline="\n"``, so that line ends reach the readers as
     they are in the file.
     """
+    return verify_rows(read_export(stream))
+
+
+def read_export(stream: IO[str]) -> Iterator[dict[str, Any]]:
+    """An exported file's events in file order (JSON Lines or CSV, told apart by its first
+    line), each as :func:`verify_rows` reads it."""
     first = stream.readline()
     rest = _chain_lines(first, stream)
-    rows = read_jsonl(rest) if sniff_format(first) == "jsonl" else read_csv(rest)
-    return verify_rows(rows)
+    return read_jsonl(rest) if sniff_format(first) == "jsonl" else read_csv(rest)
 
 
 def _chain_lines(first: str, stream: IO[str]) -> Iterator[str]:

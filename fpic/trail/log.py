@@ -4,17 +4,23 @@ order their transactions committed (docs/audit-format.md, section 16).
 An event's leaf is the 32 bytes of its ``hash``. ``audit.append`` notes each new event on the
 session; just before the transaction commits, :func:`seal` locks the log's head row (last of
 all the locks a writer takes, so no two writers can deadlock on it), appends the leaves,
-stores the subtrees they complete and moves the head: three statements per transaction,
-however many events it wrote. Any tree size's root and proofs are then read from stored
-subtrees, about 2·log2(size) hashes in one SELECT.
+stores the subtrees they complete and moves the head: at most three statements per
+transaction, however many events it wrote; two when the head is the one this process last
+committed (SQLite with one server); on PostgreSQL one, a call of the function
+``merkle_log_append`` that migration 0011 defines and that does the same. Any tree size's root
+and proofs are then read from stored subtrees, about 2·log2(size) hashes in one SELECT.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import Table, TextClause, bindparam, event, insert, select, text, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from fpic.storage.db import table_of
@@ -35,6 +41,39 @@ _MOVE_HEAD = (
 )
 
 
+#: psycopg's placeholders: these go to the driver as they are
+_POSTGRES_APPEND = "SELECT * FROM merkle_log_append(%s::text[], %s::text[], %s::integer[])"
+_POSTGRES_MOVE_KNOWN = """
+WITH moved AS (
+    UPDATE merkle_log SET size = %(new_size)s, frontier = %(new_frontier)s
+    WHERE id = 1 AND size = %(old_size)s AND frontier = %(old_frontier)s
+    RETURNING id
+)
+INSERT INTO merkle_nodes (level, idx, hash, chain, seq)
+SELECT * FROM unnest(
+    %(levels)s::integer[], %(places)s::bigint[], %(hashes)s::text[], %(chains)s::text[],
+    %(seqs)s::integer[]
+)
+WHERE EXISTS (SELECT 1 FROM moved)
+"""
+
+
+#: the log's head as this process last committed it, per engine: a writer that finds it still
+#: there moves it with one conditional UPDATE instead of reading it first (SQLite: two
+#: statements; PostgreSQL: one); one that does not (another process wrote) reads it after all
+_KNOWN: WeakKeyDictionary[Engine, tuple[int, str]] = WeakKeyDictionary()
+_SEALED = "fpic.trail.log.sealed"
+_MOVE_KNOWN_HEAD = (
+    update(_HEAD)
+    .where(
+        _HEAD.c.id == LOG_ID,
+        _HEAD.c.size == bindparam("old_size"),
+        _HEAD.c.frontier == bindparam("old_frontier"),
+    )
+    .values(size=bindparam("new_size"), frontier=bindparam("new_frontier"))
+)
+
+
 class LogError(ValueError):
     """A tree size, leaf or event the log does not have."""
 
@@ -50,6 +89,7 @@ def note_event(session: Session, chain: str, seq: int, digest: str) -> None:
 def forget_events(session: Session) -> None:
     """The transaction rolled back: its events are not in the log."""
     session.info.pop(_PENDING, None)
+    session.info.pop(_SEALED, None)
 
 
 @dataclass
@@ -98,28 +138,95 @@ def seal(session: Session) -> None:
     if not pending:
         return
     connection = session.connection()
-    found = connection.execute(_LOCK_HEAD).one_or_none()
-    frontier = Frontier.stored(*found) if found is not None else Frontier(0, [])
+    if connection.dialect.name == "postgresql":
+        _seal_postgresql(session, connection, pending)
+        return
+    known = _KNOWN.get(connection.engine)
+    frontier = Frontier.stored(*known) if known is not None else None
+    if known is not None and frontier is not None:
+        rows = _grown(frontier, pending)
+        moved = connection.execute(
+            _MOVE_KNOWN_HEAD,
+            {"old_size": known[0], "old_frontier": known[1],
+             "new_size": frontier.size, "new_frontier": frontier.text},
+        )  # fmt: skip
+        if moved.rowcount != 1:  # another process wrote since: read the head after all
+            frontier = None
+    if frontier is None:
+        found = connection.execute(_LOCK_HEAD).one_or_none()
+        frontier = Frontier.stored(*found) if found is not None else Frontier(0, [])
+        rows = _grown(frontier, pending)
+        values = {"new_size": frontier.size, "new_frontier": frontier.text}
+        if found is None:
+            connection.execute(
+                insert(_HEAD), {"id": LOG_ID, "size": frontier.size, "frontier": frontier.text}
+            )
+        else:
+            connection.execute(_MOVE_HEAD, values)
+    connection.execute(_INSERT_NODES, rows)
+    session.info[_SEALED] = (connection.engine, (frontier.size, frontier.text))
+
+
+def _seal_postgresql(
+    session: Session, connection: Connection, pending: list[tuple[str, int, str]]
+) -> None:
+    """One round trip, through the driver (nothing for SQLAlchemy to compile or bind): from the
+    head this process last committed, the head moved and the subtrees inserted by one
+    statement that inserts nothing if the head moved meanwhile; otherwise, or with no head
+    known, the database's merkle_log_append (migration 0011) locks and reads the head and does
+    the same."""
+    known = _KNOWN.get(connection.engine)
+    if known is not None:
+        frontier = Frontier.stored(*known)
+        rows = _grown(frontier, pending)
+        moved = connection.exec_driver_sql(
+            _POSTGRES_MOVE_KNOWN,
+            {
+                "old_size": known[0], "old_frontier": known[1],
+                "new_size": frontier.size, "new_frontier": frontier.text,
+                "levels": [r["level"] for r in rows], "places": [r["idx"] for r in rows],
+                "hashes": [r["hash"] for r in rows], "chains": [r["chain"] for r in rows],
+                "seqs": [r["seq"] for r in rows],
+            },
+        )  # fmt: skip
+        if moved.rowcount == len(rows):
+            session.info[_SEALED] = (connection.engine, (frontier.size, frontier.text))
+            return
+    chains, seqs, digests = zip(*pending, strict=True)
+    head = connection.exec_driver_sql(
+        _POSTGRES_APPEND, (list(digests), list(chains), list(seqs))
+    ).one()
+    session.info[_SEALED] = (connection.engine, (int(head[0]), head[1]))
+
+
+def _grown(frontier: Frontier, pending: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
+    """Append the pending events to ``frontier``; the rows of the subtrees stored."""
     rows = []
     for chain, seq, digest in pending:
         for level, index, node in frontier.append(bytes.fromhex(digest)):
             leaf = level == 0
             rows.append(
-                {
-                    "level": level,
-                    "idx": index,
-                    "hash": node.hex(),
-                    "chain": chain if leaf else None,
-                    "seq": seq if leaf else None,
-                }
-            )
-    connection.execute(_INSERT_NODES, rows)
-    if found is None:
-        connection.execute(
-            insert(_HEAD), {"id": LOG_ID, "size": frontier.size, "frontier": frontier.text}
-        )
-    else:
-        connection.execute(_MOVE_HEAD, {"new_size": frontier.size, "new_frontier": frontier.text})
+                {"level": level, "idx": index, "hash": node.hex(),
+                 "chain": chain if leaf else None, "seq": seq if leaf else None}
+            )  # fmt: skip
+    return rows
+
+
+def remember_head(session: Session) -> None:
+    """The transaction committed: its head is the one the next writer of this process may
+    expect to find (the conditional UPDATE in :func:`seal` checks it)."""
+    sealed = session.info.pop(_SEALED, None)
+    if sealed is not None:
+        engine, head = sealed
+        _KNOWN[engine] = head
+
+
+# Events join the log in their own transaction, whatever session wrote them: every session
+# seals what it appended as it commits (a session that appended nothing pays one dict lookup).
+# Registered here, where events are noted, so that nothing can append without it.
+event.listen(Session, "before_commit", seal)
+event.listen(Session, "after_commit", remember_head)
+event.listen(Session, "after_rollback", forget_events)
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -156,17 +263,24 @@ def _nodes_for(session: Session, compute: object) -> _Fetched:
     compute(wanted)  # type: ignore[operator]
     found: dict[tuple[int, int], bytes] = {}
     keys = sorted(wanted.keys)
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        rows = session.execute(
-            select(_NODES.c.level, _NODES.c.idx, _NODES.c.hash).where(
-                tuple_(_NODES.c.level, _NODES.c.idx).in_(chunk)
-            )
-        )
+    for start in range(0, len(keys), 100):
+        chunk = keys[start : start + 100]
+        params = {f"l{n}": level for n, (level, _idx) in enumerate(chunk)}
+        params.update((f"i{n}", idx) for n, (_level, idx) in enumerate(chunk))
+        rows = session.execute(_nodes_statement(len(chunk)), params)
         found.update(((level, idx), bytes.fromhex(digest)) for level, idx, digest in rows)
     if len(found) != len(keys):
         raise LogError("the log's stored subtrees are incomplete")
     return _Fetched(found)
+
+
+@cache
+def _nodes_statement(count: int) -> TextClause:
+    """The SELECT of ``count`` subtrees, written once per count: one (level, idx) pair per
+    node, ORed, which both databases look up in the primary key (SQLite scans the table for a
+    row-value IN list, and building the expression anew costs more than the query)."""
+    pairs = " OR ".join(f"(level = :l{n} AND idx = :i{n})" for n in range(count))
+    return text(f"SELECT level, idx, hash FROM merkle_nodes WHERE {pairs}")
 
 
 def _check_size(session: Session, size: int) -> int:
@@ -194,6 +308,17 @@ def leaf_index(session: Session, chain: str, seq: int) -> int:
     return int(found)
 
 
+def leaf_event(session: Session, index: int) -> tuple[str, int, str] | None:
+    """The event at leaf ``index``: its chain, sequence number and hash (None past the end)."""
+    events = table_of(TrailEvent)
+    found = session.execute(
+        select(_NODES.c.chain, _NODES.c.seq, events.c.hash)
+        .join(events, (events.c.chain == _NODES.c.chain) & (events.c.seq == _NODES.c.seq))
+        .where(_NODES.c.level == 0, _NODES.c.idx == index)
+    ).one_or_none()
+    return None if found is None else (found[0], found[1], found[2])
+
+
 def inclusion_proof(session: Session, index: int, size: int) -> list[bytes]:
     _check_size(session, size)
     if not 0 <= index < size:
@@ -208,6 +333,11 @@ def consistency_proof(session: Session, first: int, second: int) -> list[bytes]:
         raise LogError(f"no consistency proof from {first} events to {second}")
     nodes = _nodes_for(session, lambda n: merkle.consistency_proof(n, first, second))
     return merkle.consistency_proof(nodes, first, second)
+
+
+def leaf_table() -> Table:
+    """The table whose level-0 rows are the leaves, each naming its event (chain, seq)."""
+    return _NODES
 
 
 def leaves(session: Session, batch: int = 5000) -> Iterator[tuple[int, str, int, str]]:

@@ -59,7 +59,7 @@ class Verifier:
 
     @classmethod
     def parse(cls, vkey: str) -> Verifier:
-        parts = vkey.strip().split("+")
+        parts = vkey.strip().split("+", 2)
         if len(parts) != 3:
             raise NoteError("a verifier key is <name>+<key id>+<key>")
         name, hex_id, material = parts
@@ -204,8 +204,15 @@ def sign_checkpoint(checkpoint: Checkpoint, signer: Signer) -> str:
 
 
 def open_checkpoint(note: str, log: Verifier) -> Checkpoint:
-    """The checkpoint a signed note holds, once the log's own signature verifies."""
-    return Checkpoint.parse(verify_note(note, [log]))
+    """The checkpoint a signed note holds, once the log's own signature verifies, its origin is
+    the log key's name (c2sp.org/tlog-proof: the origin is the log's), and a tree of no leaves
+    has the empty tree's root (RFC 9162 §2.1.1)."""
+    checkpoint = Checkpoint.parse(verify_note(note, [log]))
+    if checkpoint.origin != log.name:
+        raise NoteError(f"the checkpoint's origin is not {log.name}")
+    if checkpoint.size == 0 and checkpoint.root != hashlib.sha256(b"").digest():
+        raise NoteError("a checkpoint of no events has the empty tree's root")
+    return checkpoint
 
 
 # --- cosignatures (c2sp.org/tlog-cosignature, Ed25519, type 0x04) ----------------------------
@@ -231,9 +238,11 @@ def cosigned_at(note: str, witness: Verifier) -> int | None:
     """When ``witness`` cosigned the note, if its cosignature is there and verifies."""
     text, signatures = split_note(note)
     for s in signatures:
-        if (s.name, s.id) != (witness.name, witness.id) or len(s.signature) != 72:
+        if (s.name, s.id) != (witness.name, witness.id):
             continue
         timestamp = int.from_bytes(s.signature[:8], "big")
+        if len(s.signature) != 72 or timestamp >= 2**63:
+            raise NoteError(f"the cosignature of {witness.name} is malformed")
         if witness.verifies(_cosigned_message(text, timestamp), s.signature[8:]):
             return timestamp
         raise NoteError(f"the cosignature of {witness.name} does not verify")

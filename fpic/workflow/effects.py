@@ -376,7 +376,8 @@ NOTES = (
     Action(
         "reconsideration_request", RECONSIDERATION_REQUEST_FIELDS, write_reconsideration_request
     ),
-    Action("decline", NOTE_FIELDS, write_declining),
+    # declining to engage is the community's decision too: signed where its protocol says so
+    Action("decline", NOTE_FIELDS, write_declining, signed=True),
     Action("reopen", NOTE_FIELDS, write_reopening),
     Action("restart", NOTE_FIELDS, write_restart),
     Action("state_approval", NOTE_FIELDS, write_state_approval),
@@ -550,6 +551,15 @@ PROTOCOL = Action(
         ),
         Field("source", "text", N_("Source (resolution, minutes, protocol)")),
         Field(
+            "signed_decisions", "flag",
+            N_("The representatives sign the community's decisions with their own passkey"),
+            hint=N_(
+                "Consent, withholding, withdrawal and any new protocol are then recorded only "
+                "with the signature of the representative who records them, made on their own "
+                "phone or security key: nobody running the server can make it."
+            ),
+        ),
+        Field(
             "facilitator", "short", N_("Independent facilitator the community agrees (optional)"),
             required=False, choices=_people_in("facilitator"),
             default=_assigned_now("facilitator"),
@@ -562,6 +572,8 @@ PROTOCOL = Action(
     ),
     write_protocol,
     check=check_protocol,
+    # a protocol that asks for signed decisions is changed only by a signed one
+    signed=True,
 )  # fmt: skip
 
 
@@ -1098,8 +1110,10 @@ DECISION = Action(
     write_decision,
     check=check_decision,
     dated_by="decided_on",
-    # the community's decision is weighty enough to ask the person's password again
+    # the community's decision is weighty enough to ask the person's password again (or, where
+    # its protocol says so, the representative's signature)
     needs_password=True,
+    signed=True,
 )  # fmt: skip
 
 
@@ -1186,6 +1200,7 @@ WITHDRAWAL = Action(
     ),
     write_withdrawal,
     dated_by="decided_on",
+    signed=True,
 )  # fmt: skip
 
 

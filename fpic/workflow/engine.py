@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import (
     Date,
@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from fpic.accounts.passwords import check_password
 from fpic.evidence import store as evidence_store
 from fpic.evidence.intake import ReceivedFile
-from fpic.evidence.store import listing
+from fpic.evidence.store import Listed, listing
 from fpic.i18n import N_, Reason
 from fpic.storage.db import Database, rows_changed, table_of
 from fpic.storage.models import (
@@ -73,7 +73,18 @@ from fpic.workflow.permissions import (
     trigger_refusals,
 )
 from fpic.workflow.process import Template, Trigger, shipped_templates, template_for
-from fpic.workflow.schema import Submission
+from fpic.workflow.schema import Action, Submission
+from fpic.workflow.signing import (
+    Assertion,
+    asks_password,
+    challenge,
+    check_recorded,
+    confirmed_keys,
+    event_data,
+    signature_missing,
+    signature_required,
+    verify,
+)
 
 T = TypeVar("T")
 
@@ -102,6 +113,35 @@ class Option:
     def role_refused(self) -> bool:
         """Not this person's role at all (as opposed to a rule that forbids it now)."""
         return any(r.code == "role_not_allowed" for r in self.reasons)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An action checked as ``advance`` checks it, but not done: what the person would sign.
+    ``data`` is the trail event's data to be (but for the ``records`` written),
+    ``challenge`` what a passkey signs (fpic.workflow.signing), ``keys`` the credential ids of
+    the person's passkeys that may sign."""
+
+    case_id: int
+    trigger: str
+    #: the version of the case the action was checked against: the one to send it with
+    version: int
+    data: dict[str, Any]
+    challenge: bytes
+    signature_required: bool
+    keys: tuple[bytes, ...]
+
+
+class _Checked(NamedTuple):
+    """What an action on a case is, once the person's standing, the stage and the data were
+    checked (``Engine._checked``)."""
+
+    template: Template
+    trigger: Trigger
+    ctx: GuardContext
+    action: Action
+    received: list[ReceivedFile]
+    listed: list[Listed]
 
 
 class Busy(FpicError):
@@ -187,6 +227,7 @@ class Engine:
         data: Mapping[str, Any] | Submission | None,
         expected_version: int,
         confirmation: str | None = None,
+        assertion: Assertion | None = None,
     ) -> ActionResult:
         """Fire ``trigger`` on the case for ``actor`` with ``data``; see the module docstring.
 
@@ -194,16 +235,92 @@ class Engine:
         ``needs_password`` (the community's decision) is refused without it, whatever the
         interface (web, CLI, API); the password is checked after everything else, so the
         answer is the same for a right and a wrong password until the action itself would
-        go through."""
+        go through.
+
+        ``assertion`` is the acting representative's passkey signature over the action's data
+        (``prepare`` gives what to sign). Where the case's protocol asks for signed decisions,
+        the actions declared ``signed`` are refused without one that verifies against a
+        confirmed passkey of the person (fpic.workflow.signing), and need no password; the
+        event then carries the signature."""
         try:
             return self._write(
                 lambda s: self._advance(
-                    s, case_id, trigger, actor, data, expected_version, confirmation
+                    s, case_id, trigger, actor, data, expected_version, confirmation, assertion
                 )
             )
         except FpicError as refusal:
             self._log_refusal(case_id, trigger, actor, refusal, expected_version)
             raise
+
+    def prepare(
+        self,
+        case_id: int,
+        trigger: str,
+        actor: Actor,
+        data: Mapping[str, Any] | Submission | None,
+        expected_version: int,
+    ) -> Prepared:
+        """Check an action as ``advance`` would (the person's standing, the stage, the data, the
+        guards) without doing it or writing anything, and say what the person signs to do it:
+        the event's data to be and its challenge. A refusal is recorded as ``advance``'s is."""
+        try:
+            with self.db.read_session() as session:
+                return self._prepare(session, case_id, trigger, actor, data, expected_version)
+        except FpicError as refusal:
+            self._log_refusal(case_id, trigger, actor, refusal, expected_version)
+            raise
+
+    def _prepare(
+        self,
+        session: Session,
+        case_id: int,
+        trigger_name: str,
+        actor: Actor,
+        data: Mapping[str, Any] | Submission | None,
+        expected_version: int,
+    ) -> Prepared:
+        require_active(session, actor)
+        case = self.case_for(session, case_id, actor)
+        if case.version != expected_version:
+            raise StaleCase(case_id, expected_version, case.version)
+        now = self.clock.now()
+        mandated = _mandated(session, case, actor, now.date())
+        checked = self._checked(session, case, trigger_name, actor, data, mandated, now)
+        reasons = evaluate(checked.ctx)
+        if reasons:
+            raise GuardRefused(*reasons)
+        assert checked.ctx.payload is not None  # _checked read it
+        recorded = event_data(case.version + 1, checked.ctx.payload, checked.listed)
+        name = checked.trigger.name
+        return Prepared(
+            case.id, name, case.version, recorded, challenge(case.id, name, recorded),
+            signature_required(checked.action, case),
+            tuple(key.credential_id for key in confirmed_keys(session, actor.user_id)),
+        )  # fmt: skip
+
+    def _checked(
+        self,
+        session: Session,
+        case: Case,
+        trigger_name: str,
+        actor: Actor,
+        data: Mapping[str, Any] | Submission | None,
+        mandated: bool,
+        now: datetime,
+    ) -> _Checked:
+        """Who may, in which stage, with what data: everything before the guards."""
+        template = self.template_of(case)
+        trigger = _trigger_named(template, trigger_name)
+        # who may comes before when: a person who may never do this is told so in any stage
+        refusals = trigger_refusals(actor, trigger, standing_on_case(actor, case, mandated))
+        if refusals:
+            raise NotPermitted(*refusals)
+        _check_stage(trigger, case)
+        ctx = GuardContext(session, template, case, actor, trigger, now)
+        action = ACTIONS[trigger.effect]
+        ctx.payload = action.parse(data, ctx)
+        received, listed = files_of(ctx.payload)
+        return _Checked(template, trigger, ctx, action, received, listed)
 
     def _advance(
         self,
@@ -214,33 +331,37 @@ class Engine:
         data: Mapping[str, Any] | Submission | None,
         expected_version: int,
         confirmation: str | None = None,
+        assertion: Assertion | None = None,
     ) -> ActionResult:
         day = self.clock.now().date()
         case, head, mandated = self._lock_for_action(session, case_id, actor, day)
         if case.version != expected_version:
             raise StaleCase(case_id, expected_version, case.version)
-        template = self.template_of(case)
-        trigger = _trigger_named(template, trigger_name)
         now = self.clock.now()
         if now.date() != day:  # midnight passed while the lock was awaited: ask again
             mandated = _mandated(session, case, actor, now.date())
-        # who may comes before when: a person who may never do this is told so in any stage
-        refusals = trigger_refusals(actor, trigger, standing_on_case(actor, case, mandated))
-        if refusals:
-            raise NotPermitted(*refusals)
-        _check_stage(trigger, case)
-        ctx = GuardContext(session, template, case, actor, trigger, now)
-        action = ACTIONS[trigger.effect]
-        ctx.payload = action.parse(data, ctx)
-        received, listed = files_of(ctx.payload)
-        if action.needs_password and not confirmation:
+        template, trigger, ctx, action, received, listed = self._checked(
+            session, case, trigger_name, actor, data, mandated, now
+        )
+        assert ctx.payload is not None  # _checked read it
+        password, signed = asks_password(action, case), signature_required(action, case)
+        if password and not confirmation:
             raise _password_required()
+        if signed and assertion is None:
+            raise signature_missing()
         reasons = evaluate(ctx)
         if reasons:
             raise GuardRefused(*reasons)
-        if action.needs_password:
+        if password:
             assert confirmation is not None
             self._confirm(session, actor, confirmation, now)
+        # the event's data but for the records: what a signature is over
+        recorded = event_data(case.version + 1, ctx.payload, listed)
+        signature = None
+        if signed:
+            assert assertion is not None
+            expected = challenge(case.id, trigger.name, recorded)
+            signature = verify(session, actor, assertion, expected, now)
         from_stage = case.stage
         if trigger.changes_stage:
             template.fire(case, trigger.name)
@@ -251,9 +372,12 @@ class Engine:
         case.updated_at = now
         mark_milestone(template, trigger, case, action.dated_by, ctx.payload, now.date())
         records = action.write(ctx, ctx.payload, from_stage)
-        recorded = {"version": case.version, "payload": ctx.payload, "records": records}
+        recorded["records"] = records
         if listed:  # the files' bytes in this transaction, their hashes in the event
-            recorded["files"] = evidence_store.kept(session.connection(), received, listed, now)
+            evidence_store.store(session.connection(), received, now)
+        if signature is not None:
+            recorded["signature"] = signature
+            check_recorded(case.id, trigger.name, recorded)
         chain = audit.case_chain(case.id)
         event = audit.append(
             session,

@@ -68,6 +68,9 @@ def speaks_for_a_community(role: str) -> bool:
 
 #: the roles an administrator may move an account between
 ASSIGNABLE_ROLES = tuple(role for role in ROLES if not speaks_for_a_community(role))
+#: who registers passkeys to sign the community's decisions with (fpic.workflow.signing): those
+#: who speak for a community; someone else confirms each key (``register_refusals``)
+PASSKEY_HOLDER_ROLES = tuple(role for role in ROLES if speaks_for_a_community(role))
 
 
 #: changes outside any case, each with the roles that may attempt it (the one table the
@@ -92,9 +95,23 @@ SYSTEM_ACTION_ROLES: dict[str, tuple[str, ...]] = {
     # a person's own API tokens: what a token may do is bounded by token_scope_refusal
     "create_api_token": OWN_ACCOUNT_ROLES,
     "revoke_api_token": OWN_ACCOUNT_ROLES,
+    # a representative's own passkeys; a key signs only once confirmed by whoever may confirm
+    # the holder's mandate, as the community's register requires
+    "register_passkey": PASSKEY_HOLDER_ROLES,
+    "confirm_passkey": REGISTER_ROLES,
+    "revoke_passkey": PASSKEY_HOLDER_ROLES,
 }
 #: system actions that also need the person's standing towards the community
-REGISTER_ACTIONS = ("record_mandate", "confirm_mandate", "revoke_mandate")
+REGISTER_ACTIONS = ("record_mandate", "confirm_mandate", "revoke_mandate", "confirm_passkey")
+#: what nobody confirms of their own, and what they are told
+_OWN_CONFIRMATIONS = {
+    "confirm_mandate": Reason(
+        "own_mandate", N_("Nobody may confirm their own mandate: another person must.")
+    ),
+    "confirm_passkey": Reason(
+        "own_passkey", N_("Nobody may confirm their own passkey: another person must.")
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -181,9 +198,9 @@ def trigger_refusals(actor: Actor, trigger: Trigger, standing: Standing) -> list
 def register_refusals(
     actor: Actor, action: str, standing: Standing, *, holder: bool = False
 ) -> list[Reason]:
-    """Recording, confirming or ending a mandate: a representative under their own mandate
-    of the same community, or a facilitator assigned to one of the community's cases. Nobody
-    confirms their own mandate (``holder``)."""
+    """Recording, confirming or ending a mandate, and confirming a representative's passkey: a
+    representative under their own mandate of the same community, or a facilitator assigned to
+    one of the community's cases. Nobody confirms their own mandate or passkey (``holder``)."""
     refusals = role_refusal(actor, REGISTER_ROLES, action)
     if refusals:
         return refusals
@@ -192,13 +209,8 @@ def register_refusals(
             return [_not_own_community()]
         if not standing.mandated:
             return [_no_mandate()]
-        if holder and action == "confirm_mandate":
-            return [
-                Reason(
-                    "own_mandate",
-                    N_("Nobody may confirm their own mandate: another person must."),
-                )
-            ]
+        if holder and action in _OWN_CONFIRMATIONS:
+            return [_OWN_CONFIRMATIONS[action]]
     elif not standing.assigned:
         return [
             Reason(
@@ -289,6 +301,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "users:manage": USER_ADMIN_ROLES,
     "own_password:change": OWN_ACCOUNT_ROLES,
     "own_tokens:manage": OWN_ACCOUNT_ROLES,
+    "own_passkeys:manage": PASSKEY_HOLDER_ROLES,
 }
 
 #: the interface permissions a personal API token of each scope carries, on top of its

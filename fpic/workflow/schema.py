@@ -152,6 +152,9 @@ class Action:
     check: Check | None = None
     #: the person enters their password again (the community's decision)
     needs_password: bool = False
+    #: the community's own act: where the case's protocol asks for it, the acting representative
+    #: signs it with their passkey (fpic.workflow.signing)
+    signed: bool = False
     #: the field holding the action's own date (a decision's, a notice's notification day):
     #: a time limit counted from the action runs from it
     dated_by: str | None = None

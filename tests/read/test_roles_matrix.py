@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from fpic.accounts.passkeys import confirm_passkey, register_passkey, revoke_passkey
 from fpic.accounts.registry import (
     add_community,
     add_legacy_site,
@@ -34,6 +35,7 @@ from fpic.workflow.actors import Actor
 from fpic.workflow.errors import FpicError, NotFound, NotPermitted
 from fpic.workflow.process import shipped_templates
 from tests.factories import World
+from tests.passkey_authenticator import enrol_passkey
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "roles.md"
 
@@ -105,6 +107,11 @@ class Cast:
             "mediator_other": world.add_account("mediator-2", "mediator"),
         }
         self.target = world.add_account("target", "liaison")
+        # a representative of OWN in no column, whose new passkeys the columns try to confirm
+        keyholder = world.register_representative(
+            own, "Keyholder", today - timedelta(days=30), today + timedelta(days=365)
+        )
+        self.keyholder = world.add_account("rep-keyholder", "representative", keyholder)
         self.names = itertools.count(1)
 
     def case(self, template: str) -> int:
@@ -178,6 +185,12 @@ class Cast:
             "create_api_token": lambda: create_token(
                 w.engine, actor, name=f"token {n}", scope="read", days=30),
             "revoke_api_token": lambda: revoke_token(w.engine, actor, 2**31 - 2),
+            "register_passkey": lambda: register_passkey(
+                w.engine, actor, name=f"key {n}", credential="{}", request=None,
+                rp_id="localhost", origin="http://localhost"),
+            "confirm_passkey": lambda: confirm_passkey(
+                w.engine, actor, enrol_passkey(w.engine, self.keyholder)[0]),
+            "revoke_passkey": lambda: revoke_passkey(w.engine, actor, 2**31 - 2),
         }  # fmt: skip
         return attempts[action]
 

@@ -103,12 +103,17 @@ def test_sqlite_has_no_roles_to_grant(world: World):
     assert refused.value.kind == "not_postgresql"
 
 
-def test_init_db_migrates_and_grants_in_one_command(pg_url: str, app_role: str):
-    result = CliRunner().invoke(main, ["--database-url", pg_url, "init-db", "--app-role", app_role])
+def test_init_db_migrates_and_grants_in_one_command(pg_url: str, app_role: str, tmp_path):
+    # the log key of a PostgreSQL installation is where FPIC_LOG_KEY_FILE says (else ./)
+    env = {"FPIC_LOG_KEY_FILE": str(tmp_path / "log.key")}
+    result = CliRunner().invoke(
+        main, ["--database-url", pg_url, "init-db", "--app-role", app_role], env=env
+    )
     assert result.exit_code == 0, result.output
     assert app_role in result.output
+    assert (tmp_path / "log.key").read_text(encoding="ascii").startswith("PRIVATE+KEY+")
     missing = CliRunner().invoke(
-        main, ["--database-url", pg_url, "init-db", "--app-role", "nobody_here"]
+        main, ["--database-url", pg_url, "init-db", "--app-role", "nobody_here"], env=env
     )
     assert missing.exit_code == 1
     assert "CREATE ROLE" in missing.output

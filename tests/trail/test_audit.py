@@ -25,7 +25,7 @@ from fpic.accounts.sessions import sign_in
 from fpic.cli import main
 from fpic.storage.db import Database
 from fpic.storage.models import TrailEvent
-from fpic.trail import audit
+from fpic.trail import audit, log
 from fpic.workflow.errors import FpicError
 from tests.factories import PASSWORD, World, make_world, walk_to
 
@@ -263,7 +263,8 @@ def test_database_tampering_is_found_and_named(url, raw, tamper):
 
 
 def test_a_complete_rewrite_verifies_but_the_trail_head_gives_it_away(url, raw):
-    """Why the trail head is kept outside: with write access a chain can be rebuilt."""
+    """Why the trail head and the log's checkpoints are kept outside: with write access a
+    chain can be rebuilt, and the Merkle log over it too."""
     recorded = cli(url, "audit", "head").output.split()[0]
     forged = _forged_protocol(raw)
     _renumber_from(raw, 6)
@@ -283,11 +284,37 @@ def test_a_complete_rewrite_verifies_but_the_trail_head_gives_it_away(url, raw):
     update(
         raw, "UPDATE chain_heads SET seq = ?, hash = ? WHERE chain = ?", last_seq(raw), prev, CASE
     )
+    # the chains verify, but the log no longer is the tree of the events
+    half_done = cli(url, "audit", "verify")
+    assert half_done.exit_code == 1
+    assert "Merkle log" in half_done.output
+    _rebuild_log(raw)
     verified = cli(url, "audit", "verify")
     assert verified.exit_code == 0, verified.output
     now = cli(url, "audit", "head").output.split()[0]
     assert re.fullmatch(r"[0-9a-f]{64}", now)
     assert now != recorded
+
+
+def _rebuild_log(conn: sqlite3.Connection) -> None:
+    """The Merkle log made again over the rewritten events (its triggers dropped first)."""
+    for change in ("update", "delete"):
+        conn.execute(f"DROP TRIGGER merkle_nodes_no_{change}")
+    conn.execute("DELETE FROM merkle_nodes")
+    frontier = log.Frontier(0, [])
+    for chain, seq, digest in conn.execute("SELECT chain, seq, hash FROM trail_events ORDER BY id"):
+        for level, index, node in frontier.append(bytes.fromhex(digest)):
+            conn.execute(
+                "INSERT INTO merkle_nodes (level, idx, hash, chain, seq) VALUES (?, ?, ?, ?, ?)",
+                (
+                    level,
+                    index,
+                    node.hex(),
+                    chain if level == 0 else None,
+                    seq if level == 0 else None,
+                ),
+            )
+    conn.execute("UPDATE merkle_log SET size = ?, frontier = ?", (frontier.size, frontier.text))
 
 
 # --- tampering with exported files ---------------------------------------------------------------
@@ -587,7 +614,7 @@ def test_csv_cells_a_spreadsheet_would_run_are_neutralised_and_still_verify(
     with path.open(encoding="utf-8", newline="") as stream:
         rows = list(audit.read_csv(stream))
     with world.db.read_session() as session:
-        assert rows == list(audit.stored_rows(session))
+        assert rows == list(audit.log_rows(session))  # the whole trail: in the log's order
 
 
 # --- the access chain and the kept trail head -------------------------------------------------

@@ -97,3 +97,27 @@ def test_a_witness_cosignature_verifies_and_a_forged_one_does_not():
     assert cosigned_at(note, witness.verifier) is None
     with pytest.raises(NoteError, match="0x04"):
         cosign(note, log, 1)
+
+
+def test_a_checkpoint_of_another_origin_or_an_empty_tree_with_a_root_is_refused():
+    log = Signer.from_seed("fpic.example/trail", SEED)
+    other_origin = sign_checkpoint(Checkpoint("elsewhere.example/trail", 3, bytes(32)), log)
+    with pytest.raises(NoteError, match="origin"):
+        open_checkpoint(other_origin, log.verifier)
+    made_up = sign_checkpoint(Checkpoint("fpic.example/trail", 0, bytes(32)), log)
+    with pytest.raises(NoteError, match="empty tree"):
+        open_checkpoint(made_up, log.verifier)
+    empty = sign_checkpoint(Checkpoint("fpic.example/trail", 0, root(MemoryNodes(), 0)), log)
+    assert open_checkpoint(empty, log.verifier).size == 0
+
+
+def test_a_malformed_cosignature_of_a_known_witness_refuses_the_note():
+    log = Signer.from_seed("fpic.example/trail", SEED)
+    witness = Signer.from_seed("lender.example/witness", bytes(range(1, 33)), COSIGNATURE_V1)
+    note = sign_checkpoint(Checkpoint("fpic.example/trail", 1, bytes(32)), log)
+    short = note + witness.line(bytes(40))  # its name and key id, not 72 bytes after them
+    with pytest.raises(NoteError, match="malformed"):
+        cosigned_at(short, witness.verifier)
+    late = note + witness.line((2**63).to_bytes(8, "big") + bytes(64))
+    with pytest.raises(NoteError, match="malformed"):
+        cosigned_at(late, witness.verifier)

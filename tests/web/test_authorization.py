@@ -19,8 +19,10 @@ from fpic.accounts.registry import add_legacy_site, record_mandate
 from fpic.accounts.tokens import create_token
 from fpic.storage.models import EvidenceFile, Mandate, TrailEvent, User, UserSession
 from fpic.trail import audit
+from fpic.trail.checkpoints import ensure_log_key
 from fpic.workflow.permissions import PERMISSIONS
 from tests.factories import PASSWORD, World, evidence_files, make_world, walk_to
+from tests.passkey_authenticator import enrol_passkey
 from tests.web.conftest import Browser, csrf_token, decision_form, snapshot
 from web import create_app
 from web.auth import PUBLIC
@@ -90,6 +92,12 @@ class Matrix:
         )
         return recorded.mandate_id
 
+    def fresh_passkey(self, holder: int) -> int:
+        """A new passkey, pending confirmation, of the ``holder``-th representative of
+        ayllu-qollana (0: the table's own representative; 1: someone in no column)."""
+        community = self.world.communities["ayllu-qollana"]
+        return enrol_passkey(self.world.engine, community.rep_actors[holder])[0]
+
 
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
@@ -112,6 +120,7 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
         "former_operator": "Minera Antigua", "current_state": "Abandoned in 1970.",
         "location": "-71.9, -13.5", "communities": [own.slug],
     })  # fmt: skip
+    ensure_log_key(world.db.url, "matrix.test/trail")  # as fpic init-db makes it
     app = create_app(
         {"DATABASE_URL": world.db.url, "SECRET_KEY": "test-secret", "FPIC_CLOCK": world.clock}
     )
@@ -245,6 +254,8 @@ API_WITHOUT_TOKEN = (401,) * len(ROLES)
 ADMIN_ONLY_CHANGE = (LOGIN, 403, 403, 403, 403, 302, 403, 403, 403)
 #: the community's side: its own mandated representative and the facilitator of its case
 REGISTER_CHANGE = (LOGIN, 403, 302, 404, 403, 403, 302, 403, 403)
+#: a representative's own passkeys
+REPRESENTATIVES_PAGE = (LOGIN, 403, 200, 200, 403, 403, 403, 403, 403)
 ROUTES = [
     route("sign-in page", "auth.login", EVERYONE),
     route(
@@ -383,6 +394,33 @@ ROUTES = [
     ),
     route("evidence bundle", "audit.bundle", EVERYONE_SIGNED_IN),
     route("evidence bundle of the case", "audit.bundle", CASE_READERS, query={"case": "case"}),
+    # the Merkle log: what a witness or a community reads without an account, and the one page
+    # that names an event (its inclusion proof), for whoever may read the event
+    route("the log's checkpoint", "log.checkpoint", EVERYONE),
+    route("the log's public key", "log.key", EVERYONE),
+    route("a consistency proof", "log.consistency", EVERYONE, query={"old": 1, "new": 2}),
+    route(
+        "an event's inclusion proof",
+        "log.proof",
+        CASE_READERS,
+        args={"chain": "case chain", "seq": 1},
+    ),
+    route(
+        "an access event's inclusion proof",
+        "log.proof",
+        (LOGIN, 404, 404, 404, 200, 200, 404, 404, 404),
+        args={"chain": "access", "seq": 1},
+    ),
+    # not a cosigned checkpoint: refused for everyone alike
+    route("a witness's cosignature", "log.cosignature", (400,) * len(ROLES), method="POST"),
+    route("the receipt page", "log.receipt", EVERYONE),
+    route(
+        "a receipt checked",
+        "log.receipt",
+        (422,) * len(ROLES),
+        method="POST",
+        data=lambda m, c: {"receipt": "not a receipt"},
+    ),
     route(
         "a file of the case",
         "cases.evidence_file",
@@ -459,6 +497,41 @@ ROUTES = [
         args={"token_id": "fresh token"},
         writes=True,
     ),
+    route("passkeys page", "passkeys.index", REPRESENTATIVES_PAGE),
+    route(
+        # no registration request waits in a session that never asked the browser for one
+        "register a passkey",
+        "passkeys.register",
+        (LOGIN, 403, 400, 400, 403, 403, 403, 403, 403),
+        method="POST",
+        data=lambda m, c: {"name": "matrix", "credential": "{}"},
+    ),
+    route(
+        # only the holder revokes a passkey; anyone else's try is as if it did not exist
+        "revoke a passkey",
+        "passkeys.revoke",
+        (LOGIN, 403, 302, 400, 403, 403, 403, 403, 403),
+        method="POST",
+        args={"passkey_id": "fresh own passkey"},
+        writes=True,
+    ),
+    route(
+        "confirm a passkey",
+        "passkeys.confirm",
+        REGISTER_CHANGE,
+        method="POST",
+        args={"slug": "slug", "passkey_id": "fresh pending passkey"},
+        writes=True,
+    ),
+    route(
+        # the page that has a decision signed: it shows what would be recorded, writes nothing
+        "signing page of a decision",
+        "passkeys.sign",
+        (LOGIN, 403, 200, 404, 403, 403, 403, 403, 403),
+        method="POST",
+        args={"case_id": "fresh case", "trigger": "give_consent"},
+        data=_decision,
+    ),
     # the JSON API answers a token, never a session cookie: every signed-in browser is 401
     route("API case list", "api.cases", API_WITHOUT_TOKEN),
     route("API case", "api.case", API_WITHOUT_TOKEN, args={"case_id": "case"}),
@@ -471,6 +544,14 @@ ROUTES = [
         method="POST",
         args={"case_id": "case", "trigger": "ask_question"},
         data=_question,
+    ),
+    route(
+        "API challenge of an action",
+        "api.challenge",
+        API_WITHOUT_TOKEN,
+        method="POST",
+        args={"case_id": "case", "trigger": "give_consent"},
+        data=_decision,
     ),
     route("API document", "api.openapi_json", EVERYONE),
     route("API reference", "api.docs", EVERYONE),
@@ -500,7 +581,11 @@ def _concrete(m: Matrix, r: Route) -> tuple[str, int]:
     case_id = m.fresh_case() if ("case_id", "fresh case") in r.args else m.case_id
     mandate_id = m.fresh_mandate() if ("mandate_id", "fresh mandate") in r.args else 0
     token_id = m.fresh_token() if ("token_id", "fresh token") in r.args else 0
+    own_key = m.fresh_passkey(0) if ("passkey_id", "fresh own passkey") in r.args else 0
+    pending_key = m.fresh_passkey(1) if ("passkey_id", "fresh pending passkey") in r.args else 0
     named = {
+        "fresh own passkey": own_key,
+        "fresh pending passkey": pending_key,
         "fresh token": token_id,
         "case": case_id,
         "case chain": audit.case_chain(case_id),
@@ -550,7 +635,7 @@ def test_each_role_gets_exactly_the_expected_answer_from_each_route(
         response = client.get(url)
     else:
         fields = {"csrf_token": csrf_token(client.get("/login").text)}
-        if r.endpoint == "cases.act":
+        if r.endpoint in ("cases.act", "passkeys.sign"):
             fields["version"] = str(matrix.world.case(case_id).version)
         fields.update(r.data(matrix, case_id) if r.data else {})
         response = client.post(url, data=fields)
@@ -589,7 +674,7 @@ def test_every_view_declares_the_permission_it_needs(matrix: Matrix):
         assert permission == PUBLIC or permission in PERMISSIONS, (rule.endpoint, permission)
 
 
-def test_only_sign_in_enrolment_sign_out_language_and_the_api_description_are_public(
+def test_only_sign_in_enrolment_sign_out_language_api_description_and_log_are_public(
     matrix: Matrix,
 ):
     public = {
@@ -597,7 +682,10 @@ def test_only_sign_in_enrolment_sign_out_language_and_the_api_description_are_pu
         for endpoint, view in matrix.app.view_functions.items()
         if getattr(view, "fpic_permission", None) == PUBLIC
     }
-    # and the API's description, which holds no one's data (the shipped templates' actions)
+    # and the API's description, which holds no one's data (the shipped templates' actions);
+    # and what the log publishes so that nobody has to trust it: its checkpoint, public key
+    # and consistency proofs (sizes and hashes, nobody's data), a witness's cosignature, and
+    # the page that checks a receipt its holder brings
     assert public == {
         "auth.login",
         "auth.enrol",
@@ -605,6 +693,11 @@ def test_only_sign_in_enrolment_sign_out_language_and_the_api_description_are_pu
         "main.set_language",
         "api.openapi_json",
         "api.docs",
+        "log.checkpoint",
+        "log.key",
+        "log.consistency",
+        "log.cosignature",
+        "log.receipt",
     }
 
 

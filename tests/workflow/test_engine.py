@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from fpic.accounts.passwords import check_password
 from fpic.accounts.registry import set_user_active
 from fpic.read import queries
-from fpic.storage.models import Base, Case, Decision, TrailEvent, User
+from fpic.storage.models import Case, Decision, TrailEvent, User
 from fpic.trail import audit
 from fpic.workflow.errors import (
     GuardRefused,
@@ -24,25 +24,14 @@ from fpic.workflow.errors import (
     NotPermitted,
     StaleCase,
 )
-from tests.factories import PASSWORD, Community, World, decision, protocol, walk_to
+from tests.factories import PASSWORD, Community, World, business_rows, decision, protocol, walk_to
 
 NOTE = {"text": "Recorded in the field."}
 
 
-def _business_rows(world: World) -> dict[str, int]:
-    """Row counts of every table except the trail, which records refusals too."""
-    counts = {}
-    with world.db.read_session() as session:
-        for table in Base.metadata.sorted_tables:
-            if table.name in ("trail_events", "chain_heads", "alembic_version", "refusal_windows"):
-                continue
-            counts[table.name] = session.scalar(select(func.count()).select_from(table))
-    return counts
-
-
 def _state(world: World, case_id: int) -> tuple[Any, ...]:
     case = world.case(case_id)
-    return (case.stage, case.version, case.deliberation_started_at, _business_rows(world))
+    return (case.stage, case.version, case.deliberation_started_at, business_rows(world))
 
 
 def _case_at(world: World, community: Community, stage: str) -> int:
@@ -72,7 +61,7 @@ def _last_event(world: World, case_id: int) -> tuple[TrailEvent, dict[str, Any]]
     ],
 )
 def test_opening_a_case_refuses_bad_input_and_names_the_field(world, community, change, field):
-    before = _business_rows(world)
+    before = business_rows(world)
     arguments = {
         "project_id": world.project_id,
         "community_id": community.id,
@@ -83,7 +72,7 @@ def test_opening_a_case_refuses_bad_input_and_names_the_field(world, community, 
     with pytest.raises(InvalidData) as caught:
         world.engine.open_case(world.liaison, **arguments)
     assert caught.value.field == field
-    assert _business_rows(world) == before
+    assert business_rows(world) == before
 
 
 @pytest.mark.parametrize("who", ["auditor", "admin", "representative"])
@@ -93,7 +82,7 @@ def test_only_a_liaison_officer_opens_a_case(world, community, who):
         "admin": world.admin,
         "representative": community.rep_actors[0],
     }[who]
-    before = _business_rows(world)["cases"]  # the community's registration case
+    before = business_rows(world)["cases"]  # the community's registration case
     with pytest.raises(NotPermitted) as caught:
         world.engine.open_case(
             actor,
@@ -103,7 +92,7 @@ def test_only_a_liaison_officer_opens_a_case(world, community, who):
             reference="QOL-2026-02",
         )
     assert {r.code for r in caught.value.reasons} == {"role_not_allowed"}
-    assert _business_rows(world)["cases"] == before
+    assert business_rows(world)["cases"] == before
 
 
 def test_a_new_case_is_pinned_to_its_template(world, community):

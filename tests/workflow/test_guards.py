@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from fpic.i18n import Reason
 from fpic.read import queries
-from fpic.storage.models import Base, Case, TrailEvent
+from fpic.storage.models import Case, TrailEvent
 from fpic.trail import audit
 from fpic.workflow.actions import ACTIONS
 from fpic.workflow.actors import Actor
@@ -25,6 +25,7 @@ from fpic.workflow.process import parse_template, shipped_templates
 from tests.factories import (
     Community,
     World,
+    business_rows,
     case_at,
     decision,
     disclose_everything,
@@ -932,20 +933,6 @@ def test_without_a_payload_only_the_situation_guards_are_evaluated(world, commun
     assert not options["give_consent"].allowed
 
 
-def _business_rows(world: World) -> dict[str, int]:
-    counts = {}
-    with world.db.read_session() as session:
-        for table in Base.metadata.sorted_tables:
-            if table.name not in (
-                "trail_events",
-                "chain_heads",
-                "alembic_version",
-                "refusal_windows",
-            ):
-                counts[table.name] = session.scalar(select(func.count()).select_from(table))
-    return counts
-
-
 def _case_snapshot(world: World, case_id: int) -> tuple[Any, ...]:
     case = world.case(case_id)
     return (
@@ -962,7 +949,7 @@ def test_a_refused_action_changes_nothing_and_is_logged_once_on_the_case_chain(w
     case_id, data = _blocked_decision(world, community)
     rep = community.rep_actors[0]
     version = world.case(case_id).version
-    case_before, rows_before = _case_snapshot(world, case_id), _business_rows(world)
+    case_before, rows_before = _case_snapshot(world, case_id), business_rows(world)
     with world.db.read_session() as session:
         events_before = [e.id for e in queries.case_events(session, case_id)]
         system_before = session.scalar(
@@ -971,7 +958,7 @@ def test_a_refused_action_changes_nothing_and_is_logged_once_on_the_case_chain(w
     with pytest.raises(GuardRefused) as caught:
         world.act(case_id, "give_consent", rep, data)
     assert _case_snapshot(world, case_id) == case_before
-    assert _business_rows(world) == rows_before
+    assert business_rows(world) == rows_before
     with world.db.read_session() as session:
         events = queries.case_events(session, case_id)
         system_after = session.scalar(

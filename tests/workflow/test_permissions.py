@@ -13,14 +13,14 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from fpic.accounts import passwords, registry
 from fpic.accounts.registry import add_project
 from fpic.accounts.sessions import actor_for_session, sign_in
 from fpic.i18n import Reason
 from fpic.read import queries
-from fpic.storage.models import ROLES, Base, Case, TrailEvent
+from fpic.storage.models import ROLES, Case, TrailEvent
 from fpic.trail import audit
 from fpic.trail.refusals import Limits
 from fpic.workflow.actors import Actor
@@ -42,6 +42,7 @@ from tests.factories import (
     PROJECT_AREA,
     Community,
     World,
+    business_rows,
     case_at,
     disclose_everything,
     make_world,
@@ -287,20 +288,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     world.db.dispose()
 
 
-def _business_rows(world: World) -> dict[str, int]:
-    counts = {}
-    with world.db.read_session() as session:
-        for table in Base.metadata.sorted_tables:
-            if table.name not in (
-                "trail_events",
-                "chain_heads",
-                "alembic_version",
-                "refusal_windows",
-            ):
-                counts[table.name] = session.scalar(select(func.count()).select_from(table))
-    return counts
-
-
 @dataclass(frozen=True)
 class Snapshot:
     case: tuple[Any, ...]
@@ -322,7 +309,7 @@ def _snapshot(world: World, case_id: int) -> Snapshot:
         )
     return Snapshot(
         (case.stage, case.version, case.updated_at, case.stage_entered_at),
-        _business_rows(world),
+        business_rows(world),
         case_events,
         system_events,
     )
@@ -378,6 +365,8 @@ EXPECTED_PERMISSIONS: dict[str, set[str]] = {
     # everyone manages their own API tokens; what a token may do is its holder's (an
     # auditor's can never act: tests/accounts/test_tokens.py)
     "own_tokens:manage": EVERYONE,
+    # the passkey that signs the community's decisions: a representative's own
+    "own_passkeys:manage": {"representative"},
 }
 
 
@@ -580,13 +569,13 @@ def _registry_attempts(site: Site) -> dict[str, Any]:
 )
 def test_auditor_cannot_open_cases_or_change_the_registry(site, action):
     world = site.world
-    rows = _business_rows(world)
+    rows = business_rows(world)
     with pytest.raises(NotPermitted) as caught:
         _registry_attempts(site)[action](world.auditor)
     assert [(code, params["role"]) for code, params in _summary(caught.value.reasons)] == [
         ("role_not_allowed", "auditor")
     ]
-    assert _business_rows(world) == rows
+    assert business_rows(world) == rows
     assert world.actor("liaison").user_id == world.liaison.user_id
 
 

@@ -4,10 +4,11 @@ Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-07
 
-Issue 19: one Merkle tree over every event of every chain (merkle_nodes, its head merkle_log)
-and the signed checkpoints issued over it (checkpoints). Events already in the trail become the
-log's first leaves in the order they were written (their row ids). Subtrees and checkpoints,
-like events, can never be changed or deleted.
+Issue 19: one Merkle tree over every event of every chain (merkle_nodes, its head merkle_log),
+the signed checkpoints issued over it (checkpoints) and the witnesses' cosignatures of them
+(cosignatures). Events already in the trail become the log's first leaves in the order they
+were written (their row ids). Subtrees, checkpoints and cosignatures, like events, can never
+be changed or deleted.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ down_revision = "0010"
 branch_labels = None
 depends_on = None
 
-APPEND_ONLY = ("merkle_nodes", "checkpoints")
+APPEND_ONLY = ("merkle_nodes", "checkpoints", "cosignatures")
 
 
 def upgrade() -> None:
@@ -49,6 +50,15 @@ def upgrade() -> None:
         sa.Column("issued_at", sa.DateTime(), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("size"),
+    )
+    op.create_table(
+        "cosignatures",
+        sa.Column("size", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("witness", sa.String(length=300), nullable=False),
+        sa.Column("line", sa.Text(), nullable=False),
+        sa.Column("added_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["size"], ["checkpoints.size"]),
+        sa.PrimaryKeyConstraint("size", "witness"),
     )
     _backfill()
     _protect()
@@ -84,9 +94,75 @@ def _backfill() -> None:
     )
 
 
+#: PostgreSQL: the log's append as one call (fpic.trail.log.seal), so that a writer that does
+#: not know the head pays one round trip for it instead of three; the same algorithm as
+#: fpic.trail.log.Frontier.append, which the tests hold it to (every root read back is the
+#: Python tree's). It answers the head it leaves.
+POSTGRES_APPEND = r"""
+CREATE FUNCTION merkle_log_append(leaves text[], chains text[], seqs integer[])
+RETURNS TABLE (new_size bigint, new_frontier text) LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+    front text;
+    hashes bytea[] := '{}';
+    h bytea;
+    lvl integer;
+    i bigint;
+    k integer;
+    levels integer[] := '{}';
+    places bigint[] := '{}';
+    digests text[] := '{}';
+    names text[] := '{}';
+    numbers integer[] := '{}';
+BEGIN
+    SELECT size, frontier INTO n, front FROM merkle_log WHERE id = 1 FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO merkle_log (id, size, frontier) VALUES (1, 0, '');
+        n := 0;
+        front := '';
+    END IF;
+    FOR k IN 0 .. length(front) / 64 - 1 LOOP
+        hashes := hashes || decode(substr(front, 1 + 64 * k, 64), 'hex');
+    END LOOP;
+    FOR k IN 1 .. cardinality(leaves) LOOP
+        h := sha256('\x00'::bytea || decode(leaves[k], 'hex'));
+        lvl := 0;
+        i := n;
+        levels := levels || 0;
+        places := places || i;
+        digests := digests || encode(h, 'hex');
+        names := names || chains[k];
+        numbers := numbers || seqs[k];
+        WHILE i % 2 = 1 LOOP
+            h := sha256('\x01'::bytea || hashes[cardinality(hashes)] || h);
+            hashes := hashes[1:cardinality(hashes) - 1];
+            lvl := lvl + 1;
+            i := i / 2;
+            levels := levels || lvl;
+            places := places || i;
+            digests := digests || encode(h, 'hex');
+            names := names || NULL::text;
+            numbers := numbers || NULL::integer;
+        END LOOP;
+        hashes := hashes || h;
+        n := n + 1;
+    END LOOP;
+    INSERT INTO merkle_nodes (level, idx, hash, chain, seq)
+    SELECT * FROM unnest(levels, places, digests, names, numbers);
+    front := '';
+    FOR k IN 1 .. cardinality(hashes) LOOP
+        front := front || encode(hashes[k], 'hex');
+    END LOOP;
+    UPDATE merkle_log SET size = n, frontier = front WHERE id = 1;
+    RETURN QUERY SELECT n, front;
+END $$
+"""
+
+
 def _protect() -> None:
     postgres = op.get_bind().dialect.name != "sqlite"
     if postgres:
+        op.execute(POSTGRES_APPEND)
         op.execute(
             """CREATE FUNCTION log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
                BEGIN RAISE EXCEPTION 'the Merkle log is append-only'; END $$"""
@@ -110,8 +186,10 @@ def _protect() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("cosignatures")
     op.drop_table("checkpoints")
     op.drop_table("merkle_log")
     op.drop_table("merkle_nodes")
     if op.get_bind().dialect.name != "sqlite":
         op.execute("DROP FUNCTION IF EXISTS log_append_only()")
+        op.execute("DROP FUNCTION IF EXISTS merkle_log_append(text[], text[], integer[])")
