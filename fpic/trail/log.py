@@ -50,10 +50,9 @@ WITH moved AS (
     RETURNING id
 )
 INSERT INTO merkle_nodes (level, idx, hash, chain, seq)
-SELECT * FROM unnest(
-    %(levels)s::integer[], %(places)s::bigint[], %(hashes)s::text[], %(chains)s::text[],
-    %(seqs)s::integer[]
-)
+SELECT split_part(r, ' ', 1)::integer, split_part(r, ' ', 2)::bigint, split_part(r, ' ', 3),
+       nullif(split_part(r, ' ', 4), ''), nullif(split_part(r, ' ', 5), '')::integer
+FROM unnest(string_to_array(%(rows)s, ';')) AS r
 WHERE EXISTS (SELECT 1 FROM moved)
 """
 
@@ -179,15 +178,15 @@ def _seal_postgresql(
     if known is not None:
         frontier = Frontier.stored(*known)
         rows = _grown(frontier, pending)
+        # the rows as one text ("level idx hash chain seq", ";" between rows; a chain name has
+        # neither): one parameter to send instead of five arrays to adapt
+        packed = ";".join(
+            f"{r['level']} {r['idx']} {r['hash']} {r['chain'] or ''} {r['seq'] or ''}" for r in rows
+        )
         moved = connection.exec_driver_sql(
             _POSTGRES_MOVE_KNOWN,
-            {
-                "old_size": known[0], "old_frontier": known[1],
-                "new_size": frontier.size, "new_frontier": frontier.text,
-                "levels": [r["level"] for r in rows], "places": [r["idx"] for r in rows],
-                "hashes": [r["hash"] for r in rows], "chains": [r["chain"] for r in rows],
-                "seqs": [r["seq"] for r in rows],
-            },
+            {"old_size": known[0], "old_frontier": known[1], "new_size": frontier.size,
+             "new_frontier": frontier.text, "rows": packed},
         )  # fmt: skip
         if moved.rowcount == len(rows):
             session.info[_SEALED] = (connection.engine, (frontier.size, frontier.text))
