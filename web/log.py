@@ -53,7 +53,17 @@ def _no_key() -> Response:
 
 
 def current_note(signer: Signer) -> str:
-    return checkpoints.issue(engine().db, signer, engine().clock.now())
+    """The checkpoint of the log as it stands; a log that no longer matches a checkpoint it
+    issued gets no new one, and the page says why (the trail was rewritten: an auditor's
+    business, not an error of the page)."""
+    try:
+        return checkpoints.issue(engine().db, signer, engine().clock.now())
+    except checkpoints.ForkedLog:
+        message = gettext(
+            "The log no longer matches a checkpoint it issued: the trail was rewritten. No "
+            "checkpoint or receipt is issued; tell the auditors."
+        )
+        abort(_text(message + "\n", 503))
 
 
 @bp.route("/checkpoint")

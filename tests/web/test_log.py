@@ -154,3 +154,20 @@ def test_the_app_reads_the_key_from_the_file_beside_the_database(world: World, m
     app = create_app({"DATABASE_URL": world.db.url, "SECRET_KEY": "x"})
     note = app.test_client().get("/audit/checkpoint").get_data(as_text=True)
     assert note.startswith("beside.test/trail\n")
+
+
+def test_a_log_that_no_longer_matches_its_checkpoint_issues_none_and_says_why(
+    world: World, client: FlaskClient
+) -> None:
+    from fpic.storage.models import IssuedCheckpoint
+    from fpic.trail import log
+    from fpic.trail.notes import sign_checkpoint
+
+    with world.db.read_session() as session:
+        size = log.head(session).size
+    wrong = sign_checkpoint(Checkpoint(LOG.name, size, bytes(32)), LOG)
+    with world.db.write_session() as session, session.begin():
+        session.add(IssuedCheckpoint(size=size, issued_at=world.clock.now(), note=wrong))
+    page = client.get("/audit/checkpoint")
+    assert page.status_code == 503
+    assert "rewritten" in page.get_data(as_text=True)
