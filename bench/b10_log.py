@@ -110,12 +110,13 @@ def build_log(db: Database, leaves: int) -> log.Frontier:
     frontier = log.Frontier(0, [])
     nodes, head = table_of(MerkleNode), table_of(MerkleLog)
     for start in range(0, leaves, BATCH):
-        rows = [
-            {"level": level, "idx": index, "hash": node.hex(),
-             "chain": "system" if level == 0 else None, "seq": n + 1 if level == 0 else None}
-            for n in range(start, min(start + BATCH, leaves))
-            for level, index, node in frontier.append(n.to_bytes(32, "big"))
-        ]  # fmt: skip
+        rows = log.node_rows(
+            frontier,
+            [
+                ("system", n + 1, n.to_bytes(32, "big").hex())
+                for n in range(start, min(start + BATCH, leaves))
+            ],
+        )
         with db.engine.begin() as connection:
             connection.execute(insert(nodes), rows)
     with db.engine.begin() as connection:

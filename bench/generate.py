@@ -669,13 +669,7 @@ class Sink:
         cursor = self.driver.cursor()
         cursor.execute(f"SELECT size, frontier FROM merkle_log WHERE id = {mark}", (log.LOG_ID,))
         frontier = log.Frontier.stored(*cursor.fetchone())
-        nodes = [
-            {"level": level, "idx": index, "hash": node.hex(),
-             "chain": event["chain"] if level == 0 else None,
-             "seq": event["seq"] if level == 0 else None}
-            for event in events
-            for level, index, node in frontier.append(bytes.fromhex(event["hash"]))
-        ]  # fmt: skip
+        nodes = log.node_rows(frontier, [(e["chain"], e["seq"], e["hash"]) for e in events])
         self._insert(Base.metadata.tables["merkle_nodes"], nodes)
         cursor.execute(
             f"UPDATE merkle_log SET size = {mark}, frontier = {mark} WHERE id = {mark}",

@@ -188,11 +188,6 @@ def _stored_note(session: Session, size: int) -> str | None:
     return note + "".join(lines)
 
 
-def stored_checkpoint(session: Session, size: int) -> str | None:
-    """The checkpoint issued for ``size`` events, with its stored cosignatures."""
-    return _stored_note(session, size)
-
-
 def latest_checkpoint(session: Session) -> str | None:
     size = session.scalar(select(IssuedCheckpoint.size).order_by(IssuedCheckpoint.size.desc()))
     return None if size is None else _stored_note(session, size)

@@ -41,7 +41,7 @@ _MOVE_HEAD = (
 )
 
 
-#: psycopg's placeholders: these go to the driver as they are
+#: psycopg's parameter style: these statements go to the driver as they are
 _POSTGRES_APPEND = "SELECT * FROM merkle_log_append(%s::text[], %s::text[], %s::integer[])"
 _POSTGRES_MOVE_KNOWN = """
 WITH moved AS (
@@ -143,7 +143,7 @@ def seal(session: Session) -> None:
     known = _KNOWN.get(connection.engine)
     frontier = Frontier.stored(*known) if known is not None else None
     if known is not None and frontier is not None:
-        rows = _grown(frontier, pending)
+        rows = node_rows(frontier, pending)
         moved = connection.execute(
             _MOVE_KNOWN_HEAD,
             {"old_size": known[0], "old_frontier": known[1],
@@ -154,7 +154,7 @@ def seal(session: Session) -> None:
     if frontier is None:
         found = connection.execute(_LOCK_HEAD).one_or_none()
         frontier = Frontier.stored(*found) if found is not None else Frontier(0, [])
-        rows = _grown(frontier, pending)
+        rows = node_rows(frontier, pending)
         values = {"new_size": frontier.size, "new_frontier": frontier.text}
         if found is None:
             connection.execute(
@@ -177,7 +177,7 @@ def _seal_postgresql(
     known = _KNOWN.get(connection.engine)
     if known is not None:
         frontier = Frontier.stored(*known)
-        rows = _grown(frontier, pending)
+        rows = node_rows(frontier, pending)
         # the rows as one text ("level idx hash chain seq", ";" between rows; a chain name has
         # neither): one parameter to send instead of five arrays to adapt
         packed = ";".join(
@@ -198,8 +198,10 @@ def _seal_postgresql(
     session.info[_SEALED] = (connection.engine, (int(head[0]), head[1]))
 
 
-def _grown(frontier: Frontier, pending: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
-    """Append the pending events to ``frontier``; the rows of the subtrees stored."""
+def node_rows(frontier: Frontier, pending: list[tuple[str, int, str]]) -> list[dict[str, Any]]:
+    """Append the events (chain, seq, hash) to ``frontier``; the merkle_nodes rows of the
+    leaves and of the subtrees they complete (the engine's seal, the migration that made the
+    first leaves and the benchmarks' bulk loads all store these)."""
     rows = []
     for chain, seq, digest in pending:
         for level, index, node in frontier.append(bytes.fromhex(digest)):

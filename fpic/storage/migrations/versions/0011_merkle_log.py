@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from fpic.trail.log import LOG_ID, Frontier
+from fpic.trail.log import LOG_ID, Frontier, node_rows
 
 revision = "0011"
 down_revision = "0010"
@@ -77,12 +77,7 @@ def _backfill() -> None:
     frontier = Frontier(0, [])
     rows: list[dict[str, object]] = []
     for chain, seq, digest in events:
-        for level, index, node in frontier.append(bytes.fromhex(digest)):
-            leaf = level == 0
-            rows.append(
-                {"level": level, "idx": index, "hash": node.hex(),
-                 "chain": chain if leaf else None, "seq": seq if leaf else None}
-            )  # fmt: skip
+        rows += node_rows(frontier, [(chain, seq, digest)])
         if len(rows) >= 5000:
             connection.execute(sa.insert(nodes), rows)
             rows = []
