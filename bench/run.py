@@ -35,6 +35,7 @@ from bench import (
     b8_evidence,
     b9_screening,
     b10_log,
+    b11_search,
 )
 from bench import (
     report as markdown_report,
@@ -64,6 +65,7 @@ TITLES = {
     "B8": "a 250 MB evidence file: upload, bundle, verify",
     "B9": "screening one project against 100,000 protected areas",
     "B10": "the Merkle log: appending to it, and a proof in 1,000,000 events",
+    "B11": "search at 100,000 cases, and what keeping its index costs an action",
 }
 
 
@@ -141,6 +143,14 @@ def run_b10(run: Run) -> None:
     """SQLite always, PostgreSQL when it answers, whatever --backend says (as B9)."""
     with run.timed("B10") as bench:
         figures, checks = b10_log.run(run.workdir, run.quick)
+        bench.figures.extend(figures)
+        bench.invariants.update(checks)
+
+
+def run_b11(run: Run) -> None:
+    """SQLite always, PostgreSQL when it answers, whatever --backend says (as B10)."""
+    with run.timed("B11") as bench:
+        figures, checks = b11_search.run(run.workdir, run.quick)
         bench.figures.extend(figures)
         bench.invariants.update(checks)
 
@@ -259,7 +269,7 @@ def report(run: Run, info: dict[str, Any], datasets: dict[str, Any]) -> dict[str
     type=click.Choice(["sqlite", "postgresql"]),
     default="sqlite",
     show_default=True,
-    help="Database for B2-B6 (B1, B7, B8, B9 and B10 always measure both).",
+    help="Database for B2-B6 (B1 and B7 to B11 always measure both).",
 )
 @click.option("--only", default="", help="Comma-separated subset, e.g. B1,B5.")
 @click.option(
@@ -293,6 +303,8 @@ def main(
             run_b9(run)
         if run.wants("B10"):
             run_b10(run)
+        if run.wants("B11"):
+            run_b11(run)
     finally:
         if workdir is None:
             shutil.rmtree(scratch, ignore_errors=True)

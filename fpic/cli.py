@@ -9,17 +9,19 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fpic import cli_log
+from fpic import cli_log, cli_notify, cli_registry
 from fpic.cli_base import Context, _, _reason_text, _translations, pass_context
 from fpic.evidence.bundle import BundleError, Summary, is_bundle, verify_bundle, write_bundle
 from fpic.evidence.checks import FileCheck, check_stored, listed_size, stored_size
+from fpic.read.queries import community_chains
 from fpic.storage.migrate import upgrade
-from fpic.storage.models import AREA_KINDS, ROLES, Case, TrailEvent, User
+from fpic.storage.models import AREA_KINDS, ROLES, Case, Community, TrailEvent, User
 from fpic.trail import audit
 from fpic.trail.notes import Verifier
 from fpic.workflow.actors import Actor
@@ -138,12 +140,30 @@ def audit_group() -> None:
     """Verify, export and summarise the decision trail."""
 
 
-def _count_events(ctx: Context, case_id: int | None = None) -> int:
+def _count_events(ctx: Context, case_id: int | None = None, community_id: int | None = None) -> int:
     with ctx.db.read_session() as session:
         stmt = select(func.count()).select_from(TrailEvent)
         if case_id is not None:
             stmt = stmt.where(TrailEvent.chain == audit.case_chain(case_id))
+        if community_id is not None:
+            own = select(Case.id).where(Case.community_id == community_id)
+            stmt = stmt.where(
+                TrailEvent.case_id.in_(own), TrailEvent.chain.not_in(audit.NON_CASE_CHAINS)
+            )
         return session.scalar(stmt) or 0
+
+
+def _community_asked(ctx: Context, slug: str | None, case_id: int | None) -> int | None:
+    """The id of the community ``--community SLUG`` names (never with ``--case``)."""
+    if slug is None:
+        return None
+    if case_id is not None:
+        raise click.UsageError(_("Give --case or --community, not both."))
+    with ctx.db.read_session() as session:
+        community_id = session.scalar(select(Community.id).where(Community.slug == slug))
+    if community_id is None:
+        raise click.ClickException(_("There is no community %(slug)s.", slug=slug))
+    return int(community_id)
 
 
 def _with_bar(rows: Iterator[dict[str, Any]], total: int, label: str) -> Iterator[dict[str, Any]]:
@@ -368,6 +388,9 @@ def _report_break(result: audit.Verification, source: str) -> None:
 
 @audit_group.command("export")
 @click.option("--case", "case_id", type=int, default=None, help="Only this case's chain.")
+@click.option(
+    "--community", metavar="SLUG", default=None, help="Only the chains of this community's cases."
+)
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl")
 @click.option(
     "-o",
@@ -377,12 +400,16 @@ def _report_break(result: audit.Verification, source: str) -> None:
     help="File to write; default: standard output.",
 )
 @pass_context
-def audit_export(ctx: Context, case_id: int | None, fmt: str, output: Path | None) -> None:
-    """Export the trail (every chain, or one case's) as JSON Lines or CSV."""
-    total = _count_events(ctx, case_id)
+def audit_export(
+    ctx: Context, case_id: int | None, community: str | None, fmt: str, output: Path | None
+) -> None:
+    """Export the trail (every chain, one case's, or one community's cases') as JSON Lines or
+    CSV."""
+    community_id = _community_asked(ctx, community, case_id)
+    total = _count_events(ctx, case_id, community_id)
     writer = audit.write_jsonl if fmt == "jsonl" else audit.write_csv
     with ctx.db.read_session() as session:
-        rows = audit.export_rows(session, case_id)
+        rows = _rows_asked(session, case_id, community_id)
         if output is None:
             count = writer(rows, sys.stdout)
         else:
@@ -395,6 +422,9 @@ def audit_export(ctx: Context, case_id: int | None, fmt: str, output: Path | Non
 
 @audit_group.command("bundle")
 @click.option("--case", "case_id", type=int, default=None, help="Only this case's chain.")
+@click.option(
+    "--community", metavar="SLUG", default=None, help="Only the chains of this community's cases."
+)
 @click.option(
     "-o",
     "--output",
@@ -409,16 +439,26 @@ def audit_export(ctx: Context, case_id: int | None, fmt: str, output: Path | Non
 )
 @pass_context
 def audit_bundle(
-    ctx: Context, case_id: int | None, output: Path, include_confidential: bool
+    ctx: Context,
+    case_id: int | None,
+    community: str | None,
+    output: Path,
+    include_confidential: bool,
 ) -> None:
-    """Write the auditor's evidence bundle: the trail (every chain, or one case's), every file
-    it lists and a manifest, in one ZIP file that `fpic audit verify FILE` checks."""
+    """Write the auditor's evidence bundle: the trail (every chain, one case's, or one
+    community's cases'), every file it lists and a manifest, in one ZIP file that
+    `fpic audit verify FILE` checks."""
     summary = Summary()
     partial = output.with_name(output.name + ".partial")
+    community_id = _community_asked(ctx, community, case_id)
     with ctx.db.read_session() as session:
         if case_id is not None and session.get(Case, case_id) is None:
             raise click.ClickException(_("There is no case %(case)s.", case=case_id))
-        total = listed_size(session, case_id)
+        total = (
+            listed_size(session, case_id)
+            if community_id is None
+            else sum(listed_size(session, c) for c in _case_ids(session, community_id))
+        )
         try:
             with (
                 partial.open("wb") as out,
@@ -426,7 +466,7 @@ def audit_bundle(
             ):
                 done = 0
                 for written in write_bundle(
-                    session, out, audit.export_rows(session, case_id), case_id=case_id,
+                    session, out, _rows_asked(session, case_id, community_id), case_id=case_id,
                     now=SystemClock().now(), summary=summary,
                     may_see=lambda _listing: include_confidential,
                 ):  # fmt: skip
@@ -451,6 +491,17 @@ def audit_bundle(
         ),
         err=True,
     )
+
+
+def _rows_asked(session: Session, case_id: int | None, community_id: int | None) -> Any:
+    """Every chain, one case's, or each whole chain of one community's cases."""
+    if community_id is not None:
+        return community_chains(session, community_id)
+    return audit.export_rows(session, case_id)
+
+
+def _case_ids(session: Session, community_id: int) -> list[int]:
+    return list(session.scalars(select(Case.id).where(Case.community_id == community_id)))
 
 
 @audit_group.command("head")
@@ -483,6 +534,7 @@ def user_group() -> None:
     help="For a representative: the registered representative this account is.",
 )
 @click.option("--display-name", default=None)
+@click.option("--email", default=None, help="Where the person's notifications go (optional).")
 @click.option(
     "--by",
     "by",
@@ -501,6 +553,7 @@ def user_add(
     role: str,
     representative_id: int | None,
     display_name: str | None,
+    email: str | None,
     by: str | None,
     password: str | None,
 ) -> None:
@@ -526,6 +579,10 @@ def user_add(
         if actor is None:
             if role not in USER_ADMIN_ROLES:
                 raise click.UsageError(_("The first user must be an administrator (--role admin)."))
+            if email:
+                raise click.UsageError(
+                    _("The first administrator sets their e-mail address in their settings.")
+                )
             bootstrap_admin(engine, username, password or _new_password())
             click.echo(_("User %(name)s added as %(role)s.", name=username, role=role))
             return
@@ -536,6 +593,7 @@ def user_add(
             role=role,
             display_name=display_name,
             representative_id=representative_id,
+            email=email,
         )
     except FpicError as error:
         _fail(error)
@@ -721,17 +779,30 @@ def legacy_sites_add(ctx: Context, /, by: str, **data: Any) -> None:
     click.echo(_("Legacy site %(slug)s registered.", slug=data["slug"]))
 
 
+def _time_zone(ctx: click.Context, param: click.Parameter, value: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(
+            _("%(zone)s is not a time zone name, e.g. America/Lima.", zone=value)
+        ) from None
+
+
 @main.command()
 @click.option("--days", default=14, show_default=True, help="Also list what is due this soon.")
+@click.option(
+    "--time-zone", "zone", default="UTC", show_default=True, callback=_time_zone,
+    help="The IANA time zone whose today the dates are counted from, e.g. America/Lima.",
+)  # fmt: skip
 @pass_context
-def deadlines(ctx: Context, days: int) -> None:
+def deadlines(ctx: Context, days: int, zone: ZoneInfo) -> None:
     """What is due or overdue: stage plans, deliberation periods, windows, conditions, mandates.
 
     Deadlines are shown, never acted on: none of them moves a case.
     """
     from fpic.read.deadlines import deadlines as due_items
 
-    now = SystemClock().now()
+    now = SystemClock().now().astimezone(zone)
     with ctx.db.read_session() as session:
         items = due_items(session, now, horizon_days=days)
     if not items:
@@ -860,6 +931,9 @@ for command in (
 ):
     audit_group.add_command(command)
 main.add_command(cli_log.witness_group)
+main.add_command(cli_notify.notify)
+main.add_command(cli_registry.community_group)
+main.add_command(cli_registry.project_group)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from fpic.demo.seed import COMMUNITIES, DEMO_PASSWORD
 from fpic.storage.db import Database
 from fpic.storage.models import ROLES, Case, Community, Mandate, TrailEvent, User
 from fpic.workflow.process import shipped_templates
+from tests.factories import protocol, walk_to
 
 
 @pytest.fixture
@@ -91,6 +92,35 @@ def test_demo_trail_verifies(demo_db):
     result = run(demo_db, "audit", "verify")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("Intact:")
+
+
+def test_audit_export_of_one_community_holds_its_case_chains_whole(demo_db, tmp_path):
+    import io
+
+    from fpic.trail import audit
+
+    slug = COMMUNITIES[0].slug
+    out = tmp_path / "community.jsonl"
+    result = run(demo_db, "audit", "export", "--community", slug, "-o", str(out))
+    assert result.exit_code == 0, result.output
+    with out.open(encoding="utf-8", newline="") as stream:
+        verified = audit.verify_export(stream)
+    assert verified.intact, verified.first_break
+    db = Database(demo_db)
+    with db.read_session() as session:
+        ids = session.scalars(select(Case.id).join(Community).where(Community.slug == slug)).all()
+        events = session.scalar(
+            select(func.count())
+            .select_from(TrailEvent)
+            .where(TrailEvent.chain.in_([audit.case_chain(i) for i in ids]))
+        )
+    db.dispose()
+    rows = list(audit.read_jsonl(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert {row["chain"] for row in rows} == {audit.case_chain(i) for i in ids}
+    assert verified.events == events
+    assert run(demo_db, "audit", "export", "--community", "nowhere").exit_code == 1
+    both = run(demo_db, "audit", "export", "--community", slug, "--case", str(ids[0]))
+    assert both.exit_code == 2
 
 
 def test_init_db_is_repeatable(url):
@@ -342,7 +372,7 @@ def test_consents_expire_records_each_term_that_ended_and_sends_the_case_back(wo
     """A consent given for 30 days, long past on the real clock the command runs on."""
     from datetime import timedelta
 
-    from tests.factories import decision, step_data, walk_to
+    from tests.factories import decision, step_data
 
     case_id = world.open_case(community)
     walk_to(world, case_id, "decision", community)
@@ -361,3 +391,17 @@ def test_consents_expire_records_each_term_that_ended_and_sends_the_case_back(wo
     assert world.case(open_ended).stage == "monitoring"  # a consent without a term stays
     again = run(world.db.url, "consents-expire", "--by", world.liaison.username)
     assert "No consent has passed its term." in again.output
+
+
+def test_deadlines_show_when_the_community_may_decide(world, community):
+    """Issue 20: the end of the deliberation is a date to plan by through negotiation too,
+    counted in the time zone asked for (the command runs on the system clock)."""
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "deliberation", community, proto=protocol(min_deliberation_days=700))
+    world.act(case_id, "open_negotiation", community.rep_actors[0], {"text": "Ready to talk."})
+    result = run(world.db.url, "deadlines", "--days", "800", "--time-zone", "America/Lima")
+    assert result.exit_code == 0, result.output
+    assert "the community's minimum deliberation period ends" in result.output
+    refused = run(world.db.url, "deadlines", "--time-zone", "Mars/Olympus")
+    assert refused.exit_code == 2
+    assert "is not a time zone name" in refused.output

@@ -54,17 +54,21 @@ def test_engine_never_imports_web():
 
 
 #: what each package of fpic may import (docs/architecture.md): each builds only on those below
-#: it. The engine checks a password asked again with fpic.accounts.passwords, a leaf module.
+#: it. The engine checks a password asked again with fpic.accounts.passwords, a leaf module,
+#: and queues its e-mails in the action's transaction with fpic.notify.outbox (which reads
+#: whose turn it is from fpic.workflow.turns, never the engine).
 LAYERS = {
     "i18n": set(),
     "storage": {"i18n"},
     "trail": {"i18n", "storage"},
     "evidence": {"i18n", "storage", "trail"},
     "geo": {"i18n", "storage"},
-    "workflow": {"i18n", "storage", "trail", "evidence", "geo", "accounts.passwords"},
+    "workflow": {"i18n", "storage", "trail", "evidence", "geo"}
+    | {"accounts.passwords", "notify.outbox"},
     "accounts": {"i18n", "storage", "trail", "evidence", "geo", "workflow"},
     "read": {"i18n", "storage", "trail", "evidence", "geo", "workflow", "accounts"},
     "demo": {"i18n", "storage", "trail", "evidence", "geo", "workflow", "accounts", "read"},
+    "notify": {"i18n", "storage", "trail", "evidence", "geo", "workflow", "accounts", "read"},
 }
 
 

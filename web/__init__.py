@@ -77,10 +77,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from web.main import bp as main_bp
     from web.passkeys import bp as passkeys_bp
     from web.places import bp as places_bp
+    from web.registry import bp as registry_bp
+    from web.search import bp as search_bp
 
     blueprints = (
         auth.bp, main_bp, cases_bp, communities_bp, places_bp, audit_bp, log_bp, admin_bp,
-        account_bp, passkeys_bp,
+        account_bp, passkeys_bp, registry_bp, search_bp,
     )  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

@@ -1,19 +1,29 @@
-"""The signed-in person's own account: changing their password, and their API tokens."""
+"""The signed-in person's own account: changing their password, their API tokens, and their
+settings (e-mail address, time zone, notifications)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import logout_user
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length
 
 from fpic.accounts.passwords import MAX_PASSWORD, MIN_PASSWORD
 from fpic.accounts.sessions import change_password
+from fpic.accounts.settings import (
+    MAX_EMAIL,
+    REGIONS,
+    SettingsRefused,
+    change_settings,
+    current_settings,
+    utc_offset,
+    zones_by_region,
+)
 from fpic.accounts.tokens import (
     MAX_DAYS,
     MIN_DAYS,
@@ -161,4 +171,77 @@ def _tokens_page(form: TokenForm, issued: IssuedToken | None, status: int) -> tu
             "account/tokens.html", form=form, tokens=rows, issued=issued,
             revoke_form=RevokeForm(),
         )  # fmt: skip
+    return page, status
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+
+class SettingsForm(FlaskForm):
+    email = StringField(
+        _l("E-mail address"),
+        validators=[Length(max=MAX_EMAIL)],
+        description=_l("Where your notifications go. Without an address you get none."),
+    )
+    # any value reaches the engine, whose message names what is wrong with it
+    time_zone = SelectField(
+        _l("Time zone"),
+        choices=[],
+        validate_choice=False,
+        description=_l("Every date and time is shown to you in it, on every page and e-mail."),
+    )
+    notify = BooleanField(
+        _l("E-mail me when it is my turn on a case, and before each deadline"),
+        description=_l("Each e-mail is in your language and links to the case."),
+    )
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@requires("own_settings:change")
+def settings() -> Any:
+    """A person's own e-mail address, time zone and notifications (not on the trail: they
+    decide nothing; fpic.accounts.settings)."""
+    form = SettingsForm()
+    if not form.is_submitted():
+        saved = current_settings(engine(), actor())
+        form = SettingsForm(
+            formdata=None, email=saved.email or "", time_zone=saved.time_zone or "",
+            notify=saved.notify,
+        )  # fmt: skip
+        return _settings_page(form, 200)
+    if not form.validate():
+        return _settings_page(form, 400)
+    try:
+        change_settings(
+            engine(), actor(), email=form.email.data, time_zone=form.time_zone.data,
+            notify=bool(form.notify.data),
+        )  # fmt: skip
+    except SettingsRefused as bad:
+        for problem in bad.problems:
+            attach_error(form, problem.field, reason_text(problem.reasons[0]))
+        return _settings_page(form, 400)
+    except NotPermitted as refusal:
+        flash(reason_text(refusal.reasons[0]), "error")
+        return _settings_page(form, 403)
+    flash(_("Your settings were saved."), "success")
+    return redirect(url_for("account.settings"))
+
+
+def _settings_page(form: SettingsForm, status: int) -> tuple[str, int]:
+    now = engine().clock.now()
+    default = current_app.config["BABEL_DEFAULT_TIMEZONE"]
+    groups: dict[str, list[tuple[str, str]]] = {
+        _("Default"): [("", _("The installation's time zone (%(zone)s)", zone=default))]
+    }
+    listed = {""}
+    for region, names in zones_by_region().items():
+        groups[_(REGIONS[region])] = [
+            (name, f"{name.replace('_', ' ')} ({utc_offset(name, now)})") for name in names
+        ]
+        listed.update(names)
+    chosen = form.time_zone.data or ""
+    if chosen not in listed:  # an older name, or one just refused: kept in view
+        groups[_("Your choice")] = [(chosen, chosen)]
+    form.time_zone.choices = groups
+    page = render_template("account/settings.html", form=form, now=now)
     return page, status

@@ -40,6 +40,9 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 class UserForm(FlaskForm):
     username = StringField(_l("User name"), validators=[InputRequired(), Length(max=80)])
     display_name = StringField(_l("Full name"), validators=[Optional(), Length(max=200)])
+    email = StringField(
+        _l("E-mail address (for notifications)"), validators=[Optional(), Length(max=254)]
+    )
     role = SelectField(_l("Role"), choices=[])
     representative_id = SelectField(
         _l("Registered representative (for a representative)"), choices=[], validators=[Optional()]
@@ -62,6 +65,7 @@ def users() -> Any:
                 role=form.role.data or "",
                 display_name=form.display_name.data or None,
                 representative_id=int(rep) if rep and rep.isdigit() else None,
+                email=form.email.data or None,
             )
         except InvalidData as bad:
             if not attach_error(form, bad.field, reason_text(bad.reasons[0])):

@@ -43,9 +43,17 @@ PUBLIC = "public"
 class SignedInUser(UserMixin):
     """What Flask-Login keeps: the session token (its id) and the person behind it."""
 
-    def __init__(self, token: str, actor: Actor, display_name: str, locale: str | None) -> None:
+    def __init__(
+        self,
+        token: str,
+        actor: Actor,
+        display_name: str,
+        locale: str | None,
+        time_zone: str | None = None,
+    ) -> None:
         self.token, self.actor = token, actor
         self.display_name, self.locale = display_name, locale
+        self.time_zone = time_zone  #: their IANA zone (web.i18n's timezone selector)
 
     def get_id(self) -> str:
         return self.token
@@ -61,7 +69,7 @@ def init_app(app: Flask) -> None:
         found = actor_for_session(engine(), token)
         if found is None:
             return None
-        return SignedInUser(token, found.actor, found.display_name, found.locale)
+        return SignedInUser(token, found.actor, found.display_name, found.locale, found.time_zone)
 
 
 def requires(permission: str) -> Callable[[F], F]:

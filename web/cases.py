@@ -3,9 +3,12 @@ decision record."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from babel.dates import get_timezone_gmt, get_timezone_name
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale, get_timezone
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -15,6 +18,7 @@ from sqlalchemy.orm import Session
 from wtforms import SelectField, StringField
 from wtforms.validators import InputRequired, Length
 
+from fpic.read.deadlines import deadlines, deliberation_ends
 from fpic.read.events import decision_events, just_done, typed_text
 from fpic.read.evidence import case_files, downloadable
 from fpic.read.figures import grievance_figures, next_step_due
@@ -31,11 +35,15 @@ from fpic.storage.models import (
     Case,
     Community,
     ComplainantIdentity,
+    Decision,
+    Disclosure,
     Project,
+    Protocol,
     Representative,
 )
 from fpic.trail import audit
 from fpic.workflow.actions import ACTIONS
+from fpic.workflow.engine import Option
 from fpic.workflow.errors import (
     FpicError,
     GuardRefused,
@@ -45,10 +53,11 @@ from fpic.workflow.errors import (
 )
 from fpic.workflow.limits import grievance_days
 from fpic.workflow.permissions import can_see_complainant, opens_cases_on
-from fpic.workflow.process import shipped_templates
+from fpic.workflow.process import Template, shipped_templates
 from fpic.workflow.signing import signature_required
+from fpic.workflow.turns import GROUPS, Turn, arrange, people_whose_turn, turns_of, whose_turn
 from web.auth import requires
-from web.context import actor, engine, int_arg, sent_assertion, str_arg
+from web.context import actor, engine, int_arg, local_now, sent_assertion, str_arg
 from web.downloads import file_response
 from web.forms import attach_error, form_for, options, submitted
 from web.i18n import reason_text
@@ -56,6 +65,8 @@ from web.log import record_receipts
 from web.maps import map_svg
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
+#: how far ahead a case page lists the dates to plan by
+DATES_AHEAD = 400
 
 
 @bp.route("/")
@@ -67,11 +78,11 @@ def index() -> Any:
         page = list_cases(
             db, me, now, stage=stage, community_id=int_arg("community"),
             project_id=int_arg("project"), overdue=bool(request.args.get("overdue")),
-            page=int_arg("page", 1) or 1,
+            waiting=bool(request.args.get("waiting")), page=int_arg("page", 1) or 1,
         )  # fmt: skip
         return render_template(
             "cases/list.html", page=page, options=filter_options(db, me), now=now,
-            is_overdue=is_overdue,
+            is_overdue=is_overdue, turns=turns_of(page.items),
         )  # fmt: skip
 
 
@@ -113,7 +124,12 @@ def _case_context(db: Session, case: Case) -> dict[str, Any]:
     options = engine().options(db, case, actor())
     place = case_place(db, actor(), case)
     steps_due = grievance_days(template, case)
+    now = local_now()
+    turn = whose_turn(template, case.stage)
     return {
+        **_next_step(db, template, case, options, turn, now),
+        "dates": deadlines(db, now, actor(), horizon_days=DATES_AHEAD, case_id=case.id),
+        "deliberation_ends": deliberation_ends(case, template, template.stages[case.stage]),
         "case": case,
         "place": place,
         "map": _case_map(case, place),
@@ -130,10 +146,29 @@ def _case_context(db: Session, case: Case) -> dict[str, Any]:
         "matrix": matrix,
         "reps": {r.id: r for r in _representatives(db, case)},
         "overdue": is_overdue(case, engine().clock.now()),
-        "today": engine().clock.now().date(),
+        "today": now.date(),
         "grievances": [(g, next_step_due(g, steps_due)) for g in case.grievances],
         "complainants": complainant_names(db, case),
         "grievance_figures": grievance_figures(db, engine().clock.now(), case_id=case.id),
+    }
+
+
+def _next_step(
+    db: Session, template: Template, case: Case, options: list[Option], turn: Turn, now: datetime
+) -> dict[str, Any]:
+    """Whose turn it is and the main step, marked, with why it cannot be taken yet; the other
+    actions grouped (fpic.workflow.turns)."""
+    offered = arrange(template, case, options, ACTIONS, now.date())
+    others = [o for o in offered if not o.main]
+    return {
+        "turn": turn,
+        "people": people_whose_turn(db, case, turn, now.date()) if turn.roles else [],
+        "main_steps": [o for o in offered if o.main],
+        "groups": [
+            (title, [o for o in others if o.group == name and o.option.allowed])
+            for name, title in GROUPS.items()
+        ],
+        "blocked": [o for o in others if not o.option.allowed and not o.option.role_refused],
     }
 
 
@@ -307,10 +342,60 @@ def record(case_id: int) -> Any:
         chain = heads.get(audit.case_chain(case.id), (0, audit.GENESIS))
         place = case_place(db, actor(), case)
         receipts, log_key = record_receipts(decision_events(db, case.id), case.id)
+        printed_at = engine().clock.now()
         return render_template(
             "cases/record.html", case=case, template=engine().template_of(case),
             place=place, map=_case_map(case, place),
             reps={r.id: r for r in _representatives(db, case)},
             trail_head=audit.trail_head(heads), chain_seq=chain[0], chain_hash=chain[1],
-            printed_at=engine().clock.now(), receipts=receipts, log_key=log_key,
+            printed_at=printed_at, receipts=receipts, log_key=log_key,
+            informed=_informed(case), counted=_counted,
+            time_zone=time_zone_name(printed_at),
         )  # fmt: skip
+
+
+def _informed(case: Case) -> dict[int, list[Disclosure]]:
+    """For each decision, the disclosures in force when the community took it (the versions
+    it names, later superseded or not), in the order they were disclosed."""
+    by_id = {d.id: d for d in case.disclosures}
+    return {
+        decision.id: sorted(
+            (by_id[i] for i in decision.disclosure_ids if i in by_id),
+            key=lambda d: (d.disclosed_on, d.item, d.language, d.format),
+        )
+        for decision in case.decisions
+    }
+
+
+def _counted(decision: Decision, protocol: Protocol | None) -> dict[str, Any]:
+    """How a decision met its rule, for the record: the votes cast as the protocol counts them
+    (abstentions only where it counts them), and its quorum and majority where the protocol
+    still has the rule the decision was taken under (an amended protocol's would not apply)."""
+    same = protocol is not None and protocol.decision_rule == decision.decision_rule
+    counts_abstentions = bool(same and protocol and protocol.abstentions_count)
+    cast = decision.votes_for + decision.votes_against
+    if counts_abstentions:
+        cast += decision.abstentions
+    return {
+        "cast": cast,
+        "quorum": protocol.quorum_percent if same and protocol else None,
+        "majority": (protocol.majority_percent or 67) if same and protocol else None,
+        "abstentions_count": counts_abstentions,
+    }
+
+
+def time_zone_name(moment: datetime) -> str:
+    """The time zone the record's times (and the trail's) are written in: Flask-Babel's, which
+    follows the reader's setting, by name in the reader's language, with its identifier and
+    offset."""
+    zone = get_timezone()
+    key = str(getattr(zone, "zone", None) or zone)
+    if key in ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Zulu"):
+        return _("Coordinated Universal Time (UTC)")
+    locale = str(get_locale() or "en")
+    return _(
+        "%(name)s (%(zone)s, %(offset)s)",
+        name=get_timezone_name(zone, locale=locale),
+        zone=key,
+        offset=get_timezone_gmt(moment.astimezone(zone), locale=locale),
+    )

@@ -27,6 +27,7 @@ from fpic.read.evidence import register_file, resolution_files
 from fpic.read.figures import grievance_figures
 from fpic.read.places import community_place, sites_around
 from fpic.read.queries import visible_communities
+from fpic.read.registry import community_history
 from fpic.storage.models import Case, Community, Enrolment, Mandate, Representative, User
 from fpic.trail.signatures import key_fingerprint
 from fpic.workflow.errors import InvalidData
@@ -203,6 +204,7 @@ def _page(
         pending_keys=pending_passkeys(db, community.id) if may_register else [],
         fingerprint=key_fingerprint,
         refusal=refusal,
+        history=community_history(db, actor(), community.id),
     )  # fmt: skip
     return page, status
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import abort, current_app, g, request, url_for
+from flask_babel import get_timezone
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
@@ -39,6 +40,12 @@ def engine() -> Engine:
 
 def actor() -> Actor:
     return current_user.actor
+
+
+def local_now() -> datetime:
+    """The engine's clock in the reader's time zone (Flask-Babel's, from their setting): its
+    date is the reader's today, which deadlines are counted against."""
+    return engine().clock.now().astimezone(get_timezone())
 
 
 def may(permission: str) -> bool:

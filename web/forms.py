@@ -30,17 +30,20 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # new in 3.2, not yet in types-WTForms
+from wtforms.form import BaseForm
 from wtforms.validators import InputRequired
 from wtforms.widgets import CheckboxInput, DateInput, ListWidget, NumberInput
 
 from fpic.evidence.intake import MAX_FILES, FileRefusal, ReceivedFile, max_file_size, receive
 from fpic.storage.models import Case
 from fpic.workflow.actions import ACTIONS
+from fpic.workflow.effects import content_languages
 from fpic.workflow.process import Template, Trigger
 from fpic.workflow.schema import Action, Choice, Submission, Term, Text
 from fpic.workflow.schema import Field as Declared
 from fpic.workflow.signing import asks_password
-from web.labels import text_of
+from web.i18n import field_label_of
+from web.labels import language_name, text_of
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -98,6 +101,12 @@ class _Shape:
             "description": self.hint(spec),
             "validators": [InputRequired()] if spec.is_required(self.case) else [],
         }
+        if spec.when is not None:
+            # read only when another field has one of these values: web/static/fpic.js hides
+            # it otherwise (a qualified majority's share under consensus), and without script
+            # its label and hint say when it applies
+            controller, values = spec.when
+            kwargs["render_kw"] = {"data-when": controller, "data-when-values": " ".join(values)}
         if spec.default is not None:
             kwargs["default"] = spec.default(self.case, self.today)
         shape = _input_of(spec)
@@ -121,6 +130,14 @@ class _Shape:
         return StringField(label, **kwargs)
 
     def hint(self, spec: Declared) -> Any:
+        hint = self.declared_hint(spec)
+        if spec.kind not in ("language", "languages") or spec.choices is not None:
+            return hint
+        # a field that asks for codes names the community's languages with theirs
+        known = _LanguagesHint(content_languages(self.case))
+        return known if hint is None else _Joined(hint, known)
+
+    def declared_hint(self, spec: Declared) -> Any:
         if spec.hint is None:
             return None
         if isinstance(spec.hint, str):
@@ -154,6 +171,22 @@ class _Joined:
 
     def __str__(self) -> str:
         return " ".join(str(part) for part in self.parts)
+
+    def __html__(self) -> str:
+        return escape(str(self))
+
+
+class _LanguagesHint:
+    """The community's languages by name and code, in the reader's language when shown."""
+
+    def __init__(self, codes: list[str]) -> None:
+        self.codes = codes
+
+    def __str__(self) -> str:
+        if not self.codes:
+            return str(_l("A language code such as qu, ay or iu."))
+        names = ", ".join(language_name(code) for code in self.codes)
+        return str(_l("The community's languages: %(languages)s.", languages=names))
 
     def __html__(self) -> str:
         return escape(str(self))
@@ -320,14 +353,35 @@ def field_name(engine_field: str) -> str:
     return engine_field.replace(".", "-")
 
 
-def attach_error(form: ActionForm, engine_field: str, message: str) -> bool:
-    """Put the engine's message next to its field; False when the form has no such field."""
+def attach_error(form: Any, engine_field: str, message: str) -> bool:
+    """Put the engine's message next to its field, the field called by its label; False when
+    the form has no such field."""
     target = field_name(engine_field)
     for field in _all_fields(form):
         if field.name == target:
-            field.errors = [*list(field.errors or []), message]
+            labelled = field_label_of(message, str(field.label.text)) if field.label else message
+            field.errors = [*list(field.errors or []), labelled]
             return True
     return False
+
+
+def form_errors(form: Any) -> list[tuple[str, str]]:
+    """Each error of a form and the id of the input it is about, in the form's order, for the
+    summary at the top of the page (a box of checkboxes: its first box)."""
+    if not isinstance(form, BaseForm):
+        return []
+    found = []
+    for field in _all_fields(form):
+        if field.type in ("HiddenField", "CSRFTokenField"):
+            continue
+        boxes = isinstance(field, MultiCheckboxField) and bool(field.choices)
+        target = f"{field.id}-0" if boxes else field.id
+        label = str(field.label.text) if field.label else ""
+        for error in field.errors or []:
+            text = str(error)
+            # WTForms' own messages ("This field is required.") do not say which field
+            found.append((target, text if not label or label in text else f"{label}: {text}"))
+    return found
 
 
 def _all_fields(form: Any) -> list[Field]:

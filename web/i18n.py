@@ -1,31 +1,39 @@
 """Languages of the interface: the locale, and rendering engine texts in it.
 
-The locale comes from the person's saved preference, else their explicit choice this session,
-else the browser's Accept-Language, else English. Content languages (qu, ay, iu ...) are a
-different thing: they are the community's, and are shown by name in the reader's language.
+The locale comes from the language a signed-in person chose for this session, else their saved
+preference, else the language chosen in this browser (kept at sign-in), else the browser's
+Accept-Language, else English. Choosing a language in the header never changes a saved
+preference by itself: a signed-in person whose saved one differs is asked whether to keep the
+new one for next time. Content languages (qu, ay, iu ...) are a different thing: they are the
+community's, and are shown by name in the reader's language (web/labels.py).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from babel import Locale, UnknownLocaleError
+from babel import dates
 from flask import Flask, current_app, g, request, session
 from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from fpic.accounts.settings import known_time_zones
 from fpic.i18n import N_, Reason
 from fpic.i18n.catalogs import compiled_directory
 from fpic.storage.models import Case
+from fpic.workflow.actions import ACTIONS
 from fpic.workflow.permissions import ROLE_TITLES
 from fpic.workflow.process import shipped_templates
-from fpic.workflow.schema import Action
+from fpic.workflow.schema import Action, Term
+from fpic.workflow.schema import Field as Declared
+from web import labels
 from web.context import is_api_request
 from web.extensions import babel
-from web.labels import GLOBALS
+from web.labels import GLOBALS, language_name, term_title
 from web.maps import GLOBALS as MAP_GLOBALS
 
 LOCALES = ("en", "es", "fr", "pt_BR", "id", "fil")
@@ -43,30 +51,83 @@ def available_locales() -> tuple[str, ...]:
     return tuple(current_app.config["FPIC_LOCALES"])
 
 
+#: the language chosen in this browser, signed in or not: kept when a person signs in
+CHOSEN = "locale"
+#: the language a signed-in person chose for this session only, over their saved preference
+#: (dropped at sign-in, so the next person on a shared computer gets their own)
+THIS_SESSION = "locale_this_session"
+#: the language a signed-in person is asked whether to keep as their saved preference
+OFFERED = "locale_offered"
+
+
 def select_locale() -> str:
     locales = available_locales()
     if is_api_request():
         # the API speaks the language each request asks for; a session cookie sent along
         # with a token decides nothing, not even the language
         return request.accept_languages.best_match(locales) or "en"
-    if current_user and current_user.is_authenticated and current_user.locale in locales:
-        return current_user.locale
-    chosen = session.get("locale")
+    if current_user and current_user.is_authenticated:
+        if session.get(THIS_SESSION) in locales:
+            return str(session[THIS_SESSION])
+        if current_user.locale in locales:
+            return str(current_user.locale)
+    chosen = session.get(CHOSEN)
     if chosen in locales:
-        return chosen
+        return str(chosen)
     return request.accept_languages.best_match(locales) or "en"
+
+
+def switch_language(locale: str, saved: str | None, signed_in: bool) -> None:
+    """The session speaks ``locale`` from now on; a signed-in person whose saved preference
+    (``saved``) is another language is asked whether to keep it (``language_offer``)."""
+    session[CHOSEN] = locale
+    if not signed_in:
+        return
+    if locale == saved:
+        session.pop(THIS_SESSION, None)
+        session.pop(OFFERED, None)
+    else:
+        session[THIS_SESSION] = session[OFFERED] = locale
+
+
+def answer_language_offer() -> None:
+    """The person said whether to keep the language: either way, not asked again."""
+    session.pop(OFFERED, None)
+
+
+def language_offer() -> str | None:
+    """The language the signed-in reader switched to and may keep for next time, if any."""
+    if not (current_user and current_user.is_authenticated):
+        return None
+    offered = session.get(OFFERED)
+    if offered in available_locales() and offered != current_user.locale:
+        return str(offered)
+    return None
+
+
+def select_timezone() -> str:
+    """The signed-in person's time zone (their setting), else the installation's; the API
+    answers in UTC, as its ISO timestamps say."""
+    zone = getattr(current_user, "time_zone", None) if not is_api_request() else None
+    if zone in known_time_zones():  # and not one this server's zone database lost since
+        return str(zone)
+    return str(current_app.config["BABEL_DEFAULT_TIMEZONE"])
 
 
 def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(compiled_directory()))
     app.config.setdefault("FPIC_LOCALES", LOCALES)
-    babel.init_app(app, locale_selector=select_locale)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.filters.update(
         reason=reason_text,
         when=format_when,
         day=format_day,
+        month_name=format_month,
         language_name=language_name,
         file_size=file_size,
+    )
+    app.jinja_env.filters.update(
+        phase_title=labels.phase_title, activity_title=labels.activity_title
     )
     app.jinja_env.globals.update(
         available_locales=available_locales,
@@ -76,9 +137,16 @@ def init_app(app: Flask) -> None:
         stage_title=stage_title,
         action_title=action_title,
         deadline_text=deadline_text,
+        language_offer=language_offer,
         **GLOBALS,
         **MAP_GLOBALS,
     )
+    # a refused event's reasons call its field by the label of the action it refused
+    app.jinja_env.globals["event_reasons"] = event_reasons
+    # the summary of a form's errors (base.html); web.forms renders messages with this module
+    from web.forms import form_errors
+
+    app.jinja_env.globals["form_errors"] = form_errors
 
 
 SYSTEM_ACTIONS = {
@@ -98,6 +166,8 @@ SYSTEM_ACTIONS = {
     "reset_account": N_("Issue a new enrolment code (reset)"),
     "enrol": N_("Choose a password with an enrolment code"),
     "add_project": N_("Register a project"),
+    "edit_community": N_("Change a community's entry"),
+    "edit_project": N_("Change a project"),
     "add_legacy_site": N_("Register a legacy mine site"),
     "import_areas": N_("Import a dataset of protected areas or habitats"),
     "create_api_token": N_("Create an API token"),
@@ -177,20 +247,84 @@ def html_lang() -> str:
     return str(get_locale() or "en").replace("_", "-")
 
 
-def reason_text(reason: Reason, action: Action | None = None) -> str:
-    """A guard's or the engine's reason in the reader's language; given the action it refuses
-    the data of, the field it names is called by its label."""
+@dataclass(frozen=True)
+class ReasonOf(Reason):
+    """A reason with the action whose data it refused, read back from the trail: shown, it
+    calls its field by the field's label."""
+
+    action: Action | None = None
+
+
+def reason_text(reason: Reason, action: Action | None = None, label: str | None = None) -> str:
+    """A guard's or the engine's reason in the reader's language. The field it names is called
+    by its label: ``label`` (already in the reader's language: a form's field), else the label
+    the action it refuses the data of declares; the codes it lists by their titles."""
     params = {k: _param(v) for k, v in reason.params.items()}
-    label = action.label_of(str(params["field"])) if action and "field" in params else None
-    if label is not None:
-        params["field"] = "“" + _(label) + "”"
+    action = action or getattr(reason, "action", None)
+    spec = _declared(action, str(params["field"])) if action and "field" in params else None
+    if label is None and spec is not None:
+        label = _(spec.label)
+    if label is not None and "field" in params:
+        params["field"] = "“" + str(label) + "”"
+    # a person reads the options by their titles; an API client needs the codes it may send
+    if spec is not None and spec.vocabulary and "options" in params and not is_api_request():
+        params["options"] = ", ".join(
+            term_title(Term(spec.vocabulary, code.strip()))
+            for code in str(params["options"]).split(",")
+        )
     if "role" in params:
         params["role"] = role_title(str(params["role"]))
     params = _template_texts(params)
     try:
-        return _(reason.message, **params)
+        text = _(reason.message, **params)
     except (KeyError, ValueError, TypeError):
         return reason.render()
+    if label is None and "field" in params:
+        # a page that then shows the message next to its field calls the field by its label
+        # (``field_label_of``): the reason is known here, not where the message is placed
+        g.setdefault("unlabelled_reasons", {})[text] = reason
+    return text
+
+
+def field_label_of(message: str, label: str) -> str:
+    """``message`` rendered again calling its field ``label``, if ``reason_text`` rendered it
+    from a reason naming the field by its key (a registry's or an account's form)."""
+    reason = g.get("unlabelled_reasons", {}).get(message)
+    return reason_text(reason, label=label) if reason is not None else message
+
+
+def _declared(action: Action, path: str) -> Declared | None:
+    """The declared field the engine names ``path`` (``conditions.0.language``)."""
+    fields, found = action.fields, None
+    for part in path.split("."):
+        if part.isdigit():
+            continue
+        found = next((f for f in fields if f.name == part), None)
+        if found is None:
+            return None
+        fields = found.rows
+    return found
+
+
+def event_reasons(event: Any) -> list[Reason]:
+    """The reasons a refused trail event carries, each with the action it refused, so that a
+    field it names is called by its label (the action as the case's template declares it)."""
+    reasons = labels.event_reasons(event)
+    if not any("field" in r.params for r in reasons):
+        return reasons
+    action = _action_of(event)
+    if action is None:
+        return reasons
+    return [ReasonOf(r.code, r.message, r.params, r.unrecorded, action) for r in reasons]
+
+
+def _action_of(event: Any) -> Action | None:
+    case_id, trigger = getattr(event, "case_id", None), getattr(event, "action", None)
+    if case_id is None or not trigger:
+        return None
+    template = shipped_templates().get(_template_id_of(case_id) or "")
+    spec = template.triggers.get(trigger) if template is not None else None
+    return ACTIONS.get(spec.effect) if spec is not None else None
 
 
 def _param(value: Any) -> Any:
@@ -210,18 +344,15 @@ def format_when(moment: datetime | str | None) -> str:
     return format_datetime(moment, "medium")
 
 
+def format_month(day: date) -> str:
+    """The month and year of ``day`` as a calendar's heading ("December 2026", "diciembre de
+    2026"): CLDR's year-month skeleton in the reader's language."""
+    return dates.format_skeleton("yMMMM", day, locale=get_locale())
+
+
 def format_day(day: date | str | None) -> str:
     if day is None:
         return ""
     if isinstance(day, str):
         day = date.fromisoformat(day)
     return format_date(day, "medium")
-
-
-def language_name(code: str) -> str:
-    """``qu`` → "Quechua" (or "quechua" in Spanish) where Babel knows it; else the code."""
-    try:
-        name = Locale.parse(code.replace("-", "_")).get_display_name(str(get_locale() or "en"))
-    except (UnknownLocaleError, ValueError, TypeError):
-        return code
-    return f"{name} ({code})" if name else code

@@ -1,16 +1,20 @@
-"""Titles of the engine's codes (rules, formats, outcomes ...) in the reader's language."""
+"""Titles of the engine's codes (rules, formats, outcomes, a project's phases and activities,
+languages ...) in the reader's language."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from babel import Locale
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from fpic.i18n import Reason
+from fpic.i18n import N_, Reason
 from fpic.workflow.permissions import ROLE_TITLES
 from fpic.workflow.schema import Term, Text
+from fpic.workflow.vocabulary import ACTIVITY_TITLES, PHASE_TITLES
 
 RULE_LABELS = {
     "consensus": _l("Consensus"),
@@ -154,11 +158,16 @@ VOCABULARIES: dict[str, dict[str, Any]] = {
     "condition_progress": CONDITION_STATUS_LABELS,
     "assurance_instruments": ASSURANCE_INSTRUMENT_LABELS,
     "roles": ROLE_TITLES,
+    "phases": PHASE_TITLES,
+    "activities": ACTIVITY_TITLES,
 }
 
 
 def term_title(term: Term) -> str:
-    """A vocabulary's code by its title in the reader's language."""
+    """A vocabulary's code by its title in the reader's language (a language by its name, with
+    its code beside it)."""
+    if term.vocabulary == "languages":
+        return language_name(term.value)
     table = VOCABULARIES.get(term.vocabulary, {})
     if term.value not in table:
         return term.value.replace("_", " ")
@@ -235,6 +244,71 @@ def outcome_title(code: str) -> str:
     return _label(OUTCOME_LABELS, code)
 
 
+def phase_title(code: str) -> str:
+    return term_title(Term("phases", code))
+
+
+def activity_title(code: str) -> str:
+    return term_title(Term("activities", code))
+
+
+#: languages the Unicode CLDR (Babel's data) has no name for, in English: ISO 639-3 codes of
+#: languages a community may ask to be informed in (the Philippines, Peru, Australia, Canada)
+OTHER_LANGUAGE_NAMES = {
+    "agr": N_("Awajún"),
+    "aer": N_("Eastern Arrernte"),
+    "ame": N_("Yanesha'"),
+    "ayr": N_("Central Aymara"),
+    "bkd": N_("Binukid"),
+    "cni": N_("Asháninka"),
+    "gup": N_("Gunwinggu"),
+    "ibl": N_("Ibaloi"),
+    "ifb": N_("Batad Ifugao"),
+    "ifk": N_("Tuwali Ifugao"),
+    "ifu": N_("Mayoyao Ifugao"),
+    "ike": N_("Eastern Canadian Inuktitut"),
+    "kne": N_("Kankanaey"),
+    "mbt": N_("Matigsalug Manobo"),
+    "msm": N_("Agusan Manobo"),
+    "pjt": N_("Pitjantjatjara"),
+    "qub": N_("Huallaga Huánuco Quechua"),
+    "quy": N_("Ayacucho Quechua"),
+    "quz": N_("Cusco Quechua"),
+    "shp": N_("Shipibo-Conibo"),
+    "tbw": N_("Tagbanwa"),
+}
+
+
+def language_name(code: str) -> str:
+    """A content language's name in the reader's language with its code beside it, since the
+    code is what a form asks for: ``qu`` → "Quechua (qu)", "quechua (qu)" in Spanish,
+    ``es-PE`` → "Spanish (Peru, es-PE)"; a code nobody has a name for stays as it is."""
+    name, region = _language_and_region(code)
+    if name is None:
+        return code
+    return f"{name} ({region}, {code})" if region else f"{name} ({code})"
+
+
+def _language_and_region(code: str) -> tuple[str | None, str | None]:
+    """A language tag's language and region names in the reader's language, from the Unicode
+    CLDR through Babel (ISO 639-1 and many ISO 639-3 codes), else from OTHER_LANGUAGE_NAMES."""
+    reader = _reader_locale()
+    tag = code.strip().replace("-", "_")
+    if tag in reader.languages:  # CLDR names some regional forms itself (pt_BR, es_419)
+        return reader.languages[tag], None
+    base, _sep, rest = tag.partition("_")
+    base = base.lower()
+    name = reader.languages.get(base)
+    if name is None and base in OTHER_LANGUAGE_NAMES:
+        name = _(OTHER_LANGUAGE_NAMES[base])
+    region = rest.split("_")[-1].upper() if rest else ""
+    return name, reader.territories.get(region) if region else None
+
+
+def _reader_locale() -> Locale:
+    return get_locale() or Locale.parse("en")
+
+
 def event_reasons(event: Any) -> list[Reason]:
     """The reasons a refused trail event carries, ready to translate."""
     try:
@@ -260,4 +334,6 @@ GLOBALS = {
     "relation_title": relation_title,
     "area_kind_title": area_kind_title,
     "sector_title": sector_title,
+    "phase_title": phase_title,
+    "activity_title": activity_title,
 }

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fpic.read.places import landscape, legacy_site_place
+from fpic.read.registry import project_history
 from fpic.storage.models import LegacySite, Project
 from web.auth import requires
 from web.context import actor, engine
@@ -47,6 +48,7 @@ def project(project_id: int) -> Any:
         return render_template(
             "places/project.html", project=found, view=view, svg=svg,
             site=_site(db, found.legacy_site_id),
+            history=project_history(db, actor(), found.id),
         )  # fmt: skip
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fpic.accounts.passwords import NO_PASSWORD, hash_password
+from fpic.accounts.settings import check_email
 from fpic.evidence.intake import FileRefusal, ReceivedFile
 from fpic.geo import AreaRefused
 from fpic.i18n import N_
@@ -319,6 +320,155 @@ def add_project(engine: Engine, actor: Actor, data: dict[str, Any]) -> int:
     return project_id
 
 
+# --- changing an entry of the register ---------------------------------------------------------
+
+#: what a change to an entry records, and what it returns: each changed field's value before
+#: and after (``{"name": {"from": "Old", "to": "New"}}``), as the trail holds them
+Changes = dict[str, dict[str, Any]]
+_Reader = Callable[[Fields, str], Any]
+
+_COMMUNITY_READERS: dict[str, _Reader] = {
+    "name": Fields.name,
+    "region": Fields.short,
+    "country": Fields.short,
+    "institution": Fields.short,
+    "content_languages": Fields.languages,
+}
+_PROJECT_READERS: dict[str, _Reader] = {
+    "name": Fields.name,
+    "proponent": Fields.short,
+    "description": lambda f, key: f.text(key, required=False) or "",
+    "phases": lambda f, key: f.str_list(key, required=False),
+    "activities": lambda f, key: f.str_list(key, required=False),
+    "design_freeze_on": lambda f, key: f.day(key, required=False),
+    "permit_applied_on": lambda f, key: f.day(key, required=False),
+    "sector": lambda f, key: f.choice(key, SECTORS, required=False) or "unspecified",
+}
+#: the longest text a field holds (its column): longer is refused by name, never cut
+_LONGEST = {"name": 200, "region": 200, "proponent": 200, "institution": 300}
+#: what a project's cases name, so a project with cases may add to them but drop none
+_NAMED_BY_CASES = ("phases", "activities")
+
+
+def edit_community(
+    engine: Engine, actor: Actor, community_id: int, data: dict[str, Any]
+) -> Changes:
+    """Change a community's entry: its name, region, country, its own institution (the one
+    that appoints its representatives and decides) and the languages it asks information in.
+    Only the fields in ``data`` change; its address (the slug) never does.
+
+    The entry is the community's: only its mandated representative or the facilitator of one
+    of its cases may change it, as for its mandates. Whoever may propose a community (the
+    proponent's liaison among them) registers it, and never rewrites it afterwards.
+
+    The event records each changed field's old and new value; a change that changes nothing
+    writes nothing."""
+    found: list[Changes] = []
+
+    def work(session: Session) -> dict[str, Any] | None:
+        community = session.get(Community, community_id) if 0 < community_id < 2**62 else None
+        if community is None:
+            raise invalid("community_id", N_("There is no such community."))
+        # who may comes first: a person refused learns nothing about what they sent
+        _check_register(session, engine, actor, "edit_community", community.id)
+        changes = _changes(community, _entry_values(data, _COMMUNITY_READERS))
+        found.append(changes)
+        if not changes:
+            return None
+        for key, change in changes.items():
+            setattr(community, key, change["to"])
+        return {"community_id": community.id, "slug": community.slug, "changes": changes}
+
+    engine.system_action(actor, "edit_community", SYSTEM_ACTION_ROLES["edit_community"], work)
+    return found[0]
+
+
+def edit_project(engine: Engine, actor: Actor, project_id: int, data: dict[str, Any]) -> Changes:
+    """Change a project's description: its name, proponent, description, sector, phases,
+    activities, and the dates of its design freeze and permit application. Only the fields in
+    ``data`` change, by those who register projects.
+
+    Once the project has a case, its sector stays (which rules its cases follow depends on
+    it: the World Heritage rule stops extractive projects) and no phase or activity leaves
+    its lists (its cases' decisions and areas name them); new ones may be added. The event
+    records each changed field's old and new value; a change that changes nothing writes
+    nothing."""
+    found: list[Changes] = []
+
+    def work(session: Session) -> dict[str, Any] | None:
+        project = session.get(Project, project_id) if 0 < project_id < 2**62 else None
+        if project is None:
+            raise invalid("project_id", N_("There is no such project."))
+        changes = _changes(project, _entry_values(data, _PROJECT_READERS))
+        found.append(changes)
+        if not changes:
+            return None
+        _check_what_cases_rest_on(session, project.id, changes)
+        for key, change in changes.items():
+            new = change["to"]
+            setattr(project, key, date.fromisoformat(new) if key.endswith("_on") and new else new)
+        return {"project_id": project.id, "changes": changes}
+
+    engine.system_action(actor, "edit_project", SYSTEM_ACTION_ROLES["edit_project"], work)
+    return found[0]
+
+
+def _entry_values(data: dict[str, Any], readers: dict[str, _Reader]) -> dict[str, Any]:
+    """The fields ``data`` names, read and checked as when the entry was added."""
+    f = Fields(data, set(readers))
+    values = {key: read(f, key) for key, read in readers.items() if key in f.data}
+    for key, longest in _LONGEST.items():
+        if len(values.get(key) or "") > longest:
+            raise invalid(
+                key, N_("%(field)s is too long (at most %(max)s characters)."), max=longest
+            )
+    country = values.get("country")
+    if country is not None and not (len(country) == 2 and country.isascii() and country.isalpha()):
+        raise invalid("country", N_("%(field)s must be a two-letter country code."))
+    return values
+
+
+def _changes(row: Community | Project, values: dict[str, Any]) -> Changes:
+    """Each field whose new value differs from the stored one, as the trail records it."""
+    changes: Changes = {}
+    for key, new in values.items():
+        old = getattr(row, key)
+        old = old.isoformat() if isinstance(old, date) else old
+        if old != new:
+            changes[key] = {"from": old, "to": new}
+    return changes
+
+
+def _check_what_cases_rest_on(session: Session, project_id: int, changes: Changes) -> None:
+    dropped = {
+        key: sorted(set(changes[key]["from"] or []) - set(changes[key]["to"]))
+        for key in _NAMED_BY_CASES
+        if key in changes
+    }
+    if "sector" not in changes and not any(dropped.values()):
+        return
+    if session.scalar(select(Case.id).where(Case.project_id == project_id).limit(1)) is None:
+        return
+    if "sector" in changes:
+        raise invalid(
+            "sector",
+            N_(
+                "%(field)s cannot change once the project has a case: which rules its cases "
+                "follow depends on it. Register a new project instead."
+            ),
+        )
+    for key, gone in dropped.items():
+        if gone:
+            raise invalid(
+                key,
+                N_(
+                    "%(field)s cannot lose %(value)s once the project has a case: its cases "
+                    "and decisions name them. You may add new ones."
+                ),
+                value=", ".join(gone),
+            )
+
+
 def add_legacy_site(engine: Engine, actor: Actor, data: dict[str, Any]) -> int:
     """A legacy mine site in the register: where it is (a point or an area, GeoJSON in WGS 84,
     or ``longitude, latitude`` typed), who worked it, the hazards it left, how it stands and the
@@ -480,9 +630,11 @@ def add_user(
     role: str,
     display_name: str | None = None,
     representative_id: int | None = None,
+    email: str | None = None,
 ) -> IssuedCode:
     """A new account without a password: the person chooses it with the returned one-time
-    code (:func:`fpic.accounts.sessions.enrol`). Nobody sets another person's password."""
+    code (:func:`fpic.accounts.sessions.enrol`). Nobody sets another person's password.
+    ``email``: where its notifications go (kept off the trail, as the person's own settings)."""
     f = Fields(
         {"username": username, "role": role, "display_name": display_name},
         {"username", "role", "display_name"},
@@ -492,6 +644,7 @@ def add_user(
     if not SLUG.match(name or ""):
         raise invalid("username", N_("%(field)s may hold lower-case letters, digits, - and _."))
     shown = f.name("display_name", required=False) or name
+    address = check_email(email)
     if speaks_for_a_community(clean_role or "") != (representative_id is not None):
         raise invalid(
             "representative_id",
@@ -513,6 +666,7 @@ def add_user(
             password_hash=NO_PASSWORD,
             role=clean_role,
             representative_id=representative_id,
+            email=address,
         )
         session.add(user)
         session.flush()  # the account's id goes on its code and on the trail

@@ -134,10 +134,18 @@ class SessionHolder:
     actor: Actor
     display_name: str
     locale: str | None
+    #: the IANA time zone the person chose (fpic.accounts.settings), read with the session
+    time_zone: str | None = None
 
 
 _SESSION_HOLDER = (
-    person_lookup(User.display_name, User.locale, UserSession.created_at, UserSession.last_seen_at)
+    person_lookup(
+        User.display_name,
+        User.locale,
+        UserSession.created_at,
+        UserSession.last_seen_at,
+        User.time_zone,
+    )
     .join(UserSession, UserSession.user_id == User.id)
     .where(
         UserSession.token_hash == bindparam("digest"),
@@ -163,7 +171,7 @@ def actor_for_session(engine: Engine, token: str) -> SessionHolder | None:
             session.execute(
                 update(UserSession).where(UserSession.token_hash == digest).values(last_seen_at=now)
             )
-    return SessionHolder(actor_of_row(row), row[5], row[6])
+    return SessionHolder(actor_of_row(row), row[5], row[6], row[9])
 
 
 def end_all_sessions(engine: Engine, user_id: int) -> int:

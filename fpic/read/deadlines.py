@@ -19,6 +19,8 @@ from fpic.workflow.permissions import can_read_case, community_scope
 from fpic.workflow.process import Stage, Template, pinned_template
 
 SOON_DAYS = 14
+#: deadlines that open something rather than require it: never overdue
+DOORS = ("window", "opens", "deliberation")
 
 
 @dataclass(frozen=True)
@@ -32,24 +34,30 @@ class Deadline:
 
     def overdue_on(self, today: date) -> bool:
         # a window or a door is due on its day, never late: only a stage's limit, a step or an
-        # obligation can be overdue
-        return self.due < today and self.kind not in ("window", "opens")
+        # obligation can be overdue. The end of the deliberation is a door: the community may
+        # decide from that day, and is never late for taking longer
+        return self.due < today and self.kind not in DOORS
 
     def render(self) -> str:
         return self.message % self.params
 
 
 def deadlines(
-    session: Session, now: datetime, actor: Actor | None = None, horizon_days: int = SOON_DAYS
+    session: Session,
+    now: datetime,
+    actor: Actor | None = None,
+    horizon_days: int = SOON_DAYS,
+    case_id: int | None = None,
 ) -> list[Deadline]:
-    """Everything due by ``now + horizon_days`` (overdue first), as ``actor`` may see it."""
+    """Everything due by ``now + horizon_days`` (overdue first), as ``actor`` may see it; with
+    ``case_id``, that case's only. ``now`` carries the reader's time zone: its date is their
+    today."""
     limit = now.date() + timedelta(days=horizon_days)
     found: list[Deadline] = []
-    cases = session.scalars(
-        select(Case)
-        .options(selectinload(Case.protocol), selectinload(Case.decisions))
-        .order_by(Case.id)
-    ).all()
+    query = select(Case).options(selectinload(Case.protocol), selectinload(Case.decisions))
+    if case_id is not None:
+        query = query.where(Case.id == case_id)
+    cases = session.scalars(query.order_by(Case.id)).all()
     for case in cases:
         if actor is not None and not can_read_case(actor, case):
             continue
@@ -69,9 +77,10 @@ def deadlines(
                     case.reference,
                 )
             )
-    found.extend(_condition_deadlines(session, actor))
-    found.extend(_grievance_deadlines(session, actor))
-    found.extend(_mandate_deadlines(session, actor, now.date()))
+    found.extend(_condition_deadlines(session, actor, case_id))
+    found.extend(_grievance_deadlines(session, actor, case_id))
+    if case_id is None:
+        found.extend(_mandate_deadlines(session, actor, now.date()))
     return sorted((d for d in found if d.due <= limit), key=lambda d: (d.due, d.kind))
 
 
@@ -134,29 +143,46 @@ def _case_deadlines(
                 case.reference,
             )
         )
-    if stage.deliberation_period and case.protocol is not None:
-        started = case.deliberation_started_at
-        if started is not None:
-            due = (started + timedelta(days=case.protocol.min_deliberation_days)).date()
-            result.append(
-                Deadline(
-                    due,
-                    "deliberation",
-                    N_("%(case)s: the community's minimum deliberation period ends."),
-                    ref,
-                    case.id,
-                    case.reference,
-                )
+    due = deliberation_ends(case, template, stage)
+    if due is not None and due >= today:
+        result.append(
+            Deadline(
+                due,
+                "deliberation",
+                N_("%(case)s: the community's minimum deliberation period ends."),
+                ref,
+                case.id,
+                case.reference,
             )
+        )
     return result
 
 
-def _condition_deadlines(session: Session, actor: Actor | None) -> list[Deadline]:
-    rows = session.execute(
+def deliberation_ends(case: Case, template: Template, stage: Stage) -> date | None:
+    """The first day the community may decide, counted from complete disclosure: planned by
+    from the deliberation through negotiation to the decision itself, not only while the case
+    stands in the deliberation stage (nothing once a consent is in force or the case ended)."""
+    started = case.deliberation_started_at
+    if started is None or case.protocol is None:
+        return None
+    if stage.terminal or stage.loop or stage.consent_in_force:
+        return None
+    if not any(t.effect == "decision" for t in template.triggers.values()):
+        return None
+    return (started + timedelta(days=case.protocol.min_deliberation_days)).date()
+
+
+def _condition_deadlines(
+    session: Session, actor: Actor | None, case_id: int | None = None
+) -> list[Deadline]:
+    query = (
         select(Condition, Case)
         .join(Case, Case.id == Condition.case_id)
         .where(Condition.status.in_(("open", "in_progress")), Condition.due_on.is_not(None))
-    ).all()
+    )
+    if case_id is not None:
+        query = query.where(Case.id == case_id)
+    rows = session.execute(query).all()
     return [
         Deadline(
             cond.due_on,
@@ -179,13 +205,18 @@ GRIEVANCE_STEP_MESSAGES = {
 }
 
 
-def _grievance_deadlines(session: Session, actor: Actor | None) -> list[Deadline]:
-    rows = session.execute(
+def _grievance_deadlines(
+    session: Session, actor: Actor | None, case_id: int | None = None
+) -> list[Deadline]:
+    query = (
         select(Grievance, Case)
         .join(Case, Case.id == Grievance.case_id)
         .options(selectinload(Case.protocol))
         .where(Grievance.status != "closed")
-    ).all()
+    )
+    if case_id is not None:
+        query = query.where(Case.id == case_id)
+    rows = session.execute(query).all()
     found = []
     for grievance, case in rows:
         template = pinned_template(case)

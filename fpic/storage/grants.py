@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, Engine, text
 
 from fpic.storage.db import Base
+from fpic.storage.search_index import SEARCH_TABLE
 
 #: tables the application may only read and append to
 APPEND_ONLY = frozenset(
@@ -72,6 +73,9 @@ def app_role_statements(connection: Connection, role: str) -> list[str]:
         statements.append(f"GRANT {rights} ON {schema}.{quote(table)} TO {who}")
     for table in sorted(READ_ONLY):
         statements.append(f"GRANT SELECT ON {schema}.{quote(table)} TO {who}")
+    # the search index, which no model maps: read by searches, written by the triggers that
+    # run as the person whose action writes a case, a note or a question (migration 0013)
+    statements.append(f"GRANT SELECT, INSERT, UPDATE ON {schema}.{quote(SEARCH_TABLE)} TO {who}")
     # identity columns draw from sequences; the app needs them to insert
     statements.append(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {who}")
     return statements

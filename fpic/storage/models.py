@@ -219,6 +219,13 @@ class User(Base):
     )
     locale: Mapped[str | None] = mapped_column(String(10), default=None)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: where notifications go (fpic.notify); None: the person gets none
+    email: Mapped[str | None] = mapped_column(String(254), default=None)
+    #: an IANA time zone ("America/Lima") every date and time is shown in; None: the
+    #: installation's default, UTC
+    time_zone: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: whether the person wants e-mail notifications at all (their turn, deadlines)
+    notify: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
 
     representative: Mapped[Representative | None] = relationship()
 
@@ -1038,3 +1045,53 @@ Case.signs_decisions = column_property(  # type: ignore[assignment]
     .correlate_except(Protocol)
     .scalar_subquery()
 )
+
+
+#: what a notification is about: a person's turn on a case, or a deadline coming
+NOTICE_KINDS = ("turn", "deadline")
+
+
+class OutboxMessage(Base):
+    """An e-mail to send (fpic.notify): queued in the transaction of what calls for it (an
+    action that moves a case on), sent later by ``fpic notify``. It holds what to say, not the
+    text: the text is rendered when it is sent, in the language its recipient has then.
+
+    Its state is in its times: pending (neither claimed nor sent, ``next_attempt_at`` set),
+    claimed by a sender (``claimed_at``; never marked sent: the sender stopped in the middle,
+    and whether it went out is uncertain), sent (``sent_at``), or given up (none of the three:
+    ``last_error`` says why). A sender claims a row and commits before it talks to the mail
+    server, so no row is ever sent twice by itself.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {NOTICE_KINDS!r}", name="kind"),
+        #: what the sender looks for at every pass, and only that: a small index however many
+        #: rows were sent
+        Index(
+            "ix_outbox_due",
+            "next_attempt_at",
+            sqlite_where=text("sent_at IS NULL AND claimed_at IS NULL"),
+            postgresql_where=text("sent_at IS NULL AND claimed_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), default=None, index=True)
+    #: what the message says, untranslated (a stage's and its steps' titles, a deadline's
+    #: message id and parameters, its day)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: one message per thing to say: the same reminder queued twice is one row
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    #: the local part of its Message-ID, the same at every attempt
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    last_error: Mapped[str | None] = mapped_column(String(500), default=None)
+
+    user: Mapped[User] = relationship()

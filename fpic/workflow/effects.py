@@ -92,7 +92,7 @@ def _institution(case: Case, _today: date) -> str:
 
 
 def language_choices(case: Case, _template: Template, _today: date) -> list[Choice]:
-    return [Choice(code, Text(code, translate=False)) for code in content_languages(case)]
+    return [Choice(code, Term("languages", code)) for code in content_languages(case)]
 
 
 def _formats_agreed(case: Case, _template: Template, _today: date) -> list[Choice]:
@@ -118,11 +118,11 @@ def item_choices(_case: Case, template: Template, _today: date) -> list[Choice]:
 
 
 def _phases(case: Case, _template: Template, _today: date) -> list[Choice]:
-    return [Choice(p, Text(p, translate=False)) for p in case.project.phases]
+    return [Choice(p, Term("phases", p)) for p in case.project.phases]
 
 
 def _activities(case: Case, _template: Template, _today: date) -> list[Choice]:
-    return [Choice(a, Text(a, translate=False)) for a in case.project.activities]
+    return [Choice(a, Term("activities", a)) for a in case.project.activities]
 
 
 def _meeting_kinds(_case: Case, _template: Template, _today: date) -> list[Choice]:
@@ -619,51 +619,85 @@ ASSIGNMENT = Action(
 
 def write_disclosure(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
     """One item disclosed in each language and format given: a new version of each of those
-    cells, which supersedes the one in force. Only the item's versions are read, and the new
-    ones are written with Core: a case's disclosures number dozens, and loading them all for
-    each action cost more than the rest of it."""
+    cells, which supersedes the one in force."""
+    return {"disclosures": _disclose(ctx, [p["item"]], p)}
+
+
+def write_disclosure_package(ctx: GuardContext, p: Payload, _from: str) -> dict[str, Any]:
+    """Several items disclosed together (one booklet, one assembly), each in every language
+    and format given: what one disclosure each would write, in one action."""
+    return {"disclosures": _disclose(ctx, p["items"], p)}
+
+
+def _disclose(ctx: GuardContext, items: list[str], p: Payload) -> list[dict[str, Any]]:
+    """A new version of each cell (item, language, format). Only those items' versions are
+    read, in one statement, and the new ones are written with Core: a case's disclosures
+    number dozens, and loading them all for each action cost more than the rest of it."""
     connection = ctx.session.connection()
-    versions: dict[tuple[str, str], list[Any]] = {}
-    for row in connection.execute(_ITEM_VERSIONS, {"case_id": ctx.case.id, "item": p["item"]}):
-        versions.setdefault((row.language, row.format), []).append(row)
+    items = list(dict.fromkeys(items))
+    versions: dict[tuple[str, str, str], list[Any]] = {}
+    for row in connection.execute(_ITEM_VERSIONS, {"case_id": ctx.case.id, "items": items}):
+        versions.setdefault((row.item, row.language, row.format), []).append(row)
     # each cell once, whatever was ticked twice
-    cells = list(dict.fromkeys((lang, fmt) for lang in p["languages"] for fmt in p["formats"]))
+    cells = list(
+        dict.fromkeys(
+            (item, lang, fmt) for item in items for lang in p["languages"] for fmt in p["formats"]
+        )
+    )
     current = [r.id for cell in cells for r in versions.get(cell, []) if r.superseded_at is None]
     if current:  # a new version replaces the old one
         connection.execute(_SUPERSEDE_DISCLOSURES, {"ids": current, "at": ctx.now})
-    common = {k: v for k, v in p.items() if k not in ("languages", "formats")}
+    common = {k: v for k, v in p.items() if k not in ("item", "items", "languages", "formats")}
     common |= {"disclosed_on": date.fromisoformat(p["disclosed_on"])}
+    rows: list[dict[str, Any]] = [
+        {**common, "item": item, "language": language, "format": fmt, "case_id": ctx.case.id,
+         "version": len(versions.get((item, language, fmt), [])) + 1, "recorded_at": ctx.now}
+        for item, language, fmt in cells
+    ]  # fmt: skip
+    # every cell in one INSERT (no order promised back: each id is matched by its cell)
+    ids = {
+        (r.item, r.language, r.format): r.id for r in connection.execute(_INSERT_DISCLOSURE, rows)
+    }
     written = []
-    for language, fmt in cells:
-        version = len(versions.get((language, fmt), [])) + 1
-        disclosure_id = connection.execute(
-            _INSERT_DISCLOSURE,
-            {**common, "language": language, "format": fmt, "case_id": ctx.case.id,
-             "version": version, "recorded_at": ctx.now},
-        ).scalar_one()  # fmt: skip
-        written.append(
-            {"disclosure_id": disclosure_id, "language": language, "format": fmt,
-             "version": version}
-        )  # fmt: skip
+    for new in rows:
+        cell = (new["item"], new["language"], new["format"])
+        entry = {"disclosure_id": ids[cell], "language": new["language"], "format": new["format"]}
+        if len(items) > 1:
+            entry["item"] = new["item"]
+        written.append({**entry, "version": new["version"]})
     # the case's collection, if a guard loaded it, no longer says what the rows hold
     ctx.session.expire(ctx.case, ["disclosures"])
-    return {"disclosures": written}
+    return written
 
 
 _DISCLOSURES = table_of(Disclosure)
 _ITEM_VERSIONS = select(
     _DISCLOSURES.c.id,
+    _DISCLOSURES.c.item,
     _DISCLOSURES.c.language,
     _DISCLOSURES.c.format,
     _DISCLOSURES.c.superseded_at,
-).where(_DISCLOSURES.c.case_id == bindparam("case_id"), _DISCLOSURES.c.item == bindparam("item"))
+).where(
+    _DISCLOSURES.c.case_id == bindparam("case_id"),
+    _DISCLOSURES.c.item.in_(bindparam("items", expanding=True)),
+)
 _SUPERSEDE_DISCLOSURES = (
     update(_DISCLOSURES)
     .where(_DISCLOSURES.c.id.in_(bindparam("ids", expanding=True)))
     .values(superseded_at=bindparam("at"))
 )
-_INSERT_DISCLOSURE = insert(_DISCLOSURES).returning(_DISCLOSURES.c.id)
+_INSERT_DISCLOSURE = insert(_DISCLOSURES).returning(
+    _DISCLOSURES.c.id, _DISCLOSURES.c.item, _DISCLOSURES.c.language, _DISCLOSURES.c.format
+)
 
+
+#: how, when and by whom the information was shared: alike for one item and for several
+_HOW_DISCLOSED = (
+    Field("channel", "short", N_("Channel (assembly, radio, booklet ...)")),
+    Field("disclosed_on", "day", N_("Disclosed on"), past=True, default=on_today),
+    Field("translator", "short", N_("Translator or interpreter"), required=False),
+    Field("back_translation_attested", "flag", N_("Back-translation attested")),
+)
 
 DISCLOSURE = Action(
     "disclosure",
@@ -679,16 +713,68 @@ DISCLOSURE = Action(
             options=FORMATS, vocabulary="formats", choices=_formats_agreed,
         ),
         Field("title", "short", N_("Title")),
-        Field("channel", "short", N_("Channel (assembly, radio, booklet ...)")),
-        Field("disclosed_on", "day", N_("Disclosed on"), past=True, default=on_today),
-        Field("translator", "short", N_("Translator or interpreter"), required=False),
-        Field("back_translation_attested", "flag", N_("Back-translation attested")),
+        *_HOW_DISCLOSED,
         *evidence_fields(
             N_("The item as disclosed: documents, recordings, images"),
             hint=N_("One file may serve every language and format ticked, or send one each."),
         ),
     ),
     write_disclosure,
+)  # fmt: skip
+
+
+def _missing_items(case: Case, _today: date) -> list[str]:
+    """The items of information not yet disclosed in every agreed language and format: what a
+    package form offers ticked."""
+    template = pinned_template(case)
+    if template is None or case.protocol is None:
+        return []
+    agreed = case.protocol
+    cells = {(lang, fmt) for lang in agreed.content_languages for fmt in agreed.formats}
+    done: dict[str, set[tuple[str, str]]] = {}
+    for d in case.disclosures:
+        if d.superseded_at is None:
+            done.setdefault(d.item, set()).add((d.language, d.format))
+    return [i for i in template.required_disclosure_items if not cells <= done.get(i, set())]
+
+
+def _agreed_languages(case: Case, _today: date) -> list[str]:
+    return list(content_languages(case))
+
+
+def _agreed_formats(case: Case, _today: date) -> list[str]:
+    return list(case.protocol.formats) if case.protocol else []
+
+
+DISCLOSURE_PACKAGE = Action(
+    "disclosure_package",
+    (
+        Field(
+            "items", "choices", N_("Items of information"),
+            options=disclosure_items, choices=item_choices, default=_missing_items,
+            hint=N_("Those not yet disclosed in every agreed language and format are ticked."),
+        ),
+        Field(
+            "languages", "languages", N_("Languages"), choices=language_choices,
+            default=_agreed_languages,
+        ),
+        Field(
+            "formats", "choices", N_("Formats"),
+            options=FORMATS, vocabulary="formats", choices=_formats_agreed,
+            default=_agreed_formats,
+        ),
+        Field(
+            "title", "short", N_("Title"),
+            hint=N_("The booklet, session or broadcast, e.g. “Information booklet, Quechua "
+                    "edition”."),
+        ),
+        *_HOW_DISCLOSED,
+        *evidence_fields(
+            N_("The information as disclosed: documents, recordings, images"),
+            hint=N_("One file may hold every item, language and format ticked."),
+        ),
+    ),
+    write_disclosure_package,
 )  # fmt: skip
 
 
@@ -1268,6 +1354,7 @@ ACTIONS: tuple[Action, ...] = (
     PROTOCOL,
     ASSIGNMENT,
     DISCLOSURE,
+    DISCLOSURE_PACKAGE,
     MEETING,
     QUESTION,
     ANSWER,

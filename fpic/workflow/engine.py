@@ -34,6 +34,7 @@ from fpic.evidence import store as evidence_store
 from fpic.evidence.intake import ReceivedFile
 from fpic.evidence.store import Listed, listing
 from fpic.i18n import N_, Reason
+from fpic.notify import outbox
 from fpic.storage.db import Database, rows_changed, table_of
 from fpic.storage.models import (
     Case,
@@ -395,6 +396,7 @@ class Engine:
         )
         if listed:
             evidence_store.index(session.connection(), listed, chain, event.seq, case.id, now)
+        outbox.queue_turn(session, template, case, from_stage, actor, event.seq, now)
         result = ActionResult(case.id, case.stage, case.version, event.seq, records)
         _write_case_row(session, case)
         return result
@@ -505,6 +507,7 @@ class Engine:
                 "late_start_dates": late,
             },
         )
+        outbox.queue_turn(session, template, case, None, actor, event.seq, now)
         return ActionResult(case.id, case.stage, 1, event.seq, {"case_id": case.id})
 
     def system_action(

@@ -9,6 +9,7 @@ the separation-of-duties matrix in docs/roles.md is generated from these same fu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fpic.i18n import N_, Reason
 from fpic.storage.models import ROLES, Case
@@ -35,7 +36,8 @@ assert set(ROLE_TITLES) == set(ROLES)
 COMMUNITY_PROPOSING_ROLES = ("liaison", "admin", "facilitator", "state_authority")
 #: projects are the proponent's own description of what it plans
 PROJECT_ROLES = ("liaison", "admin")
-#: who may record, confirm or end a mandate: only the community's side, never the proponent's;
+#: who may record, confirm or end a mandate, and change the community's entry (its institution
+#: above all): only the community's side, never the proponent's;
 #: the engine further requires a representative's own mandate, or a facilitator's assignment
 REGISTER_ROLES = ("representative", "facilitator")
 #: who may open a case at all; each template says who opens one on it (``opened_by``)
@@ -66,6 +68,24 @@ def speaks_for_a_community(role: str) -> bool:
     return role == "representative"
 
 
+#: the proponent's own staff on a case: whose turn it is falls to the one who last acted on it
+PROPONENT_CASE_ROLE = "liaison"
+
+
+def assignee_of(case: Case, role: str) -> int | None:
+    """The account assigned to ``case`` in ``role`` (its facilitator, its mediator), or None."""
+    if role not in CASE_ASSIGNED_ROLES:
+        return None
+    return case.facilitator_id if role == "facilitator" else case.mediator_id
+
+
+def assignment_column(role: str) -> Any:
+    """The column of a case naming its assignee in ``role`` (CASE_ASSIGNED_ROLES), or None."""
+    if role not in CASE_ASSIGNED_ROLES:
+        return None
+    return Case.facilitator_id if role == "facilitator" else Case.mediator_id
+
+
 #: the roles an administrator may move an account between
 ASSIGNABLE_ROLES = tuple(role for role in ROLES if not speaks_for_a_community(role))
 #: who registers passkeys to sign the community's decisions with (fpic.workflow.signing): those
@@ -83,6 +103,12 @@ SYSTEM_ACTION_ROLES: dict[str, tuple[str, ...]] = {
     # and its SHA-256 on the system chain lets anyone check it is the publisher's file
     "import_areas": ("admin",),
     "record_mandate": REGISTER_ROLES,
+    # a community's entry (its name, region, country, its own institution and the languages it
+    # asks information in) is the community's once proposed: the same people as its mandates
+    "edit_community": REGISTER_ROLES,
+    # the proponent's own description of its project; the engine keeps what its cases' rules
+    # and decisions rest on (the sector, the phases and activities they name)
+    "edit_project": PROJECT_ROLES,
     "confirm_mandate": REGISTER_ROLES,
     "revoke_mandate": REGISTER_ROLES,
     "open_case": CASE_OPENING_ROLES,
@@ -102,7 +128,9 @@ SYSTEM_ACTION_ROLES: dict[str, tuple[str, ...]] = {
     "revoke_passkey": PASSKEY_HOLDER_ROLES,
 }
 #: system actions that also need the person's standing towards the community
-REGISTER_ACTIONS = ("record_mandate", "confirm_mandate", "revoke_mandate", "confirm_passkey")
+REGISTER_ACTIONS = (
+    "record_mandate", "confirm_mandate", "revoke_mandate", "confirm_passkey", "edit_community",
+)  # fmt: skip
 #: what nobody confirms of their own, and what they are told
 _OWN_CONFIRMATIONS = {
     "confirm_mandate": Reason(
@@ -296,11 +324,15 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "case:act": ("liaison", "representative", "facilitator", "mediator", "state_authority"),
     "community:read": ROLES,
     "community:register": REGISTER_ROLES,
+    "community:propose": COMMUNITY_PROPOSING_ROLES,
+    "project:manage": PROJECT_ROLES,
     "trail:read": ROLES,
     "system_trail:read": ("auditor", "admin"),
     "users:manage": USER_ADMIN_ROLES,
     "own_password:change": OWN_ACCOUNT_ROLES,
     "own_tokens:manage": OWN_ACCOUNT_ROLES,
+    # one's own e-mail address, time zone and notifications: no FPIC record changes
+    "own_settings:change": OWN_ACCOUNT_ROLES,
     "own_passkeys:manage": PASSKEY_HOLDER_ROLES,
 }
 

@@ -137,8 +137,9 @@ def save_screenshots(item: pytest.Item, pages: list[tuple[str, Page]]) -> None:
             print(f"screenshot saved: {path}")
 
 
-def new_context(browser: Browser) -> BrowserContext:
-    context = browser.new_context(accept_downloads=True, locale="en-GB")
+def new_context(browser: Browser, locale: str = "en-GB") -> BrowserContext:
+    """A browser profile of its own, asking for pages in ``locale`` (Accept-Language)."""
+    context = browser.new_context(accept_downloads=True, locale=locale)
     context.set_default_timeout(TIMEOUT_MS)
     return context
 

@@ -16,13 +16,11 @@ from sqlalchemy import select
 from fpic.storage.models import Grievance, IntegrityFlag, Question
 from tests.browser.conftest import (
     LiveServer,
-    fill_sign_in,
     new_context,
     save_screenshots,
     serve,
-    sign_in,
 )
-from tests.factories import Community, World, decision, make_world, walk_to
+from tests.factories import PASSWORD, Community, World, decision, make_world, walk_to
 
 BLOCKING = ("serious", "critical")
 SLUG = "ayllu-qollana"
@@ -44,16 +42,27 @@ class Site:
     def url(self) -> str:
         return self.live.url
 
-    def page_for(self, who: str) -> Page:
-        """One signed-in page per user for the whole module ("anonymous" stays signed out)."""
-        if who not in self.pages:
-            context = new_context(self.browser)
+    def page_for(self, who: str, locale: str = "en") -> Page:
+        """One signed-in page per user and language for the whole module ("anonymous" stays
+        signed out); the browser asks for ``locale`` and nobody has saved a preference."""
+        key = f"{who}/{locale}"
+        if key not in self.pages:
+            context = new_context(self.browser, "en-GB" if locale == "en" else locale)
             self.contexts.append(context)
             page = context.new_page()
             if who != "anonymous":
-                sign_in(page, self.url, who)
-            self.pages[who] = page
-        return self.pages[who]
+                sign_in_anywhere(page, self.url, who)
+            self.pages[key] = page
+        return self.pages[key]
+
+
+def sign_in_anywhere(page: Page, base_url: str, username: str) -> None:
+    """Sign in whatever the page's language: the fields by name, the form's one button."""
+    page.goto(f"{base_url}/login")
+    page.locator("input[name=username]").fill(username)
+    page.locator("input[name=password]").fill(PASSWORD)
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_url(f"{base_url}/")
 
 
 def first_id(world: World, model: Any, case_id: int) -> int:
@@ -126,13 +135,13 @@ def site(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator
 
 
 @pytest.fixture
-def as_user(site: Site, request: pytest.FixtureRequest) -> Iterator[Callable[[str], Page]]:
-    """as_user("liaison") -> that user's page; photographed if the test fails."""
+def as_user(site: Site, request: pytest.FixtureRequest) -> Iterator[Callable[..., Page]]:
+    """as_user("liaison"[, "es"]) -> that user's page; photographed if the test fails."""
     used: list[tuple[str, Page]] = []
 
-    def get(who: str) -> Page:
-        page = site.page_for(who)
-        used.append((who, page))
+    def get(who: str, locale: str = "en") -> Page:
+        page = site.page_for(who, locale)
+        used.append((f"{who}-{locale}", page))
         return page
 
     yield get
@@ -150,7 +159,11 @@ def _send_empty(page: Page) -> None:
 
 
 def _failed_sign_in(page: Page) -> None:
-    fill_sign_in(page, "liaison", "not the password")
+    """In any language: the fields by name, the form's one button. Not an account the other
+    pages sign in with: six refusals in a row (one per language) would throttle it."""
+    page.locator("input[name=username]").fill("nobody-here")
+    page.locator("input[name=password]").fill("not the password")
+    page.locator("main form button[type=submit]").click()
     expect(page.locator(".flash.error")).to_be_visible()
 
 
@@ -163,6 +176,8 @@ PAGES: dict[str, tuple[str, str, Callable[[Page], None] | None, int]] = {
     "dashboard-auditor": ("auditor", "/", None, 200),
     "dashboard-admin": ("admin", "/", None, 200),
     "case-list": ("liaison", "/cases/", None, 200),
+    "search": ("liaison", "/search?q=qollana", None, 200),
+    "search-nothing-to-look-for": ("liaison", "/search?q=%21%21", None, 400),
     "case-page-liaison": ("liaison", "/cases/{rich}", None, 200),
     "case-page-representative": (f"rep-{SLUG}-1", "/cases/{rich}", None, 200),
     "case-page-at-decision": (f"rep-{SLUG}-1", "/cases/{at_decision}", None, 200),
@@ -189,10 +204,22 @@ PAGES: dict[str, tuple[str, str, Callable[[Page], None] | None, int]] = {
     "trail": ("auditor", "/audit/", None, 200),
     "trail-of-case": ("auditor", "/audit/?case={rich}", None, 200),
     "verify": ("auditor", "/audit/verify", None, 200),
+    "trail-by-label": ("auditor", "/audit/?action=Record+that+FPIC+is+required", None, 200),
+    "trail-access": ("auditor", "/audit/access", None, 200),
+    "trail-event": ("auditor", "/audit/case:{rich}/2", None, 200),
     "record": ("liaison", "/cases/{rich}/record", None, 200),
+    "calendar": ("liaison", "/calendar?days=731", None, 200),
+    "waiting-for-me": (f"rep-{SLUG}-1", "/cases/?waiting=1", None, 200),
+    "action-disclosures": (
+        "liaison", "/cases/{at_disclosure}/actions/register_disclosures", None, 200,
+    ),
+    "action-disclosures-invalid": (
+        "liaison", "/cases/{at_disclosure}/actions/register_disclosures", _send_empty, 200,
+    ),
     "users": ("admin", "/admin/users", None, 200),
     "password": ("auditor", "/account/password", None, 200),
     "password-invalid": ("auditor", "/account/password", _send_empty, 200),
+    "settings": ("auditor", "/account/settings", None, 200),
     "not-found": ("liaison", "/cases/999999", None, 404),
 }  # fmt: skip
 
@@ -217,12 +244,17 @@ def describe(violations: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+#: every language of the interface (web/i18n.py LOCALES), as a browser asks for it
+LOCALES = ("en", "es", "fr", "pt-BR", "id", "fil")
+
+
+@pytest.mark.parametrize("locale", LOCALES)
 @pytest.mark.parametrize("name", list(PAGES))
 def test_no_serious_accessibility_violation(
-    name: str, site: Site, as_user: Callable[[str], Page]
+    name: str, locale: str, site: Site, as_user: Callable[..., Page]
 ) -> None:
     who, path, prepare, status = PAGES[name]
-    page = as_user(who)
+    page = as_user(who, locale)
     target = site.url + path.format(
         rich=site.rich, at_disclosure=site.at_disclosure, at_decision=site.at_decision,
         project=site.live.world.project_id,
@@ -231,11 +263,12 @@ def test_no_serious_accessibility_violation(
     assert response is not None
     assert response.status == status, (target, response.status)
     expect(page.locator("main h1")).to_be_visible()
+    expect(page.locator("html")).to_have_attribute("lang", locale)
     if prepare is not None:
         prepare(page)
     blocking, counts = blocking_violations(page)
-    print(f"axe {name}: {json.dumps(counts, sort_keys=True)}")
-    assert not blocking, f"{name} ({page.url}):\n{describe(blocking)}"
+    print(f"axe {name} {locale}: {json.dumps(counts, sort_keys=True)}")
+    assert not blocking, f"{name} in {locale} ({page.url}):\n{describe(blocking)}"
 
 
 # --- the keyboard --------------------------------------------------------------------------------

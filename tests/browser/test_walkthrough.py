@@ -130,7 +130,7 @@ def test_a_case_from_opening_to_consent_with_conditions(
             do_action(liaison, "Register a disclosure")
         form = liaison.get_by_role("main")  # the header has a "Language" select too
         form.get_by_label("Item of information").select_option(label=item)
-        form.get_by_role("group", name="Languages").get_by_label("qu", exact=True).check()
+        form.get_by_role("group", name="Languages").get_by_label("Quechua (qu)", exact=True).check()
         form.get_by_role("group", name="Formats").get_by_label("Written", exact=True).check()
         form.get_by_label("Title", exact=True).fill(f"{item} — Quechua booklet")
         form.get_by_label("Channel (assembly, radio, booklet ...)").fill("Community hall")
@@ -169,7 +169,7 @@ def test_a_case_from_opening_to_consent_with_conditions(
     note_action(rep, "Open negotiation", "The assembly is ready to discuss terms.")
     note_action(rep, "Convene the decision", "The assembly meets on the next full moon.")
     assert current_stage(rep) == "Decision"
-    blocked = rep.locator("ul.actions.blocked > li", has_text="Record consent with conditions")
+    blocked = rep.locator("ul.main-steps > li", has_text="Record consent with conditions")
     expect(blocked).to_contain_text("deliberation")
     expect(rep.get_by_role("link", name="Record consent with conditions")).to_have_count(0)
 
@@ -215,9 +215,9 @@ def test_a_case_from_opening_to_consent_with_conditions(
     sign_in(auditor, base, "auditor")
     nav = auditor.get_by_role("navigation", name="Main")
     nav.get_by_role("link", name="Decision trail").click()
-    auditor.get_by_label("Case number").fill(str(case_id))
+    auditor.get_by_label("Case reference").fill("cv-qollana-01")  # capitals do not matter
     auditor.get_by_role("button", name="Filter").click()
-    expect(auditor).to_have_url(re.compile(rf"[?&]case={case_id}\b"))
+    expect(auditor).to_have_url(re.compile(r"[?&]reference=cv-qollana-01\b"))
     expect(auditor.locator(".badge.ok", has_text="verified")).to_be_visible()
     rows = auditor.locator("table tbody tr")
     expect(rows.first).to_contain_text("Record consent with conditions")
@@ -255,6 +255,11 @@ def test_the_chosen_language_is_remembered(
     expect(page).to_have_url(f"{base}/communities/")
     expect(page.locator("html")).to_have_attribute("lang", "es")
     expect(page.locator("#language-choice option:checked")).to_have_text("Español")
+
+    # the switch changed this session only: kept for next time once the person says so
+    page.locator("form.language-offer button[value='yes']").click()
+    expect(page).to_have_url(f"{base}/communities/")
+    expect(page.locator("form.language-offer")).to_have_count(0)
 
     sign_out(page)
     sign_in(page, base, "liaison")

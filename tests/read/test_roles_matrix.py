@@ -20,6 +20,8 @@ from fpic.accounts.registry import (
     add_project,
     add_user,
     confirm_mandate,
+    edit_community,
+    edit_project,
     import_areas,
     record_mandate,
     reset_account,
@@ -153,6 +155,10 @@ class Cast:
                 "slug": f"proposed-{n}", "name": "Proposed", "region": "R", "country": "PE",
                 "institution": "Assembly", "content_languages": ["qu"]}),
             "add_project": lambda: add_project(w.engine, actor, {"name": "P", "proponent": "Q"}),
+            "edit_community": lambda: edit_community(
+                w.engine, actor, self.own.id, {"institution": f"Assembly {n}"}),
+            "edit_project": lambda: edit_project(
+                w.engine, actor, w.project_id, {"description": f"Described {n}"}),
             "add_legacy_site": lambda: add_legacy_site(w.engine, actor, {
                 "slug": f"site-{n}", "name": "Old workings", "country": "PE",
                 "former_operator": "Minera Antigua", "current_state": "Abandoned.",

@@ -9,6 +9,7 @@ from alembic.script import ScriptDirectory
 
 from fpic.storage.db import Base, make_engine
 from fpic.storage.migrate import alembic_config, current_revision, downgrade, head_revision, upgrade
+from fpic.storage.search_index import compared_with_the_models
 
 #: every revision, oldest first: a database may stand at any of them when fpic is upgraded
 REVISIONS = [
@@ -22,7 +23,9 @@ def _differences(url: str) -> list:
     upgrade(engine)
     assert current_revision(engine) == head_revision()
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        # the search index is the migrations' alone (fpic/storage/search_index.py)
+        opts = {"compare_type": True, "include_name": compared_with_the_models}
+        context = MigrationContext.configure(connection, opts=opts)
         diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     return diff

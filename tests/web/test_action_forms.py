@@ -9,9 +9,11 @@ cleaned data, or the same refusal naming the same field.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date
+from html import unescape
 from typing import Any
 
 import pytest
@@ -22,15 +24,18 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from wtforms import FieldList, FormField, MultipleFileField
 
+from fpic.i18n import Reason
 from fpic.storage.models import Case
 from fpic.workflow.actions import ACTIONS
 from fpic.workflow.errors import InvalidData
 from fpic.workflow.guards import GuardContext
 from fpic.workflow.process import Template, shipped_templates
 from fpic.workflow.schema import Action, Field
-from tests.factories import World
+from tests.factories import World, protocol, walk_to
+from tests.web.conftest import csrf_token, field_errors
 from web.forms import form_for, submitted
 from web.i18n import reason_text
+from web.openapi import API_PREFIX
 
 MULTIPLE = ("choices", "list", "ids", "languages")
 #: one bad value per kind of field (flags have none a checkbox can carry; records are lists
@@ -257,3 +262,111 @@ def test_a_submission_is_read_as_the_forms_fields_read_it(
         posted = MultiDict(sent)
         form = form_for(template.triggers[name], case, template, today, posted)
         assert submitted(posted)(action, case, today) == _read_by_wtforms(form), effect
+
+
+# --- what a person reads of a refusal ------------------------------------------------------------
+
+
+def _errors_summary(page: str) -> list[tuple[str, str]]:
+    """The links of the error summary at the top of the page: (target id, message)."""
+    box = re.search(r'<div class="error-summary"[^>]*>(.*?)</div>', page, re.S)
+    assert box is not None, "no error summary on the page"
+    assert 'role="alert"' in box.group(0)
+    assert 'tabindex="-1"' in box.group(0)
+    links = re.findall(r'<a href="#([^"]+)">(.*?)</a>', box.group(1), re.S)
+    return [(target, unescape(text).strip()) for target, text in links]
+
+
+def test_a_long_form_sent_with_mistakes_lists_them_at_the_top_linked_to_their_fields(
+    world: World, signed_in: Any, community: Any
+) -> None:
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "disclosure", community)
+    liaison = signed_in("liaison")
+    url = f"/cases/{case_id}/actions/register_disclosure"
+    response = liaison.submit(url, {"item": "nature_scope_and_pace", "title": "Booklet"})
+    assert response.status_code == 400
+    summary = _errors_summary(response.text)
+    # the engine stops at the first bad field: the group of boxes, linked to its first box
+    assert summary == [("languages-0", "“Languages” is required.")]
+    assert 'id="languages-0"' in response.text
+    # a page without mistakes has no summary
+    assert 'class="error-summary"' not in liaison.get(url).text
+
+
+def test_the_summary_names_the_field_of_a_message_that_does_not(
+    world: World, signed_in: Any
+) -> None:
+    """WTForms' own message does not say which field it is about: the summary adds the label."""
+    admin = signed_in("admin")
+    form = {"username": "", "display_name": "María", "role": "liaison", "representative_id": ""}
+    response = admin.submit("/admin/users", form)
+    assert response.status_code == 400
+    assert ("username", "User name: This field is required.") in _errors_summary(response.text)
+
+
+def test_a_refused_choice_lists_the_options_by_their_titles(
+    world: World, signed_in: Any, community: Any
+) -> None:
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "protocol", community)
+    rep = signed_in(community.rep_actors[0].username)
+    url = f"/cases/{case_id}/actions/agree_protocol"
+    sent = {key: str(value) for key, value in protocol().items() if not isinstance(value, list)}
+    response = rep.submit(url, {**sent, "formats": ["written"], "decision_rule": "by_lot"})
+    assert response.status_code == 400
+    errors = field_errors(response.text, "decision_rule")
+    assert errors == [
+        "“Decision rule” must be one of: Consensus, Simple majority, Qualified majority."
+    ]
+
+
+def test_a_field_read_only_for_some_answers_says_which_to_the_script_that_hides_it(
+    world: World, signed_in: Any, community: Any
+) -> None:
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "protocol", community)
+    rep = signed_in(community.rep_actors[0].username)
+    page = rep.get(f"/cases/{case_id}/actions/agree_protocol").text
+    majority = re.search(r'<input[^>]*id="majority_percent"[^>]*>', page)
+    assert majority is not None
+    assert 'data-when="decision_rule"' in majority.group(0)
+    assert 'data-when-values="qualified_majority"' in majority.group(0)
+    with rep.get("/static/fpic.js") as script:
+        assert script.status_code == 200
+        assert b"data-when" in script.data
+    assert '<script src="/static/fpic.js" defer></script>' in page
+
+
+def test_a_stale_form_says_what_changed_without_the_cases_version_numbers(
+    world: World, signed_in: Any, community: Any, case_at_decision: int
+) -> None:
+    url = f"/cases/{case_at_decision}/actions/ask_question"
+    liaison = signed_in("liaison")
+    form_page = liaison.get(url)
+    world.act(
+        case_at_decision, "ask_question", community.rep_actors[0],
+        {"text": "Is the water safe?", "language": "qu"},
+    )  # fmt: skip
+    response = liaison.client.post(url, data={
+        "csrf_token": csrf_token(form_page.text), "version": "1",
+        "text": "Who repairs the road?", "language": "es",
+    })  # fmt: skip
+    assert response.status_code == 409
+    assert "This case changed while you were working" in response.text
+    assert not re.search(r"\bversion \d+", response.text)
+
+
+def test_a_person_reads_a_choices_options_by_title_and_an_api_client_by_code(app: Flask) -> None:
+    reason = Reason(
+        "invalid_data", "%(field)s must be one of: %(options)s.",
+        {"field": "decision_rule", "options": "consensus, simple_majority, qualified_majority"},
+    )  # fmt: skip
+    with app.test_request_context("/cases/1/actions/agree_protocol"):
+        assert reason_text(reason, ACTIONS["protocol"]) == (
+            "“Decision rule” must be one of: Consensus, Simple majority, Qualified majority."
+        )
+    with app.test_request_context(f"{API_PREFIX}/cases/1/actions/agree_protocol"):
+        assert reason_text(reason, ACTIONS["protocol"]) == (
+            "“Decision rule” must be one of: consensus, simple_majority, qualified_majority."
+        )

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from fpic.accounts.registry import add_legacy_site, record_mandate
 from fpic.accounts.tokens import create_token
-from fpic.storage.models import EvidenceFile, Mandate, TrailEvent, User, UserSession
+from fpic.storage.models import EvidenceFile, Mandate, Project, TrailEvent, User, UserSession
 from fpic.trail import audit
 from fpic.trail.checkpoints import ensure_log_key
 from fpic.workflow.permissions import PERMISSIONS
@@ -182,6 +182,39 @@ def _revocation(m: Matrix, mandate_id: int) -> dict[str, Any]:
     }
 
 
+ENTRIES = itertools.count(1)
+
+
+def _new_community(m: Matrix, target: int) -> dict[str, Any]:
+    n = next(ENTRIES)
+    return {"slug": f"matrix-community-{n}", "name": f"Matrix community {n}", "region": "R",
+            "country": "PE", "institution": "Assembly", "content_languages": "qu"}  # fmt: skip
+
+
+def _community_entry(m: Matrix, target: int) -> dict[str, Any]:
+    # a new institution each time, so each change allowed is one event
+    institution = f"Community assembly ({next(ENTRIES)})"
+    return {"name": "Ayllu Qollana", "region": "Test region", "country": "PE",
+            "institution": institution, "content_languages": "qu, es"}  # fmt: skip
+
+
+def _new_project(m: Matrix, target: int) -> dict[str, Any]:
+    return {"name": f"Matrix project {next(ENTRIES)}", "proponent": "Matrix S.A.",
+            "sector": "mining"}  # fmt: skip
+
+
+def _project_entry(m: Matrix, target: int) -> dict[str, Any]:
+    # the project as it is, with a new description: its cases keep what they rest on
+    with m.world.db.read_session() as db:
+        p = db.get(Project, m.world.project_id)
+        assert p is not None
+        return {"name": p.name, "proponent": p.proponent, "sector": p.sector,
+                "description": f"Described {next(ENTRIES)}", "phases": ", ".join(p.phases),
+                "activities": ", ".join(p.activities),
+                "design_freeze_on": str(p.design_freeze_on or ""),
+                "permit_applied_on": str(p.permit_applied_on or "")}  # fmt: skip
+
+
 VISITORS = itertools.count(1)
 
 
@@ -198,6 +231,11 @@ def _enrolment(m: Matrix, target: int) -> dict[str, Any]:
 def _same_password(m: Matrix, case_id: int) -> dict[str, Any]:
     # the new password is the old one, so the accounts still sign in for the next cells
     return {"current_password": PASSWORD, "new_password": PASSWORD, "new_password_again": PASSWORD}
+
+
+def _unchanged_settings(m: Matrix, case_id: int) -> dict[str, Any]:
+    # as the accounts have them, so the next cells see the same accounts
+    return {"email": "", "time_zone": "", "notify": "y"}
 
 
 def _other_role(m: Matrix, case_id: int) -> dict[str, Any]:
@@ -284,7 +322,10 @@ ROUTES = [
         data=lambda m, c: {"locale": "en", "next": "/"},
     ),
     route("dashboard", "main.dashboard", EVERYONE_SIGNED_IN),
+    route("calendar of dates to plan by", "main.calendar", EVERYONE_SIGNED_IN),
     route("case list", "cases.index", EVERYONE_SIGNED_IN),
+    # everyone who reads cases searches them; each finds only the cases they may read
+    route("search", "search.results", EVERYONE_SIGNED_IN, query={"q": "cerro"}),
     # the State opens the cases of the regimes that make it the convener (Peru's law)
     route("open-a-case form", "cases.new", (LOGIN, 200, 403, 403, 403, 403, 403, 403, 200)),
     route(
@@ -342,6 +383,64 @@ ROUTES = [
     route("legacy site list", "places.legacy_sites", EVERYONE_SIGNED_IN),
     route("legacy site", "places.legacy_site", EVERYONE_SIGNED_IN, args={"slug": "site"}),
     route("community page", "communities.show", CASE_READERS, args={"slug": "slug"}),
+    # the register's entries: whoever may propose a community registers one; its entry is then
+    # the community's (REGISTER_CHANGE); projects are the proponent's (liaison, administrator)
+    route(
+        "register-a-community form",
+        "registry.new_community",
+        (LOGIN, 200, 403, 403, 403, 200, 200, 403, 200),
+    ),
+    route(
+        "register a community",
+        "registry.new_community",
+        (LOGIN, 302, 403, 403, 403, 302, 302, 403, 302),
+        method="POST",
+        data=_new_community,
+        writes=True,
+    ),
+    route(
+        "community entry form",
+        "registry.edit_community",
+        (LOGIN, 403, 200, 404, 403, 403, 200, 403, 403),
+        args={"slug": "slug"},
+    ),
+    route(
+        "change a community's entry",
+        "registry.edit_community",
+        REGISTER_CHANGE,
+        method="POST",
+        args={"slug": "slug"},
+        data=_community_entry,
+        writes=True,
+    ),
+    route(
+        "register-a-project form",
+        "registry.new_project",
+        (LOGIN, 200, 403, 403, 403, 200, 403, 403, 403),
+    ),
+    route(
+        "register a project",
+        "registry.new_project",
+        (LOGIN, 302, 403, 403, 403, 302, 403, 403, 403),
+        method="POST",
+        data=_new_project,
+        writes=True,
+    ),
+    route(
+        "project form",
+        "registry.edit_project",
+        (LOGIN, 200, 403, 403, 403, 200, 403, 403, 403),
+        args={"project_id": "project"},
+    ),
+    route(
+        "change a project",
+        "registry.edit_project",
+        (LOGIN, 302, 403, 403, 403, 302, 403, 403, 403),
+        method="POST",
+        args={"project_id": "project"},
+        data=_project_entry,
+        writes=True,
+    ),
     route(
         "record a mandate",
         "communities.record",
@@ -394,6 +493,16 @@ ROUTES = [
     ),
     route("evidence bundle", "audit.bundle", EVERYONE_SIGNED_IN),
     route("evidence bundle of the case", "audit.bundle", CASE_READERS, query={"case": "case"}),
+    # a community's cases: those who read them (a representative: their own community's)
+    route(
+        "export of a community",
+        "audit.export",
+        CASE_READERS,
+        query={"format": "jsonl", "community": "community"},
+    ),
+    route("bundle of a community", "audit.bundle", CASE_READERS, query={"community": "community"}),
+    # the sign-ins (the access chain): those who read every chain
+    route("sign-ins and access", "audit.access", (LOGIN, 403, 403, 403, 200, 200, 403, 403, 403)),
     # the Merkle log: what a witness or a community reads without an account, and the one page
     # that names an event (its inclusion proof), for whoever may read the event
     route("the log's checkpoint", "log.checkpoint", EVERYONE),
@@ -497,6 +606,15 @@ ROUTES = [
         args={"token_id": "fresh token"},
         writes=True,
     ),
+    route("settings page", "account.settings", EVERYONE_SIGNED_IN),
+    route(
+        # one's own address, time zone and notifications: saved, and not on the trail
+        "save one's settings",
+        "account.settings",
+        (LOGIN, *(302,) * (len(ROLES) - 1)),
+        method="POST",
+        data=_unchanged_settings,
+    ),
     route("passkeys page", "passkeys.index", REPRESENTATIVES_PAGE),
     route(
         # no registration request waits in a session that never asked the browser for one
@@ -591,6 +709,7 @@ def _concrete(m: Matrix, r: Route) -> tuple[str, int]:
         "case chain": audit.case_chain(case_id),
         "fresh case": case_id,
         "slug": m.slug,
+        "community": m.world.communities[m.slug].id,
         "site": "old-workings",
         "project": m.world.project_id,
         "spare": m.spare_user_id,
@@ -734,6 +853,11 @@ CSRF_POSTS = {
         },
     ),
     "role change": ("admin", "/admin/users/{liaison}/role", lambda w, c: {"role": "auditor"}),
+    "settings": (
+        "liaison",
+        "/account/settings",
+        lambda w, c: {"email": "liaison@example.org", "time_zone": "America/Lima", "notify": "y"},
+    ),
     "add a user": (
         "admin",
         "/admin/users",

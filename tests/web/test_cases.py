@@ -356,7 +356,7 @@ def many_cases(world: World, community, other_community):
 def _listed(browser, query: str) -> list[str]:
     response = browser.get(f"/cases/?{query}")
     assert response.status_code == 200, response.text[:500]
-    return [row[0] for row in table_rows(response.text) if len(row) == 5]
+    return [row[0] for row in table_rows(response.text) if len(row) == 6]
 
 
 def test_case_list_filters_return_exactly_the_matching_cases(
@@ -480,11 +480,30 @@ def test_case_page_timeline_shows_the_refused_attempt_and_its_reason(signed_in, 
     assert "Disclosure is incomplete: 31 item(s) missing" in refused
 
 
-def test_case_page_lists_what_is_not_possible_now_and_why(signed_in, case_in_disclosure):
+def test_case_page_marks_the_main_step_and_why_it_is_blocked(signed_in, case_in_disclosure):
+    page = signed_in("liaison").get(f"/cases/{case_in_disclosure}").text
+    next_step = _section(page, 'id="h-next"', "</section>")
+    # the liaison's turn, named, with the step that moves the case on and what stops it
+    assert "Whose turn: <strong>community liaison officer</strong>" in next_step
+    assert "Declare disclosure complete" in next_step
+    assert "Disclosure is incomplete: 31 item(s) missing" in next_step
+    # shown first, before every other action
+    assert page.index('id="h-next"') < page.index('id="h-actions"')
+
+
+def test_case_page_says_whose_turn_it_is_to_someone_else(signed_in, case_in_disclosure):
+    rep_page = signed_in("rep-ayllu-qollana-1").get(f"/cases/{case_in_disclosure}").text
+    next_step = _section(rep_page, 'id="h-next"', "</section>")
+    assert "community liaison officer" in next_step
+    assert "not yours to take" in next_step
+    assert "/actions/complete_disclosure" not in next_step
+
+
+def test_case_page_lists_the_other_blocked_actions_and_why(signed_in, case_in_disclosure):
     page = signed_in("liaison").get(f"/cases/{case_in_disclosure}").text
     blocked = _section(page, "Not possible now, and why", "Printable decision record")
-    assert "Declare disclosure complete" in blocked
-    assert "Disclosure is incomplete: 31 item(s) missing" in blocked
+    assert "Assign the independent facilitator" in blocked
+    assert "Declare disclosure complete" not in blocked  # it is the main step, shown above
 
 
 def test_case_page_offers_the_actions_of_the_readers_role(signed_in, case_in_disclosure):
@@ -498,7 +517,9 @@ def test_case_page_offers_the_actions_of_the_readers_role(signed_in, case_in_dis
         return set(re.findall(r"/actions/(\w+)\"", offered_part))
 
     assert "register_disclosure" in offered(liaison_page)
-    assert "answer_question" in offered(liaison_page)
+    # nothing to act on: no question is open, no grievance lodged
+    assert "answer_question" not in offered(liaison_page)
+    assert not {"acknowledge_grievance", "assess_grievance"} & offered(liaison_page)
     assert "complete_disclosure" not in offered(liaison_page)  # blocked by a guard
     assert offered(rep_page) >= {"ask_question", "suspend_process", "decline_to_engage"}
     assert not offered(rep_page) & {"register_disclosure", "answer_question", "abandon"}

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from babel.messages.pofile import read_po
 from sqlalchemy import String, Text, select
 
 from fpic.storage.db import Base
-from fpic.storage.models import Meeting
+from fpic.storage.models import Meeting, User
 from fpic.trail import audit
 from tests.factories import walk_to
 from tests.web.conftest import Browser, csrf_token
@@ -255,6 +256,7 @@ def _locale_words() -> set[str]:
             for width in context.values():
                 words.update(str(v) for v in width.values())
     words.update(str(v) for v in locale.languages.values())
+    words.update(str(v) for v in locale.territories.values())  # a community's country
     words.update(str(v) for v in locale.eras.get("abbreviated", {}).values())
     words.update(str(v) for v in locale.periods.get("abbreviated", {}).values())
     return {w for word in words for w in re.findall(r"[^\W\d_]+", word)}
@@ -360,3 +362,144 @@ def test_any_script_survives_form_database_export_and_trail(world, app, monitore
         as_text=True
     )
     assert SYLLABICS in csv_export
+
+
+# --- the language switcher asks before changing a saved preference -------------------------
+
+
+def _switch(browser: Browser, locale: str, start: str = "/", **answer: str):
+    page = browser.get(start)
+    data = {"locale": locale, "next": "/", "csrf_token": csrf_token(page.text), **answer}
+    return browser.client.post("/language", data=data)
+
+
+def _saved_locale(world, username: str) -> str | None:
+    with world.db.read_session() as session:
+        return session.scalar(select(User.locale).where(User.username == username))
+
+
+def _signed_in_again(app, username: str) -> str:
+    """The dashboard of a new sign-in, in a new browser (no language chosen in it)."""
+    browser = Browser(app.test_client())
+    assert browser.login(username).status_code == 302
+    return browser.get("/").text
+
+
+OFFER = 'class="card language-offer"'
+
+
+def test_switching_the_language_changes_this_session_only_and_asks(world, app):
+    liaison = Browser(app.test_client())
+    assert liaison.login("liaison").status_code == 302
+    assert _switch(liaison, "es").status_code == 302
+    page = liaison.get("/cases/").text
+    assert '<html lang="es">' in page
+    assert OFFER in page
+    # the question in the language just chosen
+    assert "¿Conservar Español como su idioma para la próxima vez?" in page
+    assert _saved_locale(world, "liaison") is None  # nothing saved without asking
+    assert '<html lang="en">' in _signed_in_again(app, "liaison")
+
+
+def test_keeping_the_language_saves_it_for_next_time(world, app):
+    liaison = Browser(app.test_client())
+    assert liaison.login("liaison").status_code == 302
+    _switch(liaison, "es")
+    assert _switch(liaison, "es", keep="yes").status_code == 302
+    assert _saved_locale(world, "liaison") == "es"
+    page = liaison.get("/").text
+    assert OFFER not in page
+    assert '<html lang="es">' in page
+    assert '<html lang="es">' in _signed_in_again(app, "liaison")
+    # the saved language chosen again: nothing to ask
+    _switch(liaison, "fr")
+    _switch(liaison, "es")
+    assert OFFER not in liaison.get("/").text
+
+
+def test_only_this_time_keeps_the_saved_preference_and_stops_asking(world, app):
+    liaison = Browser(app.test_client())
+    assert liaison.login("liaison").status_code == 302
+    _switch(liaison, "fr", keep="yes")
+    assert _saved_locale(world, "liaison") == "fr"
+    _switch(liaison, "es")
+    assert _switch(liaison, "es", keep="no").status_code == 302
+    page = liaison.get("/").text
+    assert '<html lang="es">' in page  # this session speaks Spanish
+    assert OFFER not in page
+    assert _saved_locale(world, "liaison") == "fr"
+    assert '<html lang="fr">' in _signed_in_again(app, "liaison")
+
+
+def test_a_visitor_just_switches_and_an_unknown_answer_is_refused(world, app):
+    visitor = Browser(app.test_client())
+    assert _switch(visitor, "fil", start="/login").status_code == 302
+    page = visitor.get("/login").text
+    assert '<html lang="fil">' in page
+    assert OFFER not in page
+    assert _switch(visitor, "es", start="/login", keep="maybe").status_code == 400
+    # the language chosen before signing in is the session's until a saved one says otherwise
+    assert visitor.login("liaison").status_code == 302
+    assert '<html lang="fil">' in visitor.get("/").text
+
+
+# --- words, not codes ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("locale", "code", "name"),
+    [
+        ("en", "qu", "Quechua (qu)"),
+        ("es", "ay", "aimara (ay)"),
+        ("fr", "iu", "inuktitut (iu)"),
+        ("en", "ifk", "Tuwali Ifugao (ifk)"),  # ISO 639-3, not in the CLDR: fpic's own name
+        ("es", "es-PE", "español (Perú, es-PE)"),
+        ("en", "xx", "xx"),  # nobody's name for it: the code as it is
+    ],
+)
+def test_content_languages_are_named_in_the_readers_language_with_their_code(
+    app, locale, code, name
+):
+    from web.labels import language_name
+
+    with app.test_request_context(headers={"Accept-Language": locale}):
+        assert language_name(code) == name
+
+
+def test_forms_offer_phases_activities_and_languages_by_name(world, app, community):
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "decision", community)
+    rep = _sign_in(app, "rep-ayllu-qollana-1", "en")
+    page = rep.get(f"/cases/{case_id}/actions/give_consent_with_conditions").text
+    for code, title in (("exploration", "Exploration"), ("drilling", "Drilling"),
+                        ("access_road", "Access road"), ("open_pit", "Open pit")):  # fmt: skip
+        assert re.search(rf'value="{code}"[^>]*>\s*<label[^>]*>{title}</label>', page), code
+    # a field that asks for a language code names the community's languages
+    assert "The community&#39;s languages: Quechua (qu), Spanish (es)." in page
+    spanish = _sign_in(app, "liaison", "es")
+    disclosure = world.open_case(community)
+    walk_to(world, disclosure, "disclosure", community)
+    page = spanish.get(f"/cases/{disclosure}/actions/register_disclosure").text
+    assert re.search(r'value="qu"[^>]*>\s*<label[^>]*>quechua \(qu\)</label>', page)
+
+
+def test_the_case_page_shows_the_consents_scope_by_name_and_no_version(world, app, community):
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "agreement", community)
+    page = _sign_in(app, "liaison", "en").get(f"/cases/{case_id}").text
+    assert "Exploration — Drilling, Camp" in page
+    assert "drilling, camp" not in page
+    assert not re.search(r"\bversion \d+\b", page)
+
+
+def test_a_refused_attempt_on_the_timeline_calls_the_field_by_its_label(world, app, community):
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "disclosure", community)
+    liaison = _sign_in(app, "liaison", "en")
+    refused = liaison.submit(
+        f"/cases/{case_id}/actions/register_disclosure", {"item": "nature_scope_and_pace"}
+    )
+    assert refused.status_code == 400
+    page = liaison.get(f"/cases/{case_id}").text
+    assert "languages is required." not in page
+    assert "“Languages” is required." in unescape(page)

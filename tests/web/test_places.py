@@ -131,8 +131,9 @@ def test_the_representative_is_told_why_consent_is_refused(world, community, sig
     walk_to(world, case_id, "decision", community)
     rep = signed_in(community.rep_actors[0].username)
     html = rep.get(f"/cases/{case_id}").text
-    blocked = html[html.index("Not possible now") :]
-    assert "World Heritage property Qhapaq landscape" in blocked
+    # the consent is the main step: the reason stands with it, before every other action
+    next_step = html[html.index('id="h-next"') : html.index('id="h-actions"')]
+    assert "World Heritage property Qhapaq landscape" in next_step
 
 
 @pytest.mark.parametrize("locale", LOCALES)

@@ -414,7 +414,9 @@ def test_a_mandate_with_bad_data_shows_the_engines_message_next_to_the_field(
         post_url=f"/communities/{community.slug}/mandates",
     )
     assert response.status_code == 400
-    assert field_errors(response.text, "resolved_on") == ["resolved_on cannot be in the future."]
+    assert field_errors(response.text, "resolved_on") == [
+        "“Resolution passed on” cannot be in the future."
+    ]
     assert snapshot(world) == before
 
 

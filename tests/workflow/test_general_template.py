@@ -12,7 +12,7 @@ import pytest
 
 from fpic.read import queries
 from fpic.storage.models import Case, Decision
-from fpic.workflow.errors import GuardRefused, InvalidTransition, NotPermitted
+from fpic.workflow.errors import GuardRefused, InvalidData, InvalidTransition, NotPermitted
 from fpic.workflow.process import shipped_templates
 from tests.factories import (
     Community,
@@ -556,6 +556,49 @@ def test_every_trigger_of_the_template_is_exercised_by_the_engine_tests():
     walked.add("register_disclosure")
     missing = [t for t in GENERAL.triggers if t not in walked and f'"{t}"' not in source]
     assert not missing, missing
+
+
+def test_one_package_discloses_several_items_and_supersedes_only_its_own_cells(world, community):
+    """Issue 20: several items in one action, each in every language and format ticked: what
+    one register_disclosure each would write, and its one event lists every cell."""
+    from fpic.storage.models import Disclosure
+
+    case_id = world.open_case(community)
+    walk_to(world, case_id, "disclosure", community)
+    day = world.clock.now().date().isoformat()
+    world.act(case_id, "register_disclosure", world.liaison, {
+        "item": "duration", "languages": ["qu"], "formats": ["oral"], "title": "Maykamataq",
+        "channel": "radio", "disclosed_on": day,
+    })  # fmt: skip
+    package = {
+        "items": ["duration", "reasons_for_project", "duration"], "languages": ["qu"],
+        "formats": ["oral", "written"], "title": "Willakuy", "channel": "assembly",
+        "disclosed_on": day,
+    }  # fmt: skip
+    done = world.act(case_id, "register_disclosures", world.liaison, package)
+    cells = [(d["item"], d["format"], d["version"]) for d in done.records["disclosures"]]
+    assert cells == [  # duration ticked twice counts once; its oral cell is a second version
+        ("duration", "oral", 2),
+        ("duration", "written", 1),
+        ("reasons_for_project", "oral", 1),
+        ("reasons_for_project", "written", 1),
+    ]
+    with world.db.read_session() as db:
+        rows = db.query(Disclosure).filter_by(case_id=case_id).all()
+    assert sorted((d.item, d.format, d.version) for d in rows if d.superseded_at is None) == [
+        ("duration", "oral", 2),
+        ("duration", "written", 1),
+        ("reasons_for_project", "oral", 1),
+        ("reasons_for_project", "written", 1),
+    ]
+    assert {d.title for d in rows if d.superseded_at is None} == {"Willakuy"}
+    # an item the template does not have, an empty package: refused, nothing written
+    for bad in ({**package, "items": ["gold"]}, {**package, "items": []}):
+        with pytest.raises(InvalidData) as refused:
+            world.act(case_id, "register_disclosures", world.liaison, bad)
+        assert refused.value.field == "items"
+    with world.db.read_session() as db:
+        assert db.query(Disclosure).filter_by(case_id=case_id).count() == len(rows)
 
 
 def test_one_form_discloses_an_item_in_several_languages_and_formats(world, community):

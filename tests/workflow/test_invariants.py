@@ -640,10 +640,11 @@ class FpicCaseMachine(RuleBasedStateMachine):
             self.suspended_from = None
         elif trigger == "agree_protocol":
             self.protocol = dict(data)
-        elif trigger == "register_disclosure":
-            for language in data["languages"]:
-                for fmt in data["formats"]:
-                    self.disclosed.add((data["item"], language, fmt))
+        elif trigger in ("register_disclosure", "register_disclosures"):
+            for item in data.get("items") or [data.get("item")]:
+                for language in data["languages"]:
+                    for fmt in data["formats"]:
+                        self.disclosed.add((item, language, fmt))
         elif trigger == "complete_disclosure":
             self.deliberation_start = now
         elif trigger in ("register_material_change", "register_reconsent_event"):
@@ -790,6 +791,13 @@ class FpicCaseMachine(RuleBasedStateMachine):
             "disclosed_on": self._day(data),
             "translator": None if language == "es" else "Rosa Mamani",
         }
+
+    def build_disclosure_package(self, data: st.DataObject) -> dict[str, Any]:
+        """Several items at once (issue 20): the model counts each as a disclosure of its own."""
+        single = self.build_disclosure(data)
+        del single["item"]
+        items = data.draw(st.lists(st.sampled_from(ITEMS), min_size=1, max_size=4, unique=True))
+        return {**single, "items": items}
 
     def build_reconsideration_request(self, data: st.DataObject) -> dict[str, Any]:
         return {
@@ -1323,6 +1331,7 @@ BUILDERS = {
     "complete_disclosure": FpicCaseMachine.build_note,
     "protocol": FpicCaseMachine.build_protocol,
     "disclosure": FpicCaseMachine.build_disclosure,
+    "disclosure_package": FpicCaseMachine.build_disclosure_package,
     "material_change": FpicCaseMachine.build_material_change,
     "meeting": FpicCaseMachine.build_meeting,
     "question": FpicCaseMachine.build_question,

@@ -358,6 +358,10 @@ EXPECTED_PERMISSIONS: dict[str, set[str]] = {
     "community:read": EVERYONE,
     # the register is the community's: never the proponent's staff or the administrator
     "community:register": {"representative", "facilitator"},
+    # proposing a community confers no mandate; changing its entry is the register's
+    "community:propose": {"liaison", "admin", "facilitator", "state_authority"},
+    # the proponent's own description of what it plans
+    "project:manage": {"liaison", "admin"},
     "trail:read": EVERYONE,
     "system_trail:read": {"auditor", "admin"},
     "users:manage": {"admin"},
@@ -365,6 +369,8 @@ EXPECTED_PERMISSIONS: dict[str, set[str]] = {
     # everyone manages their own API tokens; what a token may do is its holder's (an
     # auditor's can never act: tests/accounts/test_tokens.py)
     "own_tokens:manage": EVERYONE,
+    # one's own e-mail address, time zone and notifications
+    "own_settings:change": EVERYONE,
     # the passkey that signs the community's decisions: a representative's own
     "own_passkeys:manage": {"representative"},
 }
@@ -394,6 +400,7 @@ def test_auditor_permissions_are_all_reading():
     granted = {p for p, roles in PERMISSIONS.items() if "auditor" in roles} - {
         "own_password:change",
         "own_tokens:manage",
+        "own_settings:change",
     }
     assert granted == {
         "dashboard:read",

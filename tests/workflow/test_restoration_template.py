@@ -215,7 +215,7 @@ def _assurances(world: World, case_id: int) -> list[dict[str, Any]]:
 
 
 def test_the_template_loads_with_its_stages_and_settings():
-    assert TEMPLATE.version == "1.1.0"
+    assert TEMPLATE.version == "1.2.0"
     assert TEMPLATE.initial == "rights_holders"
     assert list(TEMPLATE.stages) == [
         "rights_holders", "protocol", "disclosure", "deliberation", "decision", "assurance",

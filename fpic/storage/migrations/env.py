@@ -6,6 +6,7 @@ from alembic import context
 
 from fpic.storage import models  # noqa: F401  (registers every table on the metadata)
 from fpic.storage.db import Base
+from fpic.storage.search_index import compared_with_the_models
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -17,6 +18,7 @@ context.configure(
     target_metadata=Base.metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    include_name=compared_with_the_models,
 )
 with context.begin_transaction():
     context.run_migrations()
