@@ -189,7 +189,9 @@ class Connection:
         try:
             self._smtp = self._open()
         except smtplib.SMTPResponseException as refused:
-            raise _refusal(refused.smtp_code, refused.smtp_error, "connect") from refused
+            # a refusal to connect or sign in (535: a wrong password) is the installation's,
+            # not the message's: it is tried again later, never given up for it
+            raise Later(f"connect: {refused.smtp_code} {refused.smtp_error!r}") from refused
         except (smtplib.SMTPException, OSError) as unreachable:
             raise Later(f"connect: {unreachable!r}") from unreachable
         return self._smtp
@@ -323,7 +325,13 @@ def _send_one(
         return "given_up"
     assert user.email is not None
     try:
-        connection.send(build(row, user, about, settings), user.email)
+        message = build(row, user, about, settings)
+    except Exception as broken:  # a message that cannot be written: no mail server saw it
+        with db.write_session() as session, session.begin():
+            outbox.give_up(session, message_id, f"the message could not be written: {broken!r}")
+        return "given_up"
+    try:
+        connection.send(message, user.email)
     except Later as later:
         with db.write_session() as session, session.begin():
             again = outbox.release(session, message_id, row.attempts, str(later), clock.now())

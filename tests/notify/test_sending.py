@@ -327,3 +327,50 @@ def test_the_worker_sends_what_comes_and_stops_cleanly_on_sigterm(
     assert worker.returncode == 0, err
     assert "Stopped." in out
     assert smtp.messages[-1]["X-Envelope-To"] == "liaison@example.org"  # disclosure again
+
+
+def test_a_refused_sign_in_to_the_mail_server_gives_nothing_up(
+    world: World, community: Community, smtp: MailServer, monkeypatch: pytest.MonkeyPatch
+):
+    """A wrong password (535) is the installation's problem, not the message's: every
+    message waits for the next pass instead of being given up."""
+    import smtplib
+
+    from fpic.notify import sender
+
+    give_addresses(world)
+    _decision_due(world, community)
+
+    def refuse(_self: object) -> smtplib.SMTP:
+        raise smtplib.SMTPAuthenticationError(535, b"5.7.8 Authentication credentials invalid")
+
+    monkeypatch.setattr(sender.Connection, "_open", refuse)
+    report = send_due(world.db, smtp.settings(), world.clock)
+    assert (report.sent, report.given_up, report.retried) == (0, 0, 2)
+    monkeypatch.undo()
+    world.clock.advance(minutes=2)
+    assert send_due(world.db, smtp.settings(), world.clock).sent == 2
+
+
+def test_a_message_that_cannot_be_written_is_given_up_and_the_others_go(
+    world: World, community: Community, smtp: MailServer, monkeypatch: pytest.MonkeyPatch
+):
+    from fpic.notify import sender
+
+    give_addresses(world)
+    _decision_due(world, community)
+    real_build = sender.build
+    calls: list[int] = []
+
+    def build_once_broken(row: OutboxMessage, *args: object) -> object:
+        calls.append(row.id)
+        if len(calls) == 1:
+            raise KeyError("step")
+        return real_build(row, *args)
+
+    monkeypatch.setattr(sender, "build", build_once_broken)
+    report = send_due(world.db, smtp.settings(), world.clock)
+    assert (report.sent, report.given_up) == (1, 1)
+    broken = next(r for r in _rows(world) if r.id == calls[0])
+    assert outbox.state_of(broken) == "given_up"
+    assert "could not be written" in (broken.last_error or "")

@@ -320,6 +320,22 @@ def test_an_action_that_writes_a_note_or_a_question_is_found_at_once(any_world: 
     assert found("yakuta piezometers") == [asked]  # the question is still there
 
 
+def test_a_note_that_is_part_of_an_earlier_one_is_found_too(any_world: World):
+    """A short note inside a longer earlier one ("agreed" in "disagreed") holds a word the
+    case's text did not have: it must be indexed, not skipped as already there."""
+    world = any_world
+    community = world.add_community("ayllu-qollana", ["qu", "es"])
+    case_id = world.open_case(community)
+    world.act(case_id, "screen_in", world.liaison,
+              {"text": "The assembly disagreed with the plan.", "language": "en"})  # fmt: skip
+    world.act(case_id, "confirm_rights_holders", world.liaison,
+              {"text": "agreed", "language": "en"})  # fmt: skip
+    with world.db.read_session() as session:
+        result = search_cases(session, world.liaison, "agreed")
+        assert result.page is not None
+        assert [hit.case.id for hit in result.page.items] == [case_id]
+
+
 def test_a_project_or_community_renamed_is_found_by_its_new_name(any_world: World):
     world = any_world
     community = world.add_community("ayllu-qollana", ["qu", "es"])

@@ -155,10 +155,12 @@ def _sqlite_triggers() -> list[str]:
         # the row's old text again to take its words out and puts them all back with the new
         # ones, so the cost grows with the case's text: a text the row holds already (a note
         # said again word for word: "Recorded in the field.", a suspension's reasons each
-        # season) adds no word and is not written at all
+        # season) adds no word and is not written at all. Whole lines are compared: "agreed"
+        # inside an earlier "disagreed" is a word the row does not hold
         """CREATE TRIGGER case_search_note_added AFTER INSERT ON case_notes BEGIN
             UPDATE case_search SET notes = notes || char(10) || NEW.text
-            WHERE rowid = NEW.case_id AND instr(notes, NEW.text) = 0;
+            WHERE rowid = NEW.case_id
+              AND instr(char(10) || notes || char(10), char(10) || NEW.text || char(10)) = 0;
         END""",
         # notes are written once and never changed; should one be, its case is read again
         f"""CREATE TRIGGER case_search_note_changed AFTER UPDATE OF case_id, text ON case_notes
@@ -173,7 +175,8 @@ def _sqlite_triggers() -> list[str]:
             UPDATE case_search
             SET questions = questions || char(10) || NEW.text || ' ' || coalesce(NEW.answer, '')
             WHERE rowid = NEW.case_id
-              AND instr(questions, NEW.text || ' ' || coalesce(NEW.answer, '')) = 0;
+              AND instr(char(10) || questions || char(10),
+                        char(10) || NEW.text || ' ' || coalesce(NEW.answer, '') || char(10)) = 0;
         END""",
         # an answer is written into its question's row: the case's questions are read again
         f"""CREATE TRIGGER case_search_question_changed
