@@ -17,7 +17,7 @@ from functools import cache
 from flask_babel import gettext as _
 
 from fpic.read.queries import ActionMatch
-from fpic.workflow.process import installed_templates
+from fpic.workflow.process import shipped_templates
 from web.i18n import SYSTEM_ACTIONS
 
 #: actions that only the access chain holds: the sign-ins view lists them, not the trail's
@@ -46,13 +46,12 @@ def named_actions() -> tuple[Named, ...]:
         for code, title in SYSTEM_ACTIONS.items()
         if code not in ACCESS_ACTIONS
     ]
-    # every installed version: an action only an earlier version has is still on the trail
-    triggers = dict.fromkeys(
+    triggers = [
         Named(template.id, name, trigger.title)
-        for template in installed_templates().values()
+        for template in shipped_templates().values()
         for name, trigger in template.triggers.items()
         if name not in SYSTEM_ACTIONS
-    )
+    ]
     return (*system, *triggers)
 
 
@@ -113,4 +112,4 @@ def _match(group: list[Named]) -> ActionMatch:
 
 
 def _templates_having(action: str) -> set[str]:
-    return {t.id for t in installed_templates().values() if action in t.triggers}
+    return {t.id for t in shipped_templates().values() if action in t.triggers}
