@@ -192,3 +192,27 @@ def sign_out(page: Page) -> None:
     """Press the header's sign-out button (found by its form: its label depends on the locale)."""
     page.locator("form[action$='/logout']").get_by_role("button").click()
     page.wait_for_url(re.compile(r"/login"))
+
+
+def fill_assembly_vote(page: Page, slug: str) -> None:
+    """On a decision form: where, the three representatives present, a unanimous vote of
+    three, and the scope (exploration, drilling) of the test project."""
+    page.get_by_label("Place", exact=True).fill("Casa comunal de Qollana")
+    present = page.get_by_role("group", name="Representatives present")
+    for n in range(1, 4):
+        present.get_by_label(f"Representative {n} of {slug}").check()
+    page.get_by_label("Votes for").fill("3")
+    page.get_by_label("Votes against").fill("0")
+    page.get_by_label("Abstentions").fill("0")
+    page.get_by_role("group", name="Phases covered").get_by_label("exploration").check()
+    page.get_by_role("group", name="Activities covered").get_by_label("drilling").check()
+
+
+def fill_water_condition(page: Page) -> None:
+    """The first condition of a decision form: the community's water, in Quechua."""
+    condition = page.get_by_role("group", name="Condition 1")
+    condition.get_by_label("Condition", exact=True).fill("Yakuta ama qhellichankichu.")
+    condition.locator("[name='conditions-0-language']").fill("qu")
+    condition.get_by_label("Obligated party").fill("Andes Copper S.A.")
+    condition.get_by_label("Due on").fill("2026-12-31")
+    condition.get_by_label("How it is verified").fill("Joint water sampling every quarter")

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 from fpic.storage.models import PasskeyCredential
 from fpic.trail import audit
 from fpic.trail.signatures import b64url, signature_problem
-from tests.browser.conftest import LiveServer, PageFactory, sign_in
+from tests.browser.conftest import LiveServer, PageFactory, fill_assembly_vote, sign_in
 from tests.browser.test_walkthrough import current_stage, do_action
 from tests.factories import Community, protocol, walk_to
 
@@ -70,15 +70,7 @@ def test_a_representative_enrols_a_passkey_and_signs_a_consent(
     rep.goto(f"{base}/cases/{case_id}")
     do_action(rep, "Record consent")
     expect(rep.get_by_label("Your password, to confirm this decision")).to_have_count(0)
-    rep.get_by_label("Place", exact=True).fill("Casa comunal de Qollana")
-    present = rep.get_by_role("group", name="Representatives present")
-    for n in range(1, 4):
-        present.get_by_label(f"Representative {n} of {SLUG}").check()
-    rep.get_by_label("Votes for").fill("3")
-    rep.get_by_label("Votes against").fill("0")
-    rep.get_by_label("Abstentions").fill("0")
-    rep.get_by_role("group", name="Phases covered").get_by_label("exploration").check()
-    rep.get_by_role("group", name="Activities covered").get_by_label("drilling").check()
+    fill_assembly_vote(rep, SLUG)
     rep.get_by_label("Decision text in the original language").fill("Ari, munayku.")
     rep.get_by_role("button", name="Record consent", exact=True).click()
     expect(rep.get_by_role("heading", level=1)).to_have_text("Sign: Record consent")

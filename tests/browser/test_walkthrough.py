@@ -13,7 +13,9 @@ from fpic.trail import audit
 from tests.browser.conftest import (
     LiveServer,
     PageFactory,
+    fill_assembly_vote,
     fill_sign_in,
+    fill_water_condition,
     sign_in,
     sign_out,
 )
@@ -183,25 +185,12 @@ def test_a_case_from_opening_to_consent_with_conditions(
     expect(rep).to_have_url(re.compile(rf"^{re.escape(case_url)}\?done=\d+$"))
     expect(rep.locator(".flash.success")).to_have_count(0)
     do_action(rep, "Record consent with conditions")
-    rep.get_by_label("Place", exact=True).fill("Casa comunal de Qollana")
-    present = rep.get_by_role("group", name="Representatives present")
-    for n in range(1, 4):
-        present.get_by_label(f"Representative {n} of {SLUG}").check()
-    rep.get_by_label("Votes for").fill("3")
-    rep.get_by_label("Votes against").fill("0")
-    rep.get_by_label("Abstentions").fill("0")
-    rep.get_by_role("group", name="Phases covered").get_by_label("exploration").check()
-    rep.get_by_role("group", name="Activities covered").get_by_label("drilling").check()
+    fill_assembly_vote(rep, SLUG)
     expect(rep.get_by_label("Language of the decision text (code)")).to_have_value("qu")
     rep.get_by_label("Decision text in the original language").fill(
         "Ayllu tantanakuypi ari nirqayku, kay kamachikunawan."
     )
-    condition = rep.get_by_role("group", name="Condition 1")
-    condition.get_by_label("Condition", exact=True).fill("Yakuta ama qhellichankichu.")
-    condition.get_by_label("Language (code)").fill("qu")
-    condition.get_by_label("Obligated party").fill("Andes Copper S.A.")
-    condition.get_by_label("Due on").fill("2026-12-31")
-    condition.get_by_label("How it is verified").fill("Joint water sampling every quarter")
+    fill_water_condition(rep)
     rep.get_by_label("Your password, to confirm this decision").fill(PASSWORD)
     submit_action(rep, "Record consent with conditions")
 

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 import pytest
 from playwright.sync_api import Locator, Page, Request, expect
 
-from tests.browser.conftest import LiveServer, PageFactory, fill_sign_in, sign_in
+from tests.browser.conftest import (
+    LiveServer,
+    PageFactory,
+    fill_assembly_vote,
+    fill_sign_in,
+    fill_water_condition,
+    sign_in,
+)
 from tests.factories import PASSWORD, PROJECT_AREA, TERRITORY, Community
 
 SLUG = "ayllu-qollana"
@@ -200,28 +207,11 @@ def test_a_new_user_takes_a_case_from_opening_to_decision_in_at_most_20_forms(
     rep.reload()
     fill_sign_in(rep, f"rep-{SLUG}-1")  # the session timed out meanwhile
     main_step(rep, "Record consent with conditions")
-    rep.get_by_label("Place", exact=True).fill("Casa comunal de Qollana")
-    present = rep.get_by_role("group", name="Representatives present")
-    for n in range(1, 4):
-        present.get_by_label(f"Representative {n} of {SLUG}").check()
-    rep.get_by_label("Votes for").fill("3")
-    rep.get_by_label("Votes against").fill("0")
-    rep.get_by_label("Abstentions").fill("0")
-    rep.get_by_role("group", name="Phases covered").get_by_label(
-        re.compile("exploration", re.I)
-    ).check()
-    rep.get_by_role("group", name="Activities covered").get_by_label(
-        re.compile("drilling", re.I)
-    ).check()
+    fill_assembly_vote(rep, SLUG)
     rep.get_by_label("Decision text in the original language").fill(
         "Ayllu tantanakuypi ari nirqayku, kay kamachikunawan."
     )
-    condition = rep.get_by_role("group", name="Condition 1")
-    condition.get_by_label("Condition", exact=True).fill("Yakuta ama qhellichankichu.")
-    condition.locator("[name='conditions-0-language']").fill("qu")
-    condition.get_by_label("Obligated party").fill("Andes Copper S.A.")
-    condition.get_by_label("Due on").fill("2026-12-31")
-    condition.get_by_label("How it is verified").fill("Joint water sampling every quarter")
+    fill_water_condition(rep)
     rep.get_by_label("Your password, to confirm this decision").fill(PASSWORD)
     send(rep, "Record consent with conditions")
     expect(rep.locator(".stepper li[aria-current='step']")).to_have_text("Agreement and validation")
